@@ -1,0 +1,110 @@
+/*
+ * buf.c: the growable output buffer tasks write into, and the status names.
+ * Kept free of threads and system calls so the fuzz target can link it.
+ */
+#include "executor.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int ex_buf_reserve(ex_buf *b, size_t extra)
+{
+    if (!b)
+        return EX_EINVAL;
+    if (extra > SIZE_MAX - b->len)
+        return EX_ENOMEM;
+    size_t need = b->len + extra;
+    if (need <= b->cap)
+        return EX_OK;
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap < need)
+        cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+    unsigned char *p = realloc(b->data, cap);
+    if (!p)
+        return EX_ENOMEM;
+    b->data = p;
+    b->cap = cap;
+    return EX_OK;
+}
+
+int ex_buf_append(ex_buf *b, const void *p, size_t n)
+{
+    int rc = ex_buf_reserve(b, n);
+    if (rc)
+        return rc;
+    if (n)
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
+    return EX_OK;
+}
+
+void *ex_buf_extend(ex_buf *b, size_t n)
+{
+    if (ex_buf_reserve(b, n ? n : 1))
+        return NULL;
+    void *p = b->data + b->len;
+    b->len += n;
+    return p;
+}
+
+void ex_buf_free(ex_buf *b)
+{
+    if (!b)
+        return;
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+const char *ex_strerror(int status)
+{
+    switch (status) {
+    case EX_OK: return "EX_OK: success";
+    case EX_ETIMEDOUT: return "EX_ETIMEDOUT: timed out";
+    case EX_ECANCELLED: return "EX_ECANCELLED: cancelled before it ran";
+    case EX_ESHUTDOWN: return "EX_ESHUTDOWN: executor is shut down";
+    case EX_EFULL: return "EX_EFULL: queue full";
+    case EX_EBROKEN: return "EX_EBROKEN: executor broken (worker start or initializer failed)";
+    case EX_EWORKER: return "EX_EWORKER: worker process died running the task";
+    case EX_ETASK: return "EX_ETASK: task returned an error code";
+    case EX_EINVAL: return "EX_EINVAL: invalid argument";
+    case EX_ENOMEM: return "EX_ENOMEM: out of memory";
+    case EX_ESYS: return "EX_ESYS: system call failed";
+    default: return "EX_E?: unknown status";
+    }
+}
+
+const char *ex_state_name(ex_state s)
+{
+    switch (s) {
+    case EX_PENDING: return "PENDING";
+    case EX_RUNNING: return "RUNNING";
+    case EX_DONE: return "DONE";
+    case EX_FAILED: return "FAILED";
+    case EX_CANCELLED: return "CANCELLED";
+    }
+    return "?";
+}
+
+const char *ex_kind_name(ex_kind kind)
+{
+    switch (kind) {
+    case EX_SEQ: return "seq";
+    case EX_THREADS: return "threads";
+    case EX_PROCS: return "procs";
+    }
+    return "?";
+}
+
+int ex_kind_parse(const char *name, ex_kind *out)
+{
+    static const ex_kind kinds[] = {EX_SEQ, EX_THREADS, EX_PROCS};
+    if (!name || !out)
+        return EX_EINVAL;
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        if (strcmp(name, ex_kind_name(kinds[i])) == 0) {
+            *out = kinds[i];
+            return EX_OK;
+        }
+    return EX_EINVAL;
+}

@@ -1,0 +1,160 @@
+/*
+ * ex_internal.h: what the backends share and the public header hides: the
+ * future's fields, the backend vtable and the helpers every backend calls to
+ * move a future through its states.
+ *
+ * Ownership: a future has a reference count.  ex_submit hands one reference
+ * to the caller and one to the executor; the backend gives its reference
+ * back (ex_future_release) once the future is final and it no longer touches
+ * it.  Every state transition happens in future.c under f->lock.
+ */
+#ifndef POOLBENCH_EX_INTERNAL_H
+#define POOLBENCH_EX_INTERNAL_H
+
+#include "executor.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+/* Worker index recorded when a CALLER_RUNS task ran in the submitter. */
+#define EX_WORKER_CALLER (-2)
+
+struct ex_callback;
+struct ex_waiter;
+
+struct ex_future {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;      /* signalled when the state becomes final */
+    atomic_int refs;
+    _Atomic ex_state state;   /* written under lock; read lock-free for polls */
+    int error;                /* 0, or EX_E* when FAILED / CANCELLED */
+    int task_code;            /* the task's positive code for EX_ETASK */
+    int cond_waiters;         /* threads in ex_future_wait on cond */
+    bool running_callbacks;   /* the completer is still running callbacks */
+
+    ex_task_fn fn;
+    const void *in;
+    size_t in_len;
+    ex_buf out;
+    ex_task_stats stats;
+
+    struct ex_callback *callbacks, **callbacks_tail;
+    struct ex_waiter_link *waiters; /* ex_wait / as_completed registrations */
+
+    /* Backend use only: queue link and free per-backend words.  Owned by the
+     * backend from submit until the executor's reference is released. */
+    ex_future *next;
+    uint64_t id;
+    void *backend_ptr;
+
+    /* ex_future_then: the future whose output is this one's input (one
+     * reference held until this future is final), and where to submit. */
+    ex_future *parent;
+    ex_executor *then_ex;
+};
+
+/* Registration of a group waiter on one future (see group.c). */
+struct ex_waiter_link {
+    struct ex_waiter_link *next;
+    struct ex_waiter *waiter;
+    size_t index;
+};
+
+struct ex_waiter {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    size_t nfinal;      /* futures final so far */
+    size_t nfailed;     /* of which FAILED */
+    size_t *order;      /* indexes in completion order (n slots) */
+    size_t n;
+};
+
+typedef struct ex_vtable {
+    const char *name;
+    /* Starts workers; returns after they confirmed start (or broke). */
+    int (*start)(ex_executor *ex);
+    /* Takes the executor's reference to f (state PENDING, fields set).
+     * force (a chained ex_future_then submission, possibly from a worker or
+     * the dispatcher): ignore queue_capacity and never block, and accept the
+     * task even after ex_shutdown as long as workers still run (the chain
+     * was accepted before the shutdown); EX_ESHUTDOWN only once they have
+     * stopped.  Without force, re-check the shutdown flag under the queue
+     * lock.  On error the reference stays with the caller, f untouched. */
+    int (*submit)(ex_executor *ex, ex_future *f, bool force);
+    int (*shutdown)(ex_executor *ex, bool wait, bool cancel_pending);
+    /* After shutdown(wait): release everything backend-owned and free ex. */
+    void (*destroy)(ex_executor *ex);
+    pid_t (*worker_pid)(ex_executor *ex, unsigned index);
+} ex_vtable;
+
+/* Every backend's executor struct starts with this. */
+struct ex_executor {
+    const ex_vtable *vt;
+    ex_config cfg;
+    unsigned workers;
+    atomic_bool broken;
+    atomic_bool shut;         /* ex_shutdown was called */
+    atomic_uint_fast64_t replaced;
+};
+
+extern const ex_vtable ex_seq_vtable;
+extern const ex_vtable ex_threads_vtable;
+extern const ex_vtable ex_procs_vtable;
+
+/* Backend constructors: allocate the backend struct (base filled by the
+ * caller afterwards is NOT assumed: they copy cfg themselves). */
+int ex_seq_new(const ex_config *cfg, ex_executor **out);
+int ex_threads_new(const ex_config *cfg, ex_executor **out);
+int ex_procs_new(const ex_config *cfg, ex_executor **out);
+
+/* future.c */
+int ex__future_new(ex_task_fn fn, const void *in, size_t len, ex_future **out);
+/* PENDING -> RUNNING (true) or false if it was cancelled meanwhile. */
+bool ex__future_begin(ex_future *f);
+/* RUNNING (or PENDING) -> DONE if error == 0, else FAILED with error and
+ * task_code; wakes waiters, runs callbacks.  Does not drop any reference. */
+void ex__future_finish(ex_future *f, int error, int task_code);
+/* PENDING -> CANCELLED (true), false if not pending. */
+bool ex__future_cancel_pending(ex_future *f);
+
+/* Runs f in this thread as worker `worker`, measuring it, then finishes it.
+ * Used by seq, threads and caller-runs.  f must be RUNNING. */
+void ex__run_inline(ex_future *f, int worker);
+
+/* Reads the calling thread's CPU ns and context switches. */
+typedef struct ex_thread_usage {
+    uint64_t cpu_ns;
+    int64_t nvcsw, nivcsw;
+} ex_thread_usage;
+void ex__thread_usage(ex_thread_usage *u);
+
+/* Worker start: worker_start hook then initializer; 0 or nonzero. */
+int ex__worker_init(const ex_config *cfg, unsigned index);
+
+/* Timeout -> absolute CLOCK_MONOTONIC deadline (ns); EX_FOREVER stays. */
+int64_t ex__deadline(int64_t timeout_ns);
+/* Waits on cond with an absolute deadline (-1 = none).  0 or ETIMEDOUT. */
+int ex__cond_wait_until(pthread_cond_t *c, pthread_mutex_t *m, int64_t dl);
+/* Inits a condition variable on CLOCK_MONOTONIC. */
+int ex__cond_init(pthread_cond_t *c);
+
+/* chunk.c: the batching used by ex_map's chunksize.  A chunk is one task
+ * whose input packs the user function and several inputs, and whose output
+ * packs their statuses and outputs, so it works on every backend. */
+int ex__chunk_task(const void *in, size_t len, ex_buf *out);
+int ex__chunk_pack(ex_buf *dst, ex_task_fn fn, const void *const *ins,
+                   const size_t *lens, size_t n);
+/* Iterates a chunk output: returns 0 and fills the next item, 1 at the end,
+ * EX_EINVAL on a malformed buffer. */
+typedef struct ex_chunk_cursor {
+    const unsigned char *p;
+    size_t left;
+    uint32_t remaining;
+} ex_chunk_cursor;
+int ex__chunk_out_begin(ex_chunk_cursor *c, const void *buf, size_t len,
+                        uint32_t expect);
+int ex__chunk_out_next(ex_chunk_cursor *c, int *status, const void **out,
+                       size_t *len);
+
+#endif

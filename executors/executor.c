@@ -1,0 +1,196 @@
+/*
+ * executor.c: the backend-independent front of libexecutors: configuration,
+ * ex_create / ex_submit / ex_shutdown / ex_destroy dispatching through the
+ * vtable, and the small helpers every backend uses (clocks, thread usage,
+ * running a task inline with its measurements).
+ */
+#include "ex_internal.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+uint64_t ex_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int64_t ex__deadline(int64_t timeout_ns)
+{
+    if (timeout_ns < 0)
+        return EX_FOREVER;
+    return (int64_t)ex_now_ns() + timeout_ns;
+}
+
+int ex__cond_init(pthread_cond_t *c)
+{
+    pthread_condattr_t a;
+    if (pthread_condattr_init(&a))
+        return EX_ESYS;
+    int rc = pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    if (rc == 0)
+        rc = pthread_cond_init(c, &a);
+    pthread_condattr_destroy(&a);
+    return rc ? EX_ESYS : EX_OK;
+}
+
+int ex__cond_wait_until(pthread_cond_t *c, pthread_mutex_t *m, int64_t dl)
+{
+    if (dl < 0)
+        return pthread_cond_wait(c, m);
+    struct timespec ts = {.tv_sec = dl / 1000000000, .tv_nsec = dl % 1000000000};
+    return pthread_cond_timedwait(c, m, &ts);
+}
+
+void ex__thread_usage(ex_thread_usage *u)
+{
+    struct timespec ts;
+    struct rusage ru;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == 0)
+        u->cpu_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    else
+        u->cpu_ns = 0;
+    if (getrusage(RUSAGE_THREAD, &ru) == 0) {
+        u->nvcsw = ru.ru_nvcsw;
+        u->nivcsw = ru.ru_nivcsw;
+    } else {
+        u->nvcsw = u->nivcsw = 0;
+    }
+}
+
+int ex__worker_init(const ex_config *cfg, unsigned index)
+{
+    if (cfg->worker_start && cfg->worker_start(index, cfg->worker_start_arg))
+        return 1;
+    if (cfg->initializer && cfg->initializer(cfg->initializer_arg))
+        return 1;
+    return 0;
+}
+
+void ex__run_inline(ex_future *f, int worker)
+{
+    ex_thread_usage u0, u1;
+    f->stats.worker = worker;
+    f->stats.worker_pid = getpid();
+    f->stats.start_ns = ex_now_ns();
+    f->stats.cpu = sched_getcpu();
+    ex__thread_usage(&u0);
+    int rc = f->fn(f->in, f->in_len, &f->out);
+    ex__thread_usage(&u1);
+    f->stats.end_ns = ex_now_ns();
+    f->stats.cpu_ns = u1.cpu_ns - u0.cpu_ns;
+    f->stats.nvcsw = u1.nvcsw - u0.nvcsw;
+    f->stats.nivcsw = u1.nivcsw - u0.nivcsw;
+    ex__future_finish(f, rc == 0 ? 0 : EX_ETASK, rc);
+}
+
+unsigned ex_default_workers(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 1)
+        n = 1;
+    n += 4;
+    return (unsigned)(n < 32 ? n : 32);
+}
+
+void ex_config_init(ex_config *cfg, ex_kind kind)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->kind = kind;
+    cfg->on_full = EX_ON_FULL_BLOCK;
+}
+
+int ex_create(const ex_config *cfg, ex_executor **out)
+{
+    if (!cfg || !out)
+        return EX_EINVAL;
+    *out = NULL;
+    if (cfg->on_full > EX_ON_FULL_CALLER_RUNS || cfg->timeout_ns < 0)
+        return EX_EINVAL;
+    int (*make)(const ex_config *, ex_executor **);
+    switch (cfg->kind) {
+    case EX_SEQ: make = ex_seq_new; break;
+    case EX_THREADS: make = ex_threads_new; break;
+    case EX_PROCS: make = ex_procs_new; break;
+    default: return EX_EINVAL;
+    }
+    ex_executor *ex = NULL;
+    int rc = make(cfg, &ex);
+    if (rc)
+        return rc;
+    rc = ex->vt->start(ex);
+    if (rc) {
+        ex->vt->destroy(ex);
+        return rc;
+    }
+    *out = ex;
+    return EX_OK;
+}
+
+int ex_submit(ex_executor *ex, ex_task_fn fn, const void *in, size_t len,
+              ex_future **out)
+{
+    if (!ex || !fn || !out || (!in && len))
+        return EX_EINVAL;
+    *out = NULL;
+    if (atomic_load_explicit(&ex->shut, memory_order_acquire))
+        return EX_ESHUTDOWN;
+    if (atomic_load_explicit(&ex->broken, memory_order_acquire))
+        return EX_EBROKEN;
+    ex_future *f;
+    int rc = ex__future_new(fn, in, len, &f);
+    if (rc)
+        return rc;
+    rc = ex->vt->submit(ex, f, false);
+    if (rc) {
+        /* Never queued: drop both references (the executor's and ours). */
+        ex_future_release(f);
+        ex_future_release(f);
+        return rc;
+    }
+    *out = f;
+    return EX_OK;
+}
+
+int ex_shutdown(ex_executor *ex, int wait, int cancel_pending)
+{
+    if (!ex)
+        return EX_EINVAL;
+    atomic_store_explicit(&ex->shut, true, memory_order_release);
+    return ex->vt->shutdown(ex, wait != 0, cancel_pending != 0);
+}
+
+void ex_destroy(ex_executor *ex)
+{
+    if (!ex)
+        return;
+    atomic_store_explicit(&ex->shut, true, memory_order_release);
+    ex->vt->shutdown(ex, true, false);
+    ex->vt->destroy(ex);
+}
+
+unsigned ex_workers(const ex_executor *ex) { return ex ? ex->workers : 0; }
+ex_kind ex_executor_kind(const ex_executor *ex) { return ex ? ex->cfg.kind : EX_SEQ; }
+
+int ex_is_broken(const ex_executor *ex)
+{
+    return ex ? atomic_load(&((ex_executor *)ex)->broken) : 0;
+}
+
+pid_t ex_worker_pid(ex_executor *ex, unsigned index)
+{
+    if (!ex || index >= ex->workers || !ex->vt->worker_pid)
+        return 0;
+    return ex->vt->worker_pid(ex, index);
+}
+
+uint64_t ex_workers_replaced(ex_executor *ex)
+{
+    return ex ? (uint64_t)atomic_load(&ex->replaced) : 0;
+}

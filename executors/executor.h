@@ -1,0 +1,311 @@
+/*
+ * executor.h: libexecutors, the futures API of poolbench.
+ *
+ * One API, three interchangeable backends (sequential, pthread pool,
+ * fork+pipe process pool), so that the identical task can run in the caller,
+ * in a thread or in another process and the difference can be measured.
+ *
+ * Contract, for every function below:
+ *   - it returns 0 or a negative EX_E* status (ex_strerror() names it);
+ *     objects come back through out-parameters;
+ *   - the doc block says whether it MAY block the caller;
+ *   - timeouts are in nanoseconds: EX_FOREVER (-1) waits without limit,
+ *     0 polls, a positive value bounds the wait (CLOCK_MONOTONIC).
+ *
+ * A task is a plain function of bytes.  It MUST NOT keep pointers to its
+ * input after it returns, and it SHALL write its result only through `out`.
+ * It returns 0, or a positive task-defined code: the future then fails with
+ * EX_ETASK and keeps that code (ex_future_task_code()).  In the process pool
+ * the function pointer is used in a forked child, so everything the task
+ * reads MUST exist before ex_create() (children see a fork-time snapshot).
+ */
+#ifndef POOLBENCH_EXECUTOR_H
+#define POOLBENCH_EXECUTOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define EX_VERSION "0.1.0"
+#define EX_FOREVER ((int64_t)-1)
+
+/* Status codes.  0 is success; every error is negative. */
+enum {
+    EX_OK = 0,
+    EX_ETIMEDOUT = -1,  /* a wait ran out, or (state FAILED) the task ran past
+                           the process pool's per-task timeout */
+    EX_ECANCELLED = -2, /* the future was cancelled before it ran */
+    EX_ESHUTDOWN = -3,  /* the executor is shut down */
+    EX_EFULL = -4,      /* bounded queue full and on_full == EX_ON_FULL_REJECT */
+    EX_EBROKEN = -5,    /* an initializer or worker start failed */
+    EX_EWORKER = -6,    /* the worker process died running this task */
+    EX_ETASK = -7,      /* the task returned a nonzero code */
+    EX_EINVAL = -8,     /* invalid argument */
+    EX_ENOMEM = -9,     /* out of memory */
+    EX_ESYS = -10,      /* a system call failed (errno is kept where useful) */
+};
+
+/* Name and one-line meaning of a status ("EX_EFULL: queue full"). Never NULL. */
+const char *ex_strerror(int status);
+
+/* ---------------------------------------------------------------- buffers */
+
+/* A growable byte buffer owned by the executor; tasks append to it. */
+typedef struct ex_buf {
+    unsigned char *data;
+    size_t len;
+    size_t cap;
+} ex_buf;
+
+/* Ensures room for `extra` more bytes after len.  Does not block. */
+int ex_buf_reserve(ex_buf *b, size_t extra);
+/* Appends n bytes.  Does not block. */
+int ex_buf_append(ex_buf *b, const void *p, size_t n);
+/* Grows len by n (reserving first) and returns a pointer to the n new bytes
+ * for the caller to fill, or NULL on ENOMEM.  Does not block. */
+void *ex_buf_extend(ex_buf *b, size_t n);
+/* Frees the storage and zeroes the struct.  Does not block. */
+void ex_buf_free(ex_buf *b);
+
+typedef int (*ex_task_fn)(const void *in, size_t in_len, ex_buf *out);
+
+/* --------------------------------------------------------------- executor */
+
+typedef enum { EX_SEQ = 0, EX_THREADS = 1, EX_PROCS = 2 } ex_kind;
+
+typedef enum {
+    EX_ON_FULL_BLOCK = 0,  /* ex_submit waits for room */
+    EX_ON_FULL_REJECT = 1, /* ex_submit returns EX_EFULL */
+    EX_ON_FULL_CALLER_RUNS = 2, /* the task runs in the submitting thread */
+} ex_on_full;
+
+typedef struct ex_config {
+    ex_kind kind;
+    /* Workers; 0 means min(32, ncpu + 4), as Python.  EX_SEQ uses 1. */
+    unsigned max_workers;
+    /* Tasks waiting in the queue; 0 = unbounded.  Ignored by EX_SEQ. */
+    size_t queue_capacity;
+    ex_on_full on_full;
+    /* Called inside every worker (thread, or forked process) before its
+     * first task, with the worker's index; EX_SEQ calls it once in
+     * ex_create.  Nonzero return: the executor is broken (EX_EBROKEN). */
+    int (*worker_start)(unsigned index, void *arg);
+    void *worker_start_arg;
+    /* Called in every worker after worker_start; nonzero = broken. */
+    int (*initializer)(void *arg);
+    void *initializer_arg;
+    /* EX_PROCS only: a worker exits and is replaced after this many tasks
+     * (0 = never). */
+    unsigned max_tasks_per_worker;
+    /* EX_PROCS only: a task running longer than this is killed with its
+     * worker, fails with EX_ETIMEDOUT, and the worker is replaced (0 = none). */
+    int64_t timeout_ns;
+    /* EX_PROCS only: largest task input or output in bytes (0 = 1 GiB). */
+    size_t max_payload;
+} ex_config;
+
+typedef struct ex_executor ex_executor;
+typedef struct ex_future ex_future;
+
+/* Fills *cfg with the defaults for `kind`.  Does not block. */
+void ex_config_init(ex_config *cfg, ex_kind kind);
+
+/* Resolves max_workers == 0 to min(32, ncpu + 4).  Does not block. */
+unsigned ex_default_workers(void);
+
+/* Creates an executor and starts its workers; returns once every worker has
+ * run worker_start and initializer (a failure there leaves a usable object
+ * that rejects work with EX_EBROKEN).  Blocks while workers start. */
+int ex_create(const ex_config *cfg, ex_executor **out);
+
+/* Submits fn(in, len) and returns its future (one reference, the caller's;
+ * release it with ex_future_release).  `in` is NOT copied: it MUST stay valid
+ * until the future is final.  May block when the queue is bounded and
+ * on_full is BLOCK; with CALLER_RUNS the task may run inside this call;
+ * EX_SEQ always runs it inside this call. */
+int ex_submit(ex_executor *ex, ex_task_fn fn, const void *in, size_t len,
+              ex_future **out);
+
+/* Stops accepting work (later submits fail with EX_ESHUTDOWN).  With
+ * cancel_pending, every task not yet started is CANCELLED.  With wait, blocks
+ * until every accepted task is final and the workers have exited; without,
+ * returns at once and the workers drain the queue in the background.
+ * Calling it again is allowed (a later wait=1 call waits). */
+int ex_shutdown(ex_executor *ex, int wait, int cancel_pending);
+
+/* Shuts down (wait=1, keeping pending tasks unless ex_shutdown said
+ * otherwise), joins every worker, reaps every process, closes every fd and
+ * frees the executor.  Futures the caller still holds stay readable.
+ * Blocks until all of that is done.  NULL is a no-op. */
+void ex_destroy(ex_executor *ex);
+
+/* The resolved worker count, kind, and whether the executor is broken. */
+unsigned ex_workers(const ex_executor *ex);
+ex_kind ex_executor_kind(const ex_executor *ex);
+int ex_is_broken(const ex_executor *ex);
+/* "seq", "threads", "procs"; ex_kind_parse returns 0 or EX_EINVAL. */
+const char *ex_kind_name(ex_kind kind);
+int ex_kind_parse(const char *name, ex_kind *out);
+
+/* Process pool only: the pid of worker `index` now (0 if none or not
+ * EX_PROCS), and how many workers were replaced so far.  Do not block. */
+pid_t ex_worker_pid(ex_executor *ex, unsigned index);
+uint64_t ex_workers_replaced(ex_executor *ex);
+
+/* ----------------------------------------------------------------- future */
+
+typedef enum {
+    EX_PENDING = 0,
+    EX_RUNNING = 1,
+    EX_DONE = 2,
+    EX_FAILED = 3,
+    EX_CANCELLED = 4,
+} ex_state;
+
+const char *ex_state_name(ex_state s);
+
+/* Per-task measurements, always on.  Timestamps are CLOCK_MONOTONIC ns.
+ *   queue wait = start_ns - submit_ns
+ *   CPU        = cpu_ns
+ *   blocked    = (end_ns - start_ns) - cpu_ns
+ * and the three add up to the latency end_ns - submit_ns.  For EX_PROCS,
+ * start is when the dispatcher begins sending the task and end is when the
+ * whole result has been read back, so the pipe transfer (ipc_*_ns) is part
+ * of "blocked". */
+typedef struct ex_task_stats {
+    uint64_t submit_ns, start_ns, end_ns;
+    uint64_t cpu_ns;        /* CLOCK_THREAD_CPUTIME_ID in the worker */
+    int64_t nvcsw, nivcsw;  /* voluntary / involuntary context switches */
+    int worker;             /* worker index, -1 if it never ran */
+    int cpu;                /* CPU the task ran on (sched_getcpu), -1 unknown */
+    pid_t worker_pid;       /* process that ran it */
+    uint64_t ipc_send_ns;   /* EX_PROCS: dispatch start -> input fully read */
+    uint64_t ipc_recv_ns;   /* EX_PROCS: output write start -> fully read */
+} ex_task_stats;
+
+/* Waits until f is final (DONE, FAILED or CANCELLED).  0 or EX_ETIMEDOUT.
+ * Blocks up to timeout_ns. */
+int ex_future_wait(ex_future *f, int64_t timeout_ns);
+
+/* Waits like ex_future_wait, then returns 0 with the output (valid while the
+ * caller holds its reference) or the future's error: EX_ETASK (see
+ * ex_future_task_code), EX_ECANCELLED, EX_EWORKER, EX_ETIMEDOUT, ...
+ * out and len may be NULL.  Blocks up to timeout_ns. */
+int ex_future_result(ex_future *f, const void **out, size_t *len,
+                     int64_t timeout_ns);
+
+/* The current state; the final error (0 unless FAILED/CANCELLED); the
+ * task's own positive code when the error is EX_ETASK.  Do not block. */
+ex_state ex_future_state(ex_future *f);
+int ex_future_error(ex_future *f);
+int ex_future_task_code(ex_future *f);
+
+/* Cancels f if it is still PENDING (0); otherwise EX_EINVAL (running or
+ * final).  Callbacks and waiters see CANCELLED.  Does not block long. */
+int ex_future_cancel(ex_future *f);
+
+typedef void (*ex_done_fn)(ex_future *f, void *arg);
+
+/* Adds a callback run once f is final, in the order added.  If f is already
+ * final it runs at once in the caller; otherwise in the thread that completes
+ * f (a worker, the dispatcher, or the submitter).  It MUST NOT block for
+ * long and MUST NOT release the reference it was given (it was given none).
+ * Does not block except to run the callback. */
+int ex_future_on_done(ex_future *f, ex_done_fn cb, void *arg);
+
+/* When f is DONE, submits fn on f's output to ex, and *next is that task's
+ * future (the caller's reference).  If f fails, next fails with the same
+ * error (and task code); if f is cancelled, next is cancelled; if ex is shut
+ * down by then, next fails with EX_ESHUTDOWN.  The chained submission
+ * bypasses queue_capacity (it may run in a worker and must not block there).
+ * Does not block (with EX_SEQ, fn may run inside this call). */
+int ex_future_then(ex_future *f, ex_executor *ex, ex_task_fn fn,
+                   ex_future **next);
+
+/* Copies f's measurements.  Does not block. */
+int ex_future_stats(ex_future *f, ex_task_stats *out);
+
+/* Takes / drops a reference.  The last release frees f; releasing a
+ * future that is not final is allowed (the executor keeps its own).  */
+void ex_future_retain(ex_future *f);
+void ex_future_release(ex_future *f);
+
+/* ----------------------------------------------------------------- groups */
+
+typedef enum {
+    EX_FIRST_COMPLETED = 0, /* any future final */
+    EX_FIRST_FAILED = 1,    /* any future FAILED, or all final */
+    EX_ALL_COMPLETED = 2,   /* all final */
+} ex_wait_mode;
+
+/* Waits on n futures per mode.  Returns 0 if the condition was met, or
+ * EX_ETIMEDOUT; in both cases *ndone (if not NULL) is the number of final
+ * futures.  Blocks up to timeout_ns. */
+int ex_wait(ex_future *const *fs, size_t n, ex_wait_mode mode,
+            int64_t timeout_ns, size_t *ndone);
+
+typedef struct ex_as_completed ex_as_completed;
+
+/* An iterator that yields the n futures in the order they complete (those
+ * already final first, in array order).  It does not take references: the
+ * futures MUST outlive it.  Does not block. */
+int ex_as_completed_create(ex_future *const *fs, size_t n,
+                           ex_as_completed **out);
+/* Yields the next final future in *f (0), or *f = NULL when all n have been
+ * yielded (0), or EX_ETIMEDOUT.  Blocks up to timeout_ns. */
+int ex_as_completed_next(ex_as_completed *it, ex_future **f,
+                         int64_t timeout_ns);
+void ex_as_completed_destroy(ex_as_completed *it);
+
+/* -------------------------------------------------------------------- map */
+
+/* Where ex_map takes its inputs: get(i) yields input i (called in order,
+ * from the thread that calls ex_map_next/ex_map_create); put(i), if set,
+ * is called once that input is no longer needed, so a generator can free
+ * it.  With buffersize > 0, at most buffersize inputs are between get and
+ * put at any time. */
+typedef struct ex_map_source {
+    int (*get)(void *arg, size_t index, const void **in, size_t *len);
+    void (*put)(void *arg, size_t index, const void *in, size_t len);
+    void *arg;
+} ex_map_source;
+
+typedef struct ex_map ex_map;
+
+/* Maps fn over n inputs, results in input order.  chunksize (0 or 1 = one
+ * task per input) batches inputs into one hand-off; buffersize (0 =
+ * unbounded) bounds the inputs in flight, rounded up to whole chunks.
+ * Submits the first window; may block like ex_submit. */
+int ex_map_create(ex_executor *ex, ex_task_fn fn, const ex_map_source *src,
+                  size_t n, size_t chunksize, size_t buffersize,
+                  ex_map **out);
+
+/* Convenience: inputs from an array of pointers and lengths. */
+int ex_map_create_array(ex_executor *ex, ex_task_fn fn,
+                        const void *const *inputs, const size_t *lens,
+                        size_t n, size_t chunksize, size_t buffersize,
+                        ex_map **out);
+
+/* The next result in input order: *index, the task's status (0, EX_ETASK
+ * with *task_code, or another EX_E* error), and its output, valid until the
+ * next call.  Returns 0, 1 when all n results were returned, EX_ETIMEDOUT,
+ * or an error submitting further inputs.  Blocks up to timeout_ns. */
+int ex_map_next(ex_map *m, size_t *index, int *status, int *task_code,
+                const void **out, size_t *len, int64_t timeout_ns);
+
+/* Cancels what has not started, waits for what runs, frees.  Blocks. */
+void ex_map_destroy(ex_map *m);
+
+/* ------------------------------------------------------------------ misc */
+
+/* CLOCK_MONOTONIC now, in ns. */
+uint64_t ex_now_ns(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,186 @@
+/*
+ * group.c: waiting on many futures at once: ex_wait (FIRST_COMPLETED,
+ * FIRST_FAILED, ALL_COMPLETED) and the as_completed iterator.
+ *
+ * Both register one ex_waiter with every future (a link node per future,
+ * allocated once per call, not per completion).  future.c appends the
+ * future's index to waiter->order when it becomes final, so the waiter sees
+ * completions in the order they happened.  Lock order: future, then waiter;
+ * never the other way round.
+ */
+#include "ex_internal.h"
+
+#include <stdlib.h>
+
+typedef struct group {
+    struct ex_waiter w;
+    struct ex_waiter_link *links;
+    ex_future **fs;
+    size_t yielded; /* as_completed: how many of w.order were returned */
+} group;
+
+struct ex_as_completed {
+    group g;
+};
+
+static bool final_state(ex_state s)
+{
+    return s == EX_DONE || s == EX_FAILED || s == EX_CANCELLED;
+}
+
+static int group_init(group *g, ex_future *const *fs, size_t n)
+{
+    g->w.n = n;
+    g->w.nfinal = g->w.nfailed = 0;
+    g->yielded = 0;
+    g->w.order = calloc(n ? n : 1, sizeof *g->w.order);
+    g->links = calloc(n ? n : 1, sizeof *g->links);
+    g->fs = calloc(n ? n : 1, sizeof *g->fs);
+    if (!g->w.order || !g->links || !g->fs)
+        goto nomem;
+    if (pthread_mutex_init(&g->w.lock, NULL))
+        goto nomem;
+    if (ex__cond_init(&g->w.cond)) {
+        pthread_mutex_destroy(&g->w.lock);
+        goto nomem;
+    }
+    for (size_t i = 0; i < n; i++) {
+        ex_future *f = fs[i];
+        g->fs[i] = f;
+        g->links[i].waiter = &g->w;
+        g->links[i].index = i;
+        pthread_mutex_lock(&f->lock);
+        ex_state s = atomic_load_explicit(&f->state, memory_order_relaxed);
+        if (final_state(s)) {
+            pthread_mutex_lock(&g->w.lock);
+            g->w.order[g->w.nfinal++] = i;
+            if (s == EX_FAILED)
+                g->w.nfailed++;
+            pthread_mutex_unlock(&g->w.lock);
+            g->links[i].waiter = NULL; /* not registered */
+        } else {
+            g->links[i].next = f->waiters;
+            f->waiters = &g->links[i];
+        }
+        pthread_mutex_unlock(&f->lock);
+    }
+    return EX_OK;
+nomem:
+    free(g->w.order);
+    free(g->links);
+    free(g->fs);
+    return EX_ENOMEM;
+}
+
+static void group_fini(group *g)
+{
+    for (size_t i = 0; i < g->w.n; i++) {
+        if (!g->links[i].waiter)
+            continue;
+        ex_future *f = g->fs[i];
+        pthread_mutex_lock(&f->lock);
+        for (struct ex_waiter_link **pp = &f->waiters; *pp; pp = &(*pp)->next)
+            if (*pp == &g->links[i]) {
+                *pp = g->links[i].next;
+                break;
+            }
+        pthread_mutex_unlock(&f->lock);
+    }
+    pthread_cond_destroy(&g->w.cond);
+    pthread_mutex_destroy(&g->w.lock);
+    free(g->w.order);
+    free(g->links);
+    free(g->fs);
+}
+
+static bool condition_met(const struct ex_waiter *w, ex_wait_mode mode)
+{
+    switch (mode) {
+    case EX_FIRST_COMPLETED: return w->nfinal >= 1 || w->n == 0;
+    case EX_FIRST_FAILED: return w->nfailed >= 1 || w->nfinal == w->n;
+    case EX_ALL_COMPLETED: return w->nfinal == w->n;
+    }
+    return true;
+}
+
+int ex_wait(ex_future *const *fs, size_t n, ex_wait_mode mode,
+            int64_t timeout_ns, size_t *ndone)
+{
+    if ((!fs && n) || mode > EX_ALL_COMPLETED)
+        return EX_EINVAL;
+    for (size_t i = 0; i < n; i++)
+        if (!fs[i])
+            return EX_EINVAL;
+    group g;
+    int rc = group_init(&g, fs, n);
+    if (rc)
+        return rc;
+    int64_t dl = ex__deadline(timeout_ns);
+    pthread_mutex_lock(&g.w.lock);
+    while (!condition_met(&g.w, mode)) {
+        if (timeout_ns == 0 ||
+            (ex__cond_wait_until(&g.w.cond, &g.w.lock, dl) != 0 &&
+             !condition_met(&g.w, mode))) {
+            rc = EX_ETIMEDOUT;
+            break;
+        }
+    }
+    size_t done = g.w.nfinal;
+    pthread_mutex_unlock(&g.w.lock);
+    group_fini(&g);
+    if (ndone)
+        *ndone = done;
+    return rc;
+}
+
+int ex_as_completed_create(ex_future *const *fs, size_t n, ex_as_completed **out)
+{
+    if (!out || (!fs && n))
+        return EX_EINVAL;
+    for (size_t i = 0; i < n; i++)
+        if (!fs[i])
+            return EX_EINVAL;
+    ex_as_completed *it = malloc(sizeof *it);
+    if (!it)
+        return EX_ENOMEM;
+    int rc = group_init(&it->g, fs, n);
+    if (rc) {
+        free(it);
+        return rc;
+    }
+    *out = it;
+    return EX_OK;
+}
+
+int ex_as_completed_next(ex_as_completed *it, ex_future **f, int64_t timeout_ns)
+{
+    if (!it || !f)
+        return EX_EINVAL;
+    group *g = &it->g;
+    *f = NULL;
+    int64_t dl = ex__deadline(timeout_ns);
+    int rc = EX_OK;
+    pthread_mutex_lock(&g->w.lock);
+    if (g->yielded == g->w.n)
+        goto out;
+    while (g->yielded == g->w.nfinal) {
+        if (timeout_ns == 0 ||
+            (ex__cond_wait_until(&g->w.cond, &g->w.lock, dl) != 0 &&
+             g->yielded == g->w.nfinal)) {
+            rc = EX_ETIMEDOUT;
+            goto out;
+        }
+    }
+    *f = g->fs[g->w.order[g->yielded++]];
+out:
+    pthread_mutex_unlock(&g->w.lock);
+    return rc;
+}
+
+void ex_as_completed_destroy(ex_as_completed *it)
+{
+    if (!it)
+        return;
+    group_fini(&it->g);
+    free(it);
+}

@@ -1,0 +1,71 @@
+/*
+ * seq.c: the sequential backend, the baseline every speedup is measured
+ * against.  Same API and the same per-task measurements as the pools, but
+ * each task runs inside ex_submit, in the caller's thread (worker 0).
+ */
+#include "ex_internal.h"
+
+#include <stdlib.h>
+
+typedef struct seq_ex {
+    ex_executor base;
+} seq_ex;
+
+static int seq_start(ex_executor *ex)
+{
+    if (ex__worker_init(&ex->cfg, 0))
+        atomic_store(&ex->broken, true);
+    return EX_OK;
+}
+
+static int seq_submit(ex_executor *ex, ex_future *f, bool force)
+{
+    (void)force; /* nothing is queued, so there is nothing to bound */
+    if (atomic_load(&ex->broken))
+        return EX_EBROKEN;
+    if (ex__future_begin(f))
+        ex__run_inline(f, 0);
+    ex_future_release(f); /* the executor's reference */
+    return EX_OK;
+}
+
+static int seq_shutdown(ex_executor *ex, bool wait, bool cancel_pending)
+{
+    (void)ex;
+    (void)wait;
+    (void)cancel_pending; /* nothing is ever pending */
+    return EX_OK;
+}
+
+static void seq_destroy(ex_executor *ex)
+{
+    free(ex);
+}
+
+static pid_t seq_worker_pid(ex_executor *ex, unsigned index)
+{
+    (void)ex;
+    (void)index;
+    return 0;
+}
+
+const ex_vtable ex_seq_vtable = {
+    .name = "seq",
+    .start = seq_start,
+    .submit = seq_submit,
+    .shutdown = seq_shutdown,
+    .destroy = seq_destroy,
+    .worker_pid = seq_worker_pid,
+};
+
+int ex_seq_new(const ex_config *cfg, ex_executor **out)
+{
+    seq_ex *s = calloc(1, sizeof *s);
+    if (!s)
+        return EX_ENOMEM;
+    s->base.vt = &ex_seq_vtable;
+    s->base.cfg = *cfg;
+    s->base.workers = 1;
+    *out = &s->base;
+    return EX_OK;
+}

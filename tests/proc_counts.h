@@ -1,0 +1,72 @@
+/*
+ * proc_counts.h: counts this process's open fds, threads and child
+ * processes from /proc, so tests can prove that ex_destroy (or a server
+ * stop) leaves nothing behind.
+ */
+#ifndef POOLBENCH_PROC_COUNTS_H
+#define POOLBENCH_PROC_COUNTS_H
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static inline int pc_count_dir(const char *path)
+{
+    DIR *d = opendir(path);
+    if (!d)
+        return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n;
+}
+
+/* Open fds, not counting the one opendir uses to list them. */
+static inline int pc_open_fds(void)
+{
+    int n = pc_count_dir("/proc/self/fd");
+    return n < 0 ? n : n - 1;
+}
+
+static inline int pc_threads(void)
+{
+    return pc_count_dir("/proc/self/task");
+}
+
+/* Processes whose parent is this process, zombies included. */
+static inline int pc_children(void)
+{
+    DIR *d = opendir("/proc");
+    if (!d)
+        return -1;
+    int n = 0;
+    pid_t me = getpid();
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        char path[300], buf[512];
+        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        size_t len = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[len] = 0;
+        /* pid (comm) state ppid ...; comm may hold spaces or ')' */
+        char *rp = strrchr(buf, ')');
+        char state;
+        int ppid;
+        if (rp && sscanf(rp + 1, " %c %d", &state, &ppid) == 2 && ppid == me)
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
+#endif

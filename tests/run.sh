@@ -1,0 +1,51 @@
+#!/bin/sh
+# Runs every cmocka test binary given, then every tests/e2e_*.sh script, and
+# ends with the totals on one line: "N passed, N failed".
+# A binary that dies without cmocka's summary counts as one failure.
+# VALGRIND=1 runs each binary under valgrind --error-exitcode=1.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+passed=0
+failed=0
+failures=""
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT INT TERM
+for bin in "$@"; do
+    name=$(basename "$bin")
+    if [ "${VALGRIND:-0}" = 1 ]; then
+        EX_TEST_VALGRIND=1 valgrind -q --error-exitcode=1 --leak-check=full \
+            --errors-for-leak-kinds=definite --track-fds=no \
+            --trace-children=no "$bin" >"$log" 2>&1
+    else
+        "$bin" >"$log" 2>&1
+    fi
+    rc=$?
+    cat "$log"
+    p=$(sed -n 's/^\[  PASSED  \] \([0-9][0-9]*\) test.*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
+    f=$(sed -n 's/^\[  FAILED  \] \([0-9][0-9]*\) test.*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+        f=1
+        echo "$name: exited with status $rc without a cmocka failure summary" >&2
+    fi
+    passed=$((passed + p))
+    failed=$((failed + f))
+    [ "$f" -ne 0 ] && failures="$failures $name"
+done
+if [ "${SKIP_E2E:-0}" != 1 ]; then
+    for script in "$here"/e2e_*.sh; do
+        [ -e "$script" ] || continue
+        name=$(basename "$script")
+        if sh "$script" >"$log" 2>&1; then
+            passed=$((passed + 1))
+            echo "[       OK ] $name"
+        else
+            failed=$((failed + 1))
+            failures="$failures $name"
+            cat "$log"
+            echo "[  FAILED  ] $name"
+        fi
+    done
+fi
+[ -n "$failures" ] && echo "failing:$failures"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
