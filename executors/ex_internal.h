@@ -32,6 +32,7 @@ struct ex_future {
     int task_code;            /* the task's positive code for EX_ETASK */
     int cond_waiters;         /* threads in ex_future_wait on cond */
     bool running_callbacks;   /* the completer is still running callbacks */
+    int64_t spin_ns;          /* ex_future_wait polls this long first */
 
     ex_task_fn fn;
     const void *in;
@@ -68,6 +69,11 @@ struct ex_waiter {
     size_t nfailed;     /* of which FAILED */
     size_t *order;      /* indexes in completion order (n slots) */
     size_t n;
+    /* Wake the waiting thread only when it can make progress: once nfinal
+     * reaches wake_nfinal, or on a failure if wake_on_fail.  Waking it on
+     * every completion would cost a futex call per task. */
+    size_t wake_nfinal;
+    bool wake_on_fail;
 };
 
 typedef struct ex_vtable {
@@ -118,19 +124,52 @@ void ex__future_finish(ex_future *f, int error, int task_code);
 /* PENDING -> CANCELLED (true), false if not pending. */
 bool ex__future_cancel_pending(ex_future *f);
 
-/* Runs f in this thread as worker `worker`, measuring it, then finishes it.
- * Used by seq, threads and caller-runs.  f must be RUNNING. */
-void ex__run_inline(ex_future *f, int worker);
-
-/* Reads the calling thread's CPU ns and context switches. */
+/* Reads the calling thread's CPU time and context switches with ONE
+ * getrusage(RUSAGE_THREAD) call.  CPU has microsecond resolution (the
+ * kernel sums the exact runtime; the timeval rounds it); we use it rather
+ * than CLOCK_THREAD_CPUTIME_ID because that costs a second system call per
+ * reading (~0.5 us each on a VM), more than an empty task itself. */
 typedef struct ex_thread_usage {
     uint64_t cpu_ns;
     int64_t nvcsw, nivcsw;
 } ex_thread_usage;
 void ex__thread_usage(ex_thread_usage *u);
 
+/* A timestamp plus a usage reading, taken at a task boundary. */
+typedef struct ex_probe {
+    uint64_t ns;
+    ex_thread_usage u;
+    bool valid;
+    pid_t pid;  /* set once by the worker: getpid() is a system call */
+} ex_probe;
+
+/* Runs f in this thread as worker `worker`, measuring it, then finishes it.
+ * Used by seq, threads and caller-runs.  f must be RUNNING. */
+void ex__run_inline(ex_future *f, int worker);
+
+/* The same, for a worker loop: `chain` holds the reading taken at the end
+ * of the previous task.  When the worker went straight from that task to
+ * this one (it did not sleep: the caller invalidates chain when it waits)
+ * and this task was already submitted by then, that reading serves as this
+ * task's start, so a busy worker pays one system call per task, not two. */
+void ex__run_chained(ex_future *f, int worker, ex_probe *chain);
+
 /* Worker start: worker_start hook then initializer; 0 or nonzero. */
 int ex__worker_init(const ex_config *cfg, unsigned index);
+
+/* A CPU hint inside busy-wait loops. */
+static inline void ex__cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* Busy-waits (with a CPU pause hint) until *flag != 0 or spin_ns passed;
+ * returns whether it became nonzero. */
+bool ex__spin_until_nonzero(const atomic_size_t *flag, int64_t spin_ns);
 
 /* Timeout -> absolute CLOCK_MONOTONIC deadline (ns); EX_FOREVER stays. */
 int64_t ex__deadline(int64_t timeout_ns);

@@ -21,6 +21,20 @@ uint64_t ex_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+bool ex__spin_until_nonzero(const atomic_size_t *flag, int64_t spin_ns)
+{
+    if (spin_ns <= 0)
+        return atomic_load_explicit(flag, memory_order_acquire) != 0;
+    uint64_t until = ex_now_ns() + (uint64_t)spin_ns;
+    for (unsigned i = 0;; i++) {
+        if (atomic_load_explicit(flag, memory_order_acquire))
+            return true;
+        ex__cpu_relax();
+        if ((i & 63) == 63 && ex_now_ns() >= until)
+            return false;
+    }
+}
+
 int64_t ex__deadline(int64_t timeout_ns)
 {
     if (timeout_ns < 0)
@@ -50,16 +64,14 @@ int ex__cond_wait_until(pthread_cond_t *c, pthread_mutex_t *m, int64_t dl)
 
 void ex__thread_usage(ex_thread_usage *u)
 {
-    struct timespec ts;
     struct rusage ru;
-    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == 0)
-        u->cpu_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-    else
-        u->cpu_ns = 0;
     if (getrusage(RUSAGE_THREAD, &ru) == 0) {
+        u->cpu_ns = ((uint64_t)ru.ru_utime.tv_sec + (uint64_t)ru.ru_stime.tv_sec) * 1000000000u +
+                    ((uint64_t)ru.ru_utime.tv_usec + (uint64_t)ru.ru_stime.tv_usec) * 1000u;
         u->nvcsw = ru.ru_nvcsw;
         u->nivcsw = ru.ru_nivcsw;
     } else {
+        u->cpu_ns = 0;
         u->nvcsw = u->nivcsw = 0;
     }
 }
@@ -73,21 +85,39 @@ int ex__worker_init(const ex_config *cfg, unsigned index)
     return 0;
 }
 
+void ex__run_chained(ex_future *f, int worker, ex_probe *chain)
+{
+    ex_probe start, end;
+    /* Start: timestamp, then usage; end: usage, then timestamp; so the CPU
+     * interval lies inside the wall interval and blocked >= 0. */
+    if (chain && chain->valid && chain->ns >= f->stats.submit_ns) {
+        start = *chain;
+    } else {
+        start.ns = ex_now_ns();
+        ex__thread_usage(&start.u);
+    }
+    f->stats.worker = worker;
+    f->stats.worker_pid = chain && chain->pid ? chain->pid : getpid();
+    f->stats.start_ns = start.ns;
+    f->stats.cpu = sched_getcpu();
+    int rc = f->fn(f->in, f->in_len, &f->out);
+    ex__thread_usage(&end.u);
+    end.ns = ex_now_ns();
+    end.valid = true;
+    f->stats.end_ns = end.ns;
+    f->stats.cpu_ns = end.u.cpu_ns - start.u.cpu_ns;
+    f->stats.nvcsw = end.u.nvcsw - start.u.nvcsw;
+    f->stats.nivcsw = end.u.nivcsw - start.u.nivcsw;
+    if (chain) {
+        end.pid = chain->pid;
+        *chain = end;
+    }
+    ex__future_finish(f, rc == 0 ? 0 : EX_ETASK, rc);
+}
+
 void ex__run_inline(ex_future *f, int worker)
 {
-    ex_thread_usage u0, u1;
-    f->stats.worker = worker;
-    f->stats.worker_pid = getpid();
-    f->stats.start_ns = ex_now_ns();
-    f->stats.cpu = sched_getcpu();
-    ex__thread_usage(&u0);
-    int rc = f->fn(f->in, f->in_len, &f->out);
-    ex__thread_usage(&u1);
-    f->stats.end_ns = ex_now_ns();
-    f->stats.cpu_ns = u1.cpu_ns - u0.cpu_ns;
-    f->stats.nvcsw = u1.nvcsw - u0.nvcsw;
-    f->stats.nivcsw = u1.nivcsw - u0.nivcsw;
-    ex__future_finish(f, rc == 0 ? 0 : EX_ETASK, rc);
+    ex__run_chained(f, worker, NULL);
 }
 
 unsigned ex_default_workers(void)
@@ -104,6 +134,7 @@ void ex_config_init(ex_config *cfg, ex_kind kind)
     memset(cfg, 0, sizeof *cfg);
     cfg->kind = kind;
     cfg->on_full = EX_ON_FULL_BLOCK;
+    cfg->spin_ns = EX_DEFAULT_SPIN_NS;
 }
 
 int ex_create(const ex_config *cfg, ex_executor **out)
@@ -111,7 +142,7 @@ int ex_create(const ex_config *cfg, ex_executor **out)
     if (!cfg || !out)
         return EX_EINVAL;
     *out = NULL;
-    if (cfg->on_full > EX_ON_FULL_CALLER_RUNS || cfg->timeout_ns < 0)
+    if (cfg->on_full > EX_ON_FULL_CALLER_RUNS || cfg->timeout_ns < 0 || cfg->spin_ns < 0)
         return EX_EINVAL;
     int (*make)(const ex_config *, ex_executor **);
     switch (cfg->kind) {
@@ -147,6 +178,7 @@ int ex_submit(ex_executor *ex, ex_task_fn fn, const void *in, size_t len,
     int rc = ex__future_new(fn, in, len, &f);
     if (rc)
         return rc;
+    f->spin_ns = ex->cfg.kind == EX_THREADS ? ex->cfg.spin_ns : 0;
     rc = ex->vt->submit(ex, f, false);
     if (rc) {
         /* Never queued: drop both references (the executor's and ours). */

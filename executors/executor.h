@@ -106,7 +106,15 @@ typedef struct ex_config {
     int64_t timeout_ns;
     /* EX_PROCS only: largest task input or output in bytes (0 = 1 GiB). */
     size_t max_payload;
+    /* EX_THREADS: how long an idle worker polls the queue before it sleeps
+     * on the condition variable (ns; 0 = never).  A short poll turns most
+     * hand-offs into a cache-line transfer instead of a futex wake, which
+     * costs tens of microseconds on a VM.  ex_config_init sets
+     * EX_DEFAULT_SPIN_NS. */
+    int64_t spin_ns;
 } ex_config;
+
+#define EX_DEFAULT_SPIN_NS 20000
 
 typedef struct ex_executor ex_executor;
 typedef struct ex_future ex_future;

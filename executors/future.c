@@ -78,7 +78,8 @@ static void complete_locked(ex_future *f)
         w->order[w->nfinal++] = l->index;
         if (s == EX_FAILED)
             w->nfailed++;
-        pthread_cond_broadcast(&w->cond);
+        if (w->nfinal >= w->wake_nfinal || (s == EX_FAILED && w->wake_on_fail))
+            pthread_cond_broadcast(&w->cond);
         pthread_mutex_unlock(&w->lock);
     }
     f->running_callbacks = true;
@@ -152,6 +153,18 @@ int ex_future_wait(ex_future *f, int64_t timeout_ns)
     if (timeout_ns == 0)
         return EX_ETIMEDOUT;
     int64_t dl = ex__deadline(timeout_ns);
+    if (f->spin_ns > 0) {
+        /* A short poll first: a futex sleep and wake costs more than most
+         * short tasks on a VM. */
+        int64_t spin = timeout_ns > 0 && timeout_ns < f->spin_ns ? timeout_ns : f->spin_ns;
+        uint64_t until = ex_now_ns() + (uint64_t)spin;
+        while (ex_now_ns() < until)
+            for (int i = 0; i < 64; i++) {
+                if (state_final(atomic_load_explicit(&f->state, memory_order_acquire)))
+                    return EX_OK;
+                ex__cpu_relax();
+            }
+    }
     int rc = EX_OK;
     pthread_mutex_lock(&f->lock);
     f->cond_waiters++;

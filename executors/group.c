@@ -32,6 +32,8 @@ static int group_init(group *g, ex_future *const *fs, size_t n)
 {
     g->w.n = n;
     g->w.nfinal = g->w.nfailed = 0;
+    g->w.wake_nfinal = 1;
+    g->w.wake_on_fail = false;
     g->yielded = 0;
     g->w.order = calloc(n ? n : 1, sizeof *g->w.order);
     g->links = calloc(n ? n : 1, sizeof *g->links);
@@ -117,6 +119,8 @@ int ex_wait(ex_future *const *fs, size_t n, ex_wait_mode mode,
         return rc;
     int64_t dl = ex__deadline(timeout_ns);
     pthread_mutex_lock(&g.w.lock);
+    g.w.wake_nfinal = mode == EX_FIRST_COMPLETED ? 1 : n;
+    g.w.wake_on_fail = mode == EX_FIRST_FAILED;
     while (!condition_met(&g.w, mode)) {
         if (timeout_ns == 0 ||
             (ex__cond_wait_until(&g.w.cond, &g.w.lock, dl) != 0 &&
@@ -163,6 +167,7 @@ int ex_as_completed_next(ex_as_completed *it, ex_future **f, int64_t timeout_ns)
     pthread_mutex_lock(&g->w.lock);
     if (g->yielded == g->w.n)
         goto out;
+    g->w.wake_nfinal = g->yielded + 1;
     while (g->yielded == g->w.nfinal) {
         if (timeout_ns == 0 ||
             (ex__cond_wait_until(&g->w.cond, &g->w.lock, dl) != 0 &&

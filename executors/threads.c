@@ -21,6 +21,7 @@
 #include "ex_internal.h"
 
 #include <stdlib.h>
+#include <unistd.h>
 
 typedef struct threads_ex {
     ex_executor base;
@@ -30,6 +31,7 @@ typedef struct threads_ex {
     pthread_cond_t start_cv;  /* a worker finished starting */
     ex_future *head, *tail;
     size_t queued;
+    atomic_size_t queued_hint; /* = queued, readable without the lock */
     unsigned idle;            /* workers waiting on work_cv */
     unsigned room_waiters;    /* submitters waiting on room_cv */
     unsigned started;         /* workers that finished worker_init */
@@ -54,6 +56,7 @@ static void queue_push(threads_ex *t, ex_future *f)
         t->head = f;
     t->tail = f;
     t->queued++;
+    atomic_store_explicit(&t->queued_hint, t->queued, memory_order_relaxed);
 }
 
 static ex_future *queue_pop(threads_ex *t)
@@ -63,8 +66,21 @@ static ex_future *queue_pop(threads_ex *t)
     if (!t->head)
         t->tail = NULL;
     t->queued--;
+    atomic_store_explicit(&t->queued_hint, t->queued, memory_order_relaxed);
     f->next = NULL;
     return f;
+}
+
+/* Polls for work for up to spin_ns without the lock; true if some came.
+ * Called and returns with t->lock held. */
+static bool spin_for_work(threads_ex *t)
+{
+    if (t->base.cfg.spin_ns <= 0)
+        return false;
+    pthread_mutex_unlock(&t->lock);
+    bool got = ex__spin_until_nonzero(&t->queued_hint, t->base.cfg.spin_ns);
+    pthread_mutex_lock(&t->lock);
+    return got;
 }
 
 static void *worker_main(void *p)
@@ -80,20 +96,25 @@ static void *worker_main(void *p)
         atomic_store(&t->base.broken, true);
     t->started++;
     pthread_cond_broadcast(&t->start_cv);
+    ex_probe chain = {.valid = false, .pid = getpid()};
     for (;;) {
+        if (!t->head && !t->stopping && spin_for_work(t) && t->head)
+            goto take;
         while (!t->head && !t->stopping) {
+            chain.valid = false; /* it sleeps: the next task starts afresh */
             t->idle++;
             pthread_cond_wait(&t->work_cv, &t->lock);
             t->idle--;
         }
         if (!t->head)
             break; /* stopping and drained */
+    take:;
         ex_future *f = queue_pop(t);
         if (t->room_waiters)
             pthread_cond_signal(&t->room_cv);
         pthread_mutex_unlock(&t->lock);
         if (ex__future_begin(f))
-            ex__run_inline(f, (int)index);
+            ex__run_chained(f, (int)index, &chain);
         ex_future_release(f); /* the executor's reference */
         pthread_mutex_lock(&t->lock);
     }
