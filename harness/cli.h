@@ -1,0 +1,30 @@
+/*
+ * cli.h: what the subcommands share: strict number parsing with one clear
+ * message per bad value, and the usage-error convention (exit status 2).
+ */
+#ifndef POOLBENCH_CLI_H
+#define POOLBENCH_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PB_EXIT_USAGE 2
+
+/* Prints "poolbench CMD: message" on stderr; returns PB_EXIT_USAGE. */
+int pb_usage_error(const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Parses a whole decimal integer in [min, max] (k/M/G suffixes with
+ * allow_suffix, x 1024^n).  On error prints "poolbench CMD: OPT must be an
+ * integer in [min, max], got 'text'" and returns false. */
+bool pb_parse_u64(const char *cmd, const char *opt, const char *text,
+                  uint64_t min, uint64_t max, bool allow_suffix, uint64_t *out);
+bool pb_parse_double(const char *cmd, const char *opt, const char *text,
+                     double min, double max, double *out);
+
+/* Whether progress lines should be drawn (stderr is a terminal and
+ * POOLBENCH_NO_PROGRESS is unset). */
+bool pb_progress_enabled(void);
+
+#endif

@@ -1,0 +1,272 @@
+/*
+ * cmd_run.c: `poolbench run` (one configuration, a readable summary or one
+ * JSON object) and `poolbench list` (the workloads and their parameters).
+ */
+#include "cli.h"
+#include "commands.h"
+#include "run.h"
+#include "server_proc.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char run_usage[] =
+    "usage: poolbench run --workload NAME [options]\n"
+    "\n"
+    "Runs one configuration: builds the workload's inputs, runs them on the\n"
+    "executor, checks every output and prints a summary (or one JSON object).\n"
+    "\n"
+    "  -W, --workload NAME     workload to run (see `poolbench list`)\n"
+    "  -e, --executor KIND     seq, threads or procs (default threads)\n"
+    "  -w, --workers N         pool size, 1..4096 (default: online CPUs)\n"
+    "  -n, --tasks N           number of tasks, 1..10000000 (default 200)\n"
+    "  -p, --param KEY=VALUE   workload parameter (repeatable)\n"
+    "      --url URL           http, fetch-hash: fetch this URL instead of the\n"
+    "                          embedded loopback server\n"
+    "      --seed S            input seed (default 1)\n"
+    "      --queue N           bounded queue capacity (default 0 = unbounded)\n"
+    "      --timeout-ms N      procs: per-task timeout, the worker is killed\n"
+    "      --max-tasks-per-worker N  procs: recycle a worker after N tasks\n"
+    "      --json              print one JSON object instead of the summary\n"
+    "  -h, --help              this text\n";
+
+typedef struct run_cli {
+    pb_run_opts o;
+    const char *kvs[64];
+    size_t nkv;
+    const char *url;
+    bool json;
+} run_cli;
+
+static int parse_run(int argc, char **argv, run_cli *c)
+{
+    static const struct option opts[] = {
+        {"workload", required_argument, NULL, 'W'},
+        {"executor", required_argument, NULL, 'e'},
+        {"workers", required_argument, NULL, 'w'},
+        {"tasks", required_argument, NULL, 'n'},
+        {"param", required_argument, NULL, 'p'},
+        {"url", required_argument, NULL, 'u'},
+        {"seed", required_argument, NULL, 's'},
+        {"queue", required_argument, NULL, 'q'},
+        {"timeout-ms", required_argument, NULL, 't'},
+        {"max-tasks-per-worker", required_argument, NULL, 'm'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {0, 0, 0, 0},
+    };
+    memset(c, 0, sizeof *c);
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    c->o.kind = EX_THREADS;
+    c->o.workers = ncpu > 0 ? (unsigned)ncpu : 1;
+    c->o.tasks = 200;
+    c->o.seed = 1;
+    const char *workload = NULL;
+    uint64_t v;
+    int ch;
+    opterr = 0;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, ":W:e:w:n:p:hj", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'W': workload = optarg; break;
+        case 'e':
+            if (ex_kind_parse(optarg, &c->o.kind))
+                return pb_usage_error("run", "unknown executor '%s' (accepted: seq, threads, procs)", optarg);
+            break;
+        case 'w':
+            if (!pb_parse_u64("run", "--workers", optarg, 1, 4096, false, &v))
+                return PB_EXIT_USAGE;
+            c->o.workers = (unsigned)v;
+            break;
+        case 'n':
+            if (!pb_parse_u64("run", "--tasks", optarg, 1, 10000000, true, &v))
+                return PB_EXIT_USAGE;
+            c->o.tasks = (size_t)v;
+            break;
+        case 'p':
+            if (c->nkv == sizeof c->kvs / sizeof c->kvs[0])
+                return pb_usage_error("run", "too many -p parameters (at most 64)");
+            c->kvs[c->nkv++] = optarg;
+            break;
+        case 'u': c->url = optarg; break;
+        case 's':
+            if (!pb_parse_u64("run", "--seed", optarg, 0, UINT64_MAX, false, &v))
+                return PB_EXIT_USAGE;
+            c->o.seed = v;
+            break;
+        case 'q':
+            if (!pb_parse_u64("run", "--queue", optarg, 0, 100000000, true, &v))
+                return PB_EXIT_USAGE;
+            c->o.queue_capacity = (size_t)v;
+            break;
+        case 't':
+            if (!pb_parse_u64("run", "--timeout-ms", optarg, 1, 86400000, false, &v))
+                return PB_EXIT_USAGE;
+            c->o.timeout_ns = (int64_t)v * 1000000;
+            break;
+        case 'm':
+            if (!pb_parse_u64("run", "--max-tasks-per-worker", optarg, 1, UINT32_MAX, false, &v))
+                return PB_EXIT_USAGE;
+            c->o.max_tasks_per_worker = (unsigned)v;
+            break;
+        case 'j': c->json = true; break;
+        case 'h': fputs(run_usage, stdout); return -1;
+        case ':': return pb_usage_error("run", "option %s needs a value", argv[optind - 1]);
+        default:
+            return pb_usage_error("run", "unknown option '%s' (see poolbench run --help)",
+                                  argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return pb_usage_error("run", "unexpected argument '%s' (see poolbench run --help)", argv[optind]);
+    if (!workload)
+        return pb_usage_error("run", "--workload is required (accepted: %s)", wl_names());
+    c->o.workload = wl_find(workload);
+    if (!c->o.workload)
+        return pb_usage_error("run", "unknown workload '%s' (accepted: %s)", workload, wl_names());
+    if ((c->o.timeout_ns || c->o.max_tasks_per_worker) && c->o.kind != EX_PROCS)
+        return pb_usage_error("run", "--timeout-ms and --max-tasks-per-worker need --executor procs");
+    return 0;
+}
+
+/* Builds the parameter set, with --url; 0 or PB_EXIT_USAGE. */
+int pb_build_params(const char *cmd, const wl_workload *w, const char *const *kvs,
+                    size_t nkv, const char *url, wl_params **out)
+{
+    char err[512];
+    if (wl_params_parse(w, kvs, nkv, out, err, sizeof err))
+        return pb_usage_error(cmd, "%s", err);
+    if (url) {
+        if (!wl_param_find(w, "url")) {
+            wl_params_destroy(*out);
+            *out = NULL;
+            return pb_usage_error(cmd, "--url applies to the http workloads, not '%s'", w->name);
+        }
+        if (wl_params_set(*out, "url", url, err, sizeof err)) {
+            wl_params_destroy(*out);
+            *out = NULL;
+            return pb_usage_error(cmd, "%s", err);
+        }
+    }
+    return 0;
+}
+
+int pb_start_server_if_needed(const char *cmd, wl_params *p, pb_server *srv)
+{
+    srv->pid = -1;
+    if (!wl_needs_server(p))
+        return 0;
+    int rc = pb_server_start("127.0.0.1", 0, srv);
+    if (rc) {
+        fprintf(stderr, "poolbench %s: cannot start the loopback HTTP server: %s\n", cmd,
+                strerror(-rc));
+        return 1;
+    }
+    char err[256];
+    if (wl_params_set(p, "base_url", pb_server_url(srv), err, sizeof err)) {
+        fprintf(stderr, "poolbench %s: %s\n", cmd, err);
+        pb_server_stop(srv);
+        return 1;
+    }
+    return 0;
+}
+
+static void print_summary(const pb_run_opts *o, const pb_run_result *r)
+{
+    char params[1024];
+    if (wl_params_format(o->params, params, sizeof params))
+        params[sizeof params - 1] = 0;
+    printf("workload    %s (%s) %s\n", o->workload->name, wl_kind_name(o->workload->kind), params);
+    printf("executor    %s, %u workers, %zu tasks, seed %llu\n", ex_kind_name(o->kind),
+           o->workers, r->tasks, (unsigned long long)o->seed);
+    printf("wall        %.4f s (+ %.4f s to start the workers)\n", r->wall_s, r->startup_s);
+    printf("throughput  %.1f tasks/s\n", r->throughput);
+    printf("tasks       %zu ok, %zu failed", r->tasks_ok, r->tasks_failed);
+    for (size_t i = 0; i < r->nerrors; i++) {
+        char name[64];
+        pb_error_name(&r->errors[i], name, sizeof name);
+        printf("%s %s x%zu", i ? "," : " (", name, r->errors[i].count);
+    }
+    printf("%s\n", r->nerrors ? ")" : "");
+    printf("latency     p50 %.3f ms, p95 %.3f ms, p99 %.3f ms\n", r->lat_p50_ns / 1e6,
+           r->lat_p95_ns / 1e6, r->lat_p99_ns / 1e6);
+    printf("per task    wait %.3f ms + cpu %.3f ms + blocked %.3f ms (means)\n",
+           r->wait_mean_ns / 1e6, r->cpu_mean_ns / 1e6, r->blocked_mean_ns / 1e6);
+    if (o->kind == EX_PROCS)
+        printf("pipe ipc    %.3f ms per task (both ways, mean); %llu workers replaced\n",
+               r->ipc_mean_ns / 1e6, (unsigned long long)r->workers_replaced);
+    printf("cpu         %.1f%% of %u cores by tasks; user %.3f s, sys %.3f s\n",
+           100 * r->cpu_util, r->cores, r->user_s, r->sys_s);
+    printf("memory      peak RSS %ld KiB (largest child %ld KiB)\n", r->peak_rss_kb,
+           r->peak_rss_children_kb);
+    printf("switches    %ld voluntary, %ld involuntary\n", r->nvcsw, r->nivcsw);
+    printf("digest      %s\n", r->digest);
+}
+
+int pb_cmd_run(int argc, char **argv)
+{
+    run_cli c;
+    int rc = parse_run(argc, argv, &c);
+    if (rc)
+        return rc < 0 ? 0 : rc;
+    wl_params *params = NULL;
+    rc = pb_build_params("run", c.o.workload, c.kvs, c.nkv, c.url, &params);
+    if (rc)
+        return rc;
+    char why[512];
+    if (c.o.kind != EX_PROCS && wl_requires_isolation(params, why, sizeof why)) {
+        wl_params_destroy(params);
+        return pb_usage_error("run", "%s", why);
+    }
+    pb_server srv;
+    if (pb_start_server_if_needed("run", params, &srv)) {
+        wl_params_destroy(params);
+        return 1;
+    }
+    c.o.params = params;
+    c.o.progress = !c.json && pb_progress_enabled();
+    c.o.label = c.o.workload->name;
+    pb_run_result r;
+    char err[512];
+    rc = pb_run(&c.o, &r, false, err, sizeof err);
+    pb_server_stop(&srv);
+    if (rc == 0) {
+        if (c.json) {
+            pb_run_json(&c.o, &r, stdout);
+            fputc('\n', stdout);
+        } else {
+            print_summary(&c.o, &r);
+        }
+        pb_run_result_free(&r);
+    } else {
+        fprintf(stderr, "poolbench run: %s\n", err);
+    }
+    wl_params_destroy(params);
+    wl_http_thread_cleanup();
+    if (rc == EX_EINVAL)
+        return PB_EXIT_USAGE;
+    return rc ? 1 : 0;
+}
+
+int pb_cmd_list(int argc, char **argv)
+{
+    if (argc > 1) {
+        if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+            puts("usage: poolbench list\n\nLists the workloads, their kind, parameters, "
+                 "defaults and ranges.");
+            return 0;
+        }
+        return pb_usage_error("list", "unexpected argument '%s' (list takes none)", argv[1]);
+    }
+    char *text = wl_list_text();
+    if (!text) {
+        fputs("poolbench list: out of memory\n", stderr);
+        return 1;
+    }
+    fputs(text, stdout);
+    free(text);
+    return 0;
+}

@@ -1,0 +1,24 @@
+/*
+ * commands.h: the subcommands of the poolbench program.  Each takes argv
+ * with argv[0] = the subcommand's name and returns the exit status (0 ok,
+ * 1 failure, 2 bad usage).
+ */
+#ifndef POOLBENCH_COMMANDS_H
+#define POOLBENCH_COMMANDS_H
+
+#include "server_proc.h"
+#include "workload.h"
+
+int pb_cmd_run(int argc, char **argv);
+int pb_cmd_list(int argc, char **argv);
+int pb_cmd_overhead(int argc, char **argv);
+
+/* Shared by run, sweep and advise: parse -p KEY=VALUE (and --url) into a
+ * parameter set (0, or 2 after printing the message); start the loopback
+ * server when the workload needs it and fill base_url (0, or 1 after
+ * printing; srv->pid is -1 when none was started). */
+int pb_build_params(const char *cmd, const wl_workload *w, const char *const *kvs,
+                    size_t nkv, const char *url, wl_params **out);
+int pb_start_server_if_needed(const char *cmd, wl_params *p, pb_server *srv);
+
+#endif

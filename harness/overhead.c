@@ -1,0 +1,175 @@
+/*
+ * overhead.c: `poolbench overhead`, the per-task cost of an empty task on
+ * each backend, two ways: throughput (submit N, then wait for all: the
+ * amortised cost per task when the queue is full) and latency (one task in
+ * flight at a time: submit, wait, repeat: the full hand-off round trip).
+ * Futures and per-task stats are included: this is what a user pays.
+ */
+#include "cli.h"
+#include "commands.h"
+#include "executor.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int empty_task(const void *in, size_t len, ex_buf *out)
+{
+    (void)in;
+    (void)len;
+    (void)out;
+    return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Returns ns per task, or a negative value on error. */
+static double measure_throughput(ex_executor *ex, size_t n)
+{
+    ex_future **fs = calloc(n, sizeof *fs);
+    if (!fs)
+        return -1;
+    uint64_t t0 = ex_now_ns();
+    size_t k = 0;
+    for (; k < n; k++)
+        if (ex_submit(ex, empty_task, NULL, 0, &fs[k]))
+            break;
+    ex_wait(fs, k, EX_ALL_COMPLETED, EX_FOREVER, NULL);
+    uint64_t t1 = ex_now_ns();
+    for (size_t i = 0; i < k; i++)
+        ex_future_release(fs[i]);
+    free(fs);
+    return k == n ? (double)(t1 - t0) / (double)n : -1;
+}
+
+/* Median round trip of one task in flight, ns. */
+static double measure_latency(ex_executor *ex, size_t n, double *p95)
+{
+    uint64_t *v = calloc(n, sizeof *v);
+    if (!v)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        ex_future *f;
+        uint64_t t0 = ex_now_ns();
+        if (ex_submit(ex, empty_task, NULL, 0, &f)) {
+            free(v);
+            return -1;
+        }
+        ex_future_wait(f, EX_FOREVER);
+        v[i] = ex_now_ns() - t0;
+        ex_future_release(f);
+    }
+    qsort(v, n, sizeof *v, cmp_u64);
+    double med = (double)v[n / 2];
+    *p95 = (double)v[(n * 95) / 100];
+    free(v);
+    return med;
+}
+
+static const char usage[] =
+    "usage: poolbench overhead [options]\n"
+    "\n"
+    "Per-task cost of an empty task on each executor: throughput (submit N,\n"
+    "wait for all) and latency (one task in flight, median and p95).\n"
+    "\n"
+    "  -e, --executors LIST  comma-separated: seq,threads,procs (default all)\n"
+    "  -w, --workers N       pool size, 1..256 (default 2)\n"
+    "  -n, --tasks N         tasks for the throughput test (default 100000;\n"
+    "                        the latency test runs N/10, at least 100)\n"
+    "      --json            one JSON object per executor and line\n"
+    "  -h, --help            this text\n";
+
+int pb_cmd_overhead(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"executors", required_argument, NULL, 'e'},
+        {"workers", required_argument, NULL, 'w'},
+        {"tasks", required_argument, NULL, 'n'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {0, 0, 0, 0},
+    };
+    char kinds_text[64] = "seq,threads,procs";
+    unsigned workers = 2;
+    size_t tasks = 100000;
+    bool json = false;
+    uint64_t v;
+    int ch;
+    opterr = 0;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, ":e:w:n:h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'e':
+            if (strlen(optarg) >= sizeof kinds_text)
+                return pb_usage_error("overhead", "--executors is too long: '%s'", optarg);
+            strcpy(kinds_text, optarg);
+            break;
+        case 'w':
+            if (!pb_parse_u64("overhead", "--workers", optarg, 1, 256, false, &v))
+                return PB_EXIT_USAGE;
+            workers = (unsigned)v;
+            break;
+        case 'n':
+            if (!pb_parse_u64("overhead", "--tasks", optarg, 100, 10000000, true, &v))
+                return PB_EXIT_USAGE;
+            tasks = (size_t)v;
+            break;
+        case 'j': json = true; break;
+        case 'h': fputs(usage, stdout); return 0;
+        case ':': return pb_usage_error("overhead", "option %s needs a value", argv[optind - 1]);
+        default:
+            return pb_usage_error("overhead", "unknown option '%s' (see poolbench overhead --help)",
+                                  argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return pb_usage_error("overhead", "unexpected argument '%s'", argv[optind]);
+    ex_kind kinds[3];
+    size_t nk = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(kinds_text, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (nk == 3 || ex_kind_parse(tok, &kinds[nk]))
+            return pb_usage_error("overhead", "unknown executor '%s' in --executors (accepted: seq, threads, procs)", tok);
+        nk++;
+    }
+    if (!json)
+        printf("%-8s %7s %20s %20s %14s\n", "executor", "workers", "throughput ns/task",
+               "latency median ns", "latency p95 ns");
+    size_t nlat = tasks / 10 < 100 ? 100 : tasks / 10;
+    for (size_t k = 0; k < nk; k++) {
+        ex_config cfg;
+        ex_config_init(&cfg, kinds[k]);
+        cfg.max_workers = workers;
+        ex_executor *ex;
+        int rc = ex_create(&cfg, &ex);
+        if (rc) {
+            fprintf(stderr, "poolbench overhead: cannot create %s: %s\n", ex_kind_name(kinds[k]),
+                    ex_strerror(rc));
+            return 1;
+        }
+        /* Warm up: fault in the allocator, wake every worker. */
+        measure_throughput(ex, tasks / 10 < 1000 ? tasks / 10 : 1000);
+        double tput = measure_throughput(ex, tasks);
+        double p95 = 0;
+        double lat = measure_latency(ex, nlat, &p95);
+        unsigned w = ex_workers(ex);
+        ex_destroy(ex);
+        if (tput < 0 || lat < 0) {
+            fprintf(stderr, "poolbench overhead: %s: a submit failed\n", ex_kind_name(kinds[k]));
+            return 1;
+        }
+        if (json)
+            printf("{\"executor\":\"%s\",\"workers\":%u,\"tasks\":%zu,\"throughput_ns_per_task\":%.1f,"
+                   "\"latency_median_ns\":%.0f,\"latency_p95_ns\":%.0f,\"latency_samples\":%zu}\n",
+                   ex_kind_name(kinds[k]), w, tasks, tput, lat, p95, nlat);
+        else
+            printf("%-8s %7u %20.1f %20.0f %14.0f\n", ex_kind_name(kinds[k]), w, tput, lat, p95);
+        fflush(stdout);
+    }
+    return 0;
+}

@@ -1,0 +1,412 @@
+/*
+ * run.c: one measured run (see run.h).
+ *
+ * Inputs are built before the clock starts; the clock runs from the first
+ * submit to the moment the last future is final, so wall time is what a
+ * user of the pool waits for.  Every future is kept until the end, then
+ * read in input order for the digest, the checks and the per-task numbers.
+ * Multi-stage workloads (fetch-hash) chain their stages with
+ * ex_future_then; a task's numbers then cover the whole chain.
+ */
+#include "run.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+typedef struct task_slot {
+    ex_future *stage[2]; /* stage[0] is submitted, stage[1] chained */
+} task_slot;
+
+static int errf(char *err, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int errf(char *err, size_t len, const char *fmt, ...)
+{
+    if (err && len) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, len, fmt, ap);
+        va_end(ap);
+    }
+    return EX_EINVAL;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Linear interpolation between order statistics (numpy's default). */
+static double percentile_sorted(const double *v, size_t n, double pct)
+{
+    if (n == 0)
+        return NAN;
+    double pos = pct / 100.0 * (double)(n - 1);
+    size_t lo = (size_t)pos;
+    if (lo + 1 >= n)
+        return v[n - 1];
+    return v[lo] + (pos - (double)lo) * (v[lo + 1] - v[lo]);
+}
+
+static double tv_s(struct timeval tv)
+{
+    return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
+}
+
+static void count_error(pb_run_result *r, int status, int code)
+{
+    if (status != EX_ETASK)
+        code = 0;
+    for (size_t i = 0; i < r->nerrors; i++)
+        if (r->errors[i].status == status && r->errors[i].task_code == code) {
+            r->errors[i].count++;
+            return;
+        }
+    if (r->nerrors == PB_MAX_ERROR_KINDS) {
+        r->errors_other++;
+        return;
+    }
+    r->errors[r->nerrors++] = (pb_error_count){status, code, 1};
+}
+
+void pb_error_name(const pb_error_count *e, char *buf, size_t len)
+{
+    const char *name = ex_strerror(e->status);
+    size_t n = strcspn(name, ":");
+    if (e->status == EX_ETASK)
+        snprintf(buf, len, "%.*s:%d", (int)n, name, e->task_code);
+    else
+        snprintf(buf, len, "%.*s", (int)n, name);
+}
+
+static void progress_line(const pb_run_opts *o, size_t done, size_t total,
+                          uint64_t t0)
+{
+    double el = (double)(ex_now_ns() - t0) / 1e9;
+    fprintf(stderr, "\r\033[K%s: %zu/%zu tasks (%.0f%%) %.1f s",
+            o->label ? o->label : "run", done, total,
+            total ? 100.0 * (double)done / (double)total : 100.0, el);
+}
+
+void pb_run_result_free(pb_run_result *r)
+{
+    if (!r)
+        return;
+    free(r->latencies);
+    r->latencies = NULL;
+    r->nlatencies = 0;
+}
+
+int pb_run(const pb_run_opts *o, pb_run_result *r, bool keep_latencies,
+           char *err, size_t errlen)
+{
+    memset(r, 0, sizeof *r);
+    if (!o->workload || !o->params || o->tasks == 0 || o->workers == 0)
+        return errf(err, errlen, "run: workload, params, tasks >= 1 and workers >= 1 are required");
+    char why[512];
+    if (o->kind != EX_PROCS && wl_requires_isolation(o->params, why, sizeof why))
+        return errf(err, errlen, "%s", why);
+
+    wl_ctx *ctx = NULL;
+    int rc = wl_prepare(o->workload, o->params, o->tasks, o->seed, 0, &ctx, err, errlen);
+    if (rc)
+        return rc;
+    size_t nstages = wl_stage_count(ctx);
+    task_slot *slots = calloc(o->tasks, sizeof *slots);
+    ex_future **finals = calloc(o->tasks, sizeof *finals);
+    double *lat = calloc(o->tasks, sizeof *lat);
+    wl_digest *digest = NULL;
+    if (!slots || !finals || !lat || wl_digest_create(o->tasks, &digest)) {
+        rc = errf(err, errlen, "run: out of memory for %zu tasks", o->tasks);
+        rc = EX_ENOMEM;
+        goto out;
+    }
+
+    ex_config cfg;
+    ex_config_init(&cfg, o->kind);
+    cfg.max_workers = o->workers;
+    cfg.queue_capacity = o->queue_capacity;
+    cfg.max_tasks_per_worker = o->max_tasks_per_worker;
+    cfg.timeout_ns = o->timeout_ns;
+    cfg.worker_start = o->worker_start;
+    cfg.worker_start_arg = o->worker_start_arg;
+
+    struct rusage self0, kids0, self1, kids1;
+    getrusage(RUSAGE_SELF, &self0);
+    getrusage(RUSAGE_CHILDREN, &kids0);
+    uint64_t c0 = ex_now_ns();
+    ex_executor *ex = NULL;
+    rc = ex_create(&cfg, &ex);
+    if (rc) {
+        errf(err, errlen, "run: cannot create the %s executor: %s", ex_kind_name(o->kind),
+             ex_strerror(rc));
+        goto out;
+    }
+    uint64_t t0 = ex_now_ns();
+    r->startup_s = (double)(t0 - c0) / 1e9;
+    if (ex_is_broken(ex)) {
+        ex_destroy(ex);
+        rc = errf(err, errlen, "run: the %s executor is broken: a worker failed to start "
+                  "(pinning or initializer)", ex_kind_name(o->kind));
+        goto out;
+    }
+
+    /* Submit everything.  A submit error (not a task error) is counted
+     * against that task like any failure, so the run still completes. */
+    size_t submitted = 0;
+    int *submit_error = calloc(o->tasks, sizeof *submit_error);
+    if (!submit_error) {
+        ex_destroy(ex);
+        rc = EX_ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < o->tasks; i++) {
+        const void *in;
+        size_t len;
+        int src = wl_input(ctx, i, &in, &len);
+        if (src == 0)
+            src = ex_submit(ex, wl_task_fn(ctx), in, len, &slots[i].stage[0]);
+        if (src == 0 && nstages > 1)
+            src = ex_future_then(slots[i].stage[0], ex, wl_stage_fn(ctx, 1), &slots[i].stage[1]);
+        if (src) {
+            submit_error[i] = src;
+            continue;
+        }
+        finals[submitted++] = slots[i].stage[nstages > 1 ? 1 : 0];
+        if (o->progress && (i & 1023) == 0)
+            progress_line(o, 0, o->tasks, t0);
+    }
+    /* Wait for all, refreshing the progress line. */
+    if (o->progress) {
+        ex_as_completed *it = NULL;
+        if (ex_as_completed_create(finals, submitted, &it) == 0) {
+            size_t done = 0;
+            uint64_t last = 0;
+            for (;;) {
+                ex_future *f;
+                int w = ex_as_completed_next(it, &f, 100 * 1000000LL);
+                if (w == 0 && !f)
+                    break;
+                if (w == 0)
+                    done++;
+                if (ex_now_ns() - last > 100 * 1000000ULL) {
+                    progress_line(o, done, o->tasks, t0);
+                    last = ex_now_ns();
+                }
+            }
+            ex_as_completed_destroy(it);
+        }
+    }
+    ex_wait(finals, submitted, EX_ALL_COMPLETED, EX_FOREVER, NULL);
+    uint64_t t1 = ex_now_ns();
+    if (o->progress) {
+        progress_line(o, o->tasks, o->tasks, t0);
+        fputc('\n', stderr);
+    }
+    r->workers_replaced = ex_workers_replaced(ex);
+    ex_destroy(ex);
+    getrusage(RUSAGE_SELF, &self1);
+    getrusage(RUSAGE_CHILDREN, &kids1);
+
+    /* Collect in input order. */
+    r->tasks = o->tasks;
+    r->wall_s = (double)(t1 - t0) / 1e9;
+    r->throughput = r->wall_s > 0 ? (double)o->tasks / r->wall_s : 0;
+    double sum_wait = 0, sum_cpu = 0, sum_blocked = 0, sum_lat = 0, sum_ipc = 0;
+    size_t nran = 0, nipc = 0;
+    unsigned char seen_cpu[1024] = {0};
+    for (size_t i = 0; i < o->tasks; i++) {
+        if (submit_error[i]) {
+            r->tasks_failed++;
+            count_error(r, submit_error[i], 0);
+            wl_digest_add_failure(digest, i, submit_error[i], 0);
+            continue;
+        }
+        ex_future *last = slots[i].stage[nstages > 1 ? 1 : 0];
+        const void *out;
+        size_t len;
+        int st = ex_future_result(last, &out, &len, 0);
+        if (st == 0) {
+            char msg[256];
+            if (wl_check(ctx, i, out, len, msg, sizeof msg) != 0) {
+                r->check_failed++;
+                r->tasks_failed++;
+                count_error(r, EX_EINVAL, 0);
+                if (r->check_failed == 1)
+                    fprintf(stderr, "poolbench: output check failed: %s\n", msg);
+            } else {
+                r->tasks_ok++;
+            }
+            wl_digest_add(digest, i, out, len);
+        } else {
+            int code = ex_future_task_code(last);
+            r->tasks_failed++;
+            count_error(r, st, code);
+            wl_digest_add_failure(digest, i, st, code);
+        }
+        /* Per-task numbers over the stages that ran. */
+        ex_task_stats first, s;
+        ex_future_stats(slots[i].stage[0], &first);
+        if (first.start_ns == 0)
+            continue; /* never ran (cancelled, or failed before start) */
+        uint64_t end = first.end_ns, wait = first.start_ns - first.submit_ns;
+        uint64_t cpu = first.cpu_ns, ipc = first.ipc_send_ns + first.ipc_recv_ns;
+        if (first.cpu >= 0 && first.cpu < 8192)
+            seen_cpu[first.cpu / 8] |= (unsigned char)(1u << (first.cpu % 8));
+        for (size_t k = 1; k < nstages; k++) {
+            ex_future_stats(slots[i].stage[k], &s);
+            if (s.start_ns == 0)
+                break;
+            end = s.end_ns;
+            wait += s.start_ns - s.submit_ns;
+            cpu += s.cpu_ns;
+            ipc += s.ipc_send_ns + s.ipc_recv_ns;
+        }
+        if (end < first.submit_ns)
+            continue;
+        double l = (double)(end - first.submit_ns);
+        lat[nran++] = l;
+        sum_lat += l;
+        sum_wait += (double)wait;
+        sum_cpu += (double)cpu;
+        double blocked = l - (double)wait - (double)cpu;
+        sum_blocked += blocked > 0 ? blocked : 0;
+        if (o->kind == EX_PROCS) {
+            sum_ipc += (double)ipc;
+            nipc++;
+        }
+    }
+    wl_digest_final(digest, r->digest);
+    for (size_t b = 0; b < sizeof seen_cpu; b++)
+        r->distinct_cpus += (size_t)__builtin_popcount(seen_cpu[b]);
+    if (nran) {
+        qsort(lat, nran, sizeof *lat, cmp_double);
+        r->lat_p50_ns = percentile_sorted(lat, nran, 50);
+        r->lat_p95_ns = percentile_sorted(lat, nran, 95);
+        r->lat_p99_ns = percentile_sorted(lat, nran, 99);
+        r->lat_max_ns = lat[nran - 1];
+        r->lat_mean_ns = sum_lat / (double)nran;
+        r->wait_mean_ns = sum_wait / (double)nran;
+        r->cpu_mean_ns = sum_cpu / (double)nran;
+        r->blocked_mean_ns = sum_blocked / (double)nran;
+    }
+    r->ipc_mean_ns = nipc ? sum_ipc / (double)nipc : 0;
+    r->task_cpu_s = sum_cpu / 1e9;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    r->cores = ncpu > 0 ? (unsigned)ncpu : 1;
+    r->cpu_util = r->wall_s > 0 ? r->task_cpu_s / (r->wall_s * r->cores) : 0;
+    r->user_s = tv_s(self1.ru_utime) - tv_s(self0.ru_utime) +
+                tv_s(kids1.ru_utime) - tv_s(kids0.ru_utime);
+    r->sys_s = tv_s(self1.ru_stime) - tv_s(self0.ru_stime) +
+               tv_s(kids1.ru_stime) - tv_s(kids0.ru_stime);
+    r->peak_rss_kb = self1.ru_maxrss;
+    r->peak_rss_children_kb = kids1.ru_maxrss;
+    r->nvcsw = (self1.ru_nvcsw - self0.ru_nvcsw) + (kids1.ru_nvcsw - kids0.ru_nvcsw);
+    r->nivcsw = (self1.ru_nivcsw - self0.ru_nivcsw) + (kids1.ru_nivcsw - kids0.ru_nivcsw);
+    if (keep_latencies) {
+        r->latencies = lat;
+        r->nlatencies = nran;
+        lat = NULL;
+    }
+    free(submit_error);
+    rc = 0;
+out:
+    if (slots)
+        for (size_t i = 0; i < o->tasks; i++)
+            for (size_t k = 0; k < 2; k++)
+                ex_future_release(slots[i].stage[k]);
+    free(slots);
+    free(finals);
+    free(lat);
+    wl_digest_destroy(digest);
+    wl_cleanup(ctx);
+    return rc;
+}
+
+void pb_json_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; p && *p; p++) {
+        switch (*p) {
+        case '"': fputs("\\\"", f); break;
+        case '\\': fputs("\\\\", f); break;
+        case '\n': fputs("\\n", f); break;
+        case '\t': fputs("\\t", f); break;
+        case '\r': fputs("\\r", f); break;
+        default:
+            if (*p < 0x20)
+                fprintf(f, "\\u%04x", *p);
+            else
+                fputc(*p, f);
+        }
+    }
+    fputc('"', f);
+}
+
+/* A finite number, or null (JSON has no NaN). */
+static void json_num(FILE *f, double v)
+{
+    if (isfinite(v))
+        fprintf(f, "%.9g", v);
+    else
+        fputs("null", f);
+}
+
+void pb_run_json(const pb_run_opts *o, const pb_run_result *r, FILE *f)
+{
+    char params[1024];
+    if (wl_params_format(o->params, params, sizeof params))
+        params[sizeof params - 1] = 0;
+    fputs("{\"executor\":", f);
+    pb_json_string(f, ex_kind_name(o->kind));
+    fputs(",\"workload\":", f);
+    pb_json_string(f, o->workload->name);
+    fprintf(f, ",\"kind\":\"%s\",\"workers\":%u,\"tasks\":%zu,\"params\":",
+            wl_kind_name(o->workload->kind), o->workers, r->tasks);
+    pb_json_string(f, params);
+    fprintf(f, ",\"seed\":%llu,\"wall_s\":", (unsigned long long)o->seed);
+    json_num(f, r->wall_s);
+    fputs(",\"startup_s\":", f);
+    json_num(f, r->startup_s);
+    fputs(",\"throughput\":", f);
+    json_num(f, r->throughput);
+    fprintf(f, ",\"tasks_ok\":%zu,\"tasks_failed\":%zu,\"check_failed\":%zu,\"errors\":{",
+            r->tasks_ok, r->tasks_failed, r->check_failed);
+    for (size_t i = 0; i < r->nerrors; i++) {
+        char name[64];
+        pb_error_name(&r->errors[i], name, sizeof name);
+        if (i)
+            fputc(',', f);
+        pb_json_string(f, name);
+        fprintf(f, ":%zu", r->errors[i].count);
+    }
+    if (r->errors_other)
+        fprintf(f, "%s\"other\":%zu", r->nerrors ? "," : "", r->errors_other);
+    fputs("},\"digest\":", f);
+    pb_json_string(f, r->digest);
+    const struct {
+        const char *k;
+        double v;
+    } nums[] = {
+        {"latency_p50_ms", r->lat_p50_ns / 1e6}, {"latency_p95_ms", r->lat_p95_ns / 1e6},
+        {"latency_p99_ms", r->lat_p99_ns / 1e6}, {"latency_mean_ms", r->lat_mean_ns / 1e6},
+        {"latency_max_ms", r->lat_max_ns / 1e6}, {"wait_mean_ms", r->wait_mean_ns / 1e6},
+        {"cpu_mean_ms", r->cpu_mean_ns / 1e6}, {"blocked_mean_ms", r->blocked_mean_ns / 1e6},
+        {"ipc_mean_ms", r->ipc_mean_ns / 1e6}, {"task_cpu_s", r->task_cpu_s},
+        {"cpu_util", r->cpu_util}, {"user_s", r->user_s}, {"sys_s", r->sys_s},
+    };
+    for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
+        fprintf(f, ",\"%s\":", nums[i].k);
+        json_num(f, nums[i].v);
+    }
+    fprintf(f, ",\"peak_rss_kb\":%ld,\"peak_rss_children_kb\":%ld,\"nvcsw\":%ld,\"nivcsw\":%ld,"
+            "\"cores\":%u,\"distinct_cpus\":%zu,\"workers_replaced\":%llu}",
+            r->peak_rss_kb, r->peak_rss_children_kb, r->nvcsw, r->nivcsw, r->cores,
+            r->distinct_cpus, (unsigned long long)r->workers_replaced);
+}

@@ -1,0 +1,90 @@
+/*
+ * run.h: one measured run, the unit every other part of the harness is
+ * built from: a workload instance, an executor, all tasks submitted, every
+ * future collected, and the numbers that describe it (throughput, latency
+ * percentiles, the wait / CPU / blocked split, CPU utilisation, resource
+ * usage, errors by code and the digest that proves what was computed).
+ */
+#ifndef POOLBENCH_RUN_H
+#define POOLBENCH_RUN_H
+
+#include "executor.h"
+#include "workload.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define PB_MAX_ERROR_KINDS 16
+
+typedef struct pb_run_opts {
+    ex_kind kind;
+    unsigned workers;
+    const wl_workload *workload;
+    const wl_params *params;   /* complete (base_url filled if needed) */
+    size_t tasks;
+    uint64_t seed;
+    size_t queue_capacity;     /* 0 = unbounded */
+    unsigned max_tasks_per_worker;
+    int64_t timeout_ns;        /* procs per-task timeout, 0 = none */
+    size_t chunksize;          /* > 1: ex_map with this chunksize */
+    int (*worker_start)(unsigned index, void *arg); /* pinning hook */
+    void *worker_start_arg;
+    bool progress;             /* a progress line on stderr */
+    const char *label;         /* for the progress line */
+} pb_run_opts;
+
+typedef struct pb_error_count {
+    int status;                /* EX_E* */
+    int task_code;             /* for EX_ETASK */
+    size_t count;
+} pb_error_count;
+
+typedef struct pb_run_result {
+    double wall_s;             /* first submit -> last task final */
+    double startup_s;          /* ex_create (workers started) */
+    double throughput;         /* tasks / wall_s */
+    size_t tasks, tasks_ok, tasks_failed, check_failed;
+    pb_error_count errors[PB_MAX_ERROR_KINDS];
+    size_t nerrors;
+    size_t errors_other;       /* failures beyond PB_MAX_ERROR_KINDS kinds */
+    char digest[WL_DIGEST_HEX_LEN + 1];
+    /* Per-task, over every task that ran (ns). */
+    double lat_p50_ns, lat_p95_ns, lat_p99_ns, lat_mean_ns, lat_max_ns;
+    double wait_mean_ns, cpu_mean_ns, blocked_mean_ns;
+    double task_cpu_s;         /* sum of task CPU */
+    double ipc_mean_ns;        /* procs: pipe transfer both ways, mean */
+    /* Process-level, measured around the run (self + reaped children). */
+    double user_s, sys_s;
+    double cpu_util;           /* task CPU / (wall x cores) */
+    long peak_rss_kb;          /* this process */
+    long peak_rss_children_kb; /* the largest reaped worker/child */
+    long nvcsw, nivcsw;        /* process-wide, self + children */
+    unsigned cores;            /* online CPUs the utilisation divides by */
+    uint64_t workers_replaced;
+    size_t distinct_cpus;      /* CPUs tasks ran on */
+    /* Per-task latencies (ns), allocated, n = tasks that ran; NULL if not
+     * asked for. */
+    double *latencies;
+    size_t nlatencies;
+} pb_run_result;
+
+/* Runs one configuration.  0, or a negative EX_E* with a one-line message
+ * in err (a bad configuration, or a failure of the harness itself; failing
+ * tasks are not errors: they are counted in the result).  Blocks. */
+int pb_run(const pb_run_opts *o, pb_run_result *r, bool keep_latencies,
+           char *err, size_t errlen);
+
+void pb_run_result_free(pb_run_result *r);
+
+/* Names an error kind: "EX_EWORKER", or "EX_ETASK:500". */
+void pb_error_name(const pb_error_count *e, char *buf, size_t len);
+
+/* Writes the result as one JSON object (no newline) to f. */
+void pb_run_json(const pb_run_opts *o, const pb_run_result *r, FILE *f);
+
+/* Writes s as a JSON string literal. */
+void pb_json_string(FILE *f, const char *s);
+
+#endif
