@@ -1,0 +1,109 @@
+#!/bin/sh
+# End to end: `poolbench run` gives the same digest on seq, threads and
+# procs for every workload; bad input exits 2 with one line naming it; a
+# dead server and crashing workers become counted errors in a completed run.
+set -u
+PB=${POOLBENCH:-./poolbench}
+fail=0
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT INT TERM
+
+check() { # description, then a command that must succeed
+    desc=$1; shift
+    if "$@"; then echo "ok   $desc"; else echo "FAIL $desc"; fail=1; fi
+}
+
+inrange() { # value lo hi
+    [ "$1" -ge "$2" ] && [ "$1" -le "$3" ]
+}
+
+field() { # json-file key -> value of a top-level string or number field
+    sed -n "s/.*\"$2\":\"\{0,1\}\([^,\"}]*\).*/\1/p" "$1"
+}
+
+# -- the same digest on every backend ------------------------------------
+while read -r wl params; do
+    digests=""
+    for ex in seq threads procs; do
+        out="$tmp/$wl-$ex.json"
+        # shellcheck disable=SC2086
+        if ! "$PB" run -W "$wl" -e "$ex" -w 2 -n 12 $params --json >"$out" 2>"$tmp/err"; then
+            echo "FAIL $wl on $ex exited non-zero:"; cat "$tmp/err"; fail=1; continue
+        fi
+        ok=$(field "$out" tasks_ok)
+        # fault fails some tasks on purpose; its digest covers them
+        [ "$wl" = fault ] || [ "$ok" = 12 ] || { echo "FAIL $wl on $ex: tasks_ok=$ok, expected 12"; cat "$out"; fail=1; }
+        digests="$digests $(field "$out" digest)"
+    done
+    n=$(echo "$digests" | tr ' ' '\n' | sed '/^$/d' | sort -u | wc -l)
+    check "$wl: one digest on seq, threads and procs ($n distinct)" [ "$n" = 1 ]
+done <<'LIST'
+primes -p span=200000
+sha256 -p bytes=65536 -p rounds=2
+mandelbrot -p tile=32
+blur -p tile=64
+compress -p bytes=32768
+sleep -p latency_ms=1
+http -p latency_ms=1 -p bytes=5000
+file -p bytes=4096 -p files=4
+fetch-hash -p latency_ms=1 -p bytes=3000
+noop -p payload_bytes=1000
+fault -p error_rate=0.3 -p latency_ms=0
+LIST
+
+"$PB" run -W fault -e threads -w 2 -n 100 -p error_rate=0.3 -p latency_ms=0 --json >"$tmp/f.json" 2>&1
+e=$(sed -n 's/.*"EX_ETASK:77":\([0-9]*\).*/\1/p' "$tmp/f.json")
+check "fault error_rate=0.3: about 30 of 100 fail with code 77 (${e:-0})" inrange "${e:-0}" 15 45
+
+# -- bad input: exit 2 and one line naming the problem --------------------
+bad() { # expected-substring, args...
+    want=$1; shift
+    "$PB" "$@" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    lines=$(wc -l <"$tmp/err")
+    if [ "$rc" = 2 ] && [ "$lines" = 1 ] && grep -q -- "$want" "$tmp/err"; then
+        echo "ok   exit 2: $*"
+    else
+        echo "FAIL expected exit 2 and one line with '$want' for: $* (got $rc, $lines lines)"
+        cat "$tmp/err"; fail=1
+    fi
+}
+bad "unknown executor 'fibers'" run -W primes -e fibers
+bad "unknown workload 'nope'" run -W nope
+bad "unknown parameter 'foo'" run -W sha256 -p foo=1
+bad "bytes" run -W sha256 -p bytes=x
+bad "bytes" run -W sha256 -p bytes=0
+bad "--workers" run -W primes -w 0
+bad "--workers" run -W primes -w abc
+bad "--tasks" run -W primes -n -3
+bad "--workload is required" run
+bad "unknown option" run -W primes --bogus
+bad "procs" run -W fault -e threads -p crash_rate=0.1
+bad "procs" run -W fault -e seq -p crash_rate=0.1
+bad "unknown command" frobnicate
+bad "--port" serve --port 70000
+
+# -- a dead server: counted errors, a completed run -----------------------
+port=$(( 20000 + $$ % 20000 ))
+"$PB" run -W http -e threads -w 2 -n 6 --url "http://127.0.0.1:$port/" \
+    -p connect_timeout_ms=500 --json >"$tmp/dead.json" 2>"$tmp/err"
+rc=$?
+check "unreachable --url: exit 0" [ "$rc" = 0 ]
+check "unreachable --url: 6 failed tasks" [ "$(field "$tmp/dead.json" tasks_failed)" = 6 ]
+check "unreachable --url: curl's connect error counted" grep -q '"EX_ETASK:1007":6' "$tmp/dead.json"
+
+# -- /status/500 counted as errors ----------------------------------------
+"$PB" run -W http -e procs -w 2 -n 4 -p bytes=0 -p latency_ms=0 --json >"$tmp/ok.json" 2>&1
+check "http against the embedded server: 4 ok" [ "$(field "$tmp/ok.json" tasks_ok)" = 4 ]
+
+# -- crashing workers in the process pool ---------------------------------
+"$PB" run -W fault -e procs -w 2 -n 100 -p crash_rate=0.1 -p latency_ms=0 --json \
+    >"$tmp/crash.json" 2>"$tmp/err"
+rc=$?
+check "fault crash_rate=0.1 on procs: exit 0" [ "$rc" = 0 ]
+w=$(sed -n 's/.*"EX_EWORKER":\([0-9]*\).*/\1/p' "$tmp/crash.json")
+okn=$(field "$tmp/crash.json" tasks_ok)
+check "fault crash_rate=0.1: about 10 of 100 EX_EWORKER (${w:-0})" inrange "${w:-0}" 3 25
+check "fault crash_rate=0.1: the rest ok ($okn)" [ $(( ${w:-0} + ${okn:-0} )) = 100 ]
+
+exit $fail
