@@ -12,6 +12,7 @@
 int pb_cmd_run(int argc, char **argv);
 int pb_cmd_list(int argc, char **argv);
 int pb_cmd_overhead(int argc, char **argv);
+int pb_cmd_sweep(int argc, char **argv);
 
 /* Shared by run, sweep and advise: parse -p KEY=VALUE (and --url) into a
  * parameter set (0, or 2 after printing the message); start the loopback

@@ -35,6 +35,7 @@ static const command commands[] = {
     {"run", pb_cmd_run},
     {"list", pb_cmd_list},
     {"overhead", pb_cmd_overhead},
+    {"sweep", pb_cmd_sweep},
     {"serve", pb_serve_main},
 };
 
@@ -56,7 +57,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(cmd, commands[i].name) == 0)
             return commands[i].fn(argc - 1, argv + 1);
-    fprintf(stderr, "poolbench: unknown command '%s' (accepted: run, list, overhead, serve; "
+    fprintf(stderr, "poolbench: unknown command '%s' (accepted: run, sweep, list, overhead, serve; "
                     "see poolbench --help)\n", cmd);
     return PB_EXIT_USAGE;
 }
