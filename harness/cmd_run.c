@@ -154,6 +154,12 @@ int pb_build_params(const char *cmd, const wl_workload *w, const char *const *kv
     return 0;
 }
 
+int pb_needs_timeout(const wl_params *p)
+{
+    const wl_workload *w = wl_params_workload(p);
+    return wl_param_find(w, "hang_rate") && wl_params_double(p, "hang_rate") > 0;
+}
+
 int pb_start_server_if_needed(const char *cmd, wl_params *p, pb_server *srv)
 {
     srv->pid = -1;
@@ -188,7 +194,7 @@ static void print_summary(const pb_run_opts *o, const pb_run_result *r)
     for (size_t i = 0; i < r->nerrors; i++) {
         char name[64];
         pb_error_name(&r->errors[i], name, sizeof name);
-        printf("%s %s x%zu", i ? "," : " (", name, r->errors[i].count);
+        printf("%s%s x%zu", i ? ", " : " (", name, r->errors[i].count);
     }
     printf("%s\n", r->nerrors ? ")" : "");
     printf("latency     p50 %.3f ms, p95 %.3f ms, p99 %.3f ms\n", r->lat_p50_ns / 1e6,
@@ -220,6 +226,11 @@ int pb_cmd_run(int argc, char **argv)
     if (c.o.kind != EX_PROCS && wl_requires_isolation(params, why, sizeof why)) {
         wl_params_destroy(params);
         return pb_usage_error("run", "%s", why);
+    }
+    if (pb_needs_timeout(params) && !c.o.timeout_ns) {
+        wl_params_destroy(params);
+        return pb_usage_error("run", "hang_rate > 0 needs --timeout-ms: only the process "
+                              "pool's per-task timeout ends a hung task");
     }
     pb_server srv;
     if (pb_start_server_if_needed("run", params, &srv)) {

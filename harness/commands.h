@@ -20,6 +20,9 @@ int pb_cmd_sweep(int argc, char **argv);
  * printing; srv->pid is -1 when none was started). */
 int pb_build_params(const char *cmd, const wl_workload *w, const char *const *kvs,
                     size_t nkv, const char *url, wl_params **out);
+/* Whether the parameters make tasks hang (fault hang_rate > 0), so that a
+ * run needs a per-task timeout to end. */
+int pb_needs_timeout(const wl_params *p);
 int pb_start_server_if_needed(const char *cmd, wl_params *p, pb_server *srv);
 
 #endif

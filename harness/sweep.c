@@ -630,6 +630,11 @@ int pb_cmd_sweep(int argc, char **argv)
                              ex_kind_name(c.executors[e]));
                     bad = 1;
                 }
+            if (!bad && pb_needs_timeout(p) && !c.timeout_ns) {
+                snprintf(err, sizeof err, "hang_rate > 0 needs --timeout-ms: only the process "
+                         "pool's per-task timeout ends a hung task");
+                bad = 1;
+            }
             need_server |= wl_needs_server(p) != 0;
             wl_params_destroy(p);
             if (bad) {
