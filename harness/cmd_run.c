@@ -4,6 +4,7 @@
  */
 #include "cli.h"
 #include "commands.h"
+#include "pin.h"
 #include "run.h"
 #include "server_proc.h"
 
@@ -39,6 +40,8 @@ typedef struct run_cli {
     size_t nkv;
     const char *url;
     bool json;
+    pb_pin_policy pin;
+    const char *cpus;
 } run_cli;
 
 static int parse_run(int argc, char **argv, run_cli *c)
@@ -55,10 +58,13 @@ static int parse_run(int argc, char **argv, run_cli *c)
         {"timeout-ms", required_argument, NULL, 't'},
         {"max-tasks-per-worker", required_argument, NULL, 'm'},
         {"json", no_argument, NULL, 'j'},
+        {"pin", required_argument, NULL, 'P'},
+        {"cpus", required_argument, NULL, 'c'},
         {"help", no_argument, NULL, 'h'},
         {0, 0, 0, 0},
     };
     memset(c, 0, sizeof *c);
+    char perr[256];
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     c->o.kind = EX_THREADS;
     c->o.workers = ncpu > 0 ? (unsigned)ncpu : 1;
@@ -113,6 +119,11 @@ static int parse_run(int argc, char **argv, run_cli *c)
             c->o.max_tasks_per_worker = (unsigned)v;
             break;
         case 'j': c->json = true; break;
+        case 'P':
+            if (pb_pin_policy_parse(optarg, &c->pin, perr, sizeof perr))
+                return pb_usage_error("run", "%s", perr);
+            break;
+        case 'c': c->cpus = optarg; break;
         case 'h': fputs(run_usage, stdout); return -1;
         case ':': return pb_usage_error("run", "option %s needs a value", argv[optind - 1]);
         default:
@@ -151,6 +162,25 @@ int pb_build_params(const char *cmd, const wl_workload *w, const char *const *kv
             return pb_usage_error(cmd, "%s", err);
         }
     }
+    return 0;
+}
+
+int pb_pin_attach(pb_run_opts *o, pb_pin_policy pin, const char *cpus, pb_pin_plan **plan,
+                  char *desc, size_t desclen, char *err, size_t errlen)
+{
+    *plan = NULL;
+    if (pin == PB_PIN_NONE && !(cpus && *cpus)) {
+        snprintf(desc, desclen, "none");
+        return 0;
+    }
+    /* --cpus alone restricts without a policy: spread compactly over them. */
+    int rc = pb_pin_plan_create(pin == PB_PIN_NONE ? PB_PIN_COMPACT : pin, cpus, o->workers,
+                                o->kind == EX_PROCS, plan, err, errlen);
+    if (rc)
+        return rc;
+    o->worker_start = pb_pin_worker_start;
+    o->worker_start_arg = *plan;
+    pb_pin_describe(*plan, desc, desclen);
     return 0;
 }
 
@@ -215,6 +245,7 @@ static void print_summary(const pb_run_opts *o, const pb_run_result *r)
 int pb_cmd_run(int argc, char **argv)
 {
     run_cli c;
+    char perr[512];
     int rc = parse_run(argc, argv, &c);
     if (rc)
         return rc < 0 ? 0 : rc;
@@ -238,18 +269,27 @@ int pb_cmd_run(int argc, char **argv)
         return 1;
     }
     c.o.params = params;
+    pb_pin_plan *plan = NULL;
+    char pinning[512];
+    if (pb_pin_attach(&c.o, c.pin, c.cpus, &plan, pinning, sizeof pinning, perr, sizeof perr)) {
+        pb_server_stop(&srv);
+        wl_params_destroy(params);
+        return pb_usage_error("run", "%s", perr);
+    }
     c.o.progress = !c.json && pb_progress_enabled();
     c.o.label = c.o.workload->name;
     pb_run_result r;
     char err[512];
     rc = pb_run(&c.o, &r, false, err, sizeof err);
     pb_server_stop(&srv);
+    pb_pin_plan_destroy(plan);
     if (rc == 0) {
         if (c.json) {
-            pb_run_json(&c.o, &r, stdout);
+            pb_run_json(&c.o, &r, stdout, pinning);
             fputc('\n', stdout);
         } else {
             print_summary(&c.o, &r);
+            printf("pinning     %s\n", pinning);
         }
         pb_run_result_free(&r);
     } else {

@@ -6,6 +6,8 @@
 #ifndef POOLBENCH_COMMANDS_H
 #define POOLBENCH_COMMANDS_H
 
+#include "pin.h"
+#include "run.h"
 #include "server_proc.h"
 #include "workload.h"
 
@@ -20,6 +22,13 @@ int pb_cmd_sweep(int argc, char **argv);
  * printing; srv->pid is -1 when none was started). */
 int pb_build_params(const char *cmd, const wl_workload *w, const char *const *kvs,
                     size_t nkv, const char *url, wl_params **out);
+/* Pins o's workers per policy (and --cpus): makes the plan (before any
+ * fork), sets o->worker_start, and describes the binding in desc.  With
+ * PB_PIN_NONE and no cpus: nothing, desc "none".  0 or a negative errno
+ * with err.  Destroy *plan after the run. */
+int pb_pin_attach(pb_run_opts *o, pb_pin_policy pin, const char *cpus, pb_pin_plan **plan,
+                  char *desc, size_t desclen, char *err, size_t errlen);
+
 /* Whether the parameters make tasks hang (fault hang_rate > 0), so that a
  * run needs a per-task timeout to end. */
 int pb_needs_timeout(const wl_params *p);

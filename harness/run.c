@@ -358,7 +358,7 @@ static void json_num(FILE *f, double v)
         fputs("null", f);
 }
 
-void pb_run_json(const pb_run_opts *o, const pb_run_result *r, FILE *f)
+void pb_run_json(const pb_run_opts *o, const pb_run_result *r, FILE *f, const char *pinning)
 {
     char params[1024];
     if (wl_params_format(o->params, params, sizeof params))
@@ -390,6 +390,8 @@ void pb_run_json(const pb_run_opts *o, const pb_run_result *r, FILE *f)
         fprintf(f, "%s\"other\":%zu", r->nerrors ? "," : "", r->errors_other);
     fputs("},\"digest\":", f);
     pb_json_string(f, r->digest);
+    fputs(",\"pinning\":", f);
+    pb_json_string(f, pinning ? pinning : "none");
     const struct {
         const char *k;
         double v;

@@ -82,7 +82,7 @@ void pb_run_result_free(pb_run_result *r);
 void pb_error_name(const pb_error_count *e, char *buf, size_t len);
 
 /* Writes the result as one JSON object (no newline) to f. */
-void pb_run_json(const pb_run_opts *o, const pb_run_result *r, FILE *f);
+void pb_run_json(const pb_run_opts *o, const pb_run_result *r, FILE *f, const char *pinning);
 
 /* Writes s as a JSON string literal. */
 void pb_json_string(FILE *f, const char *s);

@@ -378,18 +378,8 @@ static void measure(const pb_run_opts *o, pb_pin_policy pin, const char *cpus, m
         memset(&res, 0, sizeof res);
         pb_run_opts ro = *o;
         pb_pin_plan *plan = NULL;
-        int rc = 0;
-        if (pin != PB_PIN_NONE || (cpus && *cpus)) {
-            rc = pb_pin_plan_create(pin == PB_PIN_NONE ? PB_PIN_COMPACT : pin, cpus, o->workers,
-                                    o->kind == EX_PROCS, &plan, res.err, sizeof res.err);
-            if (rc == 0) {
-                ro.worker_start = pb_pin_worker_start;
-                ro.worker_start_arg = plan;
-                pb_pin_describe(plan, res.pinning, sizeof res.pinning);
-            }
-        } else {
-            snprintf(res.pinning, sizeof res.pinning, "none");
-        }
+        int rc = pb_pin_attach(&ro, pin, cpus, &plan, res.pinning, sizeof res.pinning, res.err,
+                               sizeof res.err);
         if (rc == 0 && pb_run(&ro, &res.r, false, res.err, sizeof res.err) == 0)
             res.ok = 1;
         res.r.latencies = NULL;
