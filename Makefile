@@ -88,12 +88,13 @@ $(BUILD)/tests/%: tests/%.c $(LIBPB) $(LIBWL) $(LIBEX) $(wildcard tests/*.h)
 
 # The suite: every tests/test_*.c binary, then tests/e2e.sh; ends with
 # "N passed, N failed".
+VALGRIND ?= 0
 test: deps all $(TEST_BIN)
-	@POOLBENCH=$(abspath $(POOLBENCH)) SANITIZE=$(SANITIZE) \
+	@POOLBENCH=$(abspath $(POOLBENCH)) SANITIZE=$(SANITIZE) VALGRIND=$(VALGRIND) \
 	    tests/run.sh $(TEST_BIN)
 
 bench: deps all
-	@scripts/bench.sh
+	@BENCH_CFLAGS="$(ALL_CFLAGS)" CC="$(CC)" scripts/bench.sh
 
 report:
 	@scripts/report.sh "$(RESULTS)"

@@ -64,14 +64,19 @@ int ex__cond_wait_until(pthread_cond_t *c, pthread_mutex_t *m, int64_t dl)
 
 void ex__thread_usage(ex_thread_usage *u)
 {
+    struct timespec ts;
     struct rusage ru;
+    /* CPU from the thread clock: it includes the running slice.  The CPU
+     * times in getrusage do not (the kernel folds a slice in only at a tick
+     * or a switch), so a short task would read as using no CPU at all. */
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == 0)
+        u->cpu_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    else
+        u->cpu_ns = 0;
     if (getrusage(RUSAGE_THREAD, &ru) == 0) {
-        u->cpu_ns = ((uint64_t)ru.ru_utime.tv_sec + (uint64_t)ru.ru_stime.tv_sec) * 1000000000u +
-                    ((uint64_t)ru.ru_utime.tv_usec + (uint64_t)ru.ru_stime.tv_usec) * 1000u;
         u->nvcsw = ru.ru_nvcsw;
         u->nivcsw = ru.ru_nivcsw;
     } else {
-        u->cpu_ns = 0;
         u->nvcsw = u->nivcsw = 0;
     }
 }

@@ -15,6 +15,7 @@ int pb_cmd_run(int argc, char **argv);
 int pb_cmd_list(int argc, char **argv);
 int pb_cmd_overhead(int argc, char **argv);
 int pb_cmd_sweep(int argc, char **argv);
+int pb_cmd_advise(int argc, char **argv);
 
 /* Shared by run, sweep and advise: parse -p KEY=VALUE (and --url) into a
  * parameter set (0, or 2 after printing the message); start the loopback
@@ -28,6 +29,17 @@ int pb_build_params(const char *cmd, const wl_workload *w, const char *const *kv
  * with err.  Destroy *plan after the run. */
 int pb_pin_attach(pb_run_opts *o, pb_pin_policy pin, const char *cpus, pb_pin_plan **plan,
                   char *desc, size_t desclen, char *err, size_t errlen);
+
+/* One run in a forked child process (fresh state, its own rusage and peak
+ * RSS; a crash costs that run only), pinned per pin/cpus.  ok = 1 and r
+ * filled, or ok = 0 and err says why.  Blocks for the run. */
+typedef struct pb_measured {
+    pb_run_result r;
+    char pinning[256];
+    int ok;
+    char err[512];
+} pb_measured;
+void pb_measure(const pb_run_opts *o, pb_pin_policy pin, const char *cpus, pb_measured *m);
 
 /* Whether the parameters make tasks hang (fault hang_rate > 0), so that a
  * run needs a per-task timeout to end. */

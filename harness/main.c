@@ -36,6 +36,7 @@ static const command commands[] = {
     {"list", pb_cmd_list},
     {"overhead", pb_cmd_overhead},
     {"sweep", pb_cmd_sweep},
+    {"advise", pb_cmd_advise},
     {"serve", pb_serve_main},
 };
 
@@ -57,7 +58,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(cmd, commands[i].name) == 0)
             return commands[i].fn(argc - 1, argv + 1);
-    fprintf(stderr, "poolbench: unknown command '%s' (accepted: run, sweep, list, overhead, serve; "
+    fprintf(stderr, "poolbench: unknown command '%s' (accepted: run, sweep, advise, list, overhead, serve; "
                     "see poolbench --help)\n", cmd);
     return PB_EXIT_USAGE;
 }

@@ -330,13 +330,6 @@ static int parse_cli(int argc, char **argv, sweep_cli *c)
 
 /* ------------------------------------------------------------ measuring */
 
-typedef struct measured {
-    pb_run_result r;
-    char pinning[256];
-    int ok;
-    char err[512];
-} measured;
-
 static int read_full(int fd, void *buf, size_t len)
 {
     char *p = buf;
@@ -354,7 +347,7 @@ static int read_full(int fd, void *buf, size_t len)
 
 /* Runs o in a forked child; fills m.  The child pins (plan made there) and
  * exits with _exit. */
-static void measure(const pb_run_opts *o, pb_pin_policy pin, const char *cpus, measured *m)
+void pb_measure(const pb_run_opts *o, pb_pin_policy pin, const char *cpus, pb_measured *m)
 {
     memset(m, 0, sizeof *m);
     int fds[2];
@@ -374,7 +367,7 @@ static void measure(const pb_run_opts *o, pb_pin_policy pin, const char *cpus, m
         close(fds[0]);
         signal(SIGINT, SIG_DFL);
         signal(SIGTERM, SIG_DFL);
-        measured res;
+        pb_measured res;
         memset(&res, 0, sizeof res);
         pb_run_opts ro = *o;
         pb_pin_plan *plan = NULL;
@@ -467,8 +460,8 @@ static double run_config(sweep_state *st, pb_run_opts *o, pb_pin_policy pin,
                  warm ? "warm-up" : "rep", warm ? k + 1 : k - c->warmup + 1,
                  warm ? c->warmup : c->reps);
         show(&st->prog, what);
-        measured m;
-        measure(o, pin, c->cpus, &m);
+        pb_measured m;
+        pb_measure(o, pin, c->cpus, &m);
         st->prog.done++;
         if (interrupted)
             break;
