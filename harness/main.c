@@ -2,7 +2,9 @@
  * main.c: the poolbench program: dispatches to the subcommands.
  */
 #include "cli.h"
+#include "calibrate.h"
 #include "commands.h"
+#include "pin.h"
 #include "executor.h"
 
 #include <stdio.h>
@@ -37,6 +39,8 @@ static const command commands[] = {
     {"overhead", pb_cmd_overhead},
     {"sweep", pb_cmd_sweep},
     {"advise", pb_cmd_advise},
+    {"calibrate", pb_calibrate_main},
+    {"topo", pb_topo_main},
     {"serve", pb_serve_main},
 };
 
@@ -58,7 +62,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(cmd, commands[i].name) == 0)
             return commands[i].fn(argc - 1, argv + 1);
-    fprintf(stderr, "poolbench: unknown command '%s' (accepted: run, sweep, advise, list, overhead, serve; "
+    fprintf(stderr, "poolbench: unknown command '%s' (accepted: run, sweep, advise, calibrate, topo, list, overhead, serve; "
                     "see poolbench --help)\n", cmd);
     return PB_EXIT_USAGE;
 }

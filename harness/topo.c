@@ -1,0 +1,372 @@
+/*
+ * topo.c - `poolbench topo`: the machine as hwloc sees it, and what each pin
+ * policy would do with N workers on it.
+ *
+ * The summary is what a reader of a results directory needs to interpret
+ * scaling curves: packages, NUMA nodes, shared caches, cores and PUs with
+ * their OS indexes, and the CPU model. --xml writes the full lstopo-style
+ * XML (I/O devices and instruction caches included, as lstopo shows them)
+ * for machine.json.
+ */
+#include "pin.h"
+
+#include <errno.h>
+#include <hwloc/export.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define TOPO_USAGE                                                            \
+    "usage: poolbench topo [--workers N] [--cpus LIST] [--xml FILE]\n"        \
+    "  Prints the hwloc topology (packages, NUMA nodes, caches, cores, PUs\n" \
+    "  with OS indexes, CPU model) and what each pin policy (none, compact,\n" \
+    "  scatter) does with N workers.\n"                                       \
+    "  --workers N   workers to place, 1..4096 (default: PUs + 2, to show\n"  \
+    "                how indexes wrap)\n"                                     \
+    "  --cpus LIST   restrict the policies to these PUs (OS indexes: 0-3,\n"  \
+    "                0,2, 1)\n"                                               \
+    "  --xml FILE    also write the topology as lstopo XML to FILE\n"         \
+    "                (\"-\": only the XML, on stdout)\n"                      \
+    "  --help        this text\n"
+
+#define TOPO_ACCEPTED "--workers N, --cpus LIST, --xml FILE, --help"
+#define TOPO_MAX_WORKERS 4096
+
+/* --name VALUE or --name=VALUE at argv[*i]. Returns 1 (matched, *val set,
+ * *i advanced past a separate value), 0 (another option), -1 (value
+ * missing). */
+static int opt_value(int argc, char **argv, int *i, const char *name,
+                     const char **val)
+{
+    const char *a = argv[*i];
+    size_t n = strlen(name);
+    if (strncmp(a, name, n) != 0)
+        return 0;
+    if (a[n] == '=') {
+        *val = a + n + 1;
+        return 1;
+    }
+    if (a[n] != 0)
+        return 0;
+    if (*i + 1 >= argc)
+        return -1;
+    *val = argv[++*i];
+    return 1;
+}
+
+static int parse_uint(const char *s, unsigned long min, unsigned long max,
+                      unsigned long *out)
+{
+    if (!s || *s < '0' || *s > '9')
+        return -EINVAL;
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno || *end || v < min || v > max)
+        return -EINVAL;
+    *out = v;
+    return 0;
+}
+
+static const char *cpu_model(hwloc_topology_t topo, char *buf, size_t len)
+{
+    hwloc_obj_t pkg = hwloc_get_obj_by_type(topo, HWLOC_OBJ_PACKAGE, 0);
+    const char *m = pkg ? hwloc_obj_get_info_by_name(pkg, "CPUModel") : NULL;
+    if (m && *m) {
+        snprintf(buf, len, "%s", m);
+        return buf;
+    }
+    /* Fallback: the first "model name" (x86) or "cpu model"/"Processor". */
+    snprintf(buf, len, "unknown");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f)
+        return buf;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "model name", 10) && strncmp(line, "cpu model", 9) &&
+            strncmp(line, "Processor", 9))
+            continue;
+        char *colon = strchr(line, ':');
+        if (!colon)
+            continue;
+        colon++;
+        while (*colon == ' ' || *colon == '\t')
+            colon++;
+        colon[strcspn(colon, "\n")] = 0;
+        snprintf(buf, len, "%s", colon);
+        break;
+    }
+    fclose(f);
+    return buf;
+}
+
+static void print_size(FILE *out, uint64_t bytes)
+{
+    if (bytes >= (1ull << 30) && bytes % (1ull << 30) == 0)
+        fprintf(out, " (%" PRIu64 " GiB)", bytes >> 30);
+    else if (bytes >= (1ull << 20))
+        fprintf(out, " (%" PRIu64 " MiB)", bytes >> 20);
+    else if (bytes >= 1024)
+        fprintf(out, " (%" PRIu64 " KiB)", bytes >> 10);
+    else if (bytes)
+        fprintf(out, " (%" PRIu64 " B)", bytes);
+}
+
+/* "Core L#1 P#1 (...)". OS indexes are meaningful for packages, NUMA
+ * nodes, cores and PUs; caches get a size. */
+static void print_obj(FILE *out, hwloc_obj_t obj)
+{
+    char type[64];
+    if (hwloc_obj_type_snprintf(type, sizeof type, obj, 0) < 0)
+        snprintf(type, sizeof type, "?");
+    fprintf(out, "%s L#%u", type, obj->logical_index);
+    if (obj->os_index != HWLOC_UNKNOWN_INDEX &&
+        (obj->type == HWLOC_OBJ_PACKAGE || obj->type == HWLOC_OBJ_NUMANODE ||
+         obj->type == HWLOC_OBJ_CORE || obj->type == HWLOC_OBJ_PU ||
+         obj->type == HWLOC_OBJ_DIE))
+        fprintf(out, " P#%u", obj->os_index);
+    if (hwloc_obj_type_is_cache(obj->type) && obj->attr)
+        print_size(out, obj->attr->cache.size);
+    if (obj->type == HWLOC_OBJ_NUMANODE && obj->attr)
+        print_size(out, obj->attr->numanode.local_memory);
+}
+
+/* lstopo-like tree: a chain of single children on one line ("L2 + L1d +
+ * Core + PU"), memory children listed first under their parent. */
+static void print_tree(FILE *out, hwloc_obj_t obj, int depth)
+{
+    fprintf(out, "%*s", 2 * depth + 2, "");
+    print_obj(out, obj);
+    while (obj->arity == 1 && obj->memory_arity == 0) {
+        obj = obj->children[0];
+        fputs(" + ", out);
+        print_obj(out, obj);
+    }
+    fputc('\n', out);
+    for (hwloc_obj_t m = obj->memory_first_child; m; m = m->next_sibling)
+        print_tree(out, m, depth + 1);
+    for (unsigned i = 0; i < obj->arity; i++)
+        print_tree(out, obj->children[i], depth + 1);
+}
+
+static void print_summary(FILE *out, hwloc_topology_t topo)
+{
+    char model[256];
+    hwloc_obj_t root = hwloc_get_root_obj(topo);
+    const char *os = hwloc_obj_get_info_by_name(root, "OSName");
+    const char *rel = hwloc_obj_get_info_by_name(root, "OSRelease");
+    const char *arch = hwloc_obj_get_info_by_name(root, "Architecture");
+    const char *host = hwloc_obj_get_info_by_name(root, "HostName");
+    char pus[256];
+    if (hwloc_bitmap_list_snprintf(pus, sizeof pus,
+                                   hwloc_topology_get_topology_cpuset(topo)) < 0)
+        snprintf(pus, sizeof pus, "?");
+    unsigned v = hwloc_get_api_version();
+
+    fprintf(out, "Host:      %s\n", host ? host : "?");
+    fprintf(out, "CPU model: %s\n", cpu_model(topo, model, sizeof model));
+    fprintf(out, "OS:        %s %s %s\n", os ? os : "?", rel ? rel : "",
+            arch ? arch : "");
+    fprintf(out, "hwloc:     %s (built against), API %u.%u.%u (runtime)\n",
+            HWLOC_VERSION, v >> 16, (v >> 8) & 0xff, v & 0xff);
+    fprintf(out, "Counts:    %d package(s), %d NUMA node(s), %d L3, %d L2, "
+            "%d core(s), %d PU(s) (online: %s)\n",
+            hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_PACKAGE),
+            hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_NUMANODE),
+            hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_L3CACHE),
+            hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_L2CACHE),
+            hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_CORE),
+            hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_PU), pus);
+    fprintf(out, "Topology (L# logical index, P# OS index):\n");
+    print_tree(out, root, 0);
+}
+
+/* Loads a topology the way lstopo does (I/O and instruction caches kept)
+ * and exports it; runs in the child forked by export_xml. Returns 0 or -1
+ * with a message on stderr. */
+static int export_xml_here(const char *path)
+{
+    hwloc_topology_t t;
+    if (hwloc_topology_init(&t) < 0) {
+        fprintf(stderr, "poolbench topo: hwloc_topology_init: %s\n", strerror(errno));
+        return -1;
+    }
+    int rc = -1;
+    if (hwloc_topology_set_io_types_filter(t, HWLOC_TYPE_FILTER_KEEP_IMPORTANT) < 0 ||
+        hwloc_topology_set_icache_types_filter(t, HWLOC_TYPE_FILTER_KEEP_ALL) < 0) {
+        fprintf(stderr, "poolbench topo: hwloc filters: %s\n", strerror(errno));
+        goto out;
+    }
+    if (hwloc_topology_load(t) < 0) {
+        fprintf(stderr, "poolbench topo: hwloc_topology_load: %s\n", strerror(errno));
+        goto out;
+    }
+    if (hwloc_topology_export_xml(t, path, 0) < 0) {
+        fprintf(stderr, "poolbench topo: cannot write XML to %s: %s\n", path,
+                strerror(errno));
+        goto out;
+    }
+    rc = 0;
+out:
+    hwloc_topology_destroy(t);
+    if (fflush(stdout) != 0 && rc == 0) {
+        fprintf(stderr, "poolbench topo: writing stdout: %s\n", strerror(errno));
+        rc = -1;
+    }
+    return rc;
+}
+
+/* The I/O discovery (hwloc's PCI backend, libpciaccess) does not free all
+ * it allocates, and it is not needed for anything but this file: so the
+ * XML is produced in a short-lived child, which leaves the caller's heap
+ * exactly as it was (and LeakSanitizer quiet). Returns 0 or -1. */
+static int export_xml(const char *path)
+{
+    fflush(stdout); /* or the child would write our buffered output again */
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, "poolbench topo: fork: %s\n", strerror(errno));
+        return -1;
+    }
+    if (pid == 0)
+        _exit(export_xml_here(path) == 0 ? 0 : 1);
+    int status;
+    pid_t w;
+    while ((w = waitpid(pid, &status, 0)) < 0 && errno == EINTR) {
+    }
+    if (w < 0) {
+        fprintf(stderr, "poolbench topo: waitpid: %s\n", strerror(errno));
+        return -1;
+    }
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return 0;
+    if (WIFSIGNALED(status))
+        fprintf(stderr, "poolbench topo: the XML export died (signal %d)\n",
+                WTERMSIG(status));
+    return -1; /* the child said why */
+}
+
+int pb_topo_main(int argc, char **argv)
+{
+    unsigned long workers = 0;
+    const char *cpus = NULL, *xml = NULL;
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *val = NULL;
+        int m;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            fputs(TOPO_USAGE, stdout);
+            return 0;
+        }
+        if ((m = opt_value(argc, argv, &i, "--workers", &val)) != 0) {
+            if (m < 0 || parse_uint(val, 1, TOPO_MAX_WORKERS, &workers) < 0) {
+                fprintf(stderr, "poolbench topo: --workers: %s%s%s (accepted: "
+                        "an integer in 1..%d)\n", m < 0 ? "missing value" : "'",
+                        m < 0 ? "" : val, m < 0 ? "" : "' is not valid",
+                        TOPO_MAX_WORKERS);
+                return 2;
+            }
+        } else if ((m = opt_value(argc, argv, &i, "--cpus", &val)) != 0) {
+            if (m < 0) {
+                fprintf(stderr, "poolbench topo: --cpus: missing value "
+                        "(accepted: a CPU list such as 0-3, 0,2 or 1)\n");
+                return 2;
+            }
+            cpus = val;
+        } else if ((m = opt_value(argc, argv, &i, "--xml", &val)) != 0) {
+            if (m < 0 || !*val) {
+                fprintf(stderr, "poolbench topo: --xml: missing value "
+                        "(accepted: a file path, or - for stdout)\n");
+                return 2;
+            }
+            xml = val;
+        } else {
+            fprintf(stderr, "poolbench topo: %s '%s' (accepted: %s)\n",
+                    a[0] == '-' ? "unknown option" : "unexpected argument", a,
+                    TOPO_ACCEPTED);
+            return 2;
+        }
+    }
+
+    hwloc_topology_t topo;
+    if (hwloc_topology_init(&topo) < 0) {
+        fprintf(stderr, "poolbench topo: hwloc_topology_init: %s\n", strerror(errno));
+        return 1;
+    }
+    if (hwloc_topology_load(topo) < 0) {
+        fprintf(stderr, "poolbench topo: hwloc_topology_load: %s\n", strerror(errno));
+        hwloc_topology_destroy(topo);
+        return 1;
+    }
+    int rc = 0;
+    int nplan_pus = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_PU);
+    char err[256];
+    if (cpus) {
+        /* Validate before printing anything: a bad list is a usage error. */
+        hwloc_bitmap_t set = hwloc_bitmap_alloc();
+        hwloc_bitmap_t online = hwloc_bitmap_alloc();
+        if (!set || !online ||
+            hwloc_bitmap_and(online, hwloc_topology_get_topology_cpuset(topo),
+                             hwloc_topology_get_allowed_cpuset(topo)) < 0) {
+            hwloc_bitmap_free(set);
+            hwloc_bitmap_free(online);
+            fprintf(stderr, "poolbench topo: out of memory\n");
+            rc = 1;
+            goto out;
+        }
+        int prc = pb_cpuset_parse(cpus, online, set, err, sizeof err);
+        nplan_pus = hwloc_bitmap_weight(set);
+        hwloc_bitmap_free(set);
+        hwloc_bitmap_free(online);
+        if (prc < 0) {
+            fprintf(stderr, "poolbench topo: --cpus: %s\n", err);
+            rc = prc == -EINVAL ? 2 : 1;
+            goto out;
+        }
+    }
+    if (xml) {
+        if (export_xml(xml) < 0) {
+            rc = 1;
+            goto out;
+        }
+        if (strcmp(xml, "-") == 0)
+            goto out;
+    }
+
+    print_summary(stdout, topo);
+    if (workers == 0)
+        workers = (unsigned long)(nplan_pus > 0 ? nplan_pus : 1) + 2;
+
+    static const pb_pin_policy policies[] = {PB_PIN_NONE, PB_PIN_COMPACT,
+                                             PB_PIN_SCATTER};
+    printf("\nPin policies with %lu worker(s)%s%s%s:\n", workers,
+           cpus ? " over --cpus " : "", cpus ? cpus : "",
+           workers > (unsigned long)nplan_pus ? " (indexes wrap past the PUs)" : "");
+    for (size_t p = 0; p < sizeof policies / sizeof policies[0]; p++) {
+        pb_pin_plan *plan;
+        int prc = pb_pin_plan_create(policies[p], cpus, (unsigned)workers, 0,
+                                     &plan, err, sizeof err);
+        if (prc < 0) {
+            fprintf(stderr, "poolbench topo: %s plan: %s\n",
+                    pb_pin_policy_name(policies[p]), err);
+            rc = 1;
+            goto out;
+        }
+        char desc[8192];
+        pb_pin_describe(plan, desc, sizeof desc);
+        printf("  %-8s %s\n", pb_pin_policy_name(policies[p]), desc);
+        pb_pin_plan_destroy(plan);
+    }
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "poolbench topo: writing stdout: %s\n", strerror(errno));
+        rc = 1;
+    }
+out:
+    hwloc_topology_destroy(topo);
+    return rc;
+}

@@ -1,0 +1,531 @@
+/*
+ * test_calibrate.c: harness/calibrate.c with tiny iteration counts. Timings
+ * are only checked against wide plausibility ranges (a loaded 2-core VM,
+ * sanitizers and valgrind must all pass); what is checked exactly is that
+ * every child is reaped, every fd closed, every thread joined, the caller's
+ * affinity restored, the JSON well-formed and complete, and that every bad
+ * option makes `poolbench calibrate` print one line and return 2.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "calibrate.h"
+#include "proc_counts.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Slower under valgrind: widen the upper bounds, never assert speed. */
+static double slow(void)
+{
+    return getenv("EX_TEST_VALGRIND") ? 20.0 : 1.0;
+}
+
+static void assert_between(const char *what, double v, double lo, double hi)
+{
+    if (!(v >= lo && v <= hi)) {
+        print_error("%s = %.1f ns, expected within [%.0f, %.0f]\n", what, v, lo, hi);
+        fail();
+    }
+}
+
+static int affinity_count(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) != 0)
+        return -1;
+    return CPU_COUNT(&set);
+}
+
+typedef struct {
+    int fds, threads, children, affinity;
+} snapshot;
+
+static snapshot take(void)
+{
+    return (snapshot){pc_open_fds(), pc_threads(), pc_children(), affinity_count()};
+}
+
+static void assert_same(snapshot a)
+{
+    snapshot b = take();
+    assert_int_equal(b.fds, a.fds);
+    assert_int_equal(b.threads, a.threads);
+    assert_int_equal(b.children, 0);
+    assert_int_equal(b.affinity, a.affinity);
+}
+
+/* The OS index of the first PU in logical order. */
+static int first_pu(void)
+{
+    pb_pin_plan *plan;
+    char err[256];
+    if (pb_pin_plan_create(PB_PIN_COMPACT, NULL, 1, 0, &plan, err, sizeof err) != 0)
+        return -1;
+    int cpu = pb_pin_cpu_of(plan, 0);
+    pb_pin_plan_destroy(plan);
+    return cpu;
+}
+
+static void test_pair_plans(void **state)
+{
+    (void)state;
+    pb_pin_plan *same, *cross;
+    char err[256];
+    assert_int_equal(pb_cal_pair_plan(0, NULL, &same, err, sizeof err), 0);
+    assert_true(pb_pin_cpu_of(same, 0) >= 0);
+    assert_int_equal(pb_pin_cpu_of(same, 0), pb_pin_cpu_of(same, 1));
+    int rc = pb_cal_pair_plan(1, NULL, &cross, err, sizeof err);
+    if (sysconf(_SC_NPROCESSORS_ONLN) >= 2 && rc == 0) {
+        assert_int_not_equal(pb_pin_cpu_of(cross, 0), pb_pin_cpu_of(cross, 1));
+        pb_pin_plan_destroy(cross);
+    } else {
+        /* one core (or SMT siblings only): skipped with a reason */
+        assert_int_equal(rc, -ENODEV);
+        assert_null(cross);
+        assert_non_null(strstr(err, "two cores"));
+    }
+    pb_pin_plan_destroy(same);
+
+    /* restricted to one PU: the pair shares it, across-cores is skipped */
+    char one[16];
+    snprintf(one, sizeof one, "%d", first_pu());
+    assert_int_equal(pb_cal_pair_plan(0, one, &same, err, sizeof err), 0);
+    assert_int_equal(pb_pin_cpu_of(same, 0), first_pu());
+    assert_int_equal(pb_pin_cpu_of(same, 1), first_pu());
+    pb_pin_plan_destroy(same);
+    assert_int_equal(pb_cal_pair_plan(1, one, &cross, err, sizeof err), -ENODEV);
+    assert_null(cross);
+    assert_non_null(strstr(err, "--cpus covers 1"));
+    /* a bad list */
+    assert_int_equal(pb_cal_pair_plan(0, "0-", &same, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "'0-'"));
+    assert_int_equal(pb_cal_pair_plan(0, NULL, NULL, err, sizeof err), -EINVAL);
+}
+
+static void test_pipe_and_condvar(void **state)
+{
+    (void)state;
+    snapshot s0 = take();
+    pb_pin_plan *same, *cross = NULL;
+    char err[256];
+    assert_int_equal(pb_cal_pair_plan(0, NULL, &same, err, sizeof err), 0);
+    if (pb_cal_pair_plan(1, NULL, &cross, err, sizeof err) != 0)
+        cross = NULL;
+    const pb_pin_plan *plans[] = {NULL, same, cross};
+    for (size_t i = 0; i < 3; i++) {
+        if (i == 2 && !cross)
+            continue;
+        double ns = -1;
+        assert_int_equal(pb_cal_pipe_rtt(plans[i], 20, &ns), 0);
+        assert_between("pipe rtt", ns, 100, 10e6 * slow());
+        ns = -1;
+        assert_int_equal(pb_cal_condvar_rtt(plans[i], 20, &ns), 0);
+        assert_between("condvar rtt", ns, 20, 10e6 * slow());
+    }
+    double ns = -1;
+    assert_int_equal(pb_cal_pipe_syscall_pair(50, &ns), 0);
+    assert_between("pipe write+read", ns, 20, 1e6 * slow());
+    ns = NAN;
+    assert_int_equal(pb_cal_context_switch(same, 50, &ns), 0);
+    /* derived (a difference): finite and below the round trip's bound; it
+     * is positive on any machine where a switch costs more than a syscall */
+    assert_true(isfinite(ns));
+    assert_between("context switch", ns, -1e6, 10e6 * slow());
+
+    /* errors: zero iterations, no output, no plan for the switch */
+    assert_int_equal(pb_cal_pipe_rtt(same, 0, &ns), -EINVAL);
+    assert_int_equal(pb_cal_pipe_rtt(same, 1, NULL), -EINVAL);
+    assert_int_equal(pb_cal_condvar_rtt(NULL, 0, &ns), -EINVAL);
+    assert_int_equal(pb_cal_pipe_syscall_pair(0, &ns), -EINVAL);
+    assert_int_equal(pb_cal_context_switch(NULL, 10, &ns), -EINVAL);
+
+    pb_pin_plan_destroy(same);
+    pb_pin_plan_destroy(cross);
+    /* every child reaped, fd closed, thread joined, affinity restored */
+    assert_same(s0);
+}
+
+static void test_create_and_fork(void **state)
+{
+    (void)state;
+    snapshot s0 = take();
+    double ns = -1;
+    assert_int_equal(pb_cal_thread_create(20, &ns), 0);
+    assert_between("thread create+join", ns, 500, 100e6 * slow());
+
+    void *ballast;
+    assert_int_equal(pb_cal_ballast(1 << 20, &ballast), 0);
+    assert_non_null(ballast);
+    /* touched: every page reads back the byte written */
+    assert_int_equal(((unsigned char *)ballast)[4096 * 7], 1);
+    ns = -1;
+    assert_int_equal(pb_cal_fork_wait(5, &ns), 0);
+    assert_between("fork+wait", ns, 5e3, 1e9 * slow());
+    pb_cal_ballast_free(ballast, 1 << 20);
+    pb_cal_ballast_free(NULL, 0);
+
+    assert_int_equal(pb_cal_ballast(0, &ballast), -EINVAL);
+    assert_int_equal(pb_cal_thread_create(0, &ns), -EINVAL);
+    assert_int_equal(pb_cal_fork_wait(0, &ns), -EINVAL);
+    assert_same(s0);
+}
+
+/* ------------------------------------------------ a tiny JSON checker */
+
+/* Balanced {} and [] outside strings, valid escapes, nothing after the top
+ * value, no NaN/Infinity spelled out. Returns 1 if well-formed. */
+static int json_well_formed(const char *s)
+{
+    char stack[64];
+    int depth = 0, in_str = 0, seen_top = 0;
+    for (const char *p = s; *p; p++) {
+        char c = *p;
+        if (in_str) {
+            if (c == '\\') {
+                p++;
+                if (!*p || !strchr("\"\\/bfnrtu", *p))
+                    return 0;
+            } else if (c == '"') {
+                in_str = 0;
+            } else if ((unsigned char)c < 0x20) {
+                return 0;
+            }
+            continue;
+        }
+        if (depth == 0 && seen_top && !strchr(" \n\r\t", c))
+            return 0; /* trailing garbage */
+        switch (c) {
+        case '"':
+            in_str = 1;
+            break;
+        case '{':
+        case '[':
+            if (depth == (int)sizeof stack)
+                return 0;
+            stack[depth++] = c;
+            seen_top = 1;
+            break;
+        case '}':
+            if (depth == 0 || stack[--depth] != '{')
+                return 0;
+            break;
+        case ']':
+            if (depth == 0 || stack[--depth] != '[')
+                return 0;
+            break;
+        case 'n':
+            if (strncmp(p, "null", 4) != 0 && strncmp(p, "nan", 3) == 0)
+                return 0;
+            break;
+        case 'N':
+        case 'I':
+        case 'i':
+            return 0; /* NaN, Infinity, inf */
+        default:
+            break;
+        }
+    }
+    return depth == 0 && !in_str && seen_top;
+}
+
+static size_t count(const char *s, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = s; (p = strstr(p, needle)); p += strlen(needle))
+        n++;
+    return n;
+}
+
+static void check_calibrate_json(const char *json, unsigned nmeasures)
+{
+    if (!json_well_formed(json)) {
+        print_error("malformed JSON:\n%s\n", json);
+        fail();
+    }
+    static const char *top[] = {"\"schema_version\": 1", "\"hostname\": \"",
+                                "\"timestamp_utc\": \"", "\"measures\": ["};
+    for (size_t i = 0; i < sizeof top / sizeof top[0]; i++)
+        assert_non_null(strstr(json, top[i]));
+    static const char *names[] = {
+        "pipe_rtt_same_pu", "pipe_rtt_cross_core", "condvar_rtt_same_pu",
+        "condvar_rtt_cross_core", "pipe_syscall_pair", "context_switch",
+        "thread_create_join", "fork_wait_1mib", "fork_wait_256mib"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char want[64];
+        snprintf(want, sizeof want, "\"name\": \"%s\"", names[i]);
+        assert_non_null(strstr(json, want));
+    }
+    static const char *keys[] = {"\"unit\": \"ns\"", "\"median\": ", "\"p5\": ",
+                                 "\"p95\": ", "\"min\": ", "\"reps\": ",
+                                 "\"iters\": ", "\"pinning\": ", "\"ci_low\": ",
+                                 "\"ci_level\": ", "\"skipped\": "};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        assert_int_equal(count(json, keys[i]), nmeasures);
+}
+
+static void test_run_and_json(void **state)
+{
+    (void)state;
+    snapshot s0 = take();
+    pb_cal_options opt = {.reps = 3, .iters = 3, .big_fork_bytes = 4u << 20};
+    pb_cal_result res[PB_CAL_NMEASURES];
+    size_t n = 0;
+    char err[256] = "";
+    int rc = pb_calibrate_run(&opt, res, &n, err, sizeof err);
+    if (rc != 0)
+        print_error("calibrate: %s\n", err);
+    assert_int_equal(rc, 0);
+    assert_int_equal(n, PB_CAL_NMEASURES);
+    for (size_t i = 0; i < n; i++) {
+        if (res[i].skipped) {
+            assert_non_null(strstr(res[i].note, "skipped"));
+            continue;
+        }
+        assert_int_equal(res[i].reps, 3);
+        assert_int_equal(res[i].iters, 3);
+        assert_int_equal(res[i].s.n, 3);
+        assert_true(res[i].s.min <= res[i].s.median);
+        assert_true(res[i].s.median <= res[i].s.max);
+        assert_true(res[i].pinning[0] != 0);
+        if (strcmp(res[i].name, "context_switch") != 0)
+            assert_true(res[i].s.min > 0);
+    }
+    /* the small ballast is said in the note */
+    assert_non_null(strstr(res[n - 1].note, "instead of 256 MiB"));
+
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    assert_int_equal(pb_cal_write_json(f, &opt, res, n), 0);
+    assert_int_equal(fclose(f), 0);
+    check_calibrate_json(buf, (unsigned)n);
+    free(buf);
+
+    f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    pb_cal_write_table(f, res, n);
+    assert_int_equal(fclose(f), 0);
+    assert_non_null(strstr(buf, "median"));
+    assert_non_null(strstr(buf, "fork_wait_256mib"));
+    free(buf);
+
+    assert_int_equal(pb_calibrate_run(NULL, res, &n, err, sizeof err), -EINVAL);
+    assert_same(s0);
+}
+
+static void test_run_skipped(void **state)
+{
+    (void)state;
+    /* on one PU the across-cores measures are skipped, with a reason, and
+     * the JSON still has every measure (numbers null) */
+    char one[16];
+    snprintf(one, sizeof one, "%d", first_pu());
+    pb_cal_options opt = {.reps = 2, .iters = 2, .big_fork_bytes = 1u << 20,
+                          .cpus = one};
+    pb_cal_result res[PB_CAL_NMEASURES];
+    size_t n = 0;
+    char err[256] = "";
+    assert_int_equal(pb_calibrate_run(&opt, res, &n, err, sizeof err), 0);
+    assert_int_equal(n, PB_CAL_NMEASURES);
+    size_t skipped = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (strstr(res[i].name, "cross_core")) {
+            assert_true(res[i].skipped);
+            assert_non_null(strstr(res[i].note, "skipped: needs two cores"));
+            skipped++;
+        } else {
+            assert_false(res[i].skipped);
+        }
+    }
+    assert_int_equal(skipped, 2);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    assert_int_equal(pb_cal_write_json(f, &opt, res, n), 0);
+    assert_int_equal(fclose(f), 0);
+    check_calibrate_json(buf, (unsigned)n);
+    assert_int_equal(count(buf, "\"skipped\": true"), 2);
+    assert_int_equal(count(buf, "\"median\": null"), 2);
+    char want[32];
+    snprintf(want, sizeof want, "\"cpus\": \"%s\"", one);
+    assert_non_null(strstr(buf, want));
+    free(buf);
+    /* a bad list fails the run with the reason */
+    opt.cpus = "a";
+    assert_int_equal(pb_calibrate_run(&opt, res, &n, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "'a'"));
+}
+
+static void test_json_checker(void **state)
+{
+    (void)state;
+    /* the checker itself must reject what it is there to catch */
+    assert_true(json_well_formed("{\"a\": [1, 2, {\"b\": \"}\"}]}\n"));
+    assert_false(json_well_formed("{\"a\": [1, 2}"));
+    assert_false(json_well_formed("{\"a\": 1}}"));
+    assert_false(json_well_formed("{\"a\": \"x}"));
+    assert_false(json_well_formed("{\"a\": nan}"));
+    assert_false(json_well_formed("{\"a\": -inf}"));
+    assert_false(json_well_formed("{\"a\": \"\\q\"}"));
+    assert_false(json_well_formed(""));
+}
+
+/* ------------------------------------------------ the CLI */
+
+/* Lines of s that start with prefix. */
+static size_t count_prefixed_lines(const char *s, const char *prefix)
+{
+    size_t n = 0;
+    for (const char *line = s; *line;) {
+        n += strncmp(line, prefix, strlen(prefix)) == 0;
+        const char *nl = strchr(line, '\n');
+        if (!nl)
+            break;
+        line = nl + 1;
+    }
+    return n;
+}
+
+/* Runs pb_calibrate_main(argv) with stderr captured; returns its status and
+ * the captured text in err (NUL-terminated). */
+static int run_main(char **argv, int argc, char *err, size_t errlen)
+{
+    char path[] = "/tmp/pb_test_calibrate_XXXXXX";
+    int tmp = mkstemp(path);
+    assert_true(tmp >= 0);
+    unlink(path);
+    fflush(stderr);
+    int saved = dup(STDERR_FILENO);
+    assert_true(saved >= 0);
+    assert_true(dup2(tmp, STDERR_FILENO) >= 0);
+    int rc = pb_calibrate_main(argc, argv);
+    fflush(stderr);
+    assert_true(dup2(saved, STDERR_FILENO) >= 0);
+    close(saved);
+    assert_int_equal(lseek(tmp, 0, SEEK_SET), 0);
+    ssize_t r = read(tmp, err, errlen - 1);
+    err[r > 0 ? r : 0] = 0;
+    close(tmp);
+    return rc;
+}
+
+static void test_main_bad_options(void **state)
+{
+    (void)state;
+    struct { const char *argv[4]; const char *names; } bad[] = {
+        {{"calibrate", "--reps", "0", NULL}, "--reps"},
+        {{"calibrate", "--reps", "x", NULL}, "--reps"},
+        {{"calibrate", "--reps=1001", NULL, NULL}, "--reps"},
+        {{"calibrate", "--reps", NULL, NULL}, "--reps"},
+        {{"calibrate", "--iters", "-5", NULL}, "--iters"},
+        {{"calibrate", "--iters", "12abc", NULL}, "--iters"},
+        {{"calibrate", "--iters", "100000001", NULL}, "--iters"},
+        {{"calibrate", "--json", NULL, NULL}, "--json"},
+        {{"calibrate", "--json=", NULL, NULL}, "--json"},
+        {{"calibrate", "--bogus", NULL, NULL}, "'--bogus'"},
+        {{"calibrate", "--quick", "extra", NULL}, "'extra'"},
+        {{"calibrate", "-q", NULL, NULL}, "'-q'"},
+        {{"calibrate", "--cpus", "5-2", NULL}, "'5-2'"},
+        {{"calibrate", "--cpus", "99999", NULL}, "--cpus"},
+        {{"calibrate", "--cpus", NULL, NULL}, "--cpus"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int argc = 0;
+        while (argc < 4 && bad[i].argv[argc])
+            argc++;
+        char err[1024];
+        int rc = run_main((char **)bad[i].argv, argc, err, sizeof err);
+        /* one line of ours (hwloc itself may warn, e.g. under valgrind) */
+        if (rc != 2 || count_prefixed_lines(err, "poolbench calibrate: ") != 1 ||
+            !strstr(err, bad[i].names) ||
+            !strstr(err, "accepted")) {
+            print_error("case %zu: rc %d, stderr \"%s\"\n", i, rc, err);
+            fail();
+        }
+    }
+}
+
+static void test_main_json_file(void **state)
+{
+    (void)state;
+    snapshot s0 = take();
+    char dir[] = "/tmp/pb_test_calibrate_dir_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[128];
+    snprintf(path, sizeof path, "%s/cal.json", dir);
+    char *argv[] = {"calibrate", "--quick", "--reps", "1", "--iters=1",
+                    "--json", path, NULL};
+    char err[4096];
+    assert_int_equal(run_main(argv, 7, err, sizeof err), 0);
+    /* not a terminal and no --table: no table on stderr (hwloc may warn
+     * there under valgrind, so do not insist on silence) */
+    assert_null(strstr(err, "median"));
+
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char *json = calloc(1, 65536);
+    assert_non_null(json);
+    size_t len = fread(json, 1, 65535, f);
+    fclose(f);
+    assert_true(len > 0);
+    check_calibrate_json(json, PB_CAL_NMEASURES);
+    assert_non_null(strstr(json, "\"quick\": true"));
+    free(json);
+
+    /* --table prints the table on stderr too */
+    char *argv2[] = {"calibrate", "--reps", "1", "--iters", "1", "--table",
+                     "--json", path, NULL};
+    assert_int_equal(run_main(argv2, 8, err, sizeof err), 0);
+    assert_non_null(strstr(err, "measure"));
+    assert_non_null(strstr(err, "pipe_rtt_same_pu"));
+
+    /* an unwritable destination is a runtime error (1), not usage */
+    char bad[160];
+    snprintf(bad, sizeof bad, "%s/no/such/dir/cal.json", dir);
+    char *argv3[] = {"calibrate", "--quick", "--reps", "1", "--iters", "1",
+                     "--json", bad, NULL};
+    assert_int_equal(run_main(argv3, 8, err, sizeof err), 1);
+    assert_non_null(strstr(err, "cannot"));
+
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(rmdir(dir), 0); /* no temporary file left behind */
+    assert_same(s0);
+}
+
+static void *noop_thread(void *arg)
+{
+    return arg;
+}
+
+int main(void)
+{
+    /* ThreadSanitizer starts a helper thread with the first pthread_create:
+     * start it now so that the thread counts compare like with like. */
+    pthread_t t;
+    if (pthread_create(&t, NULL, noop_thread, NULL) != 0 || pthread_join(t, NULL) != 0)
+        return 1;
+
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pair_plans),
+        cmocka_unit_test(test_pipe_and_condvar),
+        cmocka_unit_test(test_create_and_fork),
+        cmocka_unit_test(test_json_checker),
+        cmocka_unit_test(test_run_and_json),
+        cmocka_unit_test(test_run_skipped),
+        cmocka_unit_test(test_main_bad_options),
+        cmocka_unit_test(test_main_json_file),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
