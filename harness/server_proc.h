@@ -1,0 +1,57 @@
+/*
+ * server_proc.h - the loopback HTTP server as a process of its own.
+ *
+ * The harness runs the `http` workload against a server in a separate child
+ * process, so that the server's CPU never counts against (or competes inside)
+ * the process being measured: pb_server_start() forks it on an ephemeral
+ * port and returns once it answers GET /health; pb_server_stop() ends it.
+ * pb_serve_main() is the body of `poolbench serve`, the same server in the
+ * foreground.
+ */
+#ifndef PB_SERVER_PROC_H
+#define PB_SERVER_PROC_H
+
+#include <sys/types.h>
+
+/* A running server process. Caller-owned; fill it with pb_server_start(). */
+typedef struct pb_server {
+    pid_t pid;    /* the child, or -1 once stopped (or never started) */
+    int port;     /* the port it listens on */
+    char url[48]; /* "http://127.0.0.1:PORT" (the address clients connect to) */
+    int exit_fd;  /* private: reads EOF when the child has exited */
+} pb_server;
+
+/* Forks a child that serves pb_httpd on bind_addr (IPv4 literal; NULL means
+ * "127.0.0.1"; for "0.0.0.0" clients are pointed at 127.0.0.1) and port (0
+ * for an ephemeral one), and waits until it answers GET /health (at most
+ * about 10 s). The child gets SIGTERM if the forking thread exits
+ * (PR_SET_PDEATHSIG), closes every descriptor it inherited except 0, 1 and 2,
+ * and exits cleanly on SIGTERM or SIGINT. Returns 0 and fills *out, or a
+ * negative errno (-EINVAL bad argument, -ETIMEDOUT no answer in time,
+ * -ECHILD the child died, or the child's own start error such as
+ * -EADDRINUSE); on error no child is left behind. Blocks until the server
+ * answers. Fork it early: the child copies the caller, and if another thread
+ * of the caller holds a lock at fork time the child may block on it. */
+int pb_server_start(const char *bind_addr, int port, pb_server *out);
+
+/* The server's base URL, without a trailing slash. Does not block. */
+const char *pb_server_url(const pb_server *s);
+
+/* Sends SIGTERM to the server, waits up to 5 s for it to exit, then sends
+ * SIGKILL, and reaps it: no zombie, no descriptor left. Returns 0 if it
+ * exited cleanly, -ETIMEDOUT if it had to be killed, -EIO if it exited
+ * otherwise, -ECHILD if someone else reaped it. A stopped or never-started
+ * server is a no-op returning 0. Blocks until the child is reaped. */
+int pb_server_stop(pb_server *s);
+
+/* The `poolbench serve` subcommand: argv[0] is the subcommand name, options
+ * follow: --port N (0..65535, default 0), --bind ADDR (IPv4 literal, default
+ * 127.0.0.1), --help. Prints "poolbench serve: listening on
+ * http://ADDR:PORT" on stdout and serves until SIGINT or SIGTERM. Returns 0
+ * after a clean stop, 1 if it cannot listen, 2 for bad usage (one line on
+ * stderr). Blocks until the signal; SIGINT and SIGTERM are blocked in the
+ * calling thread meanwhile (call it before creating other threads, or block
+ * them there too, so that the signal reaches sigwait). */
+int pb_serve_main(int argc, char **argv);
+
+#endif /* PB_SERVER_PROC_H */
