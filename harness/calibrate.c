@@ -10,6 +10,7 @@
  * their duration and consume any SIGPIPE they caused, so that a library
  * function never changes the process's signal dispositions.
  */
+#include "cli.h"
 #include "calibrate.h"
 
 #include "executor.h"
@@ -31,18 +32,6 @@
 
 /* ------------------------------------------------------------ helpers */
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static int write_byte(int fd, unsigned char b)
 {
@@ -187,13 +176,13 @@ int pb_cal_pair_plan(int cross, const char *cpus, pb_pin_plan **out,
     }
     pb_pin_plan_destroy(all);
     if (a < 0) {
-        set_err(err, errlen, "hwloc found no PU");
+        pb_set_err(err, errlen, "hwloc found no PU");
         return -EIO;
     }
     char pair[32];
     if (cross) {
         if (b < 0) {
-            set_err(err, errlen, "needs two cores; %s %d",
+            pb_set_err(err, errlen, "needs two cores; %s %d",
                     cpus && *cpus ? "--cpus covers" : "this machine has",
                     ncores);
             return -ENODEV;
@@ -642,7 +631,7 @@ int pb_calibrate_run(const pb_cal_options *opt, pb_cal_result *results,
         return rc;
     rc = pb_cal_pair_plan(1, opt->cpus, &cross, cross_note, sizeof cross_note);
     if (rc < 0 && rc != -ENODEV) {
-        set_err(err, errlen, "%s", cross_note);
+        pb_set_err(err, errlen, "%s", cross_note);
         pb_pin_plan_destroy(same);
         return rc;
     }
@@ -651,7 +640,7 @@ int pb_calibrate_run(const pb_cal_options *opt, pb_cal_result *results,
     if (!samples) {
         pb_pin_plan_destroy(same);
         pb_pin_plan_destroy(cross);
-        set_err(err, errlen, "out of memory");
+        pb_set_err(err, errlen, "out of memory");
         return -ENOMEM;
     }
     rc = 0;
@@ -683,7 +672,7 @@ int pb_calibrate_run(const pb_cal_options *opt, pb_cal_result *results,
         if (bytes) {
             rc = pb_cal_ballast(bytes, &ballast);
             if (rc < 0) {
-                set_err(err, errlen, "%s: cannot map %zu bytes of ballast: %s",
+                pb_set_err(err, errlen, "%s: cannot map %zu bytes of ballast: %s",
                         m->name, bytes, strerror(-rc));
                 break;
             }
@@ -699,12 +688,12 @@ int pb_calibrate_run(const pb_cal_options *opt, pb_cal_result *results,
         }
         pb_cal_ballast_free(ballast, bytes);
         if (rc < 0) {
-            set_err(err, errlen, "%s: %s", m->name, strerror(-rc));
+            pb_set_err(err, errlen, "%s: %s", m->name, strerror(-rc));
             break;
         }
         rc = pb_summarize(samples, reps, &r->s);
         if (rc < 0) {
-            set_err(err, errlen, "%s: summary: %s", m->name, strerror(-rc));
+            pb_set_err(err, errlen, "%s: summary: %s", m->name, strerror(-rc));
             break;
         }
         char warn[160];
@@ -878,24 +867,6 @@ void pb_cal_write_table(FILE *f, const pb_cal_result *results, size_t n)
 #define CAL_ACCEPTED \
     "--reps N, --iters N, --json FILE, --cpus LIST, --quick, --table, --help"
 
-static int cal_opt_value(int argc, char **argv, int *i, const char *name,
-                         const char **val)
-{
-    const char *a = argv[*i];
-    size_t n = strlen(name);
-    if (strncmp(a, name, n) != 0)
-        return 0;
-    if (a[n] == '=') {
-        *val = a + n + 1;
-        return 1;
-    }
-    if (a[n] != 0)
-        return 0;
-    if (*i + 1 >= argc)
-        return -1;
-    *val = argv[++*i];
-    return 1;
-}
 
 static int cal_parse_uint(const char *s, unsigned long max, unsigned *out)
 {
@@ -995,14 +966,14 @@ int pb_calibrate_main(int argc, char **argv)
             opt.quick = 1;
         } else if (strcmp(a, "--table") == 0) {
             table = 1;
-        } else if ((m = cal_opt_value(argc, argv, &i, "--reps", &val)) != 0) {
+        } else if ((m = pb_opt_value(argc, argv, &i, "--reps", &val)) != 0) {
             if (m < 0 || cal_parse_uint(val, 1000, &opt.reps) < 0) {
                 fprintf(stderr, "poolbench calibrate: --reps: %s%s%s (accepted: "
                         "an integer in 1..1000)\n", m < 0 ? "missing value" : "'",
                         m < 0 ? "" : val, m < 0 ? "" : "' is not valid");
                 return 2;
             }
-        } else if ((m = cal_opt_value(argc, argv, &i, "--iters", &val)) != 0) {
+        } else if ((m = pb_opt_value(argc, argv, &i, "--iters", &val)) != 0) {
             if (m < 0 || cal_parse_uint(val, 100000000, &opt.iters) < 0) {
                 fprintf(stderr, "poolbench calibrate: --iters: %s%s%s (accepted: "
                         "an integer in 1..100000000)\n",
@@ -1010,14 +981,14 @@ int pb_calibrate_main(int argc, char **argv)
                         m < 0 ? "" : "' is not valid");
                 return 2;
             }
-        } else if ((m = cal_opt_value(argc, argv, &i, "--cpus", &val)) != 0) {
+        } else if ((m = pb_opt_value(argc, argv, &i, "--cpus", &val)) != 0) {
             if (m < 0) {
                 fprintf(stderr, "poolbench calibrate: --cpus: missing value "
                         "(accepted: a CPU list such as 0-3, 0,2 or 1)\n");
                 return 2;
             }
             opt.cpus = val;
-        } else if ((m = cal_opt_value(argc, argv, &i, "--json", &val)) != 0) {
+        } else if ((m = pb_opt_value(argc, argv, &i, "--json", &val)) != 0) {
             if (m < 0 || !*val) {
                 fprintf(stderr, "poolbench calibrate: --json: missing value "
                         "(accepted: a file path, or - for stdout)\n");

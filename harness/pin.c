@@ -9,6 +9,7 @@
  * concurrent readers of one topology) and in forked children (they read
  * their fork-time copy).
  */
+#include "cli.h"
 #include "pin.h"
 
 #include <errno.h>
@@ -37,18 +38,6 @@ struct pb_pin_plan {
     hwloc_bitmap_t *slots;   /* nslots cpusets */
 };
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 const char *pb_pin_policy_name(pb_pin_policy policy)
 {
@@ -74,7 +63,7 @@ int pb_pin_policy_parse(const char *s, pb_pin_policy *out, char *err,
             return 0;
         }
     }
-    set_err(err, errlen, "bad pin policy '%s' (accepted: none, compact, scatter)",
+    pb_set_err(err, errlen, "bad pin policy '%s' (accepted: none, compact, scatter)",
             s ? s : "(null)");
     return -EINVAL;
 }
@@ -100,12 +89,12 @@ int pb_cpuset_parse(const char *list, hwloc_const_cpuset_t online,
                     hwloc_bitmap_t out, char *err, size_t errlen)
 {
     if (!list || !out) {
-        set_err(err, errlen, "no CPU list");
+        pb_set_err(err, errlen, "no CPU list");
         return -EINVAL;
     }
     hwloc_bitmap_zero(out);
     if (*list == 0) {
-        set_err(err, errlen, "empty CPU list (accepted: N or N-M items separated by commas, e.g. 0-3,5)");
+        pb_set_err(err, errlen, "empty CPU list (accepted: N or N-M items separated by commas, e.g. 0-3,5)");
         return -EINVAL;
     }
     const char *p = list;
@@ -118,19 +107,19 @@ int pb_cpuset_parse(const char *list, hwloc_const_cpuset_t online,
         snprintf(item, sizeof item, "%.*s", (int)(itemlen < 32 ? itemlen : 32),
                  start);
         if (itemlen == 0) {
-            set_err(err, errlen, "empty item in CPU list '%s' (accepted: N or "
+            pb_set_err(err, errlen, "empty item in CPU list '%s' (accepted: N or "
                     "N-M items separated by commas, e.g. 0-3,5)", list);
             return -EINVAL;
         }
         const char *q = start;
         long lo = read_cpu(&q), hi;
         if (lo == -1) {
-            set_err(err, errlen, "CPU list item '%s' is not a CPU number or "
+            pb_set_err(err, errlen, "CPU list item '%s' is not a CPU number or "
                     "range (accepted: N or N-M, e.g. 0-3,5)", item);
             return -EINVAL;
         }
         if (lo == -2) {
-            set_err(err, errlen, "CPU list item '%s' has a CPU number above "
+            pb_set_err(err, errlen, "CPU list item '%s' has a CPU number above "
                     "%d (accepted: N or N-M, e.g. 0-3,5)", item, PB_CPU_MAX);
             return -EINVAL;
         }
@@ -138,30 +127,30 @@ int pb_cpuset_parse(const char *list, hwloc_const_cpuset_t online,
         if (q < start + itemlen && *q == '-') {
             q++;
             if (q == start + itemlen) {
-                set_err(err, errlen, "CPU list item '%s' has no range end "
+                pb_set_err(err, errlen, "CPU list item '%s' has no range end "
                         "(accepted: N or N-M, e.g. 0-3,5)", item);
                 return -EINVAL;
             }
             hi = read_cpu(&q);
             if (hi == -1) {
-                set_err(err, errlen, "CPU list item '%s' is not a CPU number "
+                pb_set_err(err, errlen, "CPU list item '%s' is not a CPU number "
                         "or range (accepted: N or N-M, e.g. 0-3,5)", item);
                 return -EINVAL;
             }
             if (hi == -2) {
-                set_err(err, errlen, "CPU list item '%s' has a CPU number "
+                pb_set_err(err, errlen, "CPU list item '%s' has a CPU number "
                         "above %d (accepted: N or N-M, e.g. 0-3,5)", item,
                         PB_CPU_MAX);
                 return -EINVAL;
             }
         }
         if (q != start + itemlen) {
-            set_err(err, errlen, "CPU list item '%s' is not a CPU number or "
+            pb_set_err(err, errlen, "CPU list item '%s' is not a CPU number or "
                     "range (accepted: N or N-M, e.g. 0-3,5)", item);
             return -EINVAL;
         }
         if (lo > hi) {
-            set_err(err, errlen, "CPU list item '%s' is a reversed range "
+            pb_set_err(err, errlen, "CPU list item '%s' is a reversed range "
                     "(%ld > %ld; accepted: N-M with N <= M)", item, lo, hi);
             return -EINVAL;
         }
@@ -171,7 +160,7 @@ int pb_cpuset_parse(const char *list, hwloc_const_cpuset_t online,
                     char on[128];
                     if (hwloc_bitmap_list_snprintf(on, sizeof on, online) < 0)
                         snprintf(on, sizeof on, "?");
-                    set_err(err, errlen, "CPU %ld in CPU list item '%s' is not "
+                    pb_set_err(err, errlen, "CPU %ld in CPU list item '%s' is not "
                             "an online PU (accepted: online PUs %s)", c, item,
                             on);
                     return -EINVAL;
@@ -179,7 +168,7 @@ int pb_cpuset_parse(const char *list, hwloc_const_cpuset_t online,
             }
         }
         if (hwloc_bitmap_set_range(out, (unsigned)lo, (int)hi) < 0) {
-            set_err(err, errlen, "out of memory");
+            pb_set_err(err, errlen, "out of memory");
             return -ENOMEM;
         }
         if (!end)
@@ -229,7 +218,7 @@ static int compute_slots(pb_pin_plan *plan, char *err, size_t errlen)
         for (unsigned i = 0; i < plan->nslots; i++) {
             hwloc_obj_t pu = hwloc_get_obj_by_type(plan->topo, HWLOC_OBJ_PU, i);
             if (!pu) {
-                set_err(err, errlen, "hwloc: PU L#%u missing", i);
+                pb_set_err(err, errlen, "hwloc: PU L#%u missing", i);
                 return -EIO;
             }
             plan->slots[i] = hwloc_bitmap_dup(pu->cpuset);
@@ -241,7 +230,7 @@ static int compute_slots(pb_pin_plan *plan, char *err, size_t errlen)
         hwloc_obj_t root = hwloc_get_root_obj(plan->topo);
         if (hwloc_distrib(plan->topo, &root, 1, plan->slots, plan->nslots,
                           INT_MAX, 0) < 0) {
-            set_err(err, errlen, "hwloc_distrib: %s", strerror(errno));
+            pb_set_err(err, errlen, "hwloc_distrib: %s", strerror(errno));
             return errno ? -errno : -EIO;
         }
         for (unsigned i = 0; i < plan->nslots; i++) {
@@ -258,7 +247,7 @@ static int compute_slots(pb_pin_plan *plan, char *err, size_t errlen)
     }
     return 0;
 nomem:
-    set_err(err, errlen, "out of memory");
+    pb_set_err(err, errlen, "out of memory");
     return -ENOMEM;
 }
 
@@ -267,23 +256,23 @@ int pb_pin_plan_create(pb_pin_policy policy, const char *cpus,
                        pb_pin_plan **out, char *err, size_t errlen)
 {
     if (!out) {
-        set_err(err, errlen, "no output pointer");
+        pb_set_err(err, errlen, "no output pointer");
         return -EINVAL;
     }
     *out = NULL;
     if (policy != PB_PIN_NONE && policy != PB_PIN_COMPACT &&
         policy != PB_PIN_SCATTER) {
-        set_err(err, errlen, "bad pin policy %d (accepted: none, compact, "
+        pb_set_err(err, errlen, "bad pin policy %d (accepted: none, compact, "
                 "scatter)", (int)policy);
         return -EINVAL;
     }
     if (nworkers == 0) {
-        set_err(err, errlen, "a pin plan needs at least 1 worker");
+        pb_set_err(err, errlen, "a pin plan needs at least 1 worker");
         return -EINVAL;
     }
     pb_pin_plan *plan = calloc(1, sizeof *plan);
     if (!plan) {
-        set_err(err, errlen, "out of memory");
+        pb_set_err(err, errlen, "out of memory");
         return -ENOMEM;
     }
     plan->policy = policy;
@@ -295,25 +284,25 @@ int pb_pin_plan_create(pb_pin_policy policy, const char *cpus,
     if (hwloc_topology_init(&plan->topo) < 0) {
         plan->topo = NULL;
         rc = errno ? -errno : -ENOMEM;
-        set_err(err, errlen, "hwloc_topology_init: %s", strerror(-rc));
+        pb_set_err(err, errlen, "hwloc_topology_init: %s", strerror(-rc));
         goto fail;
     }
     if (hwloc_topology_load(plan->topo) < 0) {
         rc = errno ? -errno : -EIO;
-        set_err(err, errlen, "hwloc_topology_load: %s", strerror(-rc));
+        pb_set_err(err, errlen, "hwloc_topology_load: %s", strerror(-rc));
         goto fail;
     }
     /* Usable PUs: online (in the topology) and allowed (cgroup cpuset). */
     plan->pus = hwloc_bitmap_alloc();
     if (!plan->pus) {
         rc = -ENOMEM;
-        set_err(err, errlen, "out of memory");
+        pb_set_err(err, errlen, "out of memory");
         goto fail;
     }
     if (hwloc_bitmap_and(plan->pus, hwloc_topology_get_topology_cpuset(plan->topo),
                          hwloc_topology_get_allowed_cpuset(plan->topo)) < 0) {
         rc = -ENOMEM;
-        set_err(err, errlen, "out of memory");
+        pb_set_err(err, errlen, "out of memory");
         goto fail;
     }
 
@@ -321,7 +310,7 @@ int pb_pin_plan_create(pb_pin_policy policy, const char *cpus,
         subset = hwloc_bitmap_alloc();
         if (!subset) {
             rc = -ENOMEM;
-            set_err(err, errlen, "out of memory");
+            pb_set_err(err, errlen, "out of memory");
             goto fail;
         }
         rc = pb_cpuset_parse(cpus, plan->pus, subset, err, errlen);
@@ -329,13 +318,13 @@ int pb_pin_plan_create(pb_pin_policy policy, const char *cpus,
             goto fail;
         if (hwloc_topology_restrict(plan->topo, subset, 0) < 0) {
             rc = errno ? -errno : -EIO;
-            set_err(err, errlen, "hwloc_topology_restrict to %s: %s", cpus,
+            pb_set_err(err, errlen, "hwloc_topology_restrict to %s: %s", cpus,
                     strerror(-rc));
             goto fail;
         }
         if (hwloc_bitmap_copy(plan->pus, subset) < 0) {
             rc = -ENOMEM;
-            set_err(err, errlen, "out of memory");
+            pb_set_err(err, errlen, "out of memory");
             goto fail;
         }
         plan->restricted = 1;
@@ -345,7 +334,7 @@ int pb_pin_plan_create(pb_pin_policy policy, const char *cpus,
     int weight = hwloc_bitmap_weight(plan->pus);
     if (npus <= 0 || weight <= 0) {
         rc = -EIO;
-        set_err(err, errlen, "hwloc found no usable PU");
+        pb_set_err(err, errlen, "hwloc found no usable PU");
         goto fail;
     }
     plan->npus = (unsigned)npus;

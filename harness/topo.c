@@ -8,6 +8,7 @@
  * XML (I/O devices and instruction caches included, as lstopo shows them)
  * for machine.json.
  */
+#include "cli.h"
 #include "pin.h"
 
 #include <errno.h>
@@ -36,27 +37,6 @@
 #define TOPO_ACCEPTED "--workers N, --cpus LIST, --xml FILE, --help"
 #define TOPO_MAX_WORKERS 4096
 
-/* --name VALUE or --name=VALUE at argv[*i]. Returns 1 (matched, *val set,
- * *i advanced past a separate value), 0 (another option), -1 (value
- * missing). */
-static int opt_value(int argc, char **argv, int *i, const char *name,
-                     const char **val)
-{
-    const char *a = argv[*i];
-    size_t n = strlen(name);
-    if (strncmp(a, name, n) != 0)
-        return 0;
-    if (a[n] == '=') {
-        *val = a + n + 1;
-        return 1;
-    }
-    if (a[n] != 0)
-        return 0;
-    if (*i + 1 >= argc)
-        return -1;
-    *val = argv[++*i];
-    return 1;
-}
 
 static int parse_uint(const char *s, unsigned long min, unsigned long max,
                       unsigned long *out)
@@ -263,7 +243,7 @@ int pb_topo_main(int argc, char **argv)
             fputs(TOPO_USAGE, stdout);
             return 0;
         }
-        if ((m = opt_value(argc, argv, &i, "--workers", &val)) != 0) {
+        if ((m = pb_opt_value(argc, argv, &i, "--workers", &val)) != 0) {
             if (m < 0 || parse_uint(val, 1, TOPO_MAX_WORKERS, &workers) < 0) {
                 fprintf(stderr, "poolbench topo: --workers: %s%s%s (accepted: "
                         "an integer in 1..%d)\n", m < 0 ? "missing value" : "'",
@@ -271,14 +251,14 @@ int pb_topo_main(int argc, char **argv)
                         TOPO_MAX_WORKERS);
                 return 2;
             }
-        } else if ((m = opt_value(argc, argv, &i, "--cpus", &val)) != 0) {
+        } else if ((m = pb_opt_value(argc, argv, &i, "--cpus", &val)) != 0) {
             if (m < 0) {
                 fprintf(stderr, "poolbench topo: --cpus: missing value "
                         "(accepted: a CPU list such as 0-3, 0,2 or 1)\n");
                 return 2;
             }
             cpus = val;
-        } else if ((m = opt_value(argc, argv, &i, "--xml", &val)) != 0) {
+        } else if ((m = pb_opt_value(argc, argv, &i, "--xml", &val)) != 0) {
             if (m < 0 || !*val) {
                 fprintf(stderr, "poolbench topo: --xml: missing value "
                         "(accepted: a file path, or - for stdout)\n");
