@@ -1,0 +1,363 @@
+/*
+ * wire.c: the frame codec of the process pool (layout in wire.h).
+ *
+ * Three layers: explicit little-endian encode/decode of the fixed header and
+ * stats block; a streaming reader the parent feeds with whatever a
+ * non-blocking read returned; and blocking read/write loops for the child.
+ * Depends on libc and buf.c only (it is fuzzed alone).
+ */
+#include "wire.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <string.h>
+#include <unistd.h>
+
+enum { WR_HEADER, WR_STATS, WR_PAYLOAD, WR_DONE, WR_ERROR };
+
+/* ------------------------------------------------------- little-endian io */
+
+static void put_u16(unsigned char *p, uint16_t v)
+{
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+}
+
+static void put_u32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void put_u64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint16_t get_u16(const unsigned char *p)
+{
+    return (uint16_t)(p[0] | (p[1] << 8));
+}
+
+static uint32_t get_u32(const unsigned char *p)
+{
+    uint32_t v = 0;
+    for (int i = 3; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static uint64_t get_u64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+/* Two's complement round trip without implementation-defined conversions. */
+static int32_t to_i32(uint32_t v)
+{
+    return v <= INT32_MAX ? (int32_t)v : (int32_t)(v - INT32_MAX - 1) + INT32_MIN;
+}
+
+static int64_t to_i64(uint64_t v)
+{
+    return v <= INT64_MAX ? (int64_t)v : (int64_t)(v - INT64_MAX - 1) + INT64_MIN;
+}
+
+/* ------------------------------------------------------------- the header */
+
+size_t wire_max_payload(size_t cfg_max)
+{
+    return cfg_max ? cfg_max : WIRE_DEFAULT_MAX_PAYLOAD;
+}
+
+const char *wire_strerror(int code)
+{
+    switch (code) {
+    case WIRE_EOF: return "WIRE_EOF: end of file";
+    case WIRE_EMAGIC: return "WIRE_EMAGIC: bad frame magic";
+    case WIRE_ETYPE: return "WIRE_ETYPE: unknown frame type";
+    case WIRE_EFLAGS: return "WIRE_EFLAGS: unknown frame flags";
+    case WIRE_ETOOBIG: return "WIRE_ETOOBIG: payload above the cap";
+    case WIRE_ELEN: return "WIRE_ELEN: payload on a frame that has none";
+    case WIRE_ETRUNC: return "WIRE_ETRUNC: truncated frame";
+    case WIRE_ESTATE: return "WIRE_ESTATE: reader not reset";
+    default: return ex_strerror(code);
+    }
+}
+
+int wire_type_has_stats(uint16_t type)
+{
+    return type == WIRE_RESULT;
+}
+
+void wire_header_encode(const wire_header *h, unsigned char out[WIRE_HEADER_SIZE])
+{
+    put_u32(out + 0, WIRE_MAGIC);
+    put_u16(out + 4, h->type);
+    put_u16(out + 6, h->flags);
+    put_u32(out + 8, (uint32_t)h->status);
+    put_u32(out + 12, 0);
+    put_u64(out + 16, h->id);
+    put_u64(out + 24, h->fn);
+    put_u64(out + 32, h->len);
+}
+
+int wire_header_decode(const unsigned char *in, size_t n, size_t max_payload,
+                       wire_header *h)
+{
+    if (n < WIRE_HEADER_SIZE)
+        return WIRE_ETRUNC;
+    wire_header d;
+    d.magic = get_u32(in + 0);
+    d.type = get_u16(in + 4);
+    d.flags = get_u16(in + 6);
+    d.status = to_i32(get_u32(in + 8));
+    uint32_t reserved = get_u32(in + 12);
+    d.id = get_u64(in + 16);
+    d.fn = get_u64(in + 24);
+    d.len = get_u64(in + 32);
+
+    if (d.magic != WIRE_MAGIC)
+        return WIRE_EMAGIC;
+    if (d.type < WIRE_TASK || d.type > WIRE_EXIT)
+        return WIRE_ETYPE;
+    if ((d.flags & ~WIRE_F_KNOWN) || reserved != 0)
+        return WIRE_EFLAGS;
+    if (d.len > wire_max_payload(max_payload))
+        return WIRE_ETOOBIG;
+    if (d.len && d.type != WIRE_TASK && d.type != WIRE_RESULT)
+        return WIRE_ELEN;
+    *h = d;
+    return 0;
+}
+
+void wire_stats_encode(const wire_stats *s, unsigned char out[WIRE_STATS_SIZE])
+{
+    put_u64(out + 0, s->start_ns);
+    put_u64(out + 8, s->end_ns);
+    put_u64(out + 16, s->cpu_ns);
+    put_u64(out + 24, (uint64_t)s->nvcsw);
+    put_u64(out + 32, (uint64_t)s->nivcsw);
+    put_u64(out + 40, s->input_done_ns);
+    put_u64(out + 48, s->output_start_ns);
+    put_u32(out + 56, (uint32_t)s->cpu);
+    put_u32(out + 60, (uint32_t)s->pid);
+}
+
+void wire_stats_decode(const unsigned char in[WIRE_STATS_SIZE], wire_stats *s)
+{
+    s->start_ns = get_u64(in + 0);
+    s->end_ns = get_u64(in + 8);
+    s->cpu_ns = get_u64(in + 16);
+    s->nvcsw = to_i64(get_u64(in + 24));
+    s->nivcsw = to_i64(get_u64(in + 32));
+    s->input_done_ns = get_u64(in + 40);
+    s->output_start_ns = get_u64(in + 48);
+    s->cpu = to_i32(get_u32(in + 56));
+    s->pid = to_i32(get_u32(in + 60));
+}
+
+/* ------------------------------------------------------- streaming reader */
+
+void wire_reader_init(wire_reader *r, size_t max_payload)
+{
+    memset(r, 0, sizeof *r);
+    r->max_payload = wire_max_payload(max_payload);
+    r->state = WR_HEADER;
+}
+
+void wire_reader_reset(wire_reader *r)
+{
+    r->state = WR_HEADER;
+    r->error = 0;
+    r->have = 0;
+    memset(&r->hdr, 0, sizeof r->hdr);
+    memset(&r->stats, 0, sizeof r->stats);
+    r->payload.len = 0;
+}
+
+void wire_reader_free(wire_reader *r)
+{
+    ex_buf_free(&r->payload);
+    r->have = 0;
+    r->state = WR_HEADER;
+}
+
+static int reader_fail(wire_reader *r, int err)
+{
+    r->state = WR_ERROR;
+    r->error = err;
+    return err;
+}
+
+/* After the fixed parts: expect the payload, or the frame is complete. */
+static int reader_enter_payload(wire_reader *r)
+{
+    r->payload.len = 0;
+    if (r->hdr.len == 0) {
+        r->state = WR_DONE;
+        return WIRE_FRAME;
+    }
+    /* Reserve the whole (capped) payload now: one allocation, and the
+     * direct path can read(2) straight into it without ever reallocating. */
+    if (ex_buf_reserve(&r->payload, (size_t)r->hdr.len) != 0)
+        return reader_fail(r, EX_ENOMEM);
+    r->state = WR_PAYLOAD;
+    return WIRE_MORE;
+}
+
+/* The header is complete in r->fixed: validate it and move on. */
+static int reader_header_done(wire_reader *r)
+{
+    int rc = wire_header_decode(r->fixed, WIRE_HEADER_SIZE, r->max_payload,
+                                &r->hdr);
+    if (rc != 0)
+        return reader_fail(r, rc);
+    r->have = 0;
+    if (wire_type_has_stats(r->hdr.type)) {
+        r->state = WR_STATS;
+        return WIRE_MORE;
+    }
+    return reader_enter_payload(r);
+}
+
+int wire_reader_feed(wire_reader *r, const void *data, size_t n, size_t *used)
+{
+    const unsigned char *p = data;
+    size_t off = 0;
+    int rc = WIRE_MORE;
+
+    if (r->state == WR_ERROR)
+        rc = r->error;
+    else if (r->state == WR_DONE)
+        rc = WIRE_ESTATE;
+    while (rc == WIRE_MORE && off < n) {
+        size_t take;
+        switch (r->state) {
+        case WR_HEADER:
+            take = WIRE_HEADER_SIZE - r->have;
+            if (take > n - off)
+                take = n - off;
+            memcpy(r->fixed + r->have, p + off, take);
+            r->have += take;
+            off += take;
+            if (r->have == WIRE_HEADER_SIZE)
+                rc = reader_header_done(r);
+            break;
+        case WR_STATS:
+            take = WIRE_STATS_SIZE - r->have;
+            if (take > n - off)
+                take = n - off;
+            memcpy(r->fixed + r->have, p + off, take);
+            r->have += take;
+            off += take;
+            if (r->have == WIRE_STATS_SIZE) {
+                wire_stats_decode(r->fixed, &r->stats);
+                r->have = 0;
+                rc = reader_enter_payload(r);
+            }
+            break;
+        case WR_PAYLOAD:
+            take = (size_t)r->hdr.len - r->payload.len;
+            if (take > n - off)
+                take = n - off;
+            /* Room was reserved in reader_enter_payload: no allocation. */
+            memcpy(r->payload.data + r->payload.len, p + off, take);
+            r->payload.len += take;
+            off += take;
+            if (r->payload.len == r->hdr.len) {
+                r->state = WR_DONE;
+                rc = WIRE_FRAME;
+            }
+            break;
+        default:
+            rc = reader_fail(r, WIRE_ESTATE);
+            break;
+        }
+    }
+    if (used)
+        *used = off;
+    return rc;
+}
+
+size_t wire_reader_direct(wire_reader *r, void **dst)
+{
+    if (r->state != WR_PAYLOAD)
+        return 0;
+    *dst = r->payload.data + r->payload.len;
+    return (size_t)r->hdr.len - r->payload.len;
+}
+
+int wire_reader_advance(wire_reader *r, size_t n)
+{
+    if (r->state != WR_PAYLOAD || n > (size_t)r->hdr.len - r->payload.len)
+        return reader_fail(r, WIRE_ESTATE);
+    r->payload.len += n;
+    if (r->payload.len < r->hdr.len)
+        return WIRE_MORE;
+    r->state = WR_DONE;
+    return WIRE_FRAME;
+}
+
+/* --------------------------------------------------- blocking fd helpers */
+
+int wire_read_full(int fd, void *buf, size_t n)
+{
+    unsigned char *p = buf;
+    size_t got = 0;
+    while (got < n) {
+        ssize_t k = read(fd, p + got, n - got);
+        if (k > 0) {
+            got += (size_t)k;
+        } else if (k == 0) {
+            return got == 0 ? WIRE_EOF : WIRE_ETRUNC;
+        } else if (errno != EINTR) {
+            return EX_ESYS;
+        }
+    }
+    return 0;
+}
+
+int wire_write_full(int fd, const void *buf, size_t n)
+{
+    struct iovec iov = {.iov_base = (void *)buf, .iov_len = n};
+    return wire_writev_full(fd, &iov, 1);
+}
+
+void wire_iov_consume(struct iovec **iov, int *iovcnt, size_t n)
+{
+    while (*iovcnt > 0 && n >= (*iov)->iov_len) {
+        n -= (*iov)->iov_len;
+        (*iov)++;
+        (*iovcnt)--;
+    }
+    if (*iovcnt > 0 && n > 0) {
+        (*iov)->iov_base = (unsigned char *)(*iov)->iov_base + n;
+        (*iov)->iov_len -= n;
+    }
+}
+
+int wire_writev_full(int fd, struct iovec *iov, int iovcnt)
+{
+    /* Skip leading empty entries so an all-empty vector writes nothing. */
+    wire_iov_consume(&iov, &iovcnt, 0);
+    while (iovcnt > 0) {
+        if (iov->iov_len == 0) {
+            iov++;
+            iovcnt--;
+            continue;
+        }
+        ssize_t k = writev(fd, iov, iovcnt > IOV_MAX ? IOV_MAX : iovcnt);
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            return EX_ESYS;
+        }
+        wire_iov_consume(&iov, &iovcnt, (size_t)k);
+    }
+    return 0;
+}

@@ -1,0 +1,172 @@
+/*
+ * wire.h: the length-prefixed frame codec the process pool speaks on its
+ * pipes (procs.c), kept free of any dependency beyond libc and buf.c so that
+ * it can be fuzzed alone (fuzz/fuzz_wire.c).
+ *
+ * Frame = fixed header, then (RESULT frames only) a fixed stats block, then
+ * `len` payload bytes.  Every integer is little-endian on the wire and is
+ * encoded field by field: no struct is ever copied with its padding.
+ *
+ *   header (WIRE_HEADER_SIZE = 40 bytes)
+ *     off size field
+ *      0   4   magic    u32  WIRE_MAGIC (bytes 31 58 42 50)
+ *      4   2   type     u16  WIRE_TASK .. WIRE_EXIT
+ *      6   2   flags    u16  WIRE_F_* (unknown bits are rejected)
+ *      8   4   status   i32  task return code, or an EX_E* with WIRE_F_EXERR
+ *     12   4   reserved u32  0 (nonzero is rejected)
+ *     16   8   id       u64  task id (echoed back in the RESULT)
+ *     24   8   fn       u64  the ex_task_fn pointer value (same image)
+ *     32   8   len      u64  payload bytes that follow
+ *
+ *   stats block (WIRE_STATS_SIZE = 64 bytes, RESULT frames only)
+ *      0   8   start_ns         u64  task began (child CLOCK_MONOTONIC)
+ *      8   8   end_ns           u64  task returned
+ *     16   8   cpu_ns           u64  thread CPU time used by the task
+ *     24   8   nvcsw            i64  voluntary context switches
+ *     32   8   nivcsw           i64  involuntary context switches
+ *     40   8   input_done_ns    u64  whole task frame read by the child
+ *     48   8   output_start_ns  u64  child starts writing the result
+ *     56   4   cpu              i32  sched_getcpu() after the task, -1 unknown
+ *     60   4   pid              i32  the worker's pid
+ *
+ * Only TASK and RESULT frames may carry a payload; READY, INIT_FAIL and EXIT
+ * have len == 0.  A length above the cap (ex_config.max_payload, 0 = 1 GiB)
+ * is rejected before any allocation.
+ */
+#ifndef POOLBENCH_WIRE_H
+#define POOLBENCH_WIRE_H
+
+#include "executor.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#define WIRE_MAGIC 0x50425831u /* "PBX1" read as a big-endian word */
+#define WIRE_HEADER_SIZE 40u
+#define WIRE_STATS_SIZE 64u
+#define WIRE_DEFAULT_MAX_PAYLOAD ((size_t)1 << 30) /* 1 GiB */
+
+enum wire_type {
+    WIRE_TASK = 1,      /* parent -> worker: run fn on the payload */
+    WIRE_RESULT = 2,    /* worker -> parent: stats block + output */
+    WIRE_READY = 3,     /* worker -> parent: worker_start + initializer ok */
+    WIRE_INIT_FAIL = 4, /* worker -> parent: status = their nonzero code */
+    WIRE_EXIT = 5,      /* parent -> worker: exit now (same as EOF) */
+};
+
+/* RESULT flag: status is a negative EX_E* code raised by the worker itself
+ * (e.g. output above the cap), not the task's own return value. */
+#define WIRE_F_EXERR 0x0001u
+#define WIRE_F_KNOWN (WIRE_F_EXERR)
+
+/* Codec errors (negative, distinct from EX_E*; wire_strerror names them). */
+enum {
+    WIRE_EOF = 1,         /* wire_read_full: clean end of file, no byte read */
+    WIRE_EMAGIC = -100,   /* bad magic */
+    WIRE_ETYPE = -101,    /* unknown frame type */
+    WIRE_EFLAGS = -102,   /* unknown flag bits or nonzero reserved word */
+    WIRE_ETOOBIG = -103,  /* len above the payload cap */
+    WIRE_ELEN = -104,     /* payload on a frame type that has none */
+    WIRE_ETRUNC = -105,   /* end of file or input inside a frame */
+    WIRE_ESTATE = -106,   /* reader fed again without wire_reader_reset */
+};
+
+typedef struct wire_header {
+    uint32_t magic;
+    uint16_t type;
+    uint16_t flags;
+    int32_t status;
+    uint64_t id;
+    uint64_t fn;
+    uint64_t len;
+} wire_header;
+
+typedef struct wire_stats {
+    uint64_t start_ns, end_ns, cpu_ns;
+    int64_t nvcsw, nivcsw;
+    uint64_t input_done_ns, output_start_ns;
+    int32_t cpu;
+    int32_t pid;
+} wire_stats;
+
+/* The effective payload cap: cfg_max, or WIRE_DEFAULT_MAX_PAYLOAD for 0. */
+size_t wire_max_payload(size_t cfg_max);
+
+/* Name of a WIRE_E* code (falls back to ex_strerror for EX_E*). */
+const char *wire_strerror(int code);
+
+/* Writes h to out (h->magic is ignored: WIRE_MAGIC is written). */
+void wire_header_encode(const wire_header *h,
+                        unsigned char out[WIRE_HEADER_SIZE]);
+/* Decodes and validates n bytes.  0, or WIRE_ETRUNC (n too small),
+ * WIRE_EMAGIC, WIRE_ETYPE, WIRE_EFLAGS, WIRE_ELEN, WIRE_ETOOBIG.
+ * max_payload 0 means the default cap.  Never reads past n. */
+int wire_header_decode(const unsigned char *in, size_t n, size_t max_payload,
+                       wire_header *h);
+/* True if frames of this type carry the stats block. */
+int wire_type_has_stats(uint16_t type);
+
+void wire_stats_encode(const wire_stats *s, unsigned char out[WIRE_STATS_SIZE]);
+void wire_stats_decode(const unsigned char in[WIRE_STATS_SIZE], wire_stats *s);
+
+/* ------------------------------------------------------- streaming reader */
+
+/* A state machine fed arbitrary chunks of a byte stream; yields whole frames.
+ * Used by the parent on non-blocking pipes.  Invariant: the reader never
+ * consumes a byte past the end of the current frame, so whatever follows it
+ * is left to the caller (`used` says where the frame ended). */
+typedef struct wire_reader {
+    size_t max_payload;   /* effective cap */
+    int state;            /* internal: header, stats, payload, done, error */
+    int error;            /* the sticky error once state is error */
+    size_t have;          /* bytes of the current fixed part received */
+    unsigned char fixed[WIRE_STATS_SIZE]; /* staging for header / stats */
+    wire_header hdr;      /* valid once the header is complete */
+    wire_stats stats;     /* valid in a complete RESULT frame */
+    ex_buf payload;       /* the payload; len grows as bytes arrive */
+} wire_reader;
+
+enum { WIRE_MORE = 0, WIRE_FRAME = 1 };
+
+/* Does not allocate; max_payload 0 = the default cap. */
+void wire_reader_init(wire_reader *r, size_t max_payload);
+/* Ready for the next frame; keeps the payload buffer's storage. */
+void wire_reader_reset(wire_reader *r);
+/* Frees the payload buffer. */
+void wire_reader_free(wire_reader *r);
+
+/* Consumes up to n bytes; *used (may be NULL) tells how many.  Returns
+ * WIRE_MORE (all n consumed, frame incomplete), WIRE_FRAME (a frame is
+ * complete: r->hdr, r->stats, r->payload are valid until reset; bytes after
+ * it are not consumed), or an error (WIRE_E*, EX_ENOMEM), sticky until
+ * reset.  Feeding a complete frame again without reset is WIRE_ESTATE. */
+int wire_reader_feed(wire_reader *r, const void *data, size_t n, size_t *used);
+
+/* Zero-copy path for big payloads: when the reader is inside a payload,
+ * returns how many payload bytes are still expected (> 0) and sets *dst to
+ * storage for them (already reserved), so the caller can read(2) straight
+ * into it and then call wire_reader_advance.  Returns 0 otherwise (use
+ * wire_reader_feed), or EX_ENOMEM via *err when not NULL. */
+size_t wire_reader_direct(wire_reader *r, void **dst);
+/* Records n bytes written at the wire_reader_direct pointer.  WIRE_MORE or
+ * WIRE_FRAME; WIRE_ESTATE if n exceeds what was offered. */
+int wire_reader_advance(wire_reader *r, size_t n);
+
+/* --------------------------------------------------- blocking fd helpers */
+
+/* For the child, on blocking fds.  They retry on EINTR and partial
+ * transfers.  wire_read_full returns 0, WIRE_EOF (end of file before the
+ * first byte), WIRE_ETRUNC (end of file later) or EX_ESYS with errno set.
+ * wire_write_full / wire_writev_full return 0 or EX_ESYS with errno set
+ * (EPIPE when the reader is gone; SIGPIPE is the caller's business).
+ * wire_writev_full modifies iov. */
+int wire_read_full(int fd, void *buf, size_t n);
+int wire_write_full(int fd, const void *buf, size_t n);
+int wire_writev_full(int fd, struct iovec *iov, int iovcnt);
+
+/* Drops the first n bytes from an iovec array: advances *iov and *iovcnt
+ * past exhausted entries and trims the first remaining one. */
+void wire_iov_consume(struct iovec **iov, int *iovcnt, size_t n);
+
+#endif

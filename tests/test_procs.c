@@ -1,0 +1,758 @@
+/*
+ * test_procs.c: what only the process pool (executors/procs.c) promises.
+ * A crashing, self-killing or hanging task fails only its own future and
+ * the pool goes on; recycling; 64 MiB each way; the payload cap; a broken
+ * initializer with no respawn loop; per-task stats from the child; two
+ * pools side by side; the fork server's death; and after ex_destroy the
+ * process has exactly the fds, threads and children it had before.
+ *
+ * Every wait is generous (seconds, scaled under valgrind) and no assertion
+ * depends on speed: the suite runs on a loaded 2-core machine and under
+ * ASan, TSan and valgrind.  Tasks run in forked workers: they _exit or
+ * return, never exit().
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "ex_internal.h"
+#include "proc_counts.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SEC 1000000000LL
+#define BIG ((size_t)64 << 20)
+
+static int slow(void)
+{
+    return getenv("EX_TEST_VALGRIND") ? 10 : 1;
+}
+
+static int64_t wait_ns(void)
+{
+    return 120 * SEC * slow();
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
+    }
+}
+
+/* ------------------------------------------------------------------ tasks */
+
+static int task_echo(const void *in, size_t len, ex_buf *out)
+{
+    return ex_buf_append(out, in, len) ? 90 : 0;
+}
+
+/* Output: this process's pid. */
+static int task_pid(const void *in, size_t len, ex_buf *out)
+{
+    (void)in;
+    (void)len;
+    int32_t pid = (int32_t)getpid();
+    return ex_buf_append(out, &pid, sizeof pid) ? 90 : 0;
+}
+
+static int task_abort(const void *in, size_t len, ex_buf *out)
+{
+    (void)in;
+    (void)len;
+    (void)out;
+    struct rlimit no_core = {0, 0};
+    setrlimit(RLIMIT_CORE, &no_core); /* no core file in the test's cwd */
+    abort();
+}
+
+static int task_sigkill(const void *in, size_t len, ex_buf *out)
+{
+    (void)in;
+    (void)len;
+    (void)out;
+    raise(SIGKILL);
+    return 91;
+}
+
+static int task_hang(const void *in, size_t len, ex_buf *out)
+{
+    (void)in;
+    (void)len;
+    (void)out;
+    for (;;)
+        pause();
+    return 95;
+}
+
+/* Burns the number of CPU milliseconds given as a uint32 input. */
+static int task_spin(const void *in, size_t len, ex_buf *out)
+{
+    (void)out;
+    uint32_t ms;
+    if (len != sizeof ms)
+        return 92;
+    memcpy(&ms, in, sizeof ms);
+    struct timespec t0, t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
+    volatile uint64_t x = 0;
+    do {
+        for (int i = 0; i < 10000; i++)
+            x += (uint64_t)i;
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    } while ((t.tv_sec - t0.tv_sec) * 1000000000LL + (t.tv_nsec - t0.tv_nsec) <
+             (long long)ms * 1000000LL);
+    return 0;
+}
+
+static unsigned char pattern_at(size_t i)
+{
+    return (unsigned char)((i * 2654435761u) >> 13);
+}
+
+/* Output: as many pattern bytes as the uint64 input says. */
+static int task_big_out(const void *in, size_t len, ex_buf *out)
+{
+    uint64_t n;
+    if (len != sizeof n)
+        return 93;
+    memcpy(&n, in, sizeof n);
+    unsigned char *p = ex_buf_extend(out, (size_t)n);
+    if (!p)
+        return 94;
+    for (size_t i = 0; i < n; i++)
+        p[i] = pattern_at(i);
+    return 0;
+}
+
+/* Returns the input byte as its code (0 = success). */
+static int task_code(const void *in, size_t len, ex_buf *out)
+{
+    (void)out;
+    return len ? ((const unsigned char *)in)[0] : 0;
+}
+
+/* Leaves a grandchild that holds the worker's pipes; outputs its pid. */
+static int task_leave_grandchild(const void *in, size_t len, ex_buf *out)
+{
+    (void)in;
+    (void)len;
+    pid_t pid = fork();
+    if (pid < 0)
+        return 96;
+    if (pid == 0) {
+        for (int i = 0; i < 600; i++)
+            sleep(1);
+        _exit(0);
+    }
+    int32_t v = (int32_t)pid;
+    return ex_buf_append(out, &v, sizeof v) ? 90 : 0;
+}
+
+static int init_fail(void *arg)
+{
+    (void)arg;
+    return 1;
+}
+
+static int init_crash(void *arg)
+{
+    (void)arg;
+    struct rlimit no_core = {0, 0};
+    setrlimit(RLIMIT_CORE, &no_core);
+    abort();
+}
+
+static int start_fail_odd(unsigned index, void *arg)
+{
+    (void)arg;
+    return index % 2;
+}
+
+/* ---------------------------------------------------------------- helpers */
+
+static ex_executor *make_pool(unsigned workers, int64_t timeout_ns,
+                              unsigned max_tasks, size_t max_payload)
+{
+    ex_config cfg;
+    ex_config_init(&cfg, EX_PROCS);
+    cfg.max_workers = workers;
+    cfg.timeout_ns = timeout_ns;
+    cfg.max_tasks_per_worker = max_tasks;
+    cfg.max_payload = max_payload;
+    ex_executor *ex = NULL;
+    assert_int_equal(ex_create(&cfg, &ex), 0);
+    assert_non_null(ex);
+    assert_int_equal(ex_workers(ex), workers);
+    assert_false(ex_is_broken(ex));
+    return ex;
+}
+
+static ex_future *submit(ex_executor *ex, ex_task_fn fn, const void *in,
+                         size_t len)
+{
+    ex_future *f = NULL;
+    assert_int_equal(ex_submit(ex, fn, in, len, &f), 0);
+    assert_non_null(f);
+    return f;
+}
+
+static int32_t result_pid(ex_future *f)
+{
+    const void *out;
+    size_t len;
+    assert_int_equal(ex_future_result(f, &out, &len, wait_ns()), 0);
+    assert_int_equal(len, sizeof(int32_t));
+    int32_t pid;
+    memcpy(&pid, out, sizeof pid);
+    return pid;
+}
+
+/* Runs n echo tasks on distinct inputs and checks every output. */
+static void run_echoes(ex_executor *ex, size_t n)
+{
+    ex_future **fs = calloc(n, sizeof *fs);
+    uint32_t *in = calloc(n, sizeof *in);
+    assert_non_null(fs);
+    assert_non_null(in);
+    for (size_t i = 0; i < n; i++) {
+        in[i] = (uint32_t)(i * 7919 + 1);
+        fs[i] = submit(ex, task_echo, &in[i], sizeof in[i]);
+    }
+    for (size_t i = 0; i < n; i++) {
+        const void *out;
+        size_t len;
+        assert_int_equal(ex_future_result(fs[i], &out, &len, wait_ns()), 0);
+        assert_int_equal(len, sizeof(uint32_t));
+        assert_memory_equal(out, &in[i], sizeof in[i]);
+        ex_future_release(fs[i]);
+    }
+    free(fs);
+    free(in);
+}
+
+/* The worker pid other than `not` in slot i, once the slot has one. */
+static pid_t wait_worker_pid(ex_executor *ex, unsigned i, pid_t not)
+{
+    for (int t = 0; t < 2000 * slow(); t++) {
+        pid_t p = ex_worker_pid(ex, i);
+        if (p > 0 && p != not)
+            return p;
+        sleep_ms(5);
+    }
+    fail_msg("worker %u never got a new pid", i);
+    return 0;
+}
+
+/* The pid of this process's only child (the fork server), or 0. */
+static pid_t only_child(void)
+{
+    pid_t found = 0;
+    int n = 0;
+    DIR *d = opendir("/proc");
+    assert_non_null(d);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        char path[300], buf[512];
+        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        size_t len = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[len] = 0;
+        char *rp = strrchr(buf, ')');
+        char st;
+        int ppid;
+        if (rp && sscanf(rp + 1, " %c %d", &st, &ppid) == 2 && ppid == getpid()) {
+            found = (pid_t)atoi(e->d_name);
+            n++;
+        }
+    }
+    closedir(d);
+    return n == 1 ? found : 0;
+}
+
+typedef struct counts {
+    int fds, threads, children;
+} counts;
+
+static counts take_counts(void)
+{
+    counts c = {pc_open_fds(), pc_threads(), pc_children()};
+    return c;
+}
+
+/* The counts settle to `want` (a joined thread may linger in /proc an
+ * instant; nothing else should). */
+static void assert_counts(counts want)
+{
+    counts now = take_counts();
+    for (int t = 0; t < 400 && memcmp(&now, &want, sizeof now) != 0; t++) {
+        sleep_ms(10);
+        now = take_counts();
+    }
+    assert_int_equal(now.fds, want.fds);
+    assert_int_equal(now.threads, want.threads);
+    assert_int_equal(now.children, want.children);
+}
+
+/* ------------------------------------------------------------------ tests */
+
+/* abort(), SIGKILL and a hang past the timeout each fail only their own
+ * future; 100 neighbours succeed; then the pool runs 100 more. */
+static void test_crash_isolation(void **state)
+{
+    (void)state;
+    ex_executor *ex = make_pool(2, 3 * SEC * slow(), 0, 0);
+    enum { N = 100 };
+    ex_future *fs[N];
+    uint32_t in[N];
+    ex_future *bad[3] = {NULL, NULL, NULL};
+    for (int i = 0; i < N; i++) {
+        in[i] = (uint32_t)i;
+        fs[i] = submit(ex, task_echo, &in[i], sizeof in[i]);
+        if (i == 10)
+            bad[0] = submit(ex, task_abort, NULL, 0);
+        if (i == 40)
+            bad[1] = submit(ex, task_sigkill, NULL, 0);
+        if (i == 70)
+            bad[2] = submit(ex, task_hang, NULL, 0);
+    }
+    for (int i = 0; i < N; i++) {
+        const void *out;
+        size_t len;
+        assert_int_equal(ex_future_result(fs[i], &out, &len, wait_ns()), 0);
+        assert_int_equal(len, sizeof in[i]);
+        assert_memory_equal(out, &in[i], sizeof in[i]);
+        assert_int_equal(ex_future_state(fs[i]), EX_DONE);
+        ex_future_release(fs[i]);
+    }
+    const int want[3] = {EX_EWORKER, EX_EWORKER, EX_ETIMEDOUT};
+    for (int b = 0; b < 3; b++) {
+        assert_int_equal(ex_future_result(bad[b], NULL, NULL, wait_ns()),
+                         want[b]);
+        assert_int_equal(ex_future_state(bad[b]), EX_FAILED);
+        assert_int_equal(ex_future_error(bad[b]), want[b]);
+        assert_int_equal(ex_future_task_code(bad[b]), 0);
+        ex_task_stats st;
+        assert_int_equal(ex_future_stats(bad[b], &st), 0);
+        assert_true(st.worker == 0 || st.worker == 1);
+        assert_true(st.worker_pid > 0 && st.worker_pid != getpid());
+        assert_true(st.start_ns <= st.end_ns);
+        ex_future_release(bad[b]);
+    }
+    /* The hang was killed after at least the timeout. */
+    assert_false(ex_is_broken(ex));
+    assert_true(ex_workers_replaced(ex) >= 3);
+    run_echoes(ex, 100);
+    assert_false(ex_is_broken(ex));
+    ex_destroy(ex);
+}
+
+/* A positive task code is EX_ETASK with the code, not a worker failure. */
+static void test_task_code(void **state)
+{
+    (void)state;
+    ex_executor *ex = make_pool(1, 0, 0, 0);
+    unsigned char code = 42;
+    ex_future *f = submit(ex, task_code, &code, 1);
+    assert_int_equal(ex_future_result(f, NULL, NULL, wait_ns()), EX_ETASK);
+    assert_int_equal(ex_future_task_code(f), 42);
+    ex_future_release(f);
+    assert_int_equal(ex_workers_replaced(ex), 0);
+    ex_destroy(ex);
+}
+
+/* max_tasks_per_worker: the process changes after every 3 tasks, and
+ * ex_worker_pid follows. */
+static void test_recycle(void **state)
+{
+    (void)state;
+    ex_executor *ex = make_pool(1, 0, 3, 0);
+    pid_t first = ex_worker_pid(ex, 0);
+    assert_true(first > 0 && first != getpid());
+    assert_int_equal(ex_worker_pid(ex, 1), 0); /* out of range */
+    int32_t pids[9];
+    for (int i = 0; i < 9; i++) {
+        ex_future *f = submit(ex, task_pid, NULL, 0);
+        pids[i] = result_pid(f);
+        ex_task_stats st;
+        assert_int_equal(ex_future_stats(f, &st), 0);
+        assert_int_equal(st.worker_pid, pids[i]);
+        assert_int_equal(st.worker, 0);
+        ex_future_release(f);
+    }
+    assert_int_equal(pids[0], first);
+    for (int g = 0; g < 3; g++) {
+        assert_int_equal(pids[3 * g + 1], pids[3 * g]);
+        assert_int_equal(pids[3 * g + 2], pids[3 * g]);
+    }
+    assert_true(pids[0] != pids[3] && pids[3] != pids[6] && pids[0] != pids[6]);
+    /* The fourth process replaces the third once it has exited. */
+    pid_t now = wait_worker_pid(ex, 0, pids[6]);
+    assert_true(now != pids[0] && now != pids[3]);
+    assert_true(ex_workers_replaced(ex) >= 2);
+    assert_false(ex_is_broken(ex));
+    ex_destroy(ex);
+}
+
+/* A recycled worker whose task left a grandchild holding the result pipe
+ * (so no EOF comes) is killed after its grace and replaced all the same. */
+static void test_recycle_stuck_pipe(void **state)
+{
+    (void)state;
+    ex_executor *ex = make_pool(1, 0, 1, 0);
+    pid_t first = ex_worker_pid(ex, 0);
+    ex_future *f = submit(ex, task_leave_grandchild, NULL, 0);
+    pid_t grandchild = result_pid(f);
+    ex_future_release(f);
+    assert_true(grandchild > 0);
+    pid_t next = wait_worker_pid(ex, 0, first);
+    f = submit(ex, task_pid, NULL, 0);
+    assert_int_equal(result_pid(f), next);
+    ex_future_release(f);
+    assert_false(ex_is_broken(ex));
+    assert_int_equal(kill(grandchild, SIGKILL), 0);
+    ex_destroy(ex);
+}
+
+/* 64 MiB in and out of a worker, content intact; and 64 MiB generated by
+ * the worker from a small input. */
+static void test_big_payloads(void **state)
+{
+    (void)state;
+    ex_executor *ex = make_pool(2, 0, 0, 0);
+    unsigned char *in = malloc(BIG);
+    assert_non_null(in);
+    for (size_t i = 0; i < BIG; i++)
+        in[i] = pattern_at(i + 17);
+    ex_future *echo = submit(ex, task_echo, in, BIG);
+    uint64_t n = BIG;
+    ex_future *gen = submit(ex, task_big_out, &n, sizeof n);
+    /* Small tasks keep flowing beside the transfers. */
+    run_echoes(ex, 20);
+
+    const void *out;
+    size_t len;
+    assert_int_equal(ex_future_result(echo, &out, &len, wait_ns()), 0);
+    assert_int_equal(len, BIG);
+    assert_memory_equal(out, in, BIG);
+    ex_task_stats st;
+    assert_int_equal(ex_future_stats(echo, &st), 0);
+    assert_true(st.ipc_send_ns > 0 && st.ipc_recv_ns > 0);
+    assert_true(st.ipc_send_ns + st.ipc_recv_ns <= st.end_ns - st.start_ns);
+
+    assert_int_equal(ex_future_result(gen, &out, &len, wait_ns()), 0);
+    assert_int_equal(len, BIG);
+    const unsigned char *o = out;
+    size_t bad = 0;
+    for (size_t i = 0; i < BIG; i++)
+        bad += o[i] != pattern_at(i);
+    assert_int_equal(bad, 0);
+    ex_future_release(echo);
+    ex_future_release(gen);
+    free(in);
+    assert_int_equal(ex_workers_replaced(ex), 0);
+    ex_destroy(ex);
+}
+
+/* max_payload: a bigger input is refused at submit; a bigger output fails
+ * its future with EX_EINVAL without killing the worker. */
+static void test_payload_cap(void **state)
+{
+    (void)state;
+    enum { CAP = 1024 };
+    ex_executor *ex = make_pool(1, 0, 0, CAP);
+    static unsigned char in[CAP + 1];
+    ex_future *f = (ex_future *)&f;
+    assert_int_equal(ex_submit(ex, task_echo, in, CAP + 1, &f), EX_EINVAL);
+    assert_null(f);
+
+    f = submit(ex, task_echo, in, CAP);
+    size_t len;
+    assert_int_equal(ex_future_result(f, NULL, &len, wait_ns()), 0);
+    assert_int_equal(len, CAP);
+    ex_future_release(f);
+
+    uint64_t n = CAP + 1;
+    f = submit(ex, task_big_out, &n, sizeof n);
+    assert_int_equal(ex_future_result(f, NULL, NULL, wait_ns()), EX_EINVAL);
+    ex_future_release(f);
+    pid_t pid = ex_worker_pid(ex, 0);
+    run_echoes(ex, 5);
+    assert_int_equal(ex_worker_pid(ex, 0), pid);
+    assert_int_equal(ex_workers_replaced(ex), 0);
+    ex_destroy(ex);
+}
+
+/* An initializer that fails, one that crashes, a worker_start that fails
+ * for some indexes: ex_create succeeds, the pool is broken, submit says
+ * EX_EBROKEN, and nothing respawns in a loop. */
+static void test_init_failure(void **state)
+{
+    (void)state;
+    for (int mode = 0; mode < 3; mode++) {
+        counts before = take_counts();
+        ex_config cfg;
+        ex_config_init(&cfg, EX_PROCS);
+        cfg.max_workers = 3;
+        if (mode == 0)
+            cfg.initializer = init_fail;
+        else if (mode == 1)
+            cfg.initializer = init_crash;
+        else
+            cfg.worker_start = start_fail_odd;
+        ex_executor *ex = NULL;
+        assert_int_equal(ex_create(&cfg, &ex), 0);
+        assert_non_null(ex);
+        assert_true(ex_is_broken(ex));
+        ex_future *f = (ex_future *)&f;
+        assert_int_equal(ex_submit(ex, task_echo, "x", 1, &f), EX_EBROKEN);
+        assert_null(f);
+        sleep_ms(200);
+        assert_int_equal(ex_workers_replaced(ex), 0);
+        assert_int_equal(ex_submit(ex, task_echo, "x", 1, &f), EX_EBROKEN);
+        ex_destroy(ex);
+        assert_counts(before);
+    }
+}
+
+/* Stats come from the child and add up. */
+static void test_stats(void **state)
+{
+    (void)state;
+    ex_executor *ex = make_pool(2, 0, 0, 0);
+    uint32_t ms = 60;
+    ex_future *f = submit(ex, task_spin, &ms, sizeof ms);
+    assert_int_equal(ex_future_result(f, NULL, NULL, wait_ns()), 0);
+    ex_task_stats st;
+    assert_int_equal(ex_future_stats(f, &st), 0);
+    assert_true(st.worker_pid > 0 && st.worker_pid != getpid());
+    assert_true(st.worker_pid == ex_worker_pid(ex, (unsigned)st.worker));
+    assert_true(st.worker == 0 || st.worker == 1);
+    assert_true(st.submit_ns > 0);
+    assert_true(st.submit_ns <= st.start_ns);
+    assert_true(st.start_ns <= st.end_ns);
+    assert_true(st.ipc_send_ns > 0);
+    assert_true(st.ipc_recv_ns > 0);
+    /* The task burned 60 ms of its thread's CPU, inside the parent's
+     * start..end window.  getrusage may lag the exact clock by a tick
+     * either way: allow 10 ms of slack, never a speed assumption. */
+    const uint64_t slack = 10 * 1000000ull;
+    assert_true(st.cpu_ns >= 40 * 1000000ull);
+    assert_true(st.cpu_ns <= st.end_ns - st.start_ns + slack);
+    assert_true(st.ipc_send_ns + st.ipc_recv_ns + st.cpu_ns <=
+                st.end_ns - st.start_ns + slack);
+    assert_true(st.cpu >= -1);
+    assert_true(st.nvcsw >= 0 && st.nivcsw >= 0);
+    ex_future_release(f);
+    ex_destroy(ex);
+}
+
+/* Two pools at once: distinct workers, and destroying one (whose fork
+ * server must see EOF although the other pool was forked after it) does
+ * not disturb the other. */
+static void test_two_pools(void **state)
+{
+    (void)state;
+    counts before = take_counts();
+    ex_executor *a = make_pool(2, 0, 0, 0);
+    ex_executor *b = make_pool(2, 10 * SEC * slow(), 0, 0);
+    pid_t wa[2] = {ex_worker_pid(a, 0), ex_worker_pid(a, 1)};
+    pid_t wb[2] = {ex_worker_pid(b, 0), ex_worker_pid(b, 1)};
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 2; j++)
+            assert_true(wa[i] != wb[j]);
+    assert_true(wa[0] != wa[1] && wb[0] != wb[1]);
+
+    uint32_t ms = 100;
+    ex_future *spin = submit(b, task_spin, &ms, sizeof ms);
+    ex_future *crash = submit(b, task_sigkill, NULL, 0);
+    run_echoes(a, 50);
+    ex_destroy(a); /* hangs if b's processes held a's fds */
+    assert_int_equal(ex_future_result(spin, NULL, NULL, wait_ns()), 0);
+    assert_int_equal(ex_future_result(crash, NULL, NULL, wait_ns()), EX_EWORKER);
+    ex_future_release(spin);
+    ex_future_release(crash);
+    run_echoes(b, 50);
+    ex_destroy(b);
+    assert_counts(before);
+}
+
+/* A worker killed from outside: while idle after a task it is replaced;
+ * while a big input is being written to it, that task fails alone. */
+static void test_external_kill(void **state)
+{
+    (void)state;
+    ex_executor *ex = make_pool(1, 0, 0, 0);
+    ex_future *f = submit(ex, task_pid, NULL, 0);
+    pid_t pid = result_pid(f);
+    ex_future_release(f);
+    assert_int_equal(kill(pid, SIGKILL), 0);
+    pid_t next = wait_worker_pid(ex, 0, pid);
+    assert_int_equal(ex_workers_replaced(ex), 1);
+    assert_false(ex_is_broken(ex));
+    f = submit(ex, task_pid, NULL, 0);
+    assert_int_equal(result_pid(f), next);
+    ex_future_release(f);
+
+    unsigned char *in = malloc(BIG);
+    assert_non_null(in);
+    memset(in, 'k', BIG);
+    f = submit(ex, task_echo, in, BIG);
+    /* Once it runs (so an idle worker is not what gets killed). */
+    for (int t = 0; t < 2000 * slow() && ex_future_state(f) == EX_PENDING; t++)
+        sleep_ms(1);
+    assert_int_equal(kill(next, SIGKILL), 0);
+    assert_int_equal(ex_future_result(f, NULL, NULL, wait_ns()), EX_EWORKER);
+    ex_future_release(f);
+    free(in);
+    run_echoes(ex, 10);
+    assert_false(ex_is_broken(ex));
+    ex_destroy(ex);
+}
+
+/* Killing a worker that never completed a task is not retried: broken. */
+static void test_idle_death_breaks(void **state)
+{
+    (void)state;
+    ex_executor *ex = make_pool(1, 0, 0, 0);
+    assert_int_equal(kill(ex_worker_pid(ex, 0), SIGKILL), 0);
+    for (int t = 0; t < 2000 * slow() && !ex_is_broken(ex); t++)
+        sleep_ms(5);
+    assert_true(ex_is_broken(ex));
+    assert_int_equal(ex_workers_replaced(ex), 0);
+    ex_future *f = NULL;
+    assert_int_equal(ex_submit(ex, task_echo, "x", 1, &f), EX_EBROKEN);
+    ex_destroy(ex);
+}
+
+/* The fork server killed: the pool breaks, running work fails, destroy
+ * still reaps everything. */
+static void test_fork_server_death(void **state)
+{
+    (void)state;
+    counts before = take_counts();
+    assert_int_equal(before.children, 0);
+    ex_executor *ex = make_pool(2, 0, 0, 0);
+    pid_t fs = only_child();
+    assert_true(fs > 0);
+    ex_future *f = submit(ex, task_hang, NULL, 0);
+    /* Running, so it fails as the worker's (not as a queued) task. */
+    for (int t = 0; t < 2000 * slow() && ex_future_state(f) == EX_PENDING; t++)
+        sleep_ms(5);
+    assert_int_equal(ex_future_state(f), EX_RUNNING);
+    assert_int_equal(kill(fs, SIGKILL), 0);
+    assert_int_equal(ex_future_result(f, NULL, NULL, wait_ns()), EX_EWORKER);
+    ex_future_release(f);
+    for (int t = 0; t < 2000 * slow() && !ex_is_broken(ex); t++)
+        sleep_ms(5);
+    assert_true(ex_is_broken(ex));
+    assert_int_equal(ex_submit(ex, task_echo, "x", 1, &f), EX_EBROKEN);
+    ex_destroy(ex);
+    assert_counts(before);
+}
+
+/* After ex_destroy: same fds, threads and children as before ex_create,
+ * whatever the pool went through and however it was shut down. */
+static void test_no_leaks(void **state)
+{
+    (void)state;
+    for (int mode = 0; mode < 4; mode++) {
+        counts before = take_counts();
+        ex_executor *ex = make_pool(2, 10 * SEC * slow(), mode == 3 ? 2 : 0, 0);
+        assert_true(pc_children() == before.children + 1); /* fork server */
+        assert_true(pc_threads() >= before.threads + 1);  /* dispatcher */
+        ex_future *crash = submit(ex, task_abort, NULL, 0);
+        uint32_t ms = 20;
+        ex_future *spin = submit(ex, task_spin, &ms, sizeof ms);
+        ex_future *queued[20];
+        uint32_t in[20];
+        for (int i = 0; i < 20; i++) {
+            in[i] = (uint32_t)i;
+            queued[i] = submit(ex, task_echo, &in[i], sizeof in[i]);
+        }
+        if (mode == 1)
+            assert_int_equal(ex_shutdown(ex, 0, 0), 0);
+        if (mode == 2) {
+            assert_int_equal(ex_shutdown(ex, 1, 0), 0);
+            /* Everything accepted has run; the workers are gone. */
+            for (int i = 0; i < 20; i++)
+                assert_int_equal(ex_future_state(queued[i]), EX_DONE);
+            assert_int_equal(pc_children(), before.children);
+            ex_future *late = NULL;
+            assert_int_equal(ex_submit(ex, task_echo, "x", 1, &late),
+                             EX_ESHUTDOWN);
+        }
+        ex_destroy(ex);
+        assert_int_equal(ex_future_error(crash), EX_EWORKER);
+        assert_int_equal(ex_future_state(spin), EX_DONE);
+        for (int i = 0; i < 20; i++) {
+            const void *out;
+            assert_int_equal(ex_future_result(queued[i], &out, NULL, 0), 0);
+            assert_memory_equal(out, &in[i], sizeof in[i]);
+            ex_future_release(queued[i]);
+        }
+        ex_future_release(crash);
+        ex_future_release(spin);
+        assert_counts(before);
+    }
+}
+
+/* shutdown(cancel_pending) with a busy pool: what waited is CANCELLED,
+ * what ran finishes. */
+static void test_shutdown_cancel(void **state)
+{
+    (void)state;
+    ex_executor *ex = make_pool(1, 0, 0, 0);
+    uint32_t ms = 150;
+    ex_future *running = submit(ex, task_spin, &ms, sizeof ms);
+    /* Let it start before the queue fills behind it. */
+    for (int t = 0; t < 2000 * slow() && ex_future_state(running) == EX_PENDING; t++)
+        sleep_ms(5);
+    ex_future *waiting[5];
+    for (int i = 0; i < 5; i++)
+        waiting[i] = submit(ex, task_echo, "w", 1);
+    assert_int_equal(ex_shutdown(ex, 1, 1), 0);
+    assert_int_equal(ex_future_state(running), EX_DONE);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(ex_future_state(waiting[i]), EX_CANCELLED);
+        ex_future_release(waiting[i]);
+    }
+    ex_future_release(running);
+    ex_destroy(ex);
+}
+
+int main(void)
+{
+    /* A hang anywhere fails the binary instead of stalling the suite. */
+    alarm(slow() > 1 ? 3600 : 900);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_crash_isolation),
+        cmocka_unit_test(test_task_code),
+        cmocka_unit_test(test_recycle),
+        cmocka_unit_test(test_recycle_stuck_pipe),
+        cmocka_unit_test(test_big_payloads),
+        cmocka_unit_test(test_payload_cap),
+        cmocka_unit_test(test_init_failure),
+        cmocka_unit_test(test_stats),
+        cmocka_unit_test(test_two_pools),
+        cmocka_unit_test(test_external_kill),
+        cmocka_unit_test(test_idle_death_breaks),
+        cmocka_unit_test(test_fork_server_death),
+        cmocka_unit_test(test_no_leaks),
+        cmocka_unit_test(test_shutdown_cancel),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
