@@ -9,10 +9,13 @@
 
 typedef struct seq_ex {
     ex_executor base;
+    ex_probe probe; /* calibrated once; never chained: the caller's own
+                       work between submits is not part of any task */
 } seq_ex;
 
 static int seq_start(ex_executor *ex)
 {
+    ex__probe_init(&((seq_ex *)ex)->probe);
     if (ex__worker_init(&ex->cfg, 0))
         atomic_store(&ex->broken, true);
     return EX_OK;
@@ -23,8 +26,10 @@ static int seq_submit(ex_executor *ex, ex_future *f, bool force)
     (void)force; /* nothing is queued, so there is nothing to bound */
     if (atomic_load(&ex->broken))
         return EX_EBROKEN;
+    seq_ex *s = (seq_ex *)ex;
+    s->probe.valid = false;
     if (ex__future_begin(f))
-        ex__run_inline(f, 0);
+        ex__run_chained(f, 0, &s->probe);
     ex_future_release(f); /* the executor's reference */
     return EX_OK;
 }

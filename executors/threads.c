@@ -96,7 +96,8 @@ static void *worker_main(void *p)
         atomic_store(&t->base.broken, true);
     t->started++;
     pthread_cond_broadcast(&t->start_cv);
-    ex_probe chain = {.valid = false, .pid = getpid()};
+    ex_probe chain;
+    ex__probe_init(&chain);
     for (;;) {
         if (!t->head && !t->stopping && spin_for_work(t) && t->head)
             goto take;
