@@ -143,6 +143,7 @@ typedef struct ex_probe {
     /* Off-CPU time below which the thread cannot have been switched out:
      * measured by ex__probe_init (see there); 0 = unknown, always ask. */
     uint64_t switch_free_ns;
+    bool measure_cpu; /* ex_config.measure_cpu */
 } ex_probe;
 
 /* Prepares a worker's probe: its pid, and switch_free_ns.  Reading the
@@ -152,7 +153,7 @@ typedef struct ex_probe {
  * adds at least a switch out and one back in on top.  So the threshold is
  * twice the smallest gap seen in a few tries plus 1 us: below it, no switch
  * happened and the counts need no getrusage call. */
-void ex__probe_init(ex_probe *p);
+void ex__probe_init(ex_probe *p, bool measure_cpu);
 
 /* Runs f in this thread as worker `worker`, measuring it, then finishes it.
  * Used by seq, threads and caller-runs.  f must be RUNNING. */

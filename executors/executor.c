@@ -98,10 +98,11 @@ static uint64_t thread_cpu_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-void ex__probe_init(ex_probe *p)
+void ex__probe_init(ex_probe *p, bool measure_cpu)
 {
     memset(p, 0, sizeof *p);
     p->pid = getpid();
+    p->measure_cpu = measure_cpu;
     uint64_t best = UINT64_MAX;
     for (int i = 0; i < 16; i++) {
         uint64_t t0 = ex_now_ns(), c0 = thread_cpu_ns();
@@ -115,6 +116,16 @@ void ex__probe_init(ex_probe *p)
 
 void ex__run_chained(ex_future *f, int worker, ex_probe *chain)
 {
+    f->stats.worker = worker;
+    f->stats.worker_pid = chain && chain->pid ? chain->pid : getpid();
+    f->stats.cpu = sched_getcpu();
+    if (chain && !chain->measure_cpu) {
+        f->stats.start_ns = ex_now_ns();
+        int rc = f->fn(f->in, f->in_len, &f->out);
+        f->stats.end_ns = ex_now_ns();
+        ex__future_finish(f, rc == 0 ? 0 : EX_ETASK, rc);
+        return;
+    }
     ex_probe start, end;
     /* Start: timestamp, then usage; end: usage, then timestamp; so the CPU
      * interval lies inside the wall interval and blocked >= 0. */
@@ -124,14 +135,10 @@ void ex__run_chained(ex_future *f, int worker, ex_probe *chain)
         start.ns = ex_now_ns();
         ex__thread_usage(&start.u);
     }
-    f->stats.worker = worker;
-    f->stats.worker_pid = chain && chain->pid ? chain->pid : getpid();
     f->stats.start_ns = start.ns;
-    f->stats.cpu = sched_getcpu();
     int rc = f->fn(f->in, f->in_len, &f->out);
     end.u.cpu_ns = thread_cpu_ns();
     end.ns = ex_now_ns();
-    end.valid = true;
     /* Context switches: a switch takes the thread off the CPU for longer
      * than switch_free_ns (ex__probe_init), so when wall - CPU stays below
      * that, no switch happened and the counts carry over without a
@@ -148,6 +155,7 @@ void ex__run_chained(ex_future *f, int worker, ex_probe *chain)
         end.u.nvcsw = start.u.nvcsw;
         end.u.nivcsw = start.u.nivcsw;
     }
+    f->stats.flags |= EX_STATS_CPU;
     f->stats.end_ns = end.ns;
     f->stats.cpu_ns = cpu;
     f->stats.nvcsw = end.u.nvcsw - start.u.nvcsw;
@@ -155,6 +163,8 @@ void ex__run_chained(ex_future *f, int worker, ex_probe *chain)
     if (chain) {
         end.pid = chain->pid;
         end.switch_free_ns = chain->switch_free_ns;
+        end.measure_cpu = chain->measure_cpu;
+        end.valid = true;
         *chain = end;
     }
     ex__future_finish(f, rc == 0 ? 0 : EX_ETASK, rc);
@@ -180,6 +190,7 @@ void ex_config_init(ex_config *cfg, ex_kind kind)
     cfg->kind = kind;
     cfg->on_full = EX_ON_FULL_BLOCK;
     cfg->spin_ns = EX_DEFAULT_SPIN_NS;
+    cfg->measure_cpu = true;
 }
 
 int ex_create(const ex_config *cfg, ex_executor **out)

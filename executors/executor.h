@@ -22,6 +22,7 @@
 #ifndef POOLBENCH_EXECUTOR_H
 #define POOLBENCH_EXECUTOR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -112,6 +113,13 @@ typedef struct ex_config {
      * costs tens of microseconds on a VM.  ex_config_init sets
      * EX_DEFAULT_SPIN_NS. */
     int64_t spin_ns;
+    /* Per-task CPU time and context switches (ex_task_stats.cpu_ns, nvcsw,
+     * nivcsw).  On by default (ex_config_init).  They cost one
+     * CLOCK_THREAD_CPUTIME_ID read per task, which is most of an empty
+     * task's cost on a VM (~0.5 us); turning them off leaves the
+     * timestamps, worker and CPU, and clears EX_STATS_CPU in stats.flags.
+     * EX_PROCS always measures them (the pipe costs far more). */
+    bool measure_cpu;
 } ex_config;
 
 #define EX_DEFAULT_SPIN_NS 20000
@@ -184,7 +192,10 @@ const char *ex_state_name(ex_state s);
  * start is when the dispatcher begins sending the task and end is when the
  * whole result has been read back, so the pipe transfer (ipc_*_ns) is part
  * of "blocked". */
+#define EX_STATS_CPU 1u /* cpu_ns, nvcsw and nivcsw were measured */
+
 typedef struct ex_task_stats {
+    unsigned flags;         /* EX_STATS_CPU */
     uint64_t submit_ns, start_ns, end_ns;
     uint64_t cpu_ns;        /* CLOCK_THREAD_CPUTIME_ID in the worker */
     int64_t nvcsw, nivcsw;  /* voluntary / involuntary context switches */

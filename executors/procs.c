@@ -698,6 +698,7 @@ static void stats_end(ex_future *f, uint64_t now, const wire_stats *st)
     pthread_mutex_lock(&f->lock);
     f->stats.end_ns = now;
     if (st) {
+        f->stats.flags |= EX_STATS_CPU;
         f->stats.cpu_ns = st->cpu_ns;
         f->stats.nvcsw = st->nvcsw;
         f->stats.nivcsw = st->nivcsw;

@@ -15,7 +15,7 @@ typedef struct seq_ex {
 
 static int seq_start(ex_executor *ex)
 {
-    ex__probe_init(&((seq_ex *)ex)->probe);
+    ex__probe_init(&((seq_ex *)ex)->probe, ex->cfg.measure_cpu);
     if (ex__worker_init(&ex->cfg, 0))
         atomic_store(&ex->broken, true);
     return EX_OK;

@@ -97,7 +97,7 @@ static void *worker_main(void *p)
     t->started++;
     pthread_cond_broadcast(&t->start_cv);
     ex_probe chain;
-    ex__probe_init(&chain);
+    ex__probe_init(&chain, t->base.cfg.measure_cpu);
     for (;;) {
         if (!t->head && !t->stopping && spin_for_work(t) && t->head)
             goto take;

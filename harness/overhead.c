@@ -81,6 +81,8 @@ static const char usage[] =
     "  -w, --workers N       pool size, 1..256 (default 2)\n"
     "  -n, --tasks N         tasks for the throughput test (default 100000;\n"
     "                        the latency test runs N/10, at least 100)\n"
+    "      --no-cpu-stats    also measure seq and threads with per-task CPU\n"
+    "                        time and context switches off (measure_cpu)\n"
     "      --json            one JSON object per executor and line\n"
     "  -h, --help            this text\n";
 
@@ -91,13 +93,14 @@ int pb_cmd_overhead(int argc, char **argv)
         {"workers", required_argument, NULL, 'w'},
         {"tasks", required_argument, NULL, 'n'},
         {"json", no_argument, NULL, 'j'},
+        {"no-cpu-stats", no_argument, NULL, 'C'},
         {"help", no_argument, NULL, 'h'},
         {0, 0, 0, 0},
     };
     char kinds_text[64] = "seq,threads,procs";
     unsigned workers = 2;
     size_t tasks = 100000;
-    bool json = false;
+    bool json = false, also_no_cpu = false;
     uint64_t v;
     int ch;
     opterr = 0;
@@ -120,6 +123,7 @@ int pb_cmd_overhead(int argc, char **argv)
             tasks = (size_t)v;
             break;
         case 'j': json = true; break;
+        case 'C': also_no_cpu = true; break;
         case 'h': fputs(usage, stdout); return 0;
         case ':': return pb_usage_error("overhead", "option %s needs a value", argv[optind - 1]);
         default:
@@ -138,17 +142,32 @@ int pb_cmd_overhead(int argc, char **argv)
         nk++;
     }
     if (!json)
-        printf("%-8s %7s %20s %20s %14s\n", "executor", "workers", "throughput ns/task",
-               "latency median ns", "latency p95 ns");
+        printf("%-8s %7s %9s %20s %20s %14s\n", "executor", "workers", "cpu stats",
+               "throughput ns/task", "latency median ns", "latency p95 ns");
     size_t nlat = tasks / 10 < 100 ? 100 : tasks / 10;
+    /* Each executor with per-task CPU stats, then (--no-cpu-stats) seq and
+     * threads without them. */
+    size_t nruns = nk;
+    bool cpu_of[6];
+    ex_kind kind_of[6];
     for (size_t k = 0; k < nk; k++) {
+        kind_of[k] = kinds[k];
+        cpu_of[k] = true;
+    }
+    for (size_t k = 0; also_no_cpu && k < nk; k++)
+        if (kinds[k] != EX_PROCS) {
+            kind_of[nruns] = kinds[k];
+            cpu_of[nruns++] = false;
+        }
+    for (size_t k = 0; k < nruns; k++) {
         ex_config cfg;
-        ex_config_init(&cfg, kinds[k]);
+        ex_config_init(&cfg, kind_of[k]);
         cfg.max_workers = workers;
+        cfg.measure_cpu = cpu_of[k];
         ex_executor *ex;
         int rc = ex_create(&cfg, &ex);
         if (rc) {
-            fprintf(stderr, "poolbench overhead: cannot create %s: %s\n", ex_kind_name(kinds[k]),
+            fprintf(stderr, "poolbench overhead: cannot create %s: %s\n", ex_kind_name(kind_of[k]),
                     ex_strerror(rc));
             return 1;
         }
@@ -160,15 +179,18 @@ int pb_cmd_overhead(int argc, char **argv)
         unsigned w = ex_workers(ex);
         ex_destroy(ex);
         if (tput < 0 || lat < 0) {
-            fprintf(stderr, "poolbench overhead: %s: a submit failed\n", ex_kind_name(kinds[k]));
+            fprintf(stderr, "poolbench overhead: %s: a submit failed\n", ex_kind_name(kind_of[k]));
             return 1;
         }
         if (json)
-            printf("{\"executor\":\"%s\",\"workers\":%u,\"tasks\":%zu,\"throughput_ns_per_task\":%.1f,"
-                   "\"latency_median_ns\":%.0f,\"latency_p95_ns\":%.0f,\"latency_samples\":%zu}\n",
-                   ex_kind_name(kinds[k]), w, tasks, tput, lat, p95, nlat);
+            printf("{\"executor\":\"%s\",\"workers\":%u,\"cpu_stats\":%s,\"tasks\":%zu,"
+                   "\"throughput_ns_per_task\":%.1f,\"latency_median_ns\":%.0f,"
+                   "\"latency_p95_ns\":%.0f,\"latency_samples\":%zu}\n",
+                   ex_kind_name(kind_of[k]), w, cpu_of[k] ? "true" : "false", tasks, tput, lat,
+                   p95, nlat);
         else
-            printf("%-8s %7u %20.1f %20.0f %14.0f\n", ex_kind_name(kinds[k]), w, tput, lat, p95);
+            printf("%-8s %7u %9s %20.1f %20.0f %14.0f\n", ex_kind_name(kind_of[k]), w,
+                   cpu_of[k] ? "on" : "off", tput, lat, p95);
         fflush(stdout);
     }
     return 0;
