@@ -23,7 +23,7 @@ scripts/py.sh -c 'import matplotlib' || exit 1
 
 case $profile in
 quick)
-    cpu_wl=primes,sha256;  cpu_workers=1,2,4;       cpu_tasks=40
+    cpu_wl=primes,sha256;  cpu_workers=1,2,4;       cpu_tasks=100
     io_wl=sleep,http;      io_workers=1,4,16,64;    io_tasks=64; latency=5
     payloads=64,4096,65536,1048576
     pins=none; reps=3; warmup=1; hf_runs=3; cal=--quick
@@ -121,8 +121,11 @@ sweep() { # label, then sweep arguments
 }
 
 sweep "CPU-bound workloads ($cpu_wl)" -W "$cpu_wl" -w "$cpu_workers" -n "$cpu_tasks" --pin "$pins"
-sweep "I/O-bound workloads ($io_wl)" -W "$io_wl" -w "$io_workers" -n "$io_tasks" \
-    -p latency_ms="$latency" -p bytes=4096 -p files=16
+# -p applies to each listed workload that has the parameter.
+io_params="-p latency_ms=$latency -p bytes=4096"
+case ",$io_wl," in *,file,*) io_params="$io_params -p files=16" ;; esac
+# shellcheck disable=SC2086
+sweep "I/O-bound workloads ($io_wl)" -W "$io_wl" -w "$io_workers" -n "$io_tasks" $io_params
 sweep "overhead against payload size (noop)" -W noop -w 2 -n 400 --vary payload_bytes="$payloads"
 
 begin "advise: Goetz's pool size against a measured check"
@@ -133,7 +136,7 @@ end
 begin "hyperfine: whole-process times of poolbench run"
 must hyperfine -N --warmup 1 --runs "$hf_runs" --export-json "$out/hyperfine.json" \
     -L executor seq,threads,procs -L workload "${cpu_wl%%,*},${io_wl%%,*}" \
-    "$PB run -e {executor} -w 2 -W {workload} -n 40 -p latency_ms=$latency"
+    "$PB run -e {executor} -w 2 -W {workload} -n 40"
 end
 
 begin "charts and REPORT.md"

@@ -336,7 +336,10 @@ class Plotter:
                 name = self.panel_title(wl, params, plist)
                 for zoom, ax in ((False, axes[2 * i]), (True, axes[2 * i + 1])):
                     self.stacked(ax, bars, zoom)
-                    ax.set_title(("%s: without queue wait (zoom)" if zoom else "%s: whole latency") % name)
+                    # Parameters can be long: wrap them under the panel's role
+                    # so that two panels side by side never overlap.
+                    role = "without queue wait (zoom)" if zoom else "whole latency"
+                    ax.set_title("%s\n%s" % (role, textwrap.fill(name, 60)), fontsize=9)
             title = "Per-task time breakdown: %s" % wl
             foot = ("Bar segments: medians over %d runs of runs.csv wait_mean_ms, cpu_mean_ms, "
                     "blocked_mean_ms (of which ipc_mean_ms, hatched); number: their sum in ms. Black tick: "
