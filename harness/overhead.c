@@ -47,6 +47,32 @@ static double measure_throughput(ex_executor *ex, size_t n)
     return k == n ? (double)(t1 - t0) / (double)n : -1;
 }
 
+/* ns per task through ex_map with this chunksize (inputs are NULL). */
+static double measure_map(ex_executor *ex, size_t n, size_t chunk)
+{
+    const void **ins = calloc(n, sizeof *ins);
+    size_t *lens = calloc(n, sizeof *lens);
+    ex_map *m = NULL;
+    double r = -1;
+    if (!ins || !lens)
+        goto out;
+    uint64_t t0 = ex_now_ns();
+    if (ex_map_create_array(ex, empty_task, ins, lens, n, chunk, 0, &m))
+        goto out;
+    size_t idx, got = 0;
+    int st;
+    while (ex_map_next(m, &idx, &st, NULL, NULL, NULL, EX_FOREVER) == 0)
+        got += st == 0;
+    uint64_t t1 = ex_now_ns();
+    if (got == n)
+        r = (double)(t1 - t0) / (double)n;
+out:
+    ex_map_destroy(m);
+    free(ins);
+    free(lens);
+    return r;
+}
+
 /* Median round trip of one task in flight, ns. */
 static double measure_latency(ex_executor *ex, size_t n, double *p95)
 {
@@ -81,6 +107,9 @@ static const char usage[] =
     "  -w, --workers N       pool size, 1..256 (default 2)\n"
     "  -n, --tasks N         tasks for the throughput test (default 100000;\n"
     "                        the latency test runs N/10, at least 100)\n"
+    "  -c, --chunksize N     also ex_map with this chunksize: the per-task cost\n"
+    "                        when tasks are batched per hand-off (default 64,\n"
+    "                        0 = skip)\n"
     "      --no-cpu-stats    also measure seq and threads with per-task CPU\n"
     "                        time and context switches off (measure_cpu)\n"
     "      --json            one JSON object per executor and line\n"
@@ -94,6 +123,7 @@ int pb_cmd_overhead(int argc, char **argv)
         {"tasks", required_argument, NULL, 'n'},
         {"json", no_argument, NULL, 'j'},
         {"no-cpu-stats", no_argument, NULL, 'C'},
+        {"chunksize", required_argument, NULL, 'c'},
         {"help", no_argument, NULL, 'h'},
         {0, 0, 0, 0},
     };
@@ -101,11 +131,12 @@ int pb_cmd_overhead(int argc, char **argv)
     unsigned workers = 2;
     size_t tasks = 100000;
     bool json = false, also_no_cpu = false;
+    size_t chunksize = 64;
     uint64_t v;
     int ch;
     opterr = 0;
     optind = 1;
-    while ((ch = getopt_long(argc, argv, ":e:w:n:h", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":e:w:n:c:h", opts, NULL)) != -1) {
         switch (ch) {
         case 'e':
             if (strlen(optarg) >= sizeof kinds_text)
@@ -124,6 +155,11 @@ int pb_cmd_overhead(int argc, char **argv)
             break;
         case 'j': json = true; break;
         case 'C': also_no_cpu = true; break;
+        case 'c':
+            if (!pb_parse_u64("overhead", "--chunksize", optarg, 0, 1000000, false, &v))
+                return PB_EXIT_USAGE;
+            chunksize = (size_t)v;
+            break;
         case 'h': fputs(usage, stdout); return 0;
         case ':': return pb_usage_error("overhead", "option %s needs a value", argv[optind - 1]);
         default:
@@ -142,8 +178,8 @@ int pb_cmd_overhead(int argc, char **argv)
         nk++;
     }
     if (!json)
-        printf("%-8s %7s %9s %20s %20s %14s\n", "executor", "workers", "cpu stats",
-               "throughput ns/task", "latency median ns", "latency p95 ns");
+        printf("%-8s %7s %9s %20s %20s %14s %18s\n", "executor", "workers", "cpu stats",
+               "throughput ns/task", "latency median ns", "latency p95 ns", "map chunked ns/task");
     size_t nlat = tasks / 10 < 100 ? 100 : tasks / 10;
     /* Each executor with per-task CPU stats, then (--no-cpu-stats) seq and
      * threads without them. */
@@ -176,6 +212,7 @@ int pb_cmd_overhead(int argc, char **argv)
         double tput = measure_throughput(ex, tasks);
         double p95 = 0;
         double lat = measure_latency(ex, nlat, &p95);
+        double chunked = chunksize ? measure_map(ex, tasks, chunksize) : -1;
         unsigned w = ex_workers(ex);
         ex_destroy(ex);
         if (tput < 0 || lat < 0) {
@@ -185,12 +222,13 @@ int pb_cmd_overhead(int argc, char **argv)
         if (json)
             printf("{\"executor\":\"%s\",\"workers\":%u,\"cpu_stats\":%s,\"tasks\":%zu,"
                    "\"throughput_ns_per_task\":%.1f,\"latency_median_ns\":%.0f,"
-                   "\"latency_p95_ns\":%.0f,\"latency_samples\":%zu}\n",
+                   "\"latency_p95_ns\":%.0f,\"latency_samples\":%zu,\"map_chunksize\":%zu,"
+                   "\"map_ns_per_task\":%.1f}\n",
                    ex_kind_name(kind_of[k]), w, cpu_of[k] ? "true" : "false", tasks, tput, lat,
-                   p95, nlat);
+                   p95, nlat, chunksize, chunked);
         else
-            printf("%-8s %7u %9s %20.1f %20.0f %14.0f\n", ex_kind_name(kind_of[k]), w,
-                   cpu_of[k] ? "on" : "off", tput, lat, p95);
+            printf("%-8s %7u %9s %20.1f %20.0f %14.0f %18.1f\n", ex_kind_name(kind_of[k]), w,
+                   cpu_of[k] ? "on" : "off", tput, lat, p95, chunked);
         fflush(stdout);
     }
     return 0;
