@@ -126,7 +126,10 @@ def main():
         "pin_policies": args.pins,
         "reps": args.reps,
         "warmup": args.warmup,
-        "topology_xml": os.path.basename(args.topology) if args.topology else None,
+        "topology_file": os.path.basename(args.topology) if args.topology else None,
+        # The hwloc topology itself (lstopo's XML format), so machine.json
+        # alone describes the machine.
+        "topology_xml": read(args.topology) if args.topology else None,
     }
     with open(args.out, "w") as f:
         json.dump(doc, f, indent=2)

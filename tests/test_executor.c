@@ -806,9 +806,42 @@ static void test_stats(void **state)
             assert_int_not_equal(st.worker_pid, getpid());
         else
             assert_int_equal(st.worker_pid, getpid());
+        assert_true(st.flags & EX_STATS_CPU);
+        ex_future_release(f);
+        /* A sleeping task: its time is blocked, not CPU, and the three
+         * parts are each non-negative and add up to the latency. */
+        uint32_t ms = 30;
+        assert_int_equal(ex_submit(ex, task_sleep, &ms, sizeof ms, &f), 0);
+        assert_int_equal(ex_future_wait(f, EX_FOREVER), 0);
+        assert_int_equal(ex_future_stats(f, &st), 0);
+        uint64_t run = st.end_ns - st.start_ns;
+        assert_true(run >= 30 * 1000000ULL);
+        assert_true(st.cpu_ns <= run);
+        uint64_t wait = st.start_ns - st.submit_ns, blocked = run - st.cpu_ns;
+        assert_true(blocked >= 20 * 1000000ULL); /* sleeping is not CPU */
+        assert_true(st.cpu_ns < 10 * 1000000ULL);
+        assert_int_equal(wait + st.cpu_ns + blocked, st.end_ns - st.submit_ns);
+        assert_true(st.nvcsw >= 1); /* nanosleep blocks: a voluntary switch */
         ex_future_release(f);
         ex_destroy(ex);
     }
+    /* measure_cpu off: timestamps stay, CPU is marked unmeasured. */
+    ex_config cfg;
+    ex_config_init(&cfg, EX_THREADS);
+    cfg.max_workers = 1;
+    cfg.measure_cpu = false;
+    ex_executor *ex;
+    assert_int_equal(ex_create(&cfg, &ex), 0);
+    ex_future *f;
+    assert_int_equal(ex_submit(ex, task_spin, NULL, 0, &f), 0);
+    assert_int_equal(ex_future_wait(f, EX_FOREVER), 0);
+    ex_task_stats st;
+    assert_int_equal(ex_future_stats(f, &st), 0);
+    assert_false(st.flags & EX_STATS_CPU);
+    assert_int_equal(st.cpu_ns, 0);
+    assert_true(st.end_ns > st.start_ns);
+    ex_future_release(f);
+    ex_destroy(ex);
 }
 
 static void test_errors(void **state)
