@@ -112,7 +112,7 @@ build/fuzz/fuzz_wire: fuzz/fuzz_wire.c executors/wire.c executors/chunk.c execut
 deps:
 	@scripts/deps.sh
 
-install: $(LIBEX)
+install: all
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin
 	install -m 644 executors/executor.h $(DESTDIR)$(PREFIX)/include/executor.h
 	install -m 644 $(LIBEX) $(DESTDIR)$(PREFIX)/lib/libexecutors.a
