@@ -6,6 +6,7 @@
  * non-blocking read returned; and blocking read/write loops for the child.
  * Depends on libc and buf.c only (it is fuzzed alone).
  */
+#include "le.h"
 #include "wire.h"
 
 #include <errno.h>
@@ -16,45 +17,6 @@
 enum { WR_HEADER, WR_STATS, WR_PAYLOAD, WR_DONE, WR_ERROR };
 
 /* ------------------------------------------------------- little-endian io */
-
-static void put_u16(unsigned char *p, uint16_t v)
-{
-    p[0] = (unsigned char)v;
-    p[1] = (unsigned char)(v >> 8);
-}
-
-static void put_u32(unsigned char *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void put_u64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint16_t get_u16(const unsigned char *p)
-{
-    return (uint16_t)(p[0] | (p[1] << 8));
-}
-
-static uint32_t get_u32(const unsigned char *p)
-{
-    uint32_t v = 0;
-    for (int i = 3; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-
-static uint64_t get_u64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
 
 /* Two's complement round trip without implementation-defined conversions. */
 static int32_t to_i32(uint32_t v)
@@ -96,14 +58,14 @@ int wire_type_has_stats(uint16_t type)
 
 void wire_header_encode(const wire_header *h, unsigned char out[WIRE_HEADER_SIZE])
 {
-    put_u32(out + 0, WIRE_MAGIC);
-    put_u16(out + 4, h->type);
-    put_u16(out + 6, h->flags);
-    put_u32(out + 8, (uint32_t)h->status);
-    put_u32(out + 12, 0);
-    put_u64(out + 16, h->id);
-    put_u64(out + 24, h->fn);
-    put_u64(out + 32, h->len);
+    le_put_u32(out + 0, WIRE_MAGIC);
+    le_put_u16(out + 4, h->type);
+    le_put_u16(out + 6, h->flags);
+    le_put_u32(out + 8, (uint32_t)h->status);
+    le_put_u32(out + 12, 0);
+    le_put_u64(out + 16, h->id);
+    le_put_u64(out + 24, h->fn);
+    le_put_u64(out + 32, h->len);
 }
 
 int wire_header_decode(const unsigned char *in, size_t n, size_t max_payload,
@@ -112,14 +74,14 @@ int wire_header_decode(const unsigned char *in, size_t n, size_t max_payload,
     if (n < WIRE_HEADER_SIZE)
         return WIRE_ETRUNC;
     wire_header d;
-    d.magic = get_u32(in + 0);
-    d.type = get_u16(in + 4);
-    d.flags = get_u16(in + 6);
-    d.status = to_i32(get_u32(in + 8));
-    uint32_t reserved = get_u32(in + 12);
-    d.id = get_u64(in + 16);
-    d.fn = get_u64(in + 24);
-    d.len = get_u64(in + 32);
+    d.magic = le_get_u32(in + 0);
+    d.type = le_get_u16(in + 4);
+    d.flags = le_get_u16(in + 6);
+    d.status = to_i32(le_get_u32(in + 8));
+    uint32_t reserved = le_get_u32(in + 12);
+    d.id = le_get_u64(in + 16);
+    d.fn = le_get_u64(in + 24);
+    d.len = le_get_u64(in + 32);
 
     if (d.magic != WIRE_MAGIC)
         return WIRE_EMAGIC;
@@ -137,28 +99,28 @@ int wire_header_decode(const unsigned char *in, size_t n, size_t max_payload,
 
 void wire_stats_encode(const wire_stats *s, unsigned char out[WIRE_STATS_SIZE])
 {
-    put_u64(out + 0, s->start_ns);
-    put_u64(out + 8, s->end_ns);
-    put_u64(out + 16, s->cpu_ns);
-    put_u64(out + 24, (uint64_t)s->nvcsw);
-    put_u64(out + 32, (uint64_t)s->nivcsw);
-    put_u64(out + 40, s->input_done_ns);
-    put_u64(out + 48, s->output_start_ns);
-    put_u32(out + 56, (uint32_t)s->cpu);
-    put_u32(out + 60, (uint32_t)s->pid);
+    le_put_u64(out + 0, s->start_ns);
+    le_put_u64(out + 8, s->end_ns);
+    le_put_u64(out + 16, s->cpu_ns);
+    le_put_u64(out + 24, (uint64_t)s->nvcsw);
+    le_put_u64(out + 32, (uint64_t)s->nivcsw);
+    le_put_u64(out + 40, s->input_done_ns);
+    le_put_u64(out + 48, s->output_start_ns);
+    le_put_u32(out + 56, (uint32_t)s->cpu);
+    le_put_u32(out + 60, (uint32_t)s->pid);
 }
 
 void wire_stats_decode(const unsigned char in[WIRE_STATS_SIZE], wire_stats *s)
 {
-    s->start_ns = get_u64(in + 0);
-    s->end_ns = get_u64(in + 8);
-    s->cpu_ns = get_u64(in + 16);
-    s->nvcsw = to_i64(get_u64(in + 24));
-    s->nivcsw = to_i64(get_u64(in + 32));
-    s->input_done_ns = get_u64(in + 40);
-    s->output_start_ns = get_u64(in + 48);
-    s->cpu = to_i32(get_u32(in + 56));
-    s->pid = to_i32(get_u32(in + 60));
+    s->start_ns = le_get_u64(in + 0);
+    s->end_ns = le_get_u64(in + 8);
+    s->cpu_ns = le_get_u64(in + 16);
+    s->nvcsw = to_i64(le_get_u64(in + 24));
+    s->nivcsw = to_i64(le_get_u64(in + 32));
+    s->input_done_ns = le_get_u64(in + 40);
+    s->output_start_ns = le_get_u64(in + 48);
+    s->cpu = to_i32(le_get_u32(in + 56));
+    s->pid = to_i32(le_get_u32(in + 60));
 }
 
 /* ------------------------------------------------------- streaming reader */

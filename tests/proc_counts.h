@@ -38,8 +38,9 @@ static inline int pc_threads(void)
     return pc_count_dir("/proc/self/task");
 }
 
-/* Processes whose parent is this process, zombies included. */
-static inline int pc_children(void)
+/* Processes whose parent is this process, zombies included: returns how
+ * many, and stores up to max of their pids in out (out may be NULL). */
+static inline int pc_child_pids(pid_t *out, int max)
 {
     DIR *d = opendir("/proc");
     if (!d)
@@ -62,11 +63,19 @@ static inline int pc_children(void)
         char *rp = strrchr(buf, ')');
         char state;
         int ppid;
-        if (rp && sscanf(rp + 1, " %c %d", &state, &ppid) == 2 && ppid == me)
+        if (rp && sscanf(rp + 1, " %c %d", &state, &ppid) == 2 && ppid == me) {
+            if (out && n < max)
+                out[n] = (pid_t)atoi(e->d_name);
             n++;
+        }
     }
     closedir(d);
     return n;
+}
+
+static inline int pc_children(void)
+{
+    return pc_child_pids(NULL, 0);
 }
 
 #endif

@@ -255,32 +255,8 @@ static pid_t wait_worker_pid(ex_executor *ex, unsigned i, pid_t not)
 /* The pid of this process's only child (the fork server), or 0. */
 static pid_t only_child(void)
 {
-    pid_t found = 0;
-    int n = 0;
-    DIR *d = opendir("/proc");
-    assert_non_null(d);
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] < '0' || e->d_name[0] > '9')
-            continue;
-        char path[300], buf[512];
-        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f)
-            continue;
-        size_t len = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        buf[len] = 0;
-        char *rp = strrchr(buf, ')');
-        char st;
-        int ppid;
-        if (rp && sscanf(rp + 1, " %c %d", &st, &ppid) == 2 && ppid == getpid()) {
-            found = (pid_t)atoi(e->d_name);
-            n++;
-        }
-    }
-    closedir(d);
-    return n == 1 ? found : 0;
+    pid_t pid = 0;
+    return pc_child_pids(&pid, 1) == 1 ? pid : 0;
 }
 
 typedef struct counts {
