@@ -52,6 +52,7 @@ typedef struct advice {
     double best_throughput[3];
     double predicted_throughput[3];
     bool checked[3];
+    size_t check_tasks;
 } advice;
 
 static int cmp_unsigned(const void *a, const void *b)
@@ -242,6 +243,11 @@ int pb_cmd_advise(int argc, char **argv)
                 cand[nc++] = x;
         }
         qsort(cand, nc, sizeof cand[0], cmp_unsigned);
+        /* A pool larger than the number of tasks cannot show its worth:
+         * the check runs at least 4 tasks per worker of the largest size. */
+        size_t check_tasks = tasks > 4 * (size_t)cand[nc - 1] ? tasks : 4 * (size_t)cand[nc - 1];
+        o.tasks = check_tasks;
+        a->check_tasks = check_tasks;
         for (size_t e = 0; e < nk; e++) {
             o.kind = kinds[e];
             double best = -1;
@@ -266,7 +272,9 @@ int pb_cmd_advise(int argc, char **argv)
             fputs("\r\033[K", stderr);
         printf("%s (%s): W = %.3f ms, C = %.3f ms per task, W/C = %.2f\n", a->w->name,
                a->params, a->wait_ms, a->compute_ms, a->ratio);
-        printf("  Goetz: N = %u cpus x U %.2f x (1 + W/C) = %u workers\n", ncpu, util, a->predicted);
+        printf("  Goetz: N = %u cpus x U %.2f x (1 + W/C) = %u workers%s\n", ncpu, util,
+               a->predicted, a->predicted == max_workers ? " (capped by --max-workers)" : "");
+        printf("  checked with %zu tasks per run, median of %u runs per size\n", a->check_tasks, reps);
         for (size_t e = 0; e < nk; e++) {
             ex_kind k = kinds[e];
             if (!a->checked[k]) {
@@ -296,8 +304,10 @@ int pb_cmd_advise(int argc, char **argv)
             fputs(",\"params\":", f);
             pb_json_string(f, a->params);
             fprintf(f, ",\"ncpu\":%u,\"utilization\":%g,\"wait_ms\":%.6g,\"compute_ms\":%.6g,"
-                    "\"wait_compute_ratio\":%.6g,\"tasks\":%zu,\"reps\":%u,\"predicted\":{",
-                    ncpu, util, a->wait_ms, a->compute_ms, a->ratio, tasks, reps);
+                    "\"wait_compute_ratio\":%.6g,\"tasks\":%zu,\"check_tasks\":%zu,\"reps\":%u,"
+                    "\"max_workers\":%u,\"predicted\":{",
+                    ncpu, util, a->wait_ms, a->compute_ms, a->ratio, tasks, a->check_tasks, reps,
+                    max_workers);
             for (size_t e = 0; e < nk; e++)
                 fprintf(f, "%s\"%s\":%u", e ? "," : "", ex_kind_name(kinds[e]), a->predicted);
             fputs("},\"measured_best\":{", f);
