@@ -187,7 +187,7 @@ bool ex__spin_until_nonzero(const atomic_size_t *flag, int64_t spin_ns);
 int64_t ex__deadline(int64_t timeout_ns);
 /* Waits on cond with an absolute deadline (-1 = none).  0 or ETIMEDOUT. */
 int ex__cond_wait_until(pthread_cond_t *c, pthread_mutex_t *m, int64_t dl);
-/* Inits a condition variable on CLOCK_MONOTONIC. */
+/* Inits a condition variable for ex__cond_wait_until (CLOCK_MONOTONIC). */
 int ex__cond_init(pthread_cond_t *c);
 
 /* chunk.c: the batching used by ex_map's chunksize.  A chunk is one task
