@@ -4,6 +4,7 @@
 #   make test             cmocka suite (SANITIZE=address|undefined|thread)
 #   make bench            scripts/bench.sh (BENCH_PROFILE=quick|default|full)
 #   make fuzz             libFuzzer target for the frame decoder (clang)
+#   make peers            empty-task cost of GLib's and Python's pools beside ours
 #   make install PREFIX=/usr/local DESTDIR=
 #   make deps             install missing Debian packages (idempotent)
 
@@ -57,7 +58,7 @@ LIBWL := $(BUILD)/libworkloads.a
 LIBPB := $(BUILD)/libharness.a
 POOLBENCH := $(BUILD)/poolbench
 
-.PHONY: all test bench fuzz install clean deps check-deps report
+.PHONY: all test bench fuzz install clean deps check-deps report peers
 
 all: $(LIBEX) $(LIBWL) $(POOLBENCH)
 
@@ -98,6 +99,11 @@ bench: deps all
 
 report:
 	@scripts/report.sh "$(RESULTS)"
+
+# The peers we measure against (GLib's GThreadPool, Python's executors),
+# beside poolbench overhead, on this machine.
+peers: all
+	@scripts/peers/run.sh
 
 FUZZ_SECONDS ?= 60
 fuzz: build/fuzz/fuzz_wire
