@@ -233,19 +233,26 @@ typedef void (*ex_done_fn)(ex_future *f, void *arg);
  * final it runs at once in the caller; otherwise in the thread that completes
  * f (a worker, the dispatcher, or the submitter).  It MUST NOT block for
  * long and MUST NOT release the reference it was given (it was given none).
- * Does not block except to run the callback. */
+ * A callback may submit to the pool it runs in (on a full BLOCK queue that
+ * submission overshoots the bound rather than wait); shutdown(wait=1) from
+ * it returns EX_EINVAL (a worker cannot wait for itself).  Does not block
+ * except to run the callback. */
 int ex_future_on_done(ex_future *f, ex_done_fn cb, void *arg);
 
 /* When f is DONE, submits fn on f's output to ex, and *next is that task's
  * future (the caller's reference).  If f fails, next fails with the same
- * error (and task code); if f is cancelled, next is cancelled; if ex is shut
- * down by then, next fails with EX_ESHUTDOWN.  The chained submission
- * bypasses queue_capacity (it may run in a worker and must not block there).
- * Does not block (with EX_SEQ, fn may run inside this call). */
+ * error (and task code); if f is cancelled, next is cancelled.  A chain
+ * accepted before ex_shutdown still runs while ex's workers do (shutdown
+ * waits for it); once they have stopped, next fails with EX_ESHUTDOWN.
+ * The chained submission bypasses queue_capacity (it may run in a worker
+ * and must not block there).  ex MUST outlive every future chained to it
+ * (destroy ex only after those futures are final).  Does not block (with
+ * EX_SEQ, fn may run inside this call). */
 int ex_future_then(ex_future *f, ex_executor *ex, ex_task_fn fn,
                    ex_future **next);
 
-/* Copies f's measurements.  Does not block. */
+/* Copies f's measurements once f is final (EX_EINVAL before: they are
+ * written while the task runs).  Does not block. */
 int ex_future_stats(ex_future *f, ex_task_stats *out);
 
 /* Takes / drops a reference.  The last release frees f; releasing a
@@ -285,8 +292,8 @@ void ex_as_completed_destroy(ex_as_completed *it);
 /* Where ex_map takes its inputs: get(i) yields input i (called in order,
  * from the thread that calls ex_map_next/ex_map_create); put(i), if set,
  * is called once that input is no longer needed, so a generator can free
- * it.  With buffersize > 0, at most buffersize inputs are between get and
- * put at any time. */
+ * it.  With buffersize > 0, at most buffersize inputs (rounded up to whole
+ * chunks) are between get and put at any time. */
 typedef struct ex_map_source {
     int (*get)(void *arg, size_t index, const void **in, size_t *len);
     void (*put)(void *arg, size_t index, const void *in, size_t len);
@@ -297,8 +304,9 @@ typedef struct ex_map ex_map;
 
 /* Maps fn over n inputs, results in input order.  chunksize (0 or 1 = one
  * task per input) batches inputs into one hand-off; buffersize (0 =
- * unbounded) bounds the inputs in flight, rounded up to whole chunks.
- * Submits the first window; may block like ex_submit. */
+ * unbounded) bounds the inputs in flight, rounded up to whole chunks (so
+ * at most buffersize + chunksize - 1).  Submits the first window; may block
+ * like ex_submit. */
 int ex_map_create(ex_executor *ex, ex_task_fn fn, const ex_map_source *src,
                   size_t n, size_t chunksize, size_t buffersize,
                   ex_map **out);
@@ -310,9 +318,11 @@ int ex_map_create_array(ex_executor *ex, ex_task_fn fn,
                         ex_map **out);
 
 /* The next result in input order: *index, the task's status (0, EX_ETASK
- * with *task_code, or another EX_E* error), and its output, valid until the
- * next call.  Returns 0, 1 when all n results were returned, EX_ETIMEDOUT,
- * or an error submitting further inputs.  Blocks up to timeout_ns. */
+ * with *task_code, or another EX_E* error: a failed submission of a later
+ * chunk shows as that chunk's status), and its output, valid until the
+ * next call.  Returns 0, 1 when all n results were returned, or
+ * EX_ETIMEDOUT.  Blocks up to timeout_ns waiting for the result, plus, on
+ * a bounded BLOCK queue, while it submits the next chunk. */
 int ex_map_next(ex_map *m, size_t *index, int *status, int *task_code,
                 const void **out, size_t *len, int64_t timeout_ns);
 

@@ -289,6 +289,11 @@ int ex_future_stats(ex_future *f, ex_task_stats *out)
 {
     if (!f || !out)
         return EX_EINVAL;
+    /* The worker writes the stats without the lock while the task runs;
+     * they are complete, and published by the final state, once it is
+     * final. */
+    if (!state_final(atomic_load_explicit(&f->state, memory_order_acquire)))
+        return EX_EINVAL;
     pthread_mutex_lock(&f->lock);
     *out = f->stats;
     pthread_mutex_unlock(&f->lock);

@@ -1268,7 +1268,11 @@ static int procs_submit(ex_executor *ex, ex_future *f, bool force)
             return EX_EINVAL;
         }
         size_t cap = p->base.cfg.queue_capacity;
-        if (force || cap == 0 || p->qlen < cap)
+        /* Only the dispatcher makes room: a callback running on it that
+         * waited for room would wait forever, so it overshoots instead. */
+        if (force || cap == 0 || p->qlen < cap ||
+            (p->dispatcher_started && pthread_equal(pthread_self(), p->dispatcher) &&
+             p->base.cfg.on_full == EX_ON_FULL_BLOCK))
             break;
         if (p->base.cfg.on_full == EX_ON_FULL_REJECT) {
             pthread_mutex_unlock(&p->lock);

@@ -9,8 +9,11 @@
 
 typedef struct seq_ex {
     ex_executor base;
-    ex_probe probe; /* calibrated once; never chained: the caller's own
-                       work between submits is not part of any task */
+    /* Calibrated once and only read afterwards: tasks run in whichever
+     * thread submits (several may, e.g. chains from another pool), so each
+     * run takes its own copy, never chained (the caller's own work between
+     * submits is no part of any task). */
+    ex_probe probe;
 } seq_ex;
 
 static int seq_start(ex_executor *ex)
@@ -26,10 +29,10 @@ static int seq_submit(ex_executor *ex, ex_future *f, bool force)
     (void)force; /* nothing is queued, so there is nothing to bound */
     if (atomic_load(&ex->broken))
         return EX_EBROKEN;
-    seq_ex *s = (seq_ex *)ex;
-    s->probe.valid = false;
+    ex_probe probe = ((seq_ex *)ex)->probe;
+    probe.valid = false;
     if (ex__future_begin(f))
-        ex__run_chained(f, 0, &s->probe);
+        ex__run_chained(f, 0, &probe);
     ex_future_release(f); /* the executor's reference */
     return EX_OK;
 }

@@ -37,6 +37,8 @@ typedef struct threads_ex {
     unsigned started;         /* workers that finished worker_init */
     unsigned live;            /* workers not yet exited */
     bool stopping;
+    pthread_mutex_t join_lock; /* held for the whole join: a second
+                                  shutdown(wait) or destroy waits too */
     bool joined;
     pthread_t *threads;
     unsigned nthreads;        /* threads actually created */
@@ -160,6 +162,17 @@ static int threads_start(ex_executor *ex)
     return rc; /* on error ex_create calls destroy, which joins them */
 }
 
+/* Whether the calling thread is one of t's workers (a callback or task
+ * calling back into its own pool). */
+static bool on_worker(const threads_ex *t)
+{
+    pthread_t self = pthread_self();
+    for (unsigned i = 0; i < t->nthreads; i++)
+        if (pthread_equal(self, t->threads[i]))
+            return true;
+    return false;
+}
+
 static int threads_submit(ex_executor *ex, ex_future *f, bool force)
 {
     threads_ex *t = (threads_ex *)ex;
@@ -181,6 +194,11 @@ static int threads_submit(ex_executor *ex, ex_future *f, bool force)
             ex_future_release(f);
             return EX_OK;
         case EX_ON_FULL_BLOCK:
+            /* Only workers make room: a worker (a task or a callback
+             * submitting to its own pool) that waited could wait forever,
+             * so it overshoots the bound instead. */
+            if (on_worker(t))
+                break;
             t->room_waiters++;
             while (t->queued >= cap && !t->stopping)
                 pthread_cond_wait(&t->room_cv, &t->lock);
@@ -199,16 +217,17 @@ static int threads_submit(ex_executor *ex, ex_future *f, bool force)
     return EX_OK;
 }
 
+/* Joins every worker once.  join_lock is held across the joins, so a
+ * concurrent shutdown(wait=1) or destroy returns only after they end. */
 static void join_all(threads_ex *t)
 {
-    pthread_mutex_lock(&t->lock);
-    bool do_join = !t->joined;
-    t->joined = true;
-    pthread_mutex_unlock(&t->lock);
-    if (!do_join)
-        return;
-    for (unsigned i = 0; i < t->nthreads; i++)
-        pthread_join(t->threads[i], NULL);
+    pthread_mutex_lock(&t->join_lock);
+    if (!t->joined) {
+        for (unsigned i = 0; i < t->nthreads; i++)
+            pthread_join(t->threads[i], NULL);
+        t->joined = true;
+    }
+    pthread_mutex_unlock(&t->join_lock);
 }
 
 static int threads_shutdown(ex_executor *ex, bool wait, bool cancel_pending)
@@ -232,8 +251,12 @@ static int threads_shutdown(ex_executor *ex, bool wait, bool cancel_pending)
         ex_future_release(drained);
         drained = next;
     }
-    if (wait)
+    if (wait) {
+        /* A worker cannot wait for itself: the pool stops, it does not join. */
+        if (on_worker(t))
+            return EX_EINVAL;
         join_all(t);
+    }
     return EX_OK;
 }
 
@@ -250,6 +273,7 @@ static void threads_destroy(ex_executor *ex)
     pthread_cond_destroy(&t->start_cv);
     pthread_cond_destroy(&t->room_cv);
     pthread_cond_destroy(&t->work_cv);
+    pthread_mutex_destroy(&t->join_lock);
     pthread_mutex_destroy(&t->lock);
     free(t);
 }
@@ -279,8 +303,14 @@ int ex_threads_new(const ex_config *cfg, ex_executor **out)
         free(t);
         return EX_ESYS;
     }
+    if (pthread_mutex_init(&t->join_lock, NULL)) {
+        pthread_mutex_destroy(&t->lock);
+        free(t);
+        return EX_ESYS;
+    }
     if (pthread_cond_init(&t->work_cv, NULL) || pthread_cond_init(&t->room_cv, NULL) ||
         pthread_cond_init(&t->start_cv, NULL)) {
+        pthread_mutex_destroy(&t->join_lock);
         pthread_mutex_destroy(&t->lock);
         free(t);
         return EX_ESYS;

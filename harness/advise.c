@@ -175,8 +175,12 @@ int pb_cmd_advise(int argc, char **argv)
     save = NULL;
     for (char *t = strtok_r(wl_text, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
         const wl_workload *w = wl_find(t);
-        if (!w || nw == MAX_WL) {
+        if (!w) {
             rc = pb_usage_error("advise", "unknown workload '%s' (accepted: %s)", t, wl_names());
+            goto out;
+        }
+        if (nw == MAX_WL) {
+            rc = pb_usage_error("advise", "--workload lists more than %d workloads", MAX_WL);
             goto out;
         }
         const char *mine[64];
@@ -198,6 +202,19 @@ int pb_cmd_advise(int argc, char **argv)
             goto out;
         }
         nw++;
+    }
+    /* Like sweep: a -p key that none of the listed workloads has is a
+     * mistake, not something to ignore. */
+    for (size_t i = 0; i < nkv; i++) {
+        char key[128];
+        snprintf(key, sizeof key, "%.*s", (int)(strchr(kvs[i], '=') - kvs[i]), kvs[i]);
+        bool found = false;
+        for (size_t k = 0; k < nw; k++)
+            found |= wl_param_find(adv[k].w, key) != NULL;
+        if (!found) {
+            rc = pb_usage_error("advise", "parameter '%s' belongs to none of the listed workloads", key);
+            goto out;
+        }
     }
     long ncpu_l = sysconf(_SC_NPROCESSORS_ONLN);
     unsigned ncpu = ncpu_l > 0 ? (unsigned)ncpu_l : 1;

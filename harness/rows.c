@@ -209,8 +209,11 @@ static void run_fields(fields *fs, const pb_run_opts *o, const pb_run_result *r,
     add_fmt(fs, "check_failed", "%zu", r->check_failed);
     add_str(fs, "errors", errors);
     add_str(fs, "digest", r->digest);
-    add_fmt(fs, "digest_ok", "%d",
-            m->baseline_digest && m->baseline_digest[0] ? strcmp(m->baseline_digest, r->digest) == 0 : 1);
+    /* Empty when there is nothing to compare with (no baseline ran). */
+    if (m->baseline_digest && m->baseline_digest[0])
+        add_fmt(fs, "digest_ok", "%d", strcmp(m->baseline_digest, r->digest) == 0);
+    else
+        add_fmt(fs, "digest_ok", "%s", "");
     add_num(fs, "latency_p50_ms", r->lat_p50_ns / 1e6);
     add_num(fs, "latency_p95_ms", r->lat_p95_ns / 1e6);
     add_num(fs, "latency_p99_ms", r->lat_p99_ns / 1e6);

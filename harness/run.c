@@ -252,16 +252,14 @@ int pb_run(const pb_run_opts *o, pb_run_result *r, bool keep_latencies,
         }
         /* Per-task numbers over the stages that ran. */
         ex_task_stats first, s;
-        ex_future_stats(slots[i].stage[0], &first);
-        if (first.start_ns == 0)
+        if (ex_future_stats(slots[i].stage[0], &first) != 0 || first.start_ns == 0)
             continue; /* never ran (cancelled, or failed before start) */
         uint64_t end = first.end_ns, wait = first.start_ns - first.submit_ns;
         uint64_t cpu = first.cpu_ns, ipc = first.ipc_send_ns + first.ipc_recv_ns;
         if (first.cpu >= 0 && first.cpu < 8192)
             seen_cpu[first.cpu / 8] |= (unsigned char)(1u << (first.cpu % 8));
         for (size_t k = 1; k < nstages; k++) {
-            ex_future_stats(slots[i].stage[k], &s);
-            if (s.start_ns == 0)
+            if (ex_future_stats(slots[i].stage[k], &s) != 0 || s.start_ns == 0)
                 break;
             end = s.end_ns;
             wait += s.start_ns - s.submit_ns;

@@ -452,6 +452,7 @@ static double run_config(sweep_state *st, pb_run_opts *o, pb_pin_policy pin,
     snprintf(config_id, sizeof config_id, "%s|%s|%s|%u|%s", o->workload->name, params,
              ex_kind_name(o->kind), o->workers, pb_pin_policy_name(pin));
     double walls[1000], tputs[1000], speedups[1000], effs[1000], p95s[1000];
+    unsigned rep_no[1000];
     size_t n = 0;
     for (unsigned k = 0; k < c->warmup + c->reps && !interrupted; k++) {
         bool warm = k < c->warmup;
@@ -476,6 +477,8 @@ static double run_config(sweep_state *st, pb_run_opts *o, pb_pin_policy pin,
             continue;
         if (digest_out && !digest_out[0])
             snprintf(digest_out, WL_DIGEST_HEX_LEN + 1, "%s", m.r.digest);
+        /* The baseline's own repetitions compare with its first one. */
+        const char *compare_to = digest_out ? digest_out : baseline_digest;
         char ts[32];
         utc_now(ts, sizeof ts);
         walls[n] = m.r.wall_s;
@@ -490,7 +493,7 @@ static double run_config(sweep_state *st, pb_run_opts *o, pb_pin_policy pin,
             .host = st->host, .timestamp = ts, .config_id = config_id,
             .pin = pb_pin_policy_name(pin), .cpus = c->cpus ? c->cpus : "",
             .pinning = m.pinning, .rep = k - c->warmup + 1,
-            .baseline_wall_s = row_baseline, .baseline_digest = baseline_digest,
+            .baseline_wall_s = row_baseline, .baseline_digest = compare_to,
         };
         if (pb_rows_add_run(st->rows, o, &m.r, &meta)) {
             fprintf(stderr, "poolbench sweep: cannot append a row: %s\n", strerror(errno));
@@ -499,6 +502,7 @@ static double run_config(sweep_state *st, pb_run_opts *o, pb_pin_policy pin,
             break;
         }
         st->rows_written++;
+        rep_no[n] = k - c->warmup + 1;
         tputs[n] = m.r.throughput;
         speedups[n] = row_baseline > 0 ? row_baseline / m.r.wall_s : NAN;
         effs[n] = speedups[n] / (double)o->workers;
@@ -523,8 +527,8 @@ static double run_config(sweep_state *st, pb_run_opts *o, pb_pin_policy pin,
         size_t off = 0;
         for (size_t i = 0; i < n && off < sizeof outliers; i++)
             if (flags[i])
-                off += (size_t)snprintf(outliers + off, sizeof outliers - off, "%s%zu",
-                                        off ? ";" : "", i + 1);
+                off += (size_t)snprintf(outliers + off, sizeof outliers - off, "%s%u",
+                                        off ? ";" : "", rep_no[i]);
     }
     char warning[256] = "";
     if (n >= 2)
@@ -652,35 +656,42 @@ int pb_cmd_sweep(int argc, char **argv)
     sigaction(SIGTERM, &sa, &old_term);
 
     /* Count the runs for the progress line. */
-    bool seq_listed = false;
     size_t per_combo = 0;
-    for (size_t e = 0; e < c.nexecutors; e++) {
-        if (c.executors[e] == EX_SEQ)
-            seq_listed = true;
-        else
+    for (size_t e = 0; e < c.nexecutors; e++)
+        if (c.executors[e] != EX_SEQ)
             per_combo += c.nworkers * c.npins;
-    }
-    (void)seq_listed;
     st.prog.on = !c.quiet && pb_progress_enabled();
     st.prog.t0 = ex_now_ns();
-    for (size_t k = 0; k < c.nworkloads; k++)
-        st.prog.total += combos_of(&c, c.workloads[k]) * (per_combo + 1) * (c.warmup + c.reps);
+    for (size_t k = 0; k < c.nworkloads; k++) {
+        char why[512];
+        size_t baseline = wl_requires_isolation(base[k], why, sizeof why) ? 0 : 1;
+        st.prog.total += combos_of(&c, c.workloads[k]) * (per_combo + baseline) *
+                         (c.warmup + c.reps);
+    }
 
     for (size_t k = 0; k < c.nworkloads && !interrupted; k++) {
         const wl_workload *w = c.workloads[k];
         for (size_t combo = 0; combo < combos_of(&c, w) && !interrupted; combo++) {
-            wl_params *p;
+            wl_params *p = NULL;
             if (wl_params_copy(base[k], &p) || set_combo(&c, w, p, combo, err, sizeof err)) {
-                rc = 1;
+                fprintf(stderr, "poolbench sweep: %s: %s\n", w->name,
+                        p ? err : "out of memory");
+                wl_params_destroy(p);
+                st.failures++;
                 break;
             }
             if (wl_needs_server(p))
                 wl_params_set(p, "base_url", pb_server_url(&srv), err, sizeof err);
             pb_run_opts o = {.kind = EX_SEQ, .workers = 1, .workload = w, .params = p,
                              .tasks = c.tasks, .seed = c.seed, .label = w->name};
-            /* The baseline: seq, one worker, unpinned. */
+            /* The baseline: seq, one worker, unpinned; not for work that
+             * crashes or hangs its worker (only procs survives that: its
+             * rows then have no speedup and no digest to compare). */
             char digest[WL_DIGEST_HEX_LEN + 1] = "";
-            double base_wall = run_config(&st, &o, PB_PIN_NONE, NAN, "", digest);
+            double base_wall = NAN;
+            char why[512];
+            if (!wl_requires_isolation(p, why, sizeof why))
+                base_wall = run_config(&st, &o, PB_PIN_NONE, NAN, "", digest);
             for (size_t e = 0; e < c.nexecutors && !interrupted; e++) {
                 if (c.executors[e] == EX_SEQ)
                     continue;

@@ -70,6 +70,15 @@ for k in $left; do kill -9 "$k" 2>/dev/null; done
 "$PB" sweep --out "$tmp/k" -W sleep -e seq -w 1 -p latency_ms=1 --reps 1 --warmup 0 -n 2 -q
 check "a later sweep appends to the same runs.csv" [ "$(($(wc -l <"$tmp/k/runs.csv") - 1))" -gt "$rows" ]
 
+# -- crashing work on procs alone: no seq baseline, the sweep succeeds ------
+"$PB" sweep --out "$tmp/f" -W fault -e procs -w 2 -p crash_rate=0.2 -p latency_ms=0 \
+    --reps 2 --warmup 0 -n 20 -q 2>"$tmp/f.err"
+rc=$?
+check "fault crash_rate=0.2 on procs only: sweep exits 0 ($rc)" [ "$rc" = 0 ]
+check "fault on procs: 2 rows" [ "$(grep -c ',procs,2,' "$tmp/f/runs.csv")" = 2 ]
+check "fault on procs: no seq baseline" [ "$(grep -c ',seq,' "$tmp/f/runs.csv")" = 0 ]
+check "fault on procs: dead workers counted in the rows" grep -q 'EX_EWORKER=' "$tmp/f/runs.csv"
+
 # -- bad options: exit 2 and one line ---------------------------------------
 bad() {
     want=$1; shift

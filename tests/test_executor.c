@@ -844,6 +844,74 @@ static void test_stats(void **state)
     ex_destroy(ex);
 }
 
+typedef struct reentry {
+    ex_executor *ex;
+    ex_future *submitted;
+    int submit_rc, shutdown_rc;
+} reentry;
+
+static void cb_submit_again(ex_future *f, void *arg)
+{
+    (void)f;
+    reentry *r = arg;
+    static uint32_t v = 20;
+    r->submit_rc = ex_submit(r->ex, task_double, &v, sizeof v, &r->submitted);
+}
+
+static void cb_shutdown_wait(ex_future *f, void *arg)
+{
+    (void)f;
+    reentry *r = arg;
+    r->shutdown_rc = ex_shutdown(r->ex, 1, 0);
+}
+
+/* Callbacks run on a worker (threads) or the dispatcher (procs): submitting
+ * to the same full BLOCK queue must not wait forever, and shutdown(wait)
+ * from there cannot join itself. */
+static void test_callback_reentry(void **state)
+{
+    (void)state;
+    for (size_t k = 0; k < NKINDS(pool_kinds); k++) {
+        ex_config cfg;
+        ex_config_init(&cfg, pool_kinds[k]);
+        cfg.max_workers = 1;
+        cfg.queue_capacity = 1;
+        cfg.on_full = EX_ON_FULL_BLOCK;
+        ex_executor *ex;
+        assert_int_equal(ex_create(&cfg, &ex), 0);
+        ex_future *a, *b;
+        uint32_t v = 1;
+        assert_int_equal(ex_submit(ex, task_gate, NULL, 0, &a), 0);
+        wait_running(a);
+        assert_int_equal(ex_submit(ex, task_double, &v, sizeof v, &b), 0); /* full now */
+        reentry r = {.ex = ex, .submit_rc = 99, .shutdown_rc = 99};
+        assert_int_equal(ex_future_on_done(a, cb_submit_again, &r), 0);
+        gate_open(1);
+        assert_int_equal(ex_future_wait(b, EX_FOREVER), 0);
+        for (int i = 0; i < 10000 && r.submit_rc == 99; i++)
+            sleep_ms(1);
+        assert_int_equal(r.submit_rc, 0);
+        assert_int_equal(u32_of(r.submitted), 41);
+        ex_future_release(r.submitted);
+        /* shutdown(wait=1) from a callback: EX_EINVAL, the pool still stops. */
+        ex_future *c;
+        assert_int_equal(ex_submit(ex, task_gate, NULL, 0, &c), 0);
+        wait_running(c);
+        assert_int_equal(ex_future_on_done(c, cb_shutdown_wait, &r), 0);
+        gate_open(1);
+        assert_int_equal(ex_future_wait(c, EX_FOREVER), 0);
+        for (int i = 0; i < 10000 && r.shutdown_rc == 99; i++)
+            sleep_ms(1);
+        assert_int_equal(r.shutdown_rc, EX_EINVAL);
+        ex_future *late;
+        assert_int_equal(ex_submit(ex, task_double, &v, sizeof v, &late), EX_ESHUTDOWN);
+        ex_future_release(a);
+        ex_future_release(b);
+        ex_future_release(c);
+        ex_destroy(ex);
+    }
+}
+
 static void test_errors(void **state)
 {
     (void)state;
@@ -868,6 +936,13 @@ static void test_errors(void **state)
     assert_int_equal(ex_future_then(NULL, ex, task_empty, &f), EX_EINVAL);
     assert_int_equal(ex_future_wait(NULL, 0), EX_EINVAL);
     assert_int_equal(ex_future_cancel(NULL), EX_EINVAL);
+    ex_task_stats st;
+    assert_int_equal(ex_submit(ex, task_gate, NULL, 0, &f), 0);
+    assert_int_equal(ex_future_stats(f, &st), EX_EINVAL); /* not final yet */
+    gate_open(1);
+    assert_int_equal(ex_future_wait(f, EX_FOREVER), 0);
+    assert_int_equal(ex_future_stats(f, &st), 0);
+    ex_future_release(f);
     assert_int_equal(ex_shutdown(NULL, 1, 1), EX_EINVAL);
     ex_destroy(ex);
     ex_destroy(NULL);
@@ -916,6 +991,7 @@ int main(void)
         cmocka_unit_test(test_resources_released),
         cmocka_unit_test(test_hooks_and_broken),
         cmocka_unit_test(test_stats),
+        cmocka_unit_test(test_callback_reentry),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_buf),
     };
