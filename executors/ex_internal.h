@@ -119,8 +119,9 @@ int ex__future_new(ex_task_fn fn, const void *in, size_t len, ex_future **out);
 /* PENDING -> RUNNING (true) or false if it was cancelled meanwhile. */
 bool ex__future_begin(ex_future *f);
 /* RUNNING (or PENDING) -> DONE if error == 0, else FAILED with error and
- * task_code; wakes waiters, runs callbacks.  Does not drop any reference. */
-void ex__future_finish(ex_future *f, int error, int task_code);
+ * task_code; wakes waiters, runs callbacks.  Does not drop any reference.
+ * Returns whether any callback ran (their CPU time is the caller's). */
+bool ex__future_finish(ex_future *f, int error, int task_code);
 /* PENDING -> CANCELLED (true), false if not pending. */
 bool ex__future_cancel_pending(ex_future *f);
 

@@ -164,7 +164,10 @@ void ex__run_chained(ex_future *f, int worker, ex_probe *chain)
         end.valid = true;
         *chain = end;
     }
-    ex__future_finish(f, rc == 0 ? 0 : EX_ETASK, rc);
+    /* Callbacks run here, after the reading: their time belongs to no
+     * task, so the next task starts from a fresh reading instead. */
+    if (ex__future_finish(f, rc == 0 ? 0 : EX_ETASK, rc) && chain)
+        chain->valid = false;
 }
 
 void ex__run_inline(ex_future *f, int worker)

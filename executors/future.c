@@ -60,9 +60,11 @@ bool ex__future_begin(ex_future *f)
         memory_order_acquire);
 }
 
-/* Called with f->lock held and the final state stored; returns unlocked. */
-static void complete_locked(ex_future *f)
+/* Called with f->lock held and the final state stored; returns unlocked,
+ * and whether any callback ran. */
+static bool complete_locked(ex_future *f)
 {
+    bool ran = false;
     ex_state s = atomic_load_explicit(&f->state, memory_order_relaxed);
     if (f->cond_waiters)
         pthread_cond_broadcast(&f->cond);
@@ -78,6 +80,7 @@ static void complete_locked(ex_future *f)
     }
     f->running_callbacks = true;
     while (f->callbacks) {
+        ran = true;
         struct ex_callback *cb = f->callbacks;
         f->callbacks = NULL;
         f->callbacks_tail = &f->callbacks;
@@ -97,22 +100,23 @@ static void complete_locked(ex_future *f)
     /* The chained input (parent's output) is no longer needed. */
     if (parent)
         ex_future_release(parent);
+    return ran;
 }
 
-void ex__future_finish(ex_future *f, int error, int task_code)
+bool ex__future_finish(ex_future *f, int error, int task_code)
 {
     pthread_mutex_lock(&f->lock);
     ex_state s = atomic_load_explicit(&f->state, memory_order_relaxed);
     if (state_final(s)) {
         pthread_mutex_unlock(&f->lock);
-        return;
+        return false;
     }
     f->error = error;
     f->task_code = error == EX_ETASK ? task_code : 0;
     ex_state to = error == 0 ? EX_DONE
                   : error == EX_ECANCELLED ? EX_CANCELLED : EX_FAILED;
     atomic_store_explicit(&f->state, to, memory_order_release);
-    complete_locked(f);
+    return complete_locked(f);
 }
 
 bool ex__future_cancel_pending(ex_future *f)

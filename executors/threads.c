@@ -240,6 +240,7 @@ static int threads_shutdown(ex_executor *ex, bool wait, bool cancel_pending)
         drained = t->head;
         t->head = t->tail = NULL;
         t->queued = 0;
+        atomic_store_explicit(&t->queued_hint, 0, memory_order_relaxed);
     }
     pthread_cond_broadcast(&t->work_cv);
     pthread_cond_broadcast(&t->room_cv);

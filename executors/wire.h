@@ -147,7 +147,7 @@ int wire_reader_feed(wire_reader *r, const void *data, size_t n, size_t *used);
  * returns how many payload bytes are still expected (> 0) and sets *dst to
  * storage for them (already reserved), so the caller can read(2) straight
  * into it and then call wire_reader_advance.  Returns 0 otherwise (use
- * wire_reader_feed), or EX_ENOMEM via *err when not NULL. */
+ * wire_reader_feed). */
 size_t wire_reader_direct(wire_reader *r, void **dst);
 /* Records n bytes written at the wire_reader_direct pointer.  WIRE_MORE or
  * WIRE_FRAME; WIRE_ESTATE if n exceeds what was offered. */

@@ -28,7 +28,6 @@ typedef struct pb_run_opts {
     size_t queue_capacity;     /* 0 = unbounded */
     unsigned max_tasks_per_worker;
     int64_t timeout_ns;        /* procs per-task timeout, 0 = none */
-    size_t chunksize;          /* > 1: ex_map with this chunksize */
     int (*worker_start)(unsigned index, void *arg); /* pinning hook */
     void *worker_start_arg;
     bool progress;             /* a progress line on stderr */
