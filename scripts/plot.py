@@ -147,7 +147,8 @@ class Plotter:
         keys = pb.varied_keys(plist)
         if len(plist) > 1 and keys:
             return pb.short_params(params, keys)
-        return textwrap.fill(pb.short_params(params) or "default parameters", 70)
+        # About 11 characters per inch of a one-panel figure at this size.
+        return textwrap.fill(pb.short_params(params) or "default parameters", 55)
 
     # -- per-configuration series -------------------------------------------
 
@@ -609,7 +610,8 @@ def legend_columns(labels, width_in):
     for ncol in range(min(n, 6), 1, -1):
         rows = math.ceil(n / ncol)
         cols = [labels[i:i + rows] for i in range(0, n, rows)]
-        if sum(0.06 * max(len(lb) for lb in c) + 0.85 for c in cols) <= width_in:
+        # ~0.075 in per character at 8.5 pt, plus the handle and the gap.
+        if sum(0.075 * max(len(lb) for lb in c) + 1.0 for c in cols) <= width_in:
             return ncol
     return 1
 
