@@ -289,7 +289,7 @@ int pb_cmd_run(int argc, char **argv)
             fputc('\n', stdout);
         } else {
             print_summary(&c.o, &r);
-            printf("pinning     %s\n", pinning);
+            printf("pinning     %s (observed: %s)\n", pinning, r.cpus_observed);
         }
         pb_run_result_free(&r);
     } else {

@@ -11,7 +11,7 @@
 
 #include "run.h"
 
-#define PB_SCHEMA_VERSION 1
+#define PB_SCHEMA_VERSION 2
 
 typedef struct pb_row_meta {
     const char *host;

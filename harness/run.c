@@ -221,6 +221,8 @@ int pb_run(const pb_run_opts *o, pb_run_result *r, bool keep_latencies,
     double sum_wait = 0, sum_cpu = 0, sum_blocked = 0, sum_lat = 0, sum_ipc = 0;
     size_t nran = 0, nipc = 0;
     unsigned char seen_cpu[1024] = {0};
+    enum { OBS_WORKERS = 64 };
+    uint64_t observed[OBS_WORKERS] = {0}; /* per worker: CPUs seen (< 64) */
     for (size_t i = 0; i < o->tasks; i++) {
         if (submit_error[i]) {
             r->tasks_failed++;
@@ -258,6 +260,8 @@ int pb_run(const pb_run_opts *o, pb_run_result *r, bool keep_latencies,
         uint64_t cpu = first.cpu_ns, ipc = first.ipc_send_ns + first.ipc_recv_ns;
         if (first.cpu >= 0 && first.cpu < 8192)
             seen_cpu[first.cpu / 8] |= (unsigned char)(1u << (first.cpu % 8));
+        if (first.cpu >= 0 && first.cpu < 64 && first.worker >= 0 && first.worker < OBS_WORKERS)
+            observed[first.worker] |= 1ull << first.cpu;
         for (size_t k = 1; k < nstages; k++) {
             if (ex_future_stats(slots[i].stage[k], &s) != 0 || s.start_ns == 0)
                 break;
@@ -281,6 +285,21 @@ int pb_run(const pb_run_opts *o, pb_run_result *r, bool keep_latencies,
         }
     }
     wl_digest_final(digest, r->digest);
+    /* "w0:0 w1:1,3": the CPUs each worker's tasks were seen on. */
+    size_t off = 0;
+    for (int w = 0; w < OBS_WORKERS && off < sizeof r->cpus_observed; w++) {
+        if (!observed[w])
+            continue;
+        off += (size_t)snprintf(r->cpus_observed + off, sizeof r->cpus_observed - off, "%sw%d:",
+                                off ? " " : "", w);
+        bool firstc = true;
+        for (int c = 0; c < 64 && off < sizeof r->cpus_observed; c++)
+            if (observed[w] >> c & 1) {
+                off += (size_t)snprintf(r->cpus_observed + off, sizeof r->cpus_observed - off,
+                                        "%s%d", firstc ? "" : ",", c);
+                firstc = false;
+            }
+    }
     for (size_t b = 0; b < sizeof seen_cpu; b++)
         r->distinct_cpus += (size_t)__builtin_popcount(seen_cpu[b]);
     if (nran) {
@@ -390,6 +409,8 @@ void pb_run_json(const pb_run_opts *o, const pb_run_result *r, FILE *f, const ch
     pb_json_string(f, r->digest);
     fputs(",\"pinning\":", f);
     pb_json_string(f, pinning ? pinning : "none");
+    fputs(",\"cpus_observed\":", f);
+    pb_json_string(f, r->cpus_observed);
     const struct {
         const char *k;
         double v;

@@ -63,6 +63,9 @@ typedef struct pb_run_result {
     unsigned cores;            /* online CPUs the utilisation divides by */
     uint64_t workers_replaced;
     size_t distinct_cpus;      /* CPUs tasks ran on */
+    /* The binding obtained, as observed: for each worker index, the CPUs
+     * its tasks started on ("w0:0 w1:1", CPUs 0..63, first 64 workers). */
+    char cpus_observed[512];
     /* Per-task latencies (ns), allocated, n = tasks that ran; NULL if not
      * asked for. */
     double *latencies;

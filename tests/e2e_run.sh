@@ -83,6 +83,14 @@ bad "procs" run -W fault -e seq -p crash_rate=0.1
 bad "unknown command" frobnicate
 bad "--port" serve --port 70000
 
+# -- pinning: the binding obtained is the one planned ----------------------
+for ex in threads procs; do
+    "$PB" run -W primes -e "$ex" -w 2 --pin compact -n 20 -p span=100000 --json >"$tmp/pin.json" 2>&1
+    plan=$(sed -n 's/.*"pinning":"compact: \([^"]*\)".*/\1/p' "$tmp/pin.json" | sed 's/->PU/:/g')
+    seen=$(sed -n 's/.*"cpus_observed":"\([^"]*\)".*/\1/p' "$tmp/pin.json")
+    check "$ex --pin compact: observed '$seen' = planned '$plan'" [ "${plan:-none planned}" = "$seen" ]
+done
+
 # -- a dead server: counted errors, a completed run -----------------------
 port=$(( 20000 + $$ % 20000 ))
 "$PB" run -W http -e threads -w 2 -n 6 --url "http://127.0.0.1:$port/" \
