@@ -846,8 +846,8 @@ static void test_stats(void **state)
 
 typedef struct reentry {
     ex_executor *ex;
-    ex_future *submitted;
-    int submit_rc, shutdown_rc;
+    ex_future *submitted;          /* published by the store to submit_rc */
+    atomic_int submit_rc, shutdown_rc;
 } reentry;
 
 static void cb_submit_again(ex_future *f, void *arg)
@@ -855,14 +855,15 @@ static void cb_submit_again(ex_future *f, void *arg)
     (void)f;
     reentry *r = arg;
     static uint32_t v = 20;
-    r->submit_rc = ex_submit(r->ex, task_double, &v, sizeof v, &r->submitted);
+    int rc = ex_submit(r->ex, task_double, &v, sizeof v, &r->submitted);
+    atomic_store(&r->submit_rc, rc);
 }
 
 static void cb_shutdown_wait(ex_future *f, void *arg)
 {
     (void)f;
     reentry *r = arg;
-    r->shutdown_rc = ex_shutdown(r->ex, 1, 0);
+    atomic_store(&r->shutdown_rc, ex_shutdown(r->ex, 1, 0));
 }
 
 /* Callbacks run on a worker (threads) or the dispatcher (procs): submitting
@@ -884,13 +885,15 @@ static void test_callback_reentry(void **state)
         assert_int_equal(ex_submit(ex, task_gate, NULL, 0, &a), 0);
         wait_running(a);
         assert_int_equal(ex_submit(ex, task_double, &v, sizeof v, &b), 0); /* full now */
-        reentry r = {.ex = ex, .submit_rc = 99, .shutdown_rc = 99};
+        reentry r = {.ex = ex};
+        atomic_init(&r.submit_rc, 99);
+        atomic_init(&r.shutdown_rc, 99);
         assert_int_equal(ex_future_on_done(a, cb_submit_again, &r), 0);
         gate_open(1);
         assert_int_equal(ex_future_wait(b, EX_FOREVER), 0);
-        for (int i = 0; i < 10000 && r.submit_rc == 99; i++)
+        for (int i = 0; i < 10000 && atomic_load(&r.submit_rc) == 99; i++)
             sleep_ms(1);
-        assert_int_equal(r.submit_rc, 0);
+        assert_int_equal(atomic_load(&r.submit_rc), 0);
         assert_int_equal(u32_of(r.submitted), 41);
         ex_future_release(r.submitted);
         /* shutdown(wait=1) from a callback: EX_EINVAL, the pool still stops. */
@@ -900,9 +903,9 @@ static void test_callback_reentry(void **state)
         assert_int_equal(ex_future_on_done(c, cb_shutdown_wait, &r), 0);
         gate_open(1);
         assert_int_equal(ex_future_wait(c, EX_FOREVER), 0);
-        for (int i = 0; i < 10000 && r.shutdown_rc == 99; i++)
+        for (int i = 0; i < 10000 && atomic_load(&r.shutdown_rc) == 99; i++)
             sleep_ms(1);
-        assert_int_equal(r.shutdown_rc, EX_EINVAL);
+        assert_int_equal(atomic_load(&r.shutdown_rc), EX_EINVAL);
         ex_future *late;
         assert_int_equal(ex_submit(ex, task_double, &v, sizeof v, &late), EX_ESHUTDOWN);
         ex_future_release(a);
