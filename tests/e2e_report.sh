@@ -14,12 +14,9 @@ scripts="$here/../scripts"
 fail=0
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT INT TERM
+. "$(dirname "$0")/lib_e2e.sh"
 r="$tmp/res"
 
-check() { # description, then a command that must succeed
-    desc=$1; shift
-    if "$@"; then echo "ok   $desc"; else echo "FAIL $desc"; fail=1; fi
-}
 has() { grep -q -F -- "$2" "$1"; }   # file, fixed string
 
 if ! "$scripts/py.sh" -c 'import matplotlib' 2>"$tmp/err"; then

@@ -7,19 +7,10 @@ PB=${POOLBENCH:-./poolbench}
 fail=0
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT INT TERM
+. "$(dirname "$0")/lib_e2e.sh"
 
-check() { # description, then a command that must succeed
-    desc=$1; shift
-    if "$@"; then echo "ok   $desc"; else echo "FAIL $desc"; fail=1; fi
-}
 
-inrange() { # value lo hi
-    [ "$1" -ge "$2" ] && [ "$1" -le "$3" ]
-}
 
-field() { # json-file key -> value of a top-level string or number field
-    sed -n "s/.*\"$2\":\"\{0,1\}\([^,\"}]*\).*/\1/p" "$1"
-}
 
 # -- the same digest on every backend ------------------------------------
 while read -r wl params; do
@@ -56,18 +47,6 @@ e=$(sed -n 's/.*"EX_ETASK:77":\([0-9]*\).*/\1/p' "$tmp/f.json")
 check "fault error_rate=0.3: about 30 of 100 fail with code 77 (${e:-0})" inrange "${e:-0}" 15 45
 
 # -- bad input: exit 2 and one line naming the problem --------------------
-bad() { # expected-substring, args...
-    want=$1; shift
-    "$PB" "$@" >"$tmp/out" 2>"$tmp/err"
-    rc=$?
-    lines=$(wc -l <"$tmp/err")
-    if [ "$rc" = 2 ] && [ "$lines" = 1 ] && grep -q -- "$want" "$tmp/err"; then
-        echo "ok   exit 2: $*"
-    else
-        echo "FAIL expected exit 2 and one line with '$want' for: $* (got $rc, $lines lines)"
-        cat "$tmp/err"; fail=1
-    fi
-}
 bad "unknown executor 'fibers'" run -W primes -e fibers
 bad "unknown workload 'nope'" run -W nope
 bad "unknown parameter 'foo'" run -W sha256 -p foo=1

@@ -8,11 +8,8 @@ PB=${POOLBENCH:-./poolbench}
 fail=0
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT INT TERM
+. "$(dirname "$0")/lib_e2e.sh"
 
-check() {
-    desc=$1; shift
-    if "$@"; then echo "ok   $desc"; else echo "FAIL $desc"; fail=1; fi
-}
 
 # -- SIGKILL midway ------------------------------------------------------
 "$PB" sweep --out "$tmp/k" -W sleep,http -e seq,threads,procs -w 1,2,4 -p latency_ms=2 \
@@ -80,18 +77,6 @@ check "fault on procs: no seq baseline" [ "$(grep -c ',seq,' "$tmp/f/runs.csv")"
 check "fault on procs: dead workers counted in the rows" grep -q 'EX_EWORKER=' "$tmp/f/runs.csv"
 
 # -- bad options: exit 2 and one line ---------------------------------------
-bad() {
-    want=$1; shift
-    "$PB" "$@" >"$tmp/out" 2>"$tmp/err"
-    rc=$?
-    lines=$(wc -l <"$tmp/err")
-    if [ "$rc" = 2 ] && [ "$lines" = 1 ] && grep -q -- "$want" "$tmp/err"; then
-        echo "ok   exit 2: $*"
-    else
-        echo "FAIL expected exit 2 and one line with '$want' for: $* (got $rc, $lines lines)"
-        cat "$tmp/err"; fail=1
-    fi
-}
 bad "--out" sweep -W primes
 bad "unknown executor 'x'" sweep --out "$tmp/b" -e x
 bad "--workers" sweep --out "$tmp/b" -w 0
