@@ -134,8 +134,8 @@ static void tukey_fences(const double *sorted, size_t n, double *lo_fence,
     *hi_fence = q3 + 1.5 * iqr;
 }
 
-int pb_outliers(const double *x, size_t n, unsigned char *flags,
-                size_t *count)
+/* A sorted copy of x (caller frees): 0, -EINVAL (empty, a NaN) or -ENOMEM. */
+static int sorted_copy(const double *x, size_t n, double **out)
 {
     if (n == 0 || has_nan(x, n))
         return -EINVAL;
@@ -144,6 +144,17 @@ int pb_outliers(const double *x, size_t n, unsigned char *flags,
         return -ENOMEM;
     memcpy(s, x, n * sizeof *s);
     pb_sort(s, n);
+    *out = s;
+    return 0;
+}
+
+int pb_outliers(const double *x, size_t n, unsigned char *flags,
+                size_t *count)
+{
+    double *s;
+    int rc = sorted_copy(x, n, &s);
+    if (rc)
+        return rc;
     double lo, hi;
     tukey_fences(s, n, &lo, &hi);
     free(s);
@@ -161,13 +172,10 @@ int pb_outliers(const double *x, size_t n, unsigned char *flags,
 
 int pb_summarize(const double *x, size_t n, pb_summary *out)
 {
-    if (n == 0 || has_nan(x, n))
-        return -EINVAL;
-    double *s = malloc(n * sizeof *s);
-    if (!s)
-        return -ENOMEM;
-    memcpy(s, x, n * sizeof *s);
-    pb_sort(s, n);
+    double *s;
+    int rc = sorted_copy(x, n, &s);
+    if (rc)
+        return rc;
 
     pb_summary r;
     memset(&r, 0, sizeof r);
@@ -186,7 +194,7 @@ int pb_summarize(const double *x, size_t n, pb_summary *out)
     r.q3 = pb_percentile_sorted(s, n, 75.0);
 
     size_t lo, hi;
-    int rc = pb_median_ci_ranks(n, 0.95, &lo, &hi, &r.ci_level);
+    rc = pb_median_ci_ranks(n, 0.95, &lo, &hi, &r.ci_level);
     if (rc == 0) {
         r.ci_low = s[lo - 1];
         r.ci_high = s[hi - 1];

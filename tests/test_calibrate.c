@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "capture.h"
+
 #include "calibrate.h"
 #include "proc_counts.h"
 
@@ -384,42 +386,15 @@ static void test_json_checker(void **state)
 
 /* ------------------------------------------------ the CLI */
 
-/* Lines of s that start with prefix. */
-static size_t count_prefixed_lines(const char *s, const char *prefix)
-{
-    size_t n = 0;
-    for (const char *line = s; *line;) {
-        n += strncmp(line, prefix, strlen(prefix)) == 0;
-        const char *nl = strchr(line, '\n');
-        if (!nl)
-            break;
-        line = nl + 1;
-    }
-    return n;
-}
-
-/* Runs pb_calibrate_main(argv) with stderr captured; returns its status and
- * the captured text in err (NUL-terminated). */
+/* pb_calibrate_main(argv) with stderr captured into err (stdout, the JSON,
+ * is discarded); returns its status. */
 static int run_main(char **argv, int argc, char *err, size_t errlen)
 {
-    char path[] = "/tmp/pb_test_calibrate_XXXXXX";
-    int tmp = mkstemp(path);
-    assert_true(tmp >= 0);
-    unlink(path);
-    fflush(stderr);
-    int saved = dup(STDERR_FILENO);
-    assert_true(saved >= 0);
-    assert_true(dup2(tmp, STDERR_FILENO) >= 0);
-    int rc = pb_calibrate_main(argc, argv);
-    fflush(stderr);
-    assert_true(dup2(saved, STDERR_FILENO) >= 0);
-    close(saved);
-    assert_int_equal(lseek(tmp, 0, SEEK_SET), 0);
-    ssize_t r = read(tmp, err, errlen - 1);
-    err[r > 0 ? r : 0] = 0;
-    close(tmp);
-    return rc;
+    static char out[1 << 16];
+    return capture_main(pb_calibrate_main, argc, argv, out, sizeof out, err, errlen);
 }
+
+
 
 static void test_main_bad_options(void **state)
 {

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "capture.h"
+
 #include "executor.h"
 #include "pin.h"
 #include "proc_counts.h"
@@ -493,53 +495,16 @@ static void test_executor_end_to_end(void **state)
 
 /* ------------------------------------------------ poolbench topo */
 
-/* Runs pb_topo_main(argv) with stdout and stderr captured into out / err. */
+/* pb_topo_main(argv) with stdout and stderr captured into out / err. */
 static int run_topo(char **argv, char *out, size_t outlen, char *err, size_t errlen)
 {
-    char p1[] = "/tmp/pb_test_topo_out_XXXXXX", p2[] = "/tmp/pb_test_topo_err_XXXXXX";
-    int fo = mkstemp(p1), fe = mkstemp(p2);
-    assert_true(fo >= 0 && fe >= 0);
-    unlink(p1);
-    unlink(p2);
-    fflush(stdout);
-    fflush(stderr);
-    int so = dup(STDOUT_FILENO), se = dup(STDERR_FILENO);
-    assert_true(so >= 0 && se >= 0);
-    assert_true(dup2(fo, STDOUT_FILENO) >= 0 && dup2(fe, STDERR_FILENO) >= 0);
     int argc = 0;
     while (argv[argc])
         argc++;
-    int rc = pb_topo_main(argc, argv);
-    fflush(stdout);
-    fflush(stderr);
-    assert_true(dup2(so, STDOUT_FILENO) >= 0 && dup2(se, STDERR_FILENO) >= 0);
-    close(so);
-    close(se);
-    int fds[2] = {fo, fe};
-    char *bufs[2] = {out, err};
-    size_t lens[2] = {outlen, errlen};
-    for (int i = 0; i < 2; i++) {
-        assert_int_equal(lseek(fds[i], 0, SEEK_SET), 0);
-        ssize_t r = read(fds[i], bufs[i], lens[i] - 1);
-        bufs[i][r > 0 ? r : 0] = 0;
-        close(fds[i]);
-    }
-    return rc;
+    return capture_main(pb_topo_main, argc, argv, out, outlen, err, errlen);
 }
 
-/* Lines of s that start with prefix. */
-static size_t count_prefixed_lines(const char *s, const char *prefix)
-{
-    size_t n = 0;
-    for (const char *line = s; *line;) {
-        n += strncmp(line, prefix, strlen(prefix)) == 0;
-        const char *nl = strchr(line, '\n');
-        if (!nl)
-            break;
-        line = nl + 1;
-    }
-    return n;
-}
+
 
 static void test_topo_main(void **state)
 {
