@@ -43,9 +43,10 @@ struct ex_future {
     struct ex_callback *callbacks, **callbacks_tail;
     struct ex_waiter_link *waiters; /* ex_wait / as_completed registrations */
 
-    /* Backend use only: queue link and free per-backend words.  Owned by the
-     * backend from submit until the executor's reference is released. */
+    /* Backend use only: queue links and free per-backend words.  Owned by
+     * the backend from submit until the executor's reference is released. */
     ex_future *next;
+    _Atomic(ex_future *) qnext; /* threads.c's lock-free queue */
     uint64_t id;
     void *backend_ptr;
 
@@ -53,7 +54,21 @@ struct ex_future {
      * reference held until this future is final), and where to submit. */
     ex_future *parent;
     ex_executor *then_ex;
+
+    struct ex_fcache *home; /* where its memory goes back to, or NULL */
 };
+
+/* Each executor keeps the futures released back to it for its next
+ * submissions (up to EX_FCACHE_MAX of them), so a steady stream of tasks
+ * neither calls malloc nor faults fresh pages in.  A future may outlive
+ * its executor: the cache counts the futures it handed out and is freed
+ * when the executor has closed it and the last of them came back. */
+#define EX_FCACHE_MAX 131072u
+typedef struct ex_fcache ex_fcache;
+ex_fcache *ex__fcache_new(void);
+/* The executor's end: frees the cached futures, and the cache itself once
+ * every future it handed out has been released. */
+void ex__fcache_close(ex_fcache *c);
 
 /* Registration of a group waiter on one future (see group.c). */
 struct ex_waiter_link {
@@ -67,7 +82,8 @@ struct ex_waiter {
     pthread_cond_t cond;
     size_t nfinal;      /* futures final so far */
     size_t nfailed;     /* of which FAILED */
-    size_t *order;      /* indexes in completion order (n slots) */
+    size_t *order;      /* indexes in completion order (n slots), or
+                           NULL when only the counts matter (ex_wait) */
     size_t n;
     /* Wake the waiting thread only when it can make progress: once nfinal
      * reaches wake_nfinal, or on a failure if wake_on_fail.  Waking it on
@@ -97,6 +113,7 @@ typedef struct ex_vtable {
 /* Every backend's executor struct starts with this. */
 struct ex_executor {
     const ex_vtable *vt;
+    ex_fcache *fcache;        /* set by ex_create */
     ex_config cfg;
     unsigned workers;
     atomic_bool broken;
@@ -115,7 +132,10 @@ int ex_threads_new(const ex_config *cfg, ex_executor **out);
 int ex_procs_new(const ex_config *cfg, ex_executor **out);
 
 /* future.c */
-int ex__future_new(ex_task_fn fn, const void *in, size_t len, ex_future **out);
+/* A new PENDING future with two references (the caller's and the
+ * executor's), from cache c when it has one (c may be NULL). */
+int ex__future_new(ex_fcache *c, ex_task_fn fn, const void *in, size_t len,
+                   ex_future **out);
 /* PENDING -> RUNNING (true) or false if it was cancelled meanwhile. */
 bool ex__future_begin(ex_future *f);
 /* RUNNING (or PENDING) -> DONE if error == 0, else FAILED with error and
@@ -141,20 +161,18 @@ typedef struct ex_probe {
     ex_thread_usage u;
     bool valid;
     pid_t pid;  /* set once by the worker: getpid() is a system call */
-    /* Off-CPU time below which the thread cannot have been switched out:
-     * measured by ex__probe_init (see there); 0 = unknown, always ask. */
-    uint64_t switch_free_ns;
     bool measure_cpu; /* ex_config.measure_cpu */
+    /* Switch detection (ex_config.exact_cpu false and the kernel has it):
+     * the last exact reading, taken in this thread right after arming the
+     * rseq marker; anchor_ns == 0: none yet. */
+    bool detect;
+    uint64_t anchor_ns;
+    ex_thread_usage anchor;
 } ex_probe;
 
-/* Prepares a worker's probe: its pid, and switch_free_ns.  Reading the
- * thread clock and the monotonic clock back to back leaves a gap between
- * wall time and CPU time even when nothing else runs (the system call's
- * entry and exit, ~0.7 us on a VM, ~0.1 us on bare metal); a context switch
- * adds at least a switch out and one back in on top.  So the threshold is
- * twice the smallest gap seen in a few tries plus 1 us: below it, no switch
- * happened and the counts need no getrusage call. */
-void ex__probe_init(ex_probe *p, bool measure_cpu);
+/* Prepares a probe: its pid, and whether it measures CPU with switch
+ * detection, exactly, or not at all (ex_config.measure_cpu, exact_cpu). */
+void ex__probe_init(ex_probe *p, const ex_config *cfg);
 
 /* Runs f in this thread as worker `worker`, measuring it, then finishes it.
  * Used by seq, threads and caller-runs.  f must be RUNNING. */
@@ -164,7 +182,10 @@ void ex__run_inline(ex_future *f, int worker);
  * of the previous task.  When the worker went straight from that task to
  * this one (it did not sleep: the caller invalidates chain when it waits)
  * and this task was already submitted by then, that reading serves as this
- * task's start, so a busy worker pays one system call per task, not two. */
+ * task's start.  With switch detection (see ex_config.exact_cpu) a task
+ * that ran without a break costs no system call at all; with exact
+ * readings, a busy worker pays the thread clock and getrusage once per
+ * task, not twice. */
 void ex__run_chained(ex_future *f, int worker, ex_probe *chain);
 
 /* Worker start: worker_start hook then initializer; 0 or nonzero. */
@@ -181,7 +202,10 @@ static inline void ex__cpu_relax(void)
 }
 
 /* Busy-waits (with a CPU pause hint) until *flag != 0 or spin_ns passed;
- * returns whether it became nonzero. */
+ * returns whether it became nonzero.  After EX_SPIN_YIELD_AFTER_NS it
+ * yields the CPU between polls: when threads outnumber CPUs, the thread it
+ * waits for may be queued behind it on this very CPU. */
+#define EX_SPIN_YIELD_AFTER_NS 2000
 bool ex__spin_until_nonzero(const atomic_size_t *flag, int64_t spin_ns);
 
 /* Timeout -> absolute CLOCK_MONOTONIC deadline (ns); EX_FOREVER stays. */

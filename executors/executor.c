@@ -7,6 +7,7 @@
 #include "ex_internal.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,13 +26,21 @@ bool ex__spin_until_nonzero(const atomic_size_t *flag, int64_t spin_ns)
 {
     if (spin_ns <= 0)
         return atomic_load_explicit(flag, memory_order_acquire) != 0;
-    uint64_t until = ex_now_ns() + (uint64_t)spin_ns;
+    uint64_t start = ex_now_ns(), until = start + (uint64_t)spin_ns;
     for (unsigned i = 0;; i++) {
         if (atomic_load_explicit(flag, memory_order_acquire))
             return true;
         ex__cpu_relax();
-        if ((i & 63) == 63 && ex_now_ns() >= until)
-            return false;
+        if ((i & 63) == 63) {
+            uint64_t now = ex_now_ns();
+            if (now >= until)
+                return false;
+            /* Past the first couple of microseconds, a hand-off from a
+             * running thread would have come: the one that will set the
+             * flag may be waiting for this CPU, so let it run. */
+            if (now - start >= EX_SPIN_YIELD_AFTER_NS)
+                sched_yield();
+        }
     }
 }
 
@@ -95,20 +104,161 @@ static uint64_t thread_cpu_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-void ex__probe_init(ex_probe *p, bool measure_cpu)
+/*
+ * Switch detection through rseq.  glibc registers an rseq area for every
+ * thread; its rseq_cs word names a critical section, and whenever the
+ * kernel preempts, migrates, blocks or signals the thread it clears that
+ * word on the way back to user space if the thread is outside the
+ * section.  So a marker section that covers no code at all is cleared by
+ * the first interruption after it was armed: while it is still set, the
+ * thread has run without a break.  The kernel checks the descriptor: the
+ * abort address must follow the registered signature, and lie outside the
+ * (empty) section.
+ */
+#if defined(__has_include)
+#if __has_include(<sys/rseq.h>)
+#include <sys/rseq.h>
+#define EX_HAVE_RSEQ 1
+#endif
+#endif
+
+#ifdef EX_HAVE_RSEQ
+static const uint32_t rseq_sig_words[2] __attribute__((aligned(8))) = {RSEQ_SIG, 0};
+static struct rseq_cs rseq_marker;
+static bool rseq_detects;
+static pthread_once_t rseq_once = PTHREAD_ONCE_INIT;
+
+static inline struct rseq *rseq_area(void)
+{
+    return (struct rseq *)((char *)__builtin_thread_pointer() + __rseq_offset);
+}
+
+static inline void rseq_arm(void)
+{
+    __atomic_store_n(&rseq_area()->rseq_cs, (uint64_t)(uintptr_t)&rseq_marker,
+                     __ATOMIC_RELAXED);
+}
+
+static inline bool rseq_intact(void)
+{
+    return __atomic_load_n(&rseq_area()->rseq_cs, __ATOMIC_RELAXED) ==
+           (uint64_t)(uintptr_t)&rseq_marker;
+}
+
+static void rseq_test(void)
+{
+    if (__rseq_size < offsetof(struct rseq, rseq_cs) + sizeof(uint64_t))
+        return; /* not registered: old kernel, valgrind, or tunable off */
+    rseq_marker.version = 0;
+    rseq_marker.flags = 0;
+    rseq_marker.start_ip = (uintptr_t)&rseq_sig_words[0];
+    rseq_marker.post_commit_offset = 0;
+    rseq_marker.abort_ip = (uintptr_t)&rseq_sig_words[1];
+    /* A voluntary switch must clear it (some kernels skip the update when
+     * the thread comes back to the CPU it left, which would hide it). */
+    rseq_arm();
+    struct timespec ts = {.tv_sec = 0, .tv_nsec = 200000};
+    nanosleep(&ts, NULL);
+    bool seen = !rseq_intact();
+    /* And plain user code must leave it (else it would gain nothing). */
+    bool kept = false;
+    for (int i = 0; i < 8 && !kept; i++) {
+        rseq_arm();
+        for (volatile int k = 0; k < 1000; k++)
+            ;
+        kept = rseq_intact();
+    }
+    __atomic_store_n(&rseq_area()->rseq_cs, 0, __ATOMIC_RELAXED);
+    rseq_detects = seen && kept;
+}
+#endif
+
+int ex_cpu_switch_detection(void)
+{
+#ifdef EX_HAVE_RSEQ
+    pthread_once(&rseq_once, rseq_test);
+    return rseq_detects;
+#else
+    return 0;
+#endif
+}
+
+/* An exact reading, after arming the marker; the CPU time and the
+ * timestamp are read back to back so that they describe the same moment. */
+static void take_anchor(ex_probe *p)
+{
+#ifdef EX_HAVE_RSEQ
+    rseq_arm();
+#endif
+    struct timespec ts;
+    p->anchor.cpu_ns = clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == 0
+                           ? (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec
+                           : 0;
+    p->anchor_ns = ex_now_ns();
+    struct rusage ru;
+    if (getrusage(RUSAGE_THREAD, &ru) == 0) {
+        p->anchor.nvcsw = ru.ru_nvcsw;
+        p->anchor.nivcsw = ru.ru_nivcsw;
+    } else {
+        p->anchor.nvcsw = p->anchor.nivcsw = 0;
+    }
+}
+
+/* The thread's usage now: from the anchor while the marker is intact and
+ * the anchor recent (no system call), else from a new anchor. */
+static void detect_reading(ex_probe *p, uint64_t *ns, ex_thread_usage *u)
+{
+    uint64_t now = ex_now_ns();
+#ifdef EX_HAVE_RSEQ
+    /* The marker is checked after the timestamp: a switch before it has
+     * cleared the marker by then. */
+    if (p->anchor_ns && now - p->anchor_ns < EX_EXACT_EVERY_NS && rseq_intact()) {
+        *ns = now;
+        *u = p->anchor;
+        u->cpu_ns += now - p->anchor_ns;
+        return;
+    }
+#endif
+    (void)now;
+    take_anchor(p);
+    *ns = p->anchor_ns;
+    *u = p->anchor;
+}
+
+void ex__probe_init(ex_probe *p, const ex_config *cfg)
 {
     memset(p, 0, sizeof *p);
     p->pid = getpid();
-    p->measure_cpu = measure_cpu;
-    uint64_t best = UINT64_MAX;
-    for (int i = 0; i < 16; i++) {
-        uint64_t t0 = ex_now_ns(), c0 = thread_cpu_ns();
-        uint64_t c1 = thread_cpu_ns(), t1 = ex_now_ns();
-        uint64_t gap = t1 - t0 > c1 - c0 ? (t1 - t0) - (c1 - c0) : 0;
-        if (gap < best)
-            best = gap;
+    p->measure_cpu = cfg->measure_cpu;
+    p->detect = cfg->measure_cpu && !cfg->exact_cpu && ex_cpu_switch_detection();
+}
+
+/* ex__run_chained with switch detection: readings come from the anchor
+ * (detect_reading), so a task that ran without a break costs two
+ * monotonic clock reads and no system call. */
+static void run_detected(ex_future *f, ex_probe *chain)
+{
+    uint64_t start_ns;
+    ex_thread_usage start;
+    if (chain->valid && chain->ns >= f->stats.submit_ns) {
+        start_ns = chain->ns;
+        start = chain->u;
+    } else {
+        detect_reading(chain, &start_ns, &start);
     }
-    p->switch_free_ns = 2 * best + 1000;
+    f->stats.start_ns = start_ns;
+    int rc = f->fn(f->in, f->in_len, &f->out);
+    detect_reading(chain, &chain->ns, &chain->u);
+    chain->valid = true;
+    uint64_t wall = chain->ns - start_ns;
+    uint64_t cpu = chain->u.cpu_ns - start.cpu_ns;
+    f->stats.flags |= EX_STATS_CPU;
+    f->stats.end_ns = chain->ns;
+    f->stats.cpu_ns = cpu < wall ? cpu : wall;
+    f->stats.nvcsw = chain->u.nvcsw - start.nvcsw;
+    f->stats.nivcsw = chain->u.nivcsw - start.nivcsw;
+    if (ex__future_finish(f, rc == 0 ? 0 : EX_ETASK, rc))
+        chain->valid = false;
 }
 
 void ex__run_chained(ex_future *f, int worker, ex_probe *chain)
@@ -121,6 +271,10 @@ void ex__run_chained(ex_future *f, int worker, ex_probe *chain)
         int rc = f->fn(f->in, f->in_len, &f->out);
         f->stats.end_ns = ex_now_ns();
         ex__future_finish(f, rc == 0 ? 0 : EX_ETASK, rc);
+        return;
+    }
+    if (chain && chain->detect) {
+        run_detected(f, chain);
         return;
     }
     ex_probe start, end;
@@ -136,33 +290,26 @@ void ex__run_chained(ex_future *f, int worker, ex_probe *chain)
     int rc = f->fn(f->in, f->in_len, &f->out);
     end.u.cpu_ns = thread_cpu_ns();
     end.ns = ex_now_ns();
-    /* Context switches: a switch takes the thread off the CPU for longer
-     * than switch_free_ns (ex__probe_init), so when wall - CPU stays below
-     * that, no switch happened and the counts carry over without a
-     * getrusage call.  When there was off-CPU time, getrusage gives the
-     * exact counts. */
+    /* The switch counts always come from getrusage: off-CPU time does not
+     * tell them (a switch to a thread that answers at once costs less
+     * than the clock reads' own jitter). */
+    ex_thread_usage u;
+    ex__thread_usage(&u);
+    end.u.nvcsw = u.nvcsw;
+    end.u.nivcsw = u.nivcsw;
     uint64_t cpu = end.u.cpu_ns - start.u.cpu_ns;
     uint64_t wall = end.ns - start.ns;
-    if (!chain || !chain->switch_free_ns || wall > cpu + chain->switch_free_ns) {
-        ex_thread_usage u;
-        ex__thread_usage(&u);
-        end.u.nvcsw = u.nvcsw;
-        end.u.nivcsw = u.nivcsw;
-    } else {
-        end.u.nvcsw = start.u.nvcsw;
-        end.u.nivcsw = start.u.nivcsw;
-    }
     f->stats.flags |= EX_STATS_CPU;
     f->stats.end_ns = end.ns;
-    f->stats.cpu_ns = cpu;
+    /* A chained start reading took the CPU time a moment before its
+     * timestamp: never report more CPU than wall time. */
+    f->stats.cpu_ns = cpu < wall ? cpu : wall;
     f->stats.nvcsw = end.u.nvcsw - start.u.nvcsw;
     f->stats.nivcsw = end.u.nivcsw - start.u.nivcsw;
     if (chain) {
-        end.pid = chain->pid;
-        end.switch_free_ns = chain->switch_free_ns;
-        end.measure_cpu = chain->measure_cpu;
-        end.valid = true;
-        *chain = end;
+        chain->ns = end.ns;
+        chain->u = end.u;
+        chain->valid = true;
     }
     /* Callbacks run here, after the reading: their time belongs to no
      * task, so the next task starts from a fresh reading instead. */
@@ -207,13 +354,20 @@ int ex_create(const ex_config *cfg, ex_executor **out)
     case EX_PROCS: make = ex_procs_new; break;
     default: return EX_EINVAL;
     }
+    ex_fcache *c = ex__fcache_new();
+    if (!c)
+        return EX_ENOMEM;
     ex_executor *ex = NULL;
     int rc = make(cfg, &ex);
-    if (rc)
+    if (rc) {
+        ex__fcache_close(c);
         return rc;
+    }
+    ex->fcache = c;
     rc = ex->vt->start(ex);
     if (rc) {
         ex->vt->destroy(ex);
+        ex__fcache_close(c);
         return rc;
     }
     *out = ex;
@@ -231,7 +385,7 @@ int ex_submit(ex_executor *ex, ex_task_fn fn, const void *in, size_t len,
     if (atomic_load_explicit(&ex->broken, memory_order_acquire))
         return EX_EBROKEN;
     ex_future *f;
-    int rc = ex__future_new(fn, in, len, &f);
+    int rc = ex__future_new(ex->fcache, fn, in, len, &f);
     if (rc)
         return rc;
     f->spin_ns = ex->cfg.kind == EX_THREADS ? ex->cfg.spin_ns : 0;
@@ -260,7 +414,9 @@ void ex_destroy(ex_executor *ex)
         return;
     atomic_store_explicit(&ex->shut, true, memory_order_release);
     ex->vt->shutdown(ex, true, false);
+    ex_fcache *c = ex->fcache;
     ex->vt->destroy(ex);
+    ex__fcache_close(c);
 }
 
 unsigned ex_workers(const ex_executor *ex) { return ex ? ex->workers : 0; }

@@ -120,7 +120,29 @@ typedef struct ex_config {
      * timestamps, worker and CPU, and clears EX_STATS_CPU in stats.flags.
      * EX_PROCS always measures them (the pipe costs far more). */
     bool measure_cpu;
+    /* Read the thread clock (and getrusage) at every task boundary.  By
+     * default (false) a worker reads them only when the task may have left
+     * the CPU: where the kernel offers it, the worker arms an rseq marker
+     * at each exact reading, which the kernel clears on any context
+     * switch, migration or signal; while it stays armed and the last exact
+     * reading is under EX_EXACT_EVERY_NS old, the thread has run without
+     * interruption since then, so its CPU time advanced exactly as the
+     * monotonic clock did and its switch counts did not move.  The only
+     * difference from reading the thread clock is that interrupt handling
+     * and a hypervisor's steal inside such a short stretch count as CPU.
+     * ex_cpu_switch_detection() tells whether this kernel offers it. */
+    bool exact_cpu;
 } ex_config;
+
+/* How stale an exact CPU reading may be before a worker takes a new one,
+ * even without any context switch (see exact_cpu). */
+#define EX_EXACT_EVERY_NS 50000
+
+/* Whether this process can tell, without a system call, that a thread ran
+ * without a context switch (rseq; see ex_config.exact_cpu).  Tested once,
+ * on first use: a voluntary sleep must be seen, a stretch of user code
+ * must not.  Non-blocking after the first call. */
+int ex_cpu_switch_detection(void);
 
 #define EX_DEFAULT_SPIN_NS 20000
 

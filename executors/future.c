@@ -19,6 +19,7 @@
 #include "ex_internal.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 struct ex_callback {
     struct ex_callback *next;
@@ -31,11 +32,89 @@ static bool state_final(ex_state s)
     return s == EX_DONE || s == EX_FAILED || s == EX_CANCELLED;
 }
 
-int ex__future_new(ex_task_fn fn, const void *in, size_t len, ex_future **out)
+struct ex_fcache {
+    pthread_mutex_t lock;
+    ex_future *free;    /* linked through next */
+    size_t nfree;
+    size_t outstanding; /* handed out and not yet released */
+    bool closed;        /* the executor is gone */
+};
+
+ex_fcache *ex__fcache_new(void)
 {
-    ex_future *f = calloc(1, sizeof *f);
-    if (!f)
+    ex_fcache *c = calloc(1, sizeof *c);
+    if (c)
+        c->lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
+    return c;
+}
+
+static void fcache_free(ex_fcache *c, ex_future *list)
+{
+    while (list) {
+        ex_future *next = list->next;
+        free(list);
+        list = next;
+    }
+    if (c) {
+        pthread_mutex_destroy(&c->lock);
+        free(c);
+    }
+}
+
+/* Gives back one handed-out future (f, or NULL when allocating it failed). */
+static void fcache_put(ex_fcache *c, ex_future *f)
+{
+    pthread_mutex_lock(&c->lock);
+    c->outstanding--;
+    if (f && !c->closed && c->nfree < EX_FCACHE_MAX) {
+        f->next = c->free;
+        c->free = f;
+        c->nfree++;
+        f = NULL;
+    }
+    bool gone = c->closed && c->outstanding == 0;
+    pthread_mutex_unlock(&c->lock);
+    free(f);
+    if (gone)
+        fcache_free(c, NULL); /* closed: its list was freed then */
+}
+
+void ex__fcache_close(ex_fcache *c)
+{
+    if (!c)
+        return;
+    pthread_mutex_lock(&c->lock);
+    c->closed = true;
+    ex_future *list = c->free;
+    c->free = NULL;
+    c->nfree = 0;
+    bool gone = c->outstanding == 0;
+    pthread_mutex_unlock(&c->lock);
+    fcache_free(gone ? c : NULL, list);
+}
+
+int ex__future_new(ex_fcache *c, ex_task_fn fn, const void *in, size_t len,
+                   ex_future **out)
+{
+    ex_future *f = NULL;
+    if (c) {
+        pthread_mutex_lock(&c->lock);
+        f = c->free;
+        if (f) {
+            c->free = f->next;
+            c->nfree--;
+        }
+        c->outstanding++;
+        pthread_mutex_unlock(&c->lock);
+    }
+    if (f) {
+        memset(f, 0, sizeof *f);
+    } else if (!(f = calloc(1, sizeof *f))) {
+        if (c)
+            fcache_put(c, NULL);
         return EX_ENOMEM;
+    }
+    f->home = c;
     /* Static initialisers: nothing to fail, no library call per task. */
     f->lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
     ex__cond_init(&f->cond);
@@ -71,7 +150,9 @@ static bool complete_locked(ex_future *f)
     for (struct ex_waiter_link *l = f->waiters; l; l = l->next) {
         struct ex_waiter *w = l->waiter;
         pthread_mutex_lock(&w->lock);
-        w->order[w->nfinal++] = l->index;
+        if (w->order) /* as_completed's completion order */
+            w->order[w->nfinal] = l->index;
+        w->nfinal++;
         if (s == EX_FAILED)
             w->nfailed++;
         if (w->nfinal >= w->wake_nfinal || (s == EX_FAILED && w->wake_on_fail))
@@ -272,7 +353,7 @@ int ex_future_then(ex_future *f, ex_executor *ex, ex_task_fn fn,
     if (atomic_load(&ex->shut))
         return EX_ESHUTDOWN;
     ex_future *n;
-    int rc = ex__future_new(fn, NULL, 0, &n);
+    int rc = ex__future_new(ex->fcache, fn, NULL, 0, &n);
     if (rc)
         return rc;
     ex_future_retain(f);
@@ -326,5 +407,8 @@ void ex_future_release(ex_future *f)
     ex_buf_free(&f->out);
     pthread_cond_destroy(&f->cond);
     pthread_mutex_destroy(&f->lock);
-    free(f);
+    if (f->home)
+        fcache_put(f->home, f);
+    else
+        free(f);
 }

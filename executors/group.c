@@ -2,11 +2,12 @@
  * group.c: waiting on many futures at once: ex_wait (FIRST_COMPLETED,
  * FIRST_FAILED, ALL_COMPLETED) and the as_completed iterator.
  *
- * Both register one ex_waiter with every future (a link node per future,
- * allocated once per call, not per completion).  future.c appends the
- * future's index to waiter->order when it becomes final, so the waiter sees
- * completions in the order they happened.  Lock order: future, then waiter;
- * never the other way round.
+ * Both count the futures already final without taking any lock, then
+ * register one ex_waiter with each of the others (a link node each,
+ * allocated once per call, not per completion).  future.c counts each as
+ * it becomes final, and for as_completed appends its index to
+ * waiter->order, so the iterator yields completions in the order they
+ * happened.  Lock order: future, then waiter; never the other way round.
  */
 #include "ex_internal.h"
 
@@ -14,8 +15,10 @@
 
 typedef struct group {
     struct ex_waiter w;
-    struct ex_waiter_link *links;
+    struct ex_waiter_link *links; /* one per future not final at init */
+    size_t nlinks;
     ex_future **fs;
+    bool own_fs;    /* fs is a copy (as_completed), else the caller's */
     size_t yielded; /* as_completed: how many of w.order were returned */
 } group;
 
@@ -28,41 +31,77 @@ static bool final_state(ex_state s)
     return s == EX_DONE || s == EX_FAILED || s == EX_CANCELLED;
 }
 
-static int group_init(group *g, ex_future *const *fs, size_t n)
+static void count_final(struct ex_waiter *w, size_t i, ex_state s)
+{
+    if (w->order)
+        w->order[w->nfinal] = i;
+    w->nfinal++;
+    if (s == EX_FAILED)
+        w->nfailed++;
+}
+
+/* with_order: record the completion order (as_completed), and copy fs,
+ * which must outlive an ex_wait call but not an iterator's creation. */
+static int group_init(group *g, ex_future *const *fs, size_t n, bool with_order)
 {
     g->w.n = n;
     g->w.nfinal = g->w.nfailed = 0;
     g->w.wake_nfinal = 1;
     g->w.wake_on_fail = false;
+    g->w.order = NULL;
     g->yielded = 0;
-    g->w.order = calloc(n ? n : 1, sizeof *g->w.order);
-    g->links = calloc(n ? n : 1, sizeof *g->links);
-    g->fs = calloc(n ? n : 1, sizeof *g->fs);
-    if (!g->w.order || !g->links || !g->fs)
-        goto nomem;
+    g->links = NULL;
+    g->nlinks = 0;
+    g->own_fs = with_order;
+    g->fs = (ex_future **)fs;
+    if (with_order) {
+        g->w.order = calloc(n ? n : 1, sizeof *g->w.order);
+        g->fs = calloc(n ? n : 1, sizeof *g->fs);
+        if (!g->w.order || !g->fs)
+            goto nomem;
+        for (size_t i = 0; i < n; i++)
+            g->fs[i] = fs[i];
+    }
+    /* First pass, lock-free: a future already final needs no
+     * registration (a final state never changes), and nobody else touches
+     * w yet.  The others get a link each (usually few: grown as needed). */
+    size_t cap = 0;
+    for (size_t i = 0; i < n; i++) {
+        ex_state s = atomic_load_explicit(&fs[i]->state, memory_order_acquire);
+        if (final_state(s)) {
+            count_final(&g->w, i, s);
+            continue;
+        }
+        if (g->nlinks == cap) {
+            cap = cap ? 2 * cap : 16;
+            struct ex_waiter_link *l = realloc(g->links, cap * sizeof *l);
+            if (!l)
+                goto nomem;
+            g->links = l;
+        }
+        g->links[g->nlinks].next = NULL;
+        g->links[g->nlinks].waiter = &g->w;
+        g->links[g->nlinks++].index = i;
+    }
     if (pthread_mutex_init(&g->w.lock, NULL))
         goto nomem;
-    if (ex__cond_init(&g->w.cond)) {
-        pthread_mutex_destroy(&g->w.lock);
-        goto nomem;
-    }
-    for (size_t i = 0; i < n; i++) {
-        ex_future *f = fs[i];
-        g->fs[i] = f;
-        g->links[i].waiter = &g->w;
-        g->links[i].index = i;
+    ex__cond_init(&g->w.cond);
+    /* Second pass: register with the others, re-checking under each
+     * future's lock (it may have become final since); from the first
+     * registration on, completions update w under its lock. */
+    for (size_t j = 0; j < g->nlinks; j++) {
+        struct ex_waiter_link *l = &g->links[j];
+        ex_future *f = fs[l->index];
         pthread_mutex_lock(&f->lock);
         ex_state s = atomic_load_explicit(&f->state, memory_order_relaxed);
         if (final_state(s)) {
             pthread_mutex_lock(&g->w.lock);
-            g->w.order[g->w.nfinal++] = i;
-            if (s == EX_FAILED)
-                g->w.nfailed++;
+            count_final(&g->w, l->index, s);
             pthread_mutex_unlock(&g->w.lock);
-            g->links[i].waiter = NULL; /* not registered */
+            l->waiter = NULL; /* not registered */
         } else {
-            g->links[i].next = f->waiters;
-            f->waiters = &g->links[i];
+            l->next = f->waiters;
+            f->waiters = l;
         }
         pthread_mutex_unlock(&f->lock);
     }
@@ -70,20 +109,22 @@ static int group_init(group *g, ex_future *const *fs, size_t n)
 nomem:
     free(g->w.order);
     free(g->links);
-    free(g->fs);
+    if (g->own_fs)
+        free(g->fs);
     return EX_ENOMEM;
 }
 
 static void group_fini(group *g)
 {
-    for (size_t i = 0; i < g->w.n; i++) {
-        if (!g->links[i].waiter)
+    for (size_t j = 0; j < g->nlinks; j++) {
+        struct ex_waiter_link *l = &g->links[j];
+        if (!l->waiter)
             continue;
-        ex_future *f = g->fs[i];
+        ex_future *f = g->fs[l->index];
         pthread_mutex_lock(&f->lock);
         for (struct ex_waiter_link **pp = &f->waiters; *pp; pp = &(*pp)->next)
-            if (*pp == &g->links[i]) {
-                *pp = g->links[i].next;
+            if (*pp == l) {
+                *pp = l->next;
                 break;
             }
         pthread_mutex_unlock(&f->lock);
@@ -92,7 +133,8 @@ static void group_fini(group *g)
     pthread_mutex_destroy(&g->w.lock);
     free(g->w.order);
     free(g->links);
-    free(g->fs);
+    if (g->own_fs)
+        free(g->fs);
 }
 
 static bool condition_met(const struct ex_waiter *w, ex_wait_mode mode)
@@ -114,7 +156,7 @@ int ex_wait(ex_future *const *fs, size_t n, ex_wait_mode mode,
         if (!fs[i])
             return EX_EINVAL;
     group g;
-    int rc = group_init(&g, fs, n);
+    int rc = group_init(&g, fs, n, false);
     if (rc)
         return rc;
     int64_t dl = ex__deadline(timeout_ns);
@@ -147,7 +189,7 @@ int ex_as_completed_create(ex_future *const *fs, size_t n, ex_as_completed **out
     ex_as_completed *it = malloc(sizeof *it);
     if (!it)
         return EX_ENOMEM;
-    int rc = group_init(&it->g, fs, n);
+    int rc = group_init(&it->g, fs, n, true);
     if (rc) {
         free(it);
         return rc;

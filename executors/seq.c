@@ -9,16 +9,17 @@
 
 typedef struct seq_ex {
     ex_executor base;
-    /* Calibrated once and only read afterwards: tasks run in whichever
-     * thread submits (several may, e.g. chains from another pool), so each
-     * run takes its own copy, never chained (the caller's own work between
-     * submits is no part of any task). */
+    /* Set up once and only read afterwards: tasks run in whichever thread
+     * submits (several may, e.g. chains from another pool), so each run
+     * takes its own copy, never chained (the caller's own work between
+     * submits is no part of any task), and with switch detection starts
+     * from an exact reading taken in that thread. */
     ex_probe probe;
 } seq_ex;
 
 static int seq_start(ex_executor *ex)
 {
-    ex__probe_init(&((seq_ex *)ex)->probe, ex->cfg.measure_cpu);
+    ex__probe_init(&((seq_ex *)ex)->probe, &ex->cfg);
     if (ex__worker_init(&ex->cfg, 0))
         atomic_store(&ex->broken, true);
     return EX_OK;

@@ -1,42 +1,70 @@
 /*
  * threads.c: the pthread pool backend.
  *
- * N workers share one FIFO queue under one mutex.  The queue is intrusive
- * (linked through ex_future.next), so submitting allocates nothing beyond
- * the future; when queue_capacity > 0 it is bounded by a counter and
- * on_full decides what a submitter does when it is full.  Chained
- * submissions (force) may overshoot the bound: they come from workers,
- * which must never block on their own queue.
+ * Submitting takes no lock.  The queue is an intrusive multi-producer,
+ * single-consumer list (D. Vyukov's: a producer swaps itself in as the tail,
+ * then links the previous tail to itself), linked through ex_future.qnext,
+ * so submitting allocates nothing beyond the future and a submitter never
+ * waits for a worker.  Workers take turns as the consumer under pop_lock,
+ * which submitters never touch.  `queued` counts futures accepted and not
+ * yet taken; with queue_capacity > 0 a submitter reserves its place in it
+ * with a compare-and-swap, and on_full decides what happens when it is
+ * full.  Chained submissions (force) may overshoot the bound: they come
+ * from workers, which must never block on their own queue.
  *
- * Invariants:
- *   - `lock` is never held while a task or a callback runs (callbacks may
- *     submit to this very pool).
- *   - A worker exits only when `stopping` is set AND the queue is empty,
- *     checked under `lock`; the last one to exit sets live = 0, after which
- *     forced submissions fail with EX_ESHUTDOWN instead of being stranded.
- *   - Workers are signalled only when one is idle, and submitters only when
- *     one waits for room, so the hot path makes no futile futex calls.
- * No globals: two pools never share anything.
+ * Sleeping and waking (lock: the mutex `lock`, only on these slow paths):
+ *   - At most one idle worker polls the queue (spin_ns); the others sleep
+ *     on work_cv.  A second poller would only take a CPU from the
+ *     submitter or from the worker that runs.
+ *   - A submitter wakes a sleeper only when nobody polls.  It counts its
+ *     task in `queued` before it reads `idle`; a worker counts itself in
+ *     `idle` before it reads `queued` (both sequentially consistent), so
+ *     one of the two always sees the other, and the wake itself happens
+ *     under `lock`, which the sleeper holds from its check to its wait.
+ *   - A worker that takes a task and sees more queued, with sleepers and
+ *     no poller, wakes one: the submitter does not pay for that.
+ *   - room_cv is the same handshake between a worker that frees a place
+ *     and a submitter blocked on a full queue.
+ *
+ * Shutdown: `stopping` refuses new submissions.  A submitter announces
+ * itself in `submitting` before it checks `stopping`, and shutdown waits
+ * until no submitter is between the check and the push; only then may it
+ * drain the queue (cancel_pending) and set `closed`, after which a worker
+ * that finds the queue empty (checked under `lock`) exits.  A forced
+ * submission pushes under `lock` while a worker lives, so it is never
+ * stranded.
+ *
+ * No globals: two pools never share anything.  No lock is held while a
+ * task or a callback runs (callbacks may submit to this very pool).
  */
 #include "ex_internal.h"
 
+#include <sched.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 typedef struct threads_ex {
     ex_executor base;
+    /* Producers' end of the queue, on its own cache line. */
+    _Alignas(64) _Atomic(ex_future *) tail;
+    /* Consumer's end: head and stub belong to whoever holds pop_lock. */
+    _Alignas(64) pthread_mutex_t pop_lock;
+    ex_future *head;
+    ex_future stub;
+    _Alignas(64) atomic_size_t queued;  /* accepted, not yet taken */
+    atomic_uint idle;         /* workers asleep (or about to be) on work_cv */
+    atomic_uint spinning;     /* workers polling the queue (0 or 1) */
+    atomic_uint room_waiters; /* submitters waiting on room_cv */
+    atomic_uint submitting;   /* submitters between check and push */
+    atomic_bool stopping;
+    atomic_bool closed;       /* no submission can come any more */
     pthread_mutex_t lock;
-    pthread_cond_t work_cv;   /* queue non-empty, or stopping */
+    pthread_cond_t work_cv;   /* queue non-empty, or closed */
     pthread_cond_t room_cv;   /* bounded queue has room, or stopping */
     pthread_cond_t start_cv;  /* a worker finished starting */
-    ex_future *head, *tail;
-    size_t queued;
-    atomic_size_t queued_hint; /* = queued, readable without the lock */
-    unsigned idle;            /* workers waiting on work_cv */
-    unsigned room_waiters;    /* submitters waiting on room_cv */
     unsigned started;         /* workers that finished worker_init */
-    unsigned live;            /* workers not yet exited */
-    bool stopping;
+    unsigned live;            /* workers not yet exited (under lock) */
     pthread_mutex_t join_lock; /* held for the whole join: a second
                                   shutdown(wait) or destroy waits too */
     bool joined;
@@ -49,40 +77,88 @@ typedef struct worker_arg {
     unsigned index;
 } worker_arg;
 
+/* Any thread.  The future is visible to the consumer once the previous
+ * tail links to it; between the exchange and that store the queue looks
+ * empty from the head (pop says so with EX_EAGAIN-like NULL + busy). */
 static void queue_push(threads_ex *t, ex_future *f)
 {
-    f->next = NULL;
-    if (t->tail)
-        t->tail->next = f;
-    else
-        t->head = f;
-    t->tail = f;
-    t->queued++;
-    atomic_store_explicit(&t->queued_hint, t->queued, memory_order_relaxed);
+    atomic_store_explicit(&f->qnext, NULL, memory_order_relaxed);
+    ex_future *prev = atomic_exchange_explicit(&t->tail, f, memory_order_acq_rel);
+    atomic_store_explicit(&prev->qnext, f, memory_order_release);
 }
 
-static ex_future *queue_pop(threads_ex *t)
+/* Under pop_lock.  Returns the oldest future, or NULL when the queue is
+ * empty or a producer is between its two steps (then *busy is set). */
+static ex_future *queue_pop(threads_ex *t, bool *busy)
 {
-    ex_future *f = t->head;
-    t->head = f->next;
-    if (!t->head)
-        t->tail = NULL;
-    t->queued--;
-    atomic_store_explicit(&t->queued_hint, t->queued, memory_order_relaxed);
-    f->next = NULL;
-    return f;
+    *busy = false;
+    ex_future *head = t->head;
+    ex_future *next = atomic_load_explicit(&head->qnext, memory_order_acquire);
+    if (head == &t->stub) {
+        if (!next)
+            return NULL;
+        t->head = head = next;
+        next = atomic_load_explicit(&head->qnext, memory_order_acquire);
+    }
+    if (next) {
+        t->head = next;
+        return head;
+    }
+    if (head != atomic_load_explicit(&t->tail, memory_order_acquire)) {
+        *busy = true;
+        return NULL;
+    }
+    /* head is the last one: put the stub behind it so it can leave. */
+    queue_push(t, &t->stub);
+    next = atomic_load_explicit(&head->qnext, memory_order_acquire);
+    if (next) {
+        t->head = next;
+        return head;
+    }
+    *busy = true;
+    return NULL;
 }
 
-/* Polls for work for up to spin_ns without the lock; true if some came.
- * Called and returns with t->lock held. */
+/* Takes the oldest queued future, or NULL if none is queued.  A producer
+ * caught between its two steps is waited for (it has counted its task). */
+static ex_future *take(threads_ex *t)
+{
+    for (;;) {
+        if (!atomic_load_explicit(&t->queued, memory_order_acquire))
+            return NULL;
+        bool busy;
+        pthread_mutex_lock(&t->pop_lock);
+        ex_future *f = queue_pop(t, &busy);
+        pthread_mutex_unlock(&t->pop_lock);
+        if (f) {
+            atomic_fetch_sub_explicit(&t->queued, 1, memory_order_seq_cst);
+            return f;
+        }
+        /* Counted but not linked yet (or another worker took it): the
+         * producer may be waiting for this CPU. */
+        sched_yield();
+    }
+}
+
+static void signal_locked(threads_ex *t, pthread_cond_t *cv)
+{
+    pthread_mutex_lock(&t->lock);
+    pthread_cond_signal(cv);
+    pthread_mutex_unlock(&t->lock);
+}
+
+/* After a push: wake a sleeper unless a worker is polling. */
+static void wake_for(threads_ex *t)
+{
+    if (atomic_load_explicit(&t->idle, memory_order_seq_cst) &&
+        !atomic_load_explicit(&t->spinning, memory_order_seq_cst))
+        signal_locked(t, &t->work_cv);
+}
+
+/* Polls for work for up to spin_ns; true if some came. */
 static bool spin_for_work(threads_ex *t)
 {
-    if (t->base.cfg.spin_ns <= 0)
-        return false;
-    pthread_mutex_unlock(&t->lock);
-    bool got = ex__spin_until_nonzero(&t->queued_hint, t->base.cfg.spin_ns);
-    pthread_mutex_lock(&t->lock);
-    return got;
+    return ex__spin_until_nonzero(&t->queued, t->base.cfg.spin_ns);
 }
 
 static void *worker_main(void *p)
@@ -98,31 +174,51 @@ static void *worker_main(void *p)
         atomic_store(&t->base.broken, true);
     t->started++;
     pthread_cond_broadcast(&t->start_cv);
-    ex_probe chain;
-    ex__probe_init(&chain, t->base.cfg.measure_cpu);
-    for (;;) {
-        if (!t->head && !t->stopping && spin_for_work(t) && t->head)
-            goto take;
-        while (!t->head && !t->stopping) {
-            chain.valid = false; /* it sleeps: the next task starts afresh */
-            t->idle++;
-            pthread_cond_wait(&t->work_cv, &t->lock);
-            t->idle--;
-        }
-        if (!t->head)
-            break; /* stopping and drained */
-    take:;
-        ex_future *f = queue_pop(t);
-        if (t->room_waiters)
-            pthread_cond_signal(&t->room_cv);
-        pthread_mutex_unlock(&t->lock);
-        if (ex__future_begin(f))
-            ex__run_chained(f, (int)index, &chain);
-        ex_future_release(f); /* the executor's reference */
-        pthread_mutex_lock(&t->lock);
-    }
-    t->live--;
     pthread_mutex_unlock(&t->lock);
+    ex_probe chain;
+    ex__probe_init(&chain, &t->base.cfg);
+    bool spun = false; /* the last poll found nothing: sleep now */
+    for (;;) {
+        ex_future *f = take(t);
+        if (f) {
+            spun = false;
+            if (atomic_load_explicit(&t->room_waiters, memory_order_seq_cst))
+                signal_locked(t, &t->room_cv);
+            /* More work and nobody looking for it: wake a sleeper. */
+            if (atomic_load_explicit(&t->queued, memory_order_relaxed))
+                wake_for(t);
+            if (ex__future_begin(f))
+                ex__run_chained(f, (int)index, &chain);
+            ex_future_release(f); /* the executor's reference */
+            continue;
+        }
+        if (atomic_load_explicit(&t->closed, memory_order_acquire)) {
+            pthread_mutex_lock(&t->lock);
+            bool drained = !atomic_load(&t->queued);
+            if (drained)
+                t->live--;
+            pthread_mutex_unlock(&t->lock);
+            if (drained)
+                break;
+            continue;
+        }
+        unsigned none = 0;
+        if (!spun && t->base.cfg.spin_ns > 0 &&
+            atomic_compare_exchange_strong(&t->spinning, &none, 1)) {
+            spun = !spin_for_work(t);
+            atomic_store(&t->spinning, 0);
+            continue;
+        }
+        spun = false;
+        chain.valid = false; /* it sleeps: the next task starts afresh */
+        pthread_mutex_lock(&t->lock);
+        atomic_fetch_add_explicit(&t->idle, 1, memory_order_seq_cst);
+        if (!atomic_load_explicit(&t->queued, memory_order_seq_cst) &&
+            !atomic_load_explicit(&t->closed, memory_order_seq_cst))
+            pthread_cond_wait(&t->work_cv, &t->lock);
+        atomic_fetch_sub_explicit(&t->idle, 1, memory_order_relaxed);
+        pthread_mutex_unlock(&t->lock);
+    }
     return NULL;
 }
 
@@ -173,48 +269,90 @@ static bool on_worker(const threads_ex *t)
     return false;
 }
 
-static int threads_submit(ex_executor *ex, ex_future *f, bool force)
+/* A forced (chained) submission: accepted while a worker lives. */
+static int submit_forced(threads_ex *t, ex_future *f)
 {
-    threads_ex *t = (threads_ex *)ex;
     pthread_mutex_lock(&t->lock);
-    if (t->stopping && (!force || t->live == 0)) {
+    if (t->live == 0) {
         pthread_mutex_unlock(&t->lock);
         return EX_ESHUTDOWN;
     }
-    size_t cap = ex->cfg.queue_capacity;
-    if (!force && cap && t->queued >= cap) {
-        switch (ex->cfg.on_full) {
+    atomic_fetch_add_explicit(&t->queued, 1, memory_order_seq_cst);
+    queue_push(t, f);
+    if (atomic_load_explicit(&t->idle, memory_order_seq_cst))
+        pthread_cond_signal(&t->work_cv);
+    pthread_mutex_unlock(&t->lock);
+    return EX_OK;
+}
+
+/* Reserves a place in a bounded queue.  EX_OK (reserved), EX_EFULL
+ * (reject), 1 (caller-runs: run it here), or EX_ESHUTDOWN. */
+static int reserve(threads_ex *t, size_t cap)
+{
+    for (;;) {
+        size_t q = atomic_load_explicit(&t->queued, memory_order_relaxed);
+        if (q < cap) {
+            if (atomic_compare_exchange_weak_explicit(&t->queued, &q, q + 1,
+                                                      memory_order_seq_cst,
+                                                      memory_order_relaxed))
+                return EX_OK;
+            continue;
+        }
+        switch (t->base.cfg.on_full) {
         case EX_ON_FULL_REJECT:
-            pthread_mutex_unlock(&t->lock);
             return EX_EFULL;
         case EX_ON_FULL_CALLER_RUNS:
-            pthread_mutex_unlock(&t->lock);
-            if (ex__future_begin(f))
-                ex__run_inline(f, EX_WORKER_CALLER);
-            ex_future_release(f);
-            return EX_OK;
+            return 1;
         case EX_ON_FULL_BLOCK:
             /* Only workers make room: a worker (a task or a callback
              * submitting to its own pool) that waited could wait forever,
              * so it overshoots the bound instead. */
-            if (on_worker(t))
-                break;
-            t->room_waiters++;
-            while (t->queued >= cap && !t->stopping)
-                pthread_cond_wait(&t->room_cv, &t->lock);
-            t->room_waiters--;
-            if (t->stopping) {
-                pthread_mutex_unlock(&t->lock);
-                return EX_ESHUTDOWN;
+            if (on_worker(t)) {
+                atomic_fetch_add_explicit(&t->queued, 1, memory_order_seq_cst);
+                return EX_OK;
             }
+            pthread_mutex_lock(&t->lock);
+            atomic_fetch_add_explicit(&t->room_waiters, 1, memory_order_seq_cst);
+            while (atomic_load_explicit(&t->queued, memory_order_seq_cst) >= cap &&
+                   !atomic_load(&t->stopping))
+                pthread_cond_wait(&t->room_cv, &t->lock);
+            atomic_fetch_sub_explicit(&t->room_waiters, 1, memory_order_relaxed);
+            pthread_mutex_unlock(&t->lock);
+            if (atomic_load(&t->stopping))
+                return EX_ESHUTDOWN;
             break;
         }
     }
-    queue_push(t, f);
-    if (t->idle)
-        pthread_cond_signal(&t->work_cv);
-    pthread_mutex_unlock(&t->lock);
-    return EX_OK;
+}
+
+static int threads_submit(ex_executor *ex, ex_future *f, bool force)
+{
+    threads_ex *t = (threads_ex *)ex;
+    if (force)
+        return submit_forced(t, f);
+    atomic_fetch_add_explicit(&t->submitting, 1, memory_order_seq_cst);
+    if (atomic_load_explicit(&t->stopping, memory_order_seq_cst)) {
+        atomic_fetch_sub_explicit(&t->submitting, 1, memory_order_release);
+        return EX_ESHUTDOWN;
+    }
+    size_t cap = ex->cfg.queue_capacity;
+    int rc = EX_OK;
+    if (!cap)
+        atomic_fetch_add_explicit(&t->queued, 1, memory_order_seq_cst);
+    else
+        rc = reserve(t, cap);
+    if (rc == EX_OK)
+        queue_push(t, f);
+    atomic_fetch_sub_explicit(&t->submitting, 1, memory_order_release);
+    if (rc == 1) {
+        if (ex__future_begin(f))
+            ex__run_inline(f, EX_WORKER_CALLER);
+        ex_future_release(f);
+        return EX_OK;
+    }
+    if (rc == EX_OK)
+        wake_for(t);
+    return rc;
 }
 
 /* Joins every worker once.  join_lock is held across the joins, so a
@@ -230,22 +368,38 @@ static void join_all(threads_ex *t)
     pthread_mutex_unlock(&t->join_lock);
 }
 
-static int threads_shutdown(ex_executor *ex, bool wait, bool cancel_pending)
+/* Refuses new submissions and waits out those already past the check;
+ * returns the queue's futures when cancel_pending, then closes. */
+static ex_future *stop(threads_ex *t, bool cancel_pending)
 {
-    threads_ex *t = (threads_ex *)ex;
-    ex_future *drained = NULL;
+    atomic_store_explicit(&t->stopping, true, memory_order_seq_cst);
     pthread_mutex_lock(&t->lock);
-    t->stopping = true;
+    pthread_cond_broadcast(&t->room_cv);
+    pthread_mutex_unlock(&t->lock);
+    while (atomic_load_explicit(&t->submitting, memory_order_acquire))
+        sched_yield();
+    ex_future *drained = NULL, **tail = &drained;
     if (cancel_pending) {
-        drained = t->head;
-        t->head = t->tail = NULL;
-        t->queued = 0;
-        atomic_store_explicit(&t->queued_hint, 0, memory_order_relaxed);
+        ex_future *f;
+        while ((f = take(t))) {
+            f->next = NULL;
+            *tail = f;
+            tail = &f->next;
+        }
     }
+    pthread_mutex_lock(&t->lock);
+    atomic_store_explicit(&t->closed, true, memory_order_seq_cst);
     pthread_cond_broadcast(&t->work_cv);
     pthread_cond_broadcast(&t->room_cv);
     pthread_mutex_unlock(&t->lock);
-    /* Cancel outside the lock: callbacks may run and may submit. */
+    return drained;
+}
+
+static int threads_shutdown(ex_executor *ex, bool wait, bool cancel_pending)
+{
+    threads_ex *t = (threads_ex *)ex;
+    ex_future *drained = stop(t, cancel_pending);
+    /* Cancel outside the locks: callbacks may run and may submit. */
     while (drained) {
         ex_future *next = drained->next;
         ex__future_cancel_pending(drained);
@@ -264,10 +418,7 @@ static int threads_shutdown(ex_executor *ex, bool wait, bool cancel_pending)
 static void threads_destroy(ex_executor *ex)
 {
     threads_ex *t = (threads_ex *)ex;
-    pthread_mutex_lock(&t->lock);
-    t->stopping = true;
-    pthread_cond_broadcast(&t->work_cv);
-    pthread_mutex_unlock(&t->lock);
+    stop(t, false);
     join_all(t);
     /* Workers drain the queue before exiting, so it is empty here. */
     free(t->threads);
@@ -275,6 +426,7 @@ static void threads_destroy(ex_executor *ex)
     pthread_cond_destroy(&t->room_cv);
     pthread_cond_destroy(&t->work_cv);
     pthread_mutex_destroy(&t->join_lock);
+    pthread_mutex_destroy(&t->pop_lock);
     pthread_mutex_destroy(&t->lock);
     free(t);
 }
@@ -297,25 +449,18 @@ const ex_vtable ex_threads_vtable = {
 
 int ex_threads_new(const ex_config *cfg, ex_executor **out)
 {
-    threads_ex *t = calloc(1, sizeof *t);
+    threads_ex *t = aligned_alloc(64, (sizeof *t + 63) / 64 * 64);
     if (!t)
         return EX_ENOMEM;
-    if (pthread_mutex_init(&t->lock, NULL)) {
-        free(t);
-        return EX_ESYS;
-    }
-    if (pthread_mutex_init(&t->join_lock, NULL)) {
-        pthread_mutex_destroy(&t->lock);
-        free(t);
-        return EX_ESYS;
-    }
-    if (pthread_cond_init(&t->work_cv, NULL) || pthread_cond_init(&t->room_cv, NULL) ||
-        pthread_cond_init(&t->start_cv, NULL)) {
-        pthread_mutex_destroy(&t->join_lock);
-        pthread_mutex_destroy(&t->lock);
-        free(t);
-        return EX_ESYS;
-    }
+    memset(t, 0, sizeof *t);
+    t->lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
+    t->pop_lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
+    t->join_lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
+    t->work_cv = (pthread_cond_t)PTHREAD_COND_INITIALIZER;
+    t->room_cv = (pthread_cond_t)PTHREAD_COND_INITIALIZER;
+    t->start_cv = (pthread_cond_t)PTHREAD_COND_INITIALIZER;
+    t->head = &t->stub;
+    atomic_init(&t->tail, &t->stub);
     t->base.vt = &ex_threads_vtable;
     t->base.cfg = *cfg;
     t->base.workers = cfg->max_workers ? cfg->max_workers : ex_default_workers();

@@ -112,6 +112,12 @@ static const char usage[] =
     "                        0 = skip)\n"
     "      --no-cpu-stats    also measure seq and threads with per-task CPU\n"
     "                        time and context switches off (measure_cpu)\n"
+    "      --exact-cpu       also measure seq and threads reading the thread\n"
+    "                        clock at every task boundary (exact_cpu), even\n"
+    "                        when rseq shows the thread was never switched out\n"
+    "\n"
+    "Each figure follows a warm-up round of the same size, so it is the\n"
+    "steady cost, with the executor's futures already in memory.\n"
     "      --json            one JSON object per executor and line\n"
     "  -h, --help            this text\n";
 
@@ -123,6 +129,7 @@ int pb_cmd_overhead(int argc, char **argv)
         {"tasks", required_argument, NULL, 'n'},
         {"json", no_argument, NULL, 'j'},
         {"no-cpu-stats", no_argument, NULL, 'C'},
+        {"exact-cpu", no_argument, NULL, 'X'},
         {"chunksize", required_argument, NULL, 'c'},
         {"help", no_argument, NULL, 'h'},
         {0, 0, 0, 0},
@@ -130,7 +137,7 @@ int pb_cmd_overhead(int argc, char **argv)
     char kinds_text[64] = "seq,threads,procs";
     unsigned workers = 2;
     size_t tasks = 100000;
-    bool json = false, also_no_cpu = false;
+    bool json = false, also_no_cpu = false, also_exact = false;
     size_t chunksize = 64;
     uint64_t v;
     int ch;
@@ -155,6 +162,7 @@ int pb_cmd_overhead(int argc, char **argv)
             break;
         case 'j': json = true; break;
         case 'C': also_no_cpu = true; break;
+        case 'X': also_exact = true; break;
         case 'c':
             if (!pb_parse_u64("overhead", "--chunksize", optarg, 0, 1000000, false, &v))
                 return PB_EXIT_USAGE;
@@ -181,25 +189,29 @@ int pb_cmd_overhead(int argc, char **argv)
         printf("%-8s %7s %9s %20s %20s %14s %18s\n", "executor", "workers", "cpu stats",
                "throughput ns/task", "latency median ns", "latency p95 ns", "map chunked ns/task");
     size_t nlat = tasks / 10 < 100 ? 100 : tasks / 10;
-    /* Each executor with per-task CPU stats, then (--no-cpu-stats) seq and
-     * threads without them. */
+    /* Each executor with per-task CPU stats, then seq and threads with
+     * exact readings (--exact-cpu) and without CPU stats (--no-cpu-stats). */
+    enum { CPU_ON, CPU_EXACT, CPU_OFF };
+    static const char *const mode_name[] = {"on", "exact", "off"};
     size_t nruns = nk;
-    bool cpu_of[6];
-    ex_kind kind_of[6];
+    int mode_of[9];
+    ex_kind kind_of[9];
     for (size_t k = 0; k < nk; k++) {
         kind_of[k] = kinds[k];
-        cpu_of[k] = true;
+        mode_of[k] = CPU_ON;
     }
-    for (size_t k = 0; also_no_cpu && k < nk; k++)
-        if (kinds[k] != EX_PROCS) {
-            kind_of[nruns] = kinds[k];
-            cpu_of[nruns++] = false;
-        }
+    for (int m = CPU_EXACT; m <= CPU_OFF; m++)
+        for (size_t k = 0; k < nk; k++)
+            if (kinds[k] != EX_PROCS && (m == CPU_EXACT ? also_exact : also_no_cpu)) {
+                kind_of[nruns] = kinds[k];
+                mode_of[nruns++] = m;
+            }
     for (size_t k = 0; k < nruns; k++) {
         ex_config cfg;
         ex_config_init(&cfg, kind_of[k]);
         cfg.max_workers = workers;
-        cfg.measure_cpu = cpu_of[k];
+        cfg.measure_cpu = mode_of[k] != CPU_OFF;
+        cfg.exact_cpu = mode_of[k] == CPU_EXACT;
         ex_executor *ex;
         int rc = ex_create(&cfg, &ex);
         if (rc) {
@@ -207,8 +219,10 @@ int pb_cmd_overhead(int argc, char **argv)
                     ex_strerror(rc));
             return 1;
         }
-        /* Warm up: fault in the allocator, wake every worker. */
-        measure_throughput(ex, tasks / 10 < 1000 ? tasks / 10 : 1000);
+        /* Warm up with a round of the same size: it faults in the memory
+         * the futures need (the executor keeps it for reuse) and wakes
+         * every worker, so the figure is the steady per-task cost. */
+        measure_throughput(ex, tasks);
         double tput = measure_throughput(ex, tasks);
         double p95 = 0;
         double lat = measure_latency(ex, nlat, &p95);
@@ -220,16 +234,24 @@ int pb_cmd_overhead(int argc, char **argv)
             return 1;
         }
         if (json)
-            printf("{\"executor\":\"%s\",\"workers\":%u,\"cpu_stats\":%s,\"tasks\":%zu,"
+            printf("{\"executor\":\"%s\",\"workers\":%u,\"cpu_stats\":%s,\"exact_cpu\":%s,"
+                   "\"cpu_switch_detection\":%s,\"tasks\":%zu,"
                    "\"throughput_ns_per_task\":%.1f,\"latency_median_ns\":%.0f,"
                    "\"latency_p95_ns\":%.0f,\"latency_samples\":%zu,\"map_chunksize\":%zu,"
                    "\"map_ns_per_task\":%.1f}\n",
-                   ex_kind_name(kind_of[k]), w, cpu_of[k] ? "true" : "false", tasks, tput, lat,
+                   ex_kind_name(kind_of[k]), w, mode_of[k] != CPU_OFF ? "true" : "false",
+                   mode_of[k] == CPU_EXACT ? "true" : "false",
+                   ex_cpu_switch_detection() ? "true" : "false", tasks, tput, lat,
                    p95, nlat, chunksize, chunked);
         else
             printf("%-8s %7u %9s %20.1f %20.0f %14.0f %18.1f\n", ex_kind_name(kind_of[k]), w,
-                   cpu_of[k] ? "on" : "off", tput, lat, p95, chunked);
+                   mode_name[mode_of[k]], tput, lat, p95, chunked);
         fflush(stdout);
     }
+    if (!json)
+        printf("cpu stats \"on\": %s\n",
+               ex_cpu_switch_detection()
+                   ? "thread clock read only after a possible context switch (rseq detection)"
+                   : "thread clock read at every task (no rseq switch detection here)");
     return 0;
 }

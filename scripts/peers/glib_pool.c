@@ -1,7 +1,8 @@
 /*
  * glib_pool.c: the peer figure for `poolbench overhead`: GLib's
  * GThreadPool running N empty tasks on W threads (push N, then free with
- * wait).  No futures and no per-task measurements: the bare hand-off.
+ * wait), after a warm-up round of the same size.  No futures and no
+ * per-task measurements: the bare hand-off.
  * Built and run by scripts/peers/run.sh.
  */
 #include <glib.h>
@@ -42,6 +43,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "glib_pool: %s\n", err ? err->message : "cannot create the pool");
         return 1;
     }
+    /* Warm-up round of the same size, as `poolbench overhead` does: it
+     * faults in the allocator's memory and wakes every worker. */
+    for (int i = 0; i < n; i++)
+        g_thread_pool_push(pool, GINT_TO_POINTER(i + 1), NULL);
+    while (g_atomic_int_get(&done) < n)
+        g_thread_yield();
+    g_atomic_int_set(&done, 0);
     double t0 = now_s();
     for (int i = 0; i < n; i++)
         g_thread_pool_push(pool, GINT_TO_POINTER(i + 1), NULL);
