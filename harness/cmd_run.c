@@ -190,6 +190,22 @@ int pb_needs_timeout(const wl_params *p)
     return wl_param_find(w, "hang_rate") && wl_params_double(p, "hang_rate") > 0;
 }
 
+const char *pb_server_label(const wl_params *p, const pb_server *srv)
+{
+    if (srv->pid > 0)
+        return srv->realtime ? "loopback SCHED_FIFO" : "loopback normal";
+    const wl_workload *w = wl_params_workload(p);
+    return wl_param_find(w, "url") && wl_params_string(p, "url")[0] ? "external" : NULL;
+}
+
+void pb_server_note(const char *cmd, const pb_server *srv)
+{
+    if (srv->pid > 0 && !srv->realtime)
+        fprintf(stderr, "poolbench %s: note: the loopback server runs at normal priority "
+                "(SCHED_FIFO needs root or CAP_SYS_NICE); with hundreds of workers it "
+                "waits behind them and may be the bottleneck\n", cmd);
+}
+
 int pb_start_server_if_needed(const char *cmd, wl_params *p, pb_server *srv)
 {
     srv->pid = -1;
@@ -201,6 +217,7 @@ int pb_start_server_if_needed(const char *cmd, wl_params *p, pb_server *srv)
                 strerror(-rc));
         return 1;
     }
+    pb_server_note(cmd, srv);
     char err[256];
     if (wl_params_set(p, "base_url", pb_server_url(srv), err, sizeof err)) {
         fprintf(stderr, "poolbench %s: %s\n", cmd, err);
@@ -239,6 +256,8 @@ static void print_summary(const pb_run_opts *o, const pb_run_result *r)
     printf("memory      peak RSS %ld KiB (largest child %ld KiB)\n", r->peak_rss_kb,
            r->peak_rss_children_kb);
     printf("switches    %ld voluntary, %ld involuntary\n", r->nvcsw, r->nivcsw);
+    if (o->server)
+        printf("server      %s\n", o->server);
     printf("digest      %s\n", r->digest);
 }
 
@@ -269,6 +288,7 @@ int pb_cmd_run(int argc, char **argv)
         return 1;
     }
     c.o.params = params;
+    c.o.server = pb_server_label(params, &srv);
     pb_pin_plan *plan = NULL;
     char pinning[512];
     if (pb_pin_attach(&c.o, c.pin, c.cpus, &plan, pinning, sizeof pinning, perr, sizeof perr)) {

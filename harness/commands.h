@@ -45,5 +45,9 @@ void pb_measure(const pb_run_opts *o, pb_pin_policy pin, const char *cpus, pb_me
  * run needs a per-task timeout to end. */
 int pb_needs_timeout(const wl_params *p);
 int pb_start_server_if_needed(const char *cmd, wl_params *p, pb_server *srv);
+/* One line on stderr if the server did not get real-time priority. */
+void pb_server_note(const char *cmd, const pb_server *srv);
+/* What pb_run_opts.server says for these params and that server. */
+const char *pb_server_label(const wl_params *p, const pb_server *srv);
 
 #endif

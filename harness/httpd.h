@@ -4,8 +4,8 @@
  * The target of the `http` workload: an httpbin-style server with injected
  * latency and payload size that must never be the bottleneck. A delayed
  * request holds no thread: its connection is suspended in libmicrohttpd and
- * resumed by the server's one event loop when a timerfd, armed from a
- * min-heap of deadlines, fires. So thousands of concurrent /delay requests
+ * resumed by its event loop when a timerfd, armed from a min-heap of
+ * deadlines, fires. So thousands of concurrent /delay requests
  * cost a few kilobytes each and little CPU (tens of microseconds per
  * request). Bodies come from one shared pattern buffer, never from a
  * per-request allocation of their size.
@@ -56,12 +56,24 @@ static inline unsigned char pb_httpd_pattern_byte(uint64_t i)
 typedef struct pb_httpd pb_httpd;
 
 /* Starts a server on bind_addr (an IPv4 literal; NULL means "127.0.0.1") and
- * port (0..65535; 0 picks a free ephemeral port). It serves from one thread
- * of its own (an epoll loop running libmicrohttpd and the delay timer) until
- * pb_httpd_stop(). Returns 0 and *out, or a negative errno: -EINVAL for a bad
+ * port (0..65535; 0 picks a free ephemeral port). It serves from threads of
+ * its own (epoll loops running libmicrohttpd and the delay timer; see
+ * pb_httpd_start_loops) until pb_httpd_stop(). Returns 0 and *out, or a
+ * negative errno: -EINVAL for a bad
  * address or port, -EADDRINUSE (or the bind error) if it cannot listen,
  * -ENOMEM. Does not block beyond creating the thread. */
 int pb_httpd_start(const char *bind_addr, int port, pb_httpd **out);
+
+/* Event loops at most. */
+#define PB_HTTPD_MAX_LOOPS 8
+
+/* The same with `loops` event loops (1..PB_HTTPD_MAX_LOOPS; 0 = one per four
+ * online CPUs, at least one), each a thread with its own libmicrohttpd
+ * daemon, timer and deadlines, all accepting from one listening socket; a
+ * connection stays with the loop that accepted it. -EINVAL for loops out of
+ * range. */
+int pb_httpd_start_loops(const char *bind_addr, int port, unsigned loops,
+                         pb_httpd **out);
 
 /* The port the server listens on (the real one when started with port 0).
  * Does not block. */
@@ -74,7 +86,7 @@ unsigned pb_httpd_pending(pb_httpd *h);
 /* Stops the server: delayed requests still waiting are released (a request
  * that would be delayed from now on gets 503), then the listening socket and
  * every connection are closed, in-flight requests included (their clients see
- * the connection close), both threads are joined and everything is freed.
+ * the connection close), the loops' threads are joined and everything is freed.
  * Blocks until that is done (milliseconds). NULL is a no-op. */
 void pb_httpd_stop(pb_httpd *h);
 

@@ -234,6 +234,7 @@ static void run_fields(fields *fs, const pb_run_opts *o, const pb_run_result *r,
     add_fmt(fs, "cores", "%u", r->cores);
     add_fmt(fs, "distinct_cpus", "%zu", r->distinct_cpus);
     add_str(fs, "cpus_observed", r->cpus_observed);
+    add_str(fs, "server", o->server ? o->server : "");
     add_fmt(fs, "workers_replaced", "%llu", (unsigned long long)r->workers_replaced);
     add_num(fs, "baseline_wall_s", m->baseline_wall_s);
     double speedup = m->baseline_wall_s > 0 && r->wall_s > 0 ? m->baseline_wall_s / r->wall_s : NAN;

@@ -11,7 +11,7 @@
 
 #include "run.h"
 
-#define PB_SCHEMA_VERSION 2
+#define PB_SCHEMA_VERSION 3
 
 typedef struct pb_row_meta {
     const char *host;

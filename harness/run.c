@@ -411,6 +411,11 @@ void pb_run_json(const pb_run_opts *o, const pb_run_result *r, FILE *f, const ch
     pb_json_string(f, pinning ? pinning : "none");
     fputs(",\"cpus_observed\":", f);
     pb_json_string(f, r->cpus_observed);
+    fputs(",\"server\":", f);
+    if (o->server)
+        pb_json_string(f, o->server);
+    else
+        fputs("null", f);
     const struct {
         const char *k;
         double v;

@@ -32,6 +32,9 @@ typedef struct pb_run_opts {
     void *worker_start_arg;
     bool progress;             /* a progress line on stderr */
     const char *label;         /* for the progress line */
+    /* The HTTP server the tasks talk to: "loopback SCHED_FIFO", "loopback
+     * normal" (pb_server), "external" (--url) or NULL (none). */
+    const char *server;
 } pb_run_opts;
 
 typedef struct pb_error_count {

@@ -31,6 +31,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -43,6 +44,9 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+/* In the handshake, beside the port (which fits in 16 bits). */
+#define HANDSHAKE_REALTIME (1 << 16)
 
 /* From fork to a 200 on /health; generous for valgrind and loaded boxes. */
 #define START_TIMEOUT_MS 10000
@@ -171,11 +175,14 @@ __attribute__((noreturn)) static void server_child(const char *bind_addr,
         report_and_exit(wfd, -rc, 1);
 
     raise_nofile_limit();
+    /* Before the server's threads exist, so that they inherit it. */
+    struct sched_param sp = {.sched_priority = 1};
+    bool realtime = sched_setscheduler(0, SCHED_FIFO, &sp) == 0;
     pb_httpd *h;
     rc = pb_httpd_start(bind_addr, port, &h);
     if (rc != 0)
         report_and_exit(wfd, rc, 1);
-    int32_t msg = pb_httpd_port(h);
+    int32_t msg = pb_httpd_port(h) | (realtime ? HANDSHAKE_REALTIME : 0);
     bool told = write_all(wfd, &msg, sizeof msg);
     /* wfd stays open: its EOF is how the parent sees this process exit. */
     if (told) {
@@ -380,6 +387,7 @@ int pb_server_start(const char *bind_addr, int port, pb_server *out)
     out->port = 0;
     out->url[0] = '\0';
     out->exit_fd = -1;
+    out->realtime = false;
     if (bind_addr == NULL)
         bind_addr = "127.0.0.1";
     if (port < 0 || port > 65535)
@@ -417,8 +425,9 @@ int pb_server_start(const char *bind_addr, int port, pb_server *out)
 
     out->pid = pid;
     out->exit_fd = pipefd[0];
-    out->port = msg;
-    sa.sin_port = htons((uint16_t)msg);
+    out->realtime = (msg & HANDSHAKE_REALTIME) != 0;
+    out->port = msg & 0xffff;
+    sa.sin_port = htons((uint16_t)out->port);
     char addr[INET_ADDRSTRLEN];
     if (inet_ntop(AF_INET, &sa.sin_addr, addr, sizeof addr) == NULL) {
         rc = -errno;
@@ -448,6 +457,11 @@ const char *pb_server_url(const pb_server *s)
     return s->url;
 }
 
+const char *pb_server_sched_name(const pb_server *s)
+{
+    return s->realtime ? "SCHED_FIFO" : "normal";
+}
+
 int pb_server_stop(pb_server *s)
 {
     if (s == NULL || s->pid <= 0)
@@ -462,12 +476,16 @@ int pb_server_stop(pb_server *s)
 
 static void serve_usage(FILE *f)
 {
-    fputs("usage: poolbench serve [--port N] [--bind ADDR]\n"
+    fputs("usage: poolbench serve [--port N] [--bind ADDR] [--loops N]\n"
           "  Serve the loopback HTTP server in the foreground until SIGINT or\n"
           "  SIGTERM. Routes: /health, /delay/<seconds>, /bytes/<n>,\n"
           "  /status/<code>, /?delay_ms=D&bytes=N&status=C.\n"
           "  --port N     0..65535, default 0 (an ephemeral port)\n"
-          "  --bind ADDR  IPv4 address, default 127.0.0.1\n",
+          "  --bind ADDR  IPv4 address, default 127.0.0.1\n"
+          "  --loops N    event loops (threads), 1..8, default one per four\n"
+          "               CPUs; on a machine of its own, one per CPU serves most\n"
+          "  Run it with real-time priority (chrt -f 1 poolbench serve ...) when\n"
+          "  the client shares its CPUs, as the harness's own server does.\n",
           f);
 }
 
@@ -512,6 +530,7 @@ int pb_serve_main(int argc, char **argv)
 {
     const char *bind_addr = "127.0.0.1";
     int port = 0;
+    unsigned loops = 0;
 
     for (int i = 1; i < argc; i++) {
         const char *v;
@@ -544,9 +563,22 @@ int pb_serve_main(int argc, char **argv)
             bind_addr = v;
             continue;
         }
+        if ((v = option_value(argc, argv, &i, "--loops", &missing)) != NULL ||
+            missing) {
+            int n = 0;
+            if (missing || !parse_port(v, &n) || n < 1 || n > PB_HTTPD_MAX_LOOPS) {
+                fprintf(stderr,
+                        "poolbench serve: bad --loops '%s' (accepted: an "
+                        "integer 1..%d)\n",
+                        missing ? "" : v, PB_HTTPD_MAX_LOOPS);
+                return 2;
+            }
+            loops = (unsigned)n;
+            continue;
+        }
         fprintf(stderr,
                 "poolbench serve: unknown option '%s' (accepted: --port N, "
-                "--bind ADDR, --help)\n",
+                "--bind ADDR, --loops N, --help)\n",
                 argv[i]);
         return 2;
     }
@@ -568,7 +600,7 @@ int pb_serve_main(int argc, char **argv)
 
     pb_httpd *h;
     int status = 0;
-    rc = pb_httpd_start(bind_addr, port, &h);
+    rc = pb_httpd_start_loops(bind_addr, port, loops, &h);
     if (rc != 0) {
         fprintf(stderr, "poolbench serve: cannot listen on %s:%d: %s\n",
                 bind_addr, port, strerror(-rc));

@@ -11,6 +11,7 @@
 #ifndef PB_SERVER_PROC_H
 #define PB_SERVER_PROC_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 /* A running server process. Caller-owned; fill it with pb_server_start(). */
@@ -19,7 +20,15 @@ typedef struct pb_server {
     int port;     /* the port it listens on */
     char url[48]; /* "http://127.0.0.1:PORT" (the address clients connect to) */
     int exit_fd;  /* private: reads EOF when the child has exited */
+    /* The child runs at real-time priority (SCHED_FIFO 1): it asks for it
+     * and gets it with root or CAP_SYS_NICE.  Hundreds of runnable client
+     * threads would otherwise starve its event loop, which is then the
+     * bottleneck (see pb_server_start). */
+    bool realtime;
 } pb_server;
+
+/* What pb_server_sched_name() says of a server: "SCHED_FIFO" or "normal". */
+const char *pb_server_sched_name(const pb_server *s);
 
 /* Forks a child that serves pb_httpd on bind_addr (IPv4 literal; NULL means
  * "127.0.0.1"; for "0.0.0.0" clients are pointed at 127.0.0.1) and port (0
@@ -29,7 +38,12 @@ typedef struct pb_server {
  * and exits cleanly on SIGTERM or SIGINT. Returns 0 and fills *out, or a
  * negative errno (-EINVAL bad argument, -ETIMEDOUT no answer in time,
  * -ECHILD the child died, or the child's own start error such as
- * -EADDRINUSE); on error no child is left behind. Blocks until the server
+ * -EADDRINUSE); on error no child is left behind.  The child asks for
+ * SCHED_FIFO priority 1 before it starts its threads (they inherit it), and
+ * stays at normal priority if that is refused (out->realtime says which):
+ * its loop does a few tens of microseconds of work per request and then
+ * sleeps, but at normal priority it is one thread among the hundreds of a
+ * 512-worker client and waits its turn behind them.  Blocks until the server
  * answers. Fork it early: the child copies the caller, and if another thread
  * of the caller holds a lock at fork time the child may block on it. */
 int pb_server_start(const char *bind_addr, int port, pb_server *out);

@@ -648,6 +648,7 @@ int pb_cmd_sweep(int argc, char **argv)
             rc = 1;
             goto out_params;
         }
+        pb_server_note("sweep", &srv);
     }
     struct sigaction sa = {.sa_handler = on_signal};
     sigemptyset(&sa.sa_mask);
@@ -683,7 +684,8 @@ int pb_cmd_sweep(int argc, char **argv)
             if (wl_needs_server(p))
                 wl_params_set(p, "base_url", pb_server_url(&srv), err, sizeof err);
             pb_run_opts o = {.kind = EX_SEQ, .workers = 1, .workload = w, .params = p,
-                             .tasks = c.tasks, .seed = c.seed, .label = w->name};
+                             .tasks = c.tasks, .seed = c.seed, .label = w->name,
+                             .server = pb_server_label(p, &srv)};
             /* The baseline: seq, one worker, unpinned; not for work that
              * crashes or hangs its worker (only procs survives that: its
              * rows then have no speedup and no digest to compare). */

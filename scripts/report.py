@@ -121,6 +121,7 @@ class Report:
         pins = self.f.pins()
         pinning = sorted({r.get("pinning") or "none" for r in runs})
         cpus = sorted({r.get("cpus") or "all" for r in runs})
+        servers = sorted({r.get("server") for r in runs if r.get("server")})
         tasks = sorted({r.get("tasks") for r in runs if r.get("tasks") is not None})
         seeds = sorted({int(r["seed"]) for r in runs if r.get("seed") is not None})
         stamps = sorted(r.get("timestamp") for r in runs if r.get("timestamp"))
@@ -133,6 +134,7 @@ class Report:
             ("pin policies", ", ".join(pins) if pins else "unknown"),
             ("binding planned", "; ".join(pinning[:4]) + (" ..." if len(pinning) > 4 else "")),
             ("CPU restriction (--cpus)", ", ".join(cpus)),
+            ("HTTP server (http workloads)", ", ".join(servers) if servers else "none"),
             ("tasks per run", ", ".join(str(t) for t in tasks) or "unknown"),
             ("input seed", ", ".join(str(s) for s in seeds) or "unknown"),
             ("runs recorded", "%s .. %s" % (stamps[0], stamps[-1]) if stamps else "unknown"),

@@ -78,10 +78,14 @@ rc=$?
 check "unreachable --url: exit 0" [ "$rc" = 0 ]
 check "unreachable --url: 6 failed tasks" [ "$(field "$tmp/dead.json" tasks_failed)" = 6 ]
 check "unreachable --url: curl's connect error counted" grep -q '"EX_ETASK:1007":6' "$tmp/dead.json"
+check "unreachable --url: server recorded as external" [ "$(field "$tmp/dead.json" server)" = external ]
 
 # -- /status/500 counted as errors ----------------------------------------
 "$PB" run -W http -e procs -w 2 -n 4 -p bytes=0 -p latency_ms=0 --json >"$tmp/ok.json" 2>&1
 check "http against the embedded server: 4 ok" [ "$(field "$tmp/ok.json" tasks_ok)" = 4 ]
+srv=$(field "$tmp/ok.json" server)
+check "embedded server recorded with its scheduling ('$srv')" \
+    sh -c '[ "$1" = "loopback SCHED_FIFO" ] || [ "$1" = "loopback normal" ]' _ "$srv"
 
 # -- crashing workers in the process pool ---------------------------------
 "$PB" run -W fault -e procs -w 2 -n 100 -p crash_rate=0.1 -p latency_ms=0 --json \

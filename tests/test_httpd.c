@@ -199,6 +199,16 @@ static int server_setup(void **state)
     return 0;
 }
 
+/* The same server with four event loops sharing the listening socket. */
+static int server4_setup(void **state)
+{
+    pb_httpd *h = NULL;
+    if (pb_httpd_start_loops(NULL, 0, 4, &h) != 0)
+        return -1;
+    *state = h;
+    return 0;
+}
+
 static int server_teardown(void **state)
 {
     pb_httpd_stop(*state);
@@ -477,24 +487,33 @@ static void test_concurrent_delays(void **state)
 static void test_stop_releases_pending(void **state)
 {
     (void)state;
-    pb_httpd *h;
-    assert_int_equal(pb_httpd_start("127.0.0.1", 0, &h), 0);
-    int fd = connect_to(pb_httpd_port(h));
-    static const char req[] = "GET /delay/600 HTTP/1.0\r\nHost: x\r\n\r\n";
-    send_all(fd, req, sizeof req - 1);
-    double t0 = now_s();
-    while (pb_httpd_pending(h) == 0) {
-        assert_true(now_s() - t0 < 30);
-        sleep_ms(5);
+    /* One loop, and several: each loop releases its own. */
+    for (unsigned loops = 1; loops <= 3; loops += 2) {
+        pb_httpd *h;
+        assert_int_equal(pb_httpd_start_loops("127.0.0.1", 0, loops, &h), 0);
+        enum { N = 4 };
+        int fd[N];
+        static const char req[] = "GET /delay/600 HTTP/1.0\r\nHost: x\r\n\r\n";
+        for (int i = 0; i < N; i++) {
+            fd[i] = connect_to(pb_httpd_port(h));
+            send_all(fd[i], req, sizeof req - 1);
+        }
+        double t0 = now_s();
+        while (pb_httpd_pending(h) < N) {
+            assert_true(now_s() - t0 < 30);
+            sleep_ms(5);
+        }
+        assert_int_equal(pb_httpd_pending(h), N);
+        t0 = now_s();
+        pb_httpd_stop(h);
+        assert_true(now_s() - t0 < 5.0 * slow_factor());
+        /* The clients see an answer or the connection closed, at once. */
+        for (int i = 0; i < N; i++) {
+            struct pollfd p = {.fd = fd[i], .events = POLLIN};
+            assert_int_equal(poll(&p, 1, 10000), 1);
+            assert_int_equal(close(fd[i]), 0);
+        }
     }
-    assert_int_equal(pb_httpd_pending(h), 1);
-    t0 = now_s();
-    pb_httpd_stop(h);
-    assert_true(now_s() - t0 < 5.0 * slow_factor());
-    /* The client sees an answer or the connection closed, at once. */
-    struct pollfd p = {.fd = fd, .events = POLLIN};
-    assert_int_equal(poll(&p, 1, 10000), 1);
-    assert_int_equal(close(fd), 0);
 }
 
 static void test_start_errors(void **state)
@@ -507,8 +526,10 @@ static void test_start_errors(void **state)
     assert_int_equal(pb_httpd_start(NULL, -1, &h), -EINVAL);
     assert_int_equal(pb_httpd_start(NULL, 65536, &h), -EINVAL);
     assert_int_equal(pb_httpd_start(NULL, 0, NULL), -EINVAL);
+    assert_int_equal(pb_httpd_start_loops(NULL, 0, PB_HTTPD_MAX_LOOPS + 1, &h), -EINVAL);
+    assert_null(h);
 
-    /* A port already taken: MHD's bind fails. */
+    /* A port already taken: the bind fails. */
     assert_int_equal(pb_httpd_start("127.0.0.1", 0, &h), 0);
     int rc = pb_httpd_start("127.0.0.1", pb_httpd_port(h), &h2);
     assert_true(rc < 0);
@@ -693,6 +714,9 @@ static void test_serve_usage(void **state)
         {{"serve", "--bind", "localhost"}, 3, 2, "--bind"},
         {{"serve", "--bind=::1"}, 2, 2, "IPv4"},
         {{"serve", "extra"}, 2, 2, "extra"},
+        {{"serve", "--loops", "0"}, 3, 2, "--loops"},
+        {{"serve", "--loops=9"}, 2, 2, "1..8"},
+        {{"serve", "--loops", "x"}, 3, 2, "--loops"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         int rc = serve_child(cases[i].argv, cases[i].argc, out, sizeof out, err, sizeof err);
@@ -781,6 +805,11 @@ int main(void)
         WITH_SERVER(test_body_is_discarded),
         WITH_SERVER(test_keep_alive),
         WITH_SERVER(test_concurrent_delays),
+#define WITH_SERVER4(t) cmocka_unit_test_setup_teardown(t, server4_setup, server_teardown)
+        WITH_SERVER4(test_delay),
+        WITH_SERVER4(test_query),
+        WITH_SERVER4(test_keep_alive),
+        WITH_SERVER4(test_concurrent_delays),
         cmocka_unit_test(test_stop_releases_pending),
         cmocka_unit_test(test_start_errors),
         /* Forking tests: the in-process servers above are all stopped. */
