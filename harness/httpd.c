@@ -9,9 +9,13 @@
  * loop that accepted it, so the loops share nothing but immutable data. A
  * delayed request is never slept on: the access handler suspends its
  * connection (MHD_suspend_connection) and pushes its deadline onto a
- * min-heap; the timerfd is armed for the earliest deadline; when it fires the
- * loop resumes the connections that are due (MHD_resume_connection) and
- * MHD_run() calls the handler again, which queues the response. So N
+ * min-heap ordered by the latest time it may be answered (its deadline plus
+ * a slack, see SLACK_DIVISOR); the timerfd is armed for the earliest of
+ * those; when it fires the loop resumes the connections that are due
+ * (MHD_resume_connection) and MHD_run() calls the handler again, which
+ * queues the response. The loop waits without a timeout (a periodic tick
+ * serves libmicrohttpd's idle-connection timeouts), so a pass sets up no
+ * kernel timer unless the earliest deadline changed. So N
  * concurrent delayed requests cost N heap entries and N idle sockets, not N
  * threads, and a resume needs no wake-up of another thread.
  *
@@ -78,11 +82,22 @@
 #define CONNECTION_TIMEOUT_S 120u
 /* Connections popped per hold of h->lock (resumed after releasing it). */
 #define RESUME_BATCH 64
+/* The housekeeping tick: how late, at most, an idle connection's timeout
+ * (CONNECTION_TIMEOUT_S) is served. */
+#define TICK_MS 1000
+/* A delayed response goes out between its deadline and a slack later:
+ * 1/SLACK_DIVISOR of its delay, at most SLACK_MAX_NS (a 20 ms delay: 100 us,
+ * 1 ms: 7.8 us).  The timer is armed for the earliest deadline plus its
+ * slack, so that one expiry releases every request due by then instead of
+ * one each; a response never goes out early. */
+#define SLACK_DIVISOR 128
+#define SLACK_MAX_NS 100000ull
 
 #define NS_PER_S 1000000000ull
 
 struct timer_entry {
-    uint64_t deadline_ns;              /* CLOCK_MONOTONIC */
+    uint64_t deadline_ns;              /* CLOCK_MONOTONIC: not before */
+    uint64_t latest_ns;                /* nor after (deadline + slack) */
     struct MHD_Connection *connection; /* suspended until deadline_ns */
 };
 
@@ -98,9 +113,10 @@ struct loop {
     pb_httpd *server;
     struct MHD_Daemon *daemon;
     int epoll_fd;      /* MHD's epoll fd, timer_fd and stop_fd */
-    int timer_fd;      /* CLOCK_MONOTONIC, absolute, armed for heap[0] */
+    int timer_fd;      /* CLOCK_MONOTONIC, absolute, heap[0].latest_ns */
     uint64_t armed_ns; /* what timer_fd is armed for, 0 for nothing */
     int stop_fd;       /* eventfd: pb_httpd_stop() wakes the loop */
+    int tick_fd;       /* periodic timerfd: MHD's idle timeouts */
     pthread_t loop_thread;
     bool loop_started;
 
@@ -134,7 +150,7 @@ struct pb_httpd {
     struct loop loops[PB_HTTPD_MAX_LOOPS];
 };
 
-enum { EV_MHD = 1, EV_TIMER, EV_STOP };
+enum { EV_MHD = 1, EV_TIMER, EV_TICK, EV_STOP };
 
 /* Its address marks a request whose headers were seen (no state needed). */
 static const char seen_marker;
@@ -370,7 +386,7 @@ static bool heap_push(struct loop *lp, struct timer_entry e)
     lp->heap[i] = e;
     while (i > 0) {
         size_t parent = (i - 1) / 2;
-        if (lp->heap[parent].deadline_ns <= lp->heap[i].deadline_ns)
+        if (lp->heap[parent].latest_ns <= lp->heap[i].latest_ns)
             break;
         heap_swap(&lp->heap[parent], &lp->heap[i]);
         i = parent;
@@ -386,9 +402,9 @@ static struct timer_entry heap_pop(struct loop *lp)
     size_t i = 0;
     for (;;) {
         size_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < lp->heap_len && lp->heap[l].deadline_ns < lp->heap[m].deadline_ns)
+        if (l < lp->heap_len && lp->heap[l].latest_ns < lp->heap[m].latest_ns)
             m = l;
-        if (r < lp->heap_len && lp->heap[r].deadline_ns < lp->heap[m].deadline_ns)
+        if (r < lp->heap_len && lp->heap[r].latest_ns < lp->heap[m].latest_ns)
             m = r;
         if (m == i)
             break;
@@ -398,12 +414,12 @@ static struct timer_entry heap_pop(struct loop *lp)
     return top;
 }
 
-/* Points the timerfd at the earliest deadline, if that changed. Loop
- * thread only. */
+/* Points the timerfd at the earliest latest time (deadline + slack), if
+ * that changed. Loop thread only. */
 static void arm_timer(struct loop *lp)
 {
     pthread_mutex_lock(&lp->lock);
-    uint64_t top = lp->heap_len > 0 ? lp->heap[0].deadline_ns : 0;
+    uint64_t top = lp->heap_len > 0 ? lp->heap[0].latest_ns : 0;
     pthread_mutex_unlock(&lp->lock);
     if (top == 0 || top == lp->armed_ns)
         return; /* nothing to wait for, or already armed for it */
@@ -415,8 +431,10 @@ static void arm_timer(struct loop *lp)
         lp->armed_ns = top;
 }
 
-/* Resumes every connection whose deadline has passed (all of them when
- * everything is true). */
+/* Resumes the connections at the top of the heap whose deadline has
+ * passed (all of them when everything is true).  The heap is ordered by
+ * latest time, so one due but with more slack may wait below an entry
+ * that is not due yet: it is resumed at its own latest time at the latest. */
 static void resume_due(struct loop *lp, bool everything)
 {
     struct MHD_Connection *due[RESUME_BATCH];
@@ -437,24 +455,35 @@ static void resume_due(struct loop *lp, bool everything)
 static void *loop_main(void *arg)
 {
     struct loop *lp = arg;
-    struct epoll_event ev[3];
+    struct epoll_event ev[4];
     for (;;) {
         arm_timer(lp);
+        /* MHD's own timeout is the earliest idle-connection deadline (0 when
+         * it has work pending).  Waiting with it would set up a kernel timer
+         * on every pass; the housekeeping tick serves those deadlines (at
+         * most TICK_MS late) with none, so the wait only polls or blocks. */
         MHD_UNSIGNED_LONG_LONG mhd_ms;
         int timeout = -1;
-        if (MHD_get_timeout(lp->daemon, &mhd_ms) == MHD_YES)
-            timeout = mhd_ms > INT_MAX ? INT_MAX : (int)mhd_ms;
-        int n = epoll_wait(lp->epoll_fd, ev, 3, timeout);
+        if (MHD_get_timeout(lp->daemon, &mhd_ms) == MHD_YES && mhd_ms == 0)
+            timeout = 0;
+        int n = epoll_wait(lp->epoll_fd, ev, 4, timeout);
         for (int i = 0; i < n; i++) {
-            if (ev[i].data.u32 == EV_STOP)
+            uint64_t expirations;
+            ssize_t got;
+            switch (ev[i].data.u32) {
+            case EV_STOP:
                 return NULL;
-            if (ev[i].data.u32 == EV_TIMER) {
-                uint64_t expirations;
+            case EV_TIMER:
                 /* Drains the expiry. Non-blocking: EAGAIN (re-armed since it
                  * fired) leaves nothing to do either. */
-                ssize_t got = read(lp->timer_fd, &expirations, sizeof expirations);
+                got = read(lp->timer_fd, &expirations, sizeof expirations);
                 (void)got;
                 lp->armed_ns = 0;
+                break;
+            case EV_TICK:
+                got = read(lp->tick_fd, &expirations, sizeof expirations);
+                (void)got;
+                break;
             }
         }
         /* n < 0 is EINTR (a signal handled on this thread): just go round. */
@@ -465,13 +494,18 @@ static void *loop_main(void *arg)
     }
 }
 
-/* Suspends c until deadline_ns. Returns false (and suspends nothing) if the
+/* Suspends c for delay_ns (and at most its slack more). Returns false (and
+ * suspends nothing) if the
  * server is stopping or the heap cannot grow; neither happens in practice:
  * the handler runs only on the loop thread, which has exited before stopping
  * is set, and the heap starts at the connection limit. */
 static bool delay_connection(struct loop *lp, struct MHD_Connection *c,
-                             uint64_t deadline_ns)
+                             uint64_t delay_ns)
 {
+    uint64_t slack_ns = delay_ns / SLACK_DIVISOR;
+    if (slack_ns > SLACK_MAX_NS)
+        slack_ns = SLACK_MAX_NS;
+    uint64_t deadline_ns = now_ns() + delay_ns;
     bool ok = false;
     pthread_mutex_lock(&lp->lock);
     if (lp->stopping)
@@ -488,7 +522,7 @@ static bool delay_connection(struct loop *lp, struct MHD_Connection *c,
     }
     MHD_suspend_connection(c);
     /* A new earliest deadline is armed by the loop before it sleeps. */
-    (void)heap_push(lp, (struct timer_entry){deadline_ns, c});
+    (void)heap_push(lp, (struct timer_entry){deadline_ns, deadline_ns + slack_ns, c});
     ok = true;
 out:
     pthread_mutex_unlock(&lp->lock);
@@ -543,7 +577,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
     d->bytes = rt.bytes;
     /* The call after the resume finds it here; on_completed frees it. */
     *con_cls = d;
-    if (!delay_connection(lp, c, now_ns() + rt.delay_ns)) {
+    if (!delay_connection(lp, c, rt.delay_ns)) {
         *con_cls = (void *)&seen_marker;
         free(d);
         return queue_static(c, MHD_HTTP_SERVICE_UNAVAILABLE, h->unavailable);
@@ -610,6 +644,8 @@ static void free_loop(struct loop *lp)
         (void)close(lp->timer_fd);
     if (lp->stop_fd >= 0)
         (void)close(lp->stop_fd);
+    if (lp->tick_fd >= 0)
+        (void)close(lp->tick_fd);
     if (lp->lock_ready)
         pthread_mutex_destroy(&lp->lock);
     free(lp->heap);
@@ -655,9 +691,19 @@ static int init_loop_fds(struct loop *lp)
     lp->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (lp->stop_fd < 0)
         return -errno;
+    lp->tick_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+    if (lp->tick_fd < 0)
+        return -errno;
+    struct itimerspec tick = {.it_interval = {.tv_sec = TICK_MS / 1000,
+                                              .tv_nsec = TICK_MS % 1000 * 1000000L}};
+    tick.it_value = tick.it_interval;
+    if (timerfd_settime(lp->tick_fd, 0, &tick, NULL) != 0)
+        return -errno;
     int rc = watch(lp->epoll_fd, info->epoll_fd, EV_MHD);
     if (rc == 0)
         rc = watch(lp->epoll_fd, lp->timer_fd, EV_TIMER);
+    if (rc == 0)
+        rc = watch(lp->epoll_fd, lp->tick_fd, EV_TICK);
     if (rc == 0)
         rc = watch(lp->epoll_fd, lp->stop_fd, EV_STOP);
     return rc;
@@ -682,7 +728,7 @@ static int start_loop(pb_httpd *h, unsigned i, int listen_fd, unsigned limit)
 {
     struct loop *lp = &h->loops[i];
     lp->server = h;
-    lp->epoll_fd = lp->timer_fd = lp->stop_fd = -1;
+    lp->epoll_fd = lp->timer_fd = lp->stop_fd = lp->tick_fd = -1;
     h->nloops = i + 1;
     lp->heap_cap = limit;
     lp->heap = calloc(lp->heap_cap, sizeof *lp->heap);

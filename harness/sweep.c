@@ -62,6 +62,7 @@ typedef struct sweep_cli {
     const char *out;
     const char *url;
     bool quiet;
+    bool no_baseline;
 } sweep_cli;
 
 static volatile sig_atomic_t interrupted;
@@ -97,6 +98,9 @@ static const char usage[] =
     "      --seed S           input seed (default 1)\n"
     "      --timeout-ms N     procs: per-task timeout\n"
     "      --url URL          http workloads: this URL instead of the embedded server\n"
+    "      --no-baseline      skip the sequential baseline (rows get no speedup\n"
+    "                         and no digest check): for runs whose sequential\n"
+    "                         time would be prohibitive, e.g. 512 x 20 ms HTTP\n"
     "  -q, --quiet            no progress line\n"
     "  -h, --help             this text\n";
 
@@ -175,6 +179,7 @@ static int parse_cli(int argc, char **argv, sweep_cli *c)
         {"timeout-ms", required_argument, NULL, 't'},
         {"url", required_argument, NULL, 'U'},
         {"quiet", no_argument, NULL, 'q'},
+        {"no-baseline", no_argument, NULL, 'B'},
         {"help", no_argument, NULL, 'h'},
         {0, 0, 0, 0},
     };
@@ -294,6 +299,7 @@ static int parse_cli(int argc, char **argv, sweep_cli *c)
             break;
         case 'U': c->url = optarg; break;
         case 'q': c->quiet = true; break;
+        case 'B': c->no_baseline = true; break;
         case 'h': fputs(usage, stdout); return -1;
         case ':': return pb_usage_error("sweep", "option %s needs a value", argv[optind - 1]);
         default:
@@ -483,9 +489,12 @@ static double run_config(sweep_state *st, pb_run_opts *o, pb_pin_policy pin,
         utc_now(ts, sizeof ts);
         walls[n] = m.r.wall_s;
         double row_baseline = baseline_wall;
-        if (!isfinite(baseline_wall)) {
-            /* The baseline itself: against the median of its repetitions
-             * so far (this one included), so its rows can be written now. */
+        if (digest_out) {
+            /* The baseline itself (the one call that asks for its digest):
+             * against the median of its repetitions so far (this one
+             * included), so its rows can be written now.  Other rows
+             * without a baseline (none ran: --no-baseline, or work only
+             * procs survives) get no speedup. */
             pb_summary so_far;
             row_baseline = pb_summarize(walls, n + 1, &so_far) == 0 ? so_far.median : NAN;
         }
@@ -665,7 +674,8 @@ int pb_cmd_sweep(int argc, char **argv)
     st.prog.t0 = ex_now_ns();
     for (size_t k = 0; k < c.nworkloads; k++) {
         char why[512];
-        size_t baseline = wl_requires_isolation(base[k], why, sizeof why) ? 0 : 1;
+        size_t baseline =
+            c.no_baseline || wl_requires_isolation(base[k], why, sizeof why) ? 0 : 1;
         st.prog.total += combos_of(&c, c.workloads[k]) * (per_combo + baseline) *
                          (c.warmup + c.reps);
     }
@@ -692,7 +702,7 @@ int pb_cmd_sweep(int argc, char **argv)
             char digest[WL_DIGEST_HEX_LEN + 1] = "";
             double base_wall = NAN;
             char why[512];
-            if (!wl_requires_isolation(p, why, sizeof why))
+            if (!c.no_baseline && !wl_requires_isolation(p, why, sizeof why))
                 base_wall = run_config(&st, &o, PB_PIN_NONE, NAN, "", digest);
             for (size_t e = 0; e < c.nexecutors && !interrupted; e++) {
                 if (c.executors[e] == EX_SEQ)

@@ -7,7 +7,8 @@
 #   BENCH_OUT=DIR          write there instead of results/<host>-<time>/
 #
 # Steps: machine.json and the hwloc topology, calibrate, overhead, the
-# sweeps (CPU workloads, I/O workloads, payload sizes), advise, hyperfine's
+# sweeps (CPU workloads, I/O workloads, payload sizes, 512 concurrent HTTP
+# requests), advise, hyperfine's
 # whole-process timings, then the charts and REPORT.md.  Ctrl-C stops it
 # cleanly: every finished row stays in runs.csv and the HTTP server (a child
 # of the sweep) goes with it.
@@ -26,19 +27,19 @@ quick)
     cpu_wl=primes,sha256;  cpu_workers=1,2,4;       cpu_tasks=100
     io_wl=sleep,http;      io_workers=1,4,16,64;    io_tasks=64; latency=5
     payloads=64,4096,65536,1048576
-    pins=none; reps=3; warmup=1; hf_runs=3; cal=--quick
+    pins=none; reps=3; warmup=1; hf_runs=3; cal=--quick; conc_tasks=10240
     ;;
 default)
     cpu_wl=primes,sha256,mandelbrot,blur,compress; cpu_workers=1,2,3,4,8; cpu_tasks=80
     io_wl=sleep,http,file,fetch-hash; io_workers=1,2,4,8,16,32,64,128; io_tasks=256; latency=10
     payloads=64,1024,16384,262144,1048576,4194304
-    pins=none,compact; reps=5; warmup=1; hf_runs=5; cal=
+    pins=none,compact; reps=5; warmup=1; hf_runs=5; cal=; conc_tasks=20480
     ;;
 full)
     cpu_wl=primes,sha256,mandelbrot,blur,compress; cpu_workers=1-8; cpu_tasks=200
     io_wl=sleep,http,file,fetch-hash; io_workers=1-256x2; io_tasks=512; latency=10
     payloads=16,256,4096,65536,1048576,4194304,16777216
-    pins=none,compact,scatter; reps=10; warmup=2; hf_runs=10; cal=
+    pins=none,compact,scatter; reps=10; warmup=2; hf_runs=10; cal=; conc_tasks=51200
     ;;
 *)
     echo "bench: BENCH_PROFILE must be quick, default or full (got '$profile')" >&2
@@ -53,7 +54,7 @@ mkdir -p "$out" || exit 1
 log=$out/bench.log
 t_start=$(date +%s)
 step=0
-nsteps=9
+nsteps=10
 current=""
 
 say() { echo "$*" | tee -a "$log" >&2; }
@@ -127,6 +128,11 @@ case ",$io_wl," in *,file,*) io_params="$io_params -p files=16" ;; esac
 # shellcheck disable=SC2086
 sweep "I/O-bound workloads ($io_wl)" -W "$io_wl" -w "$io_workers" -n "$io_tasks" $io_params
 sweep "overhead against payload size (noop)" -W noop -w 2 -n 400 --vary payload_bytes="$payloads"
+# 512 HTTP requests always in flight, each delayed 20 ms by the server: the
+# ideal rate is 512 / 20 ms = 25600/s, and the report gives the share of it
+# reached.  No sequential baseline: it would take tasks x 20 ms.
+sweep "HTTP concurrency: 512 requests in flight at 20 ms" -W http -e threads -w 512 \
+    -n "$conc_tasks" -p latency_ms=20 --no-baseline
 
 begin "advise: Goetz's pool size against a measured check"
 must "$PB" advise -W "${cpu_wl%%,*},${io_wl%%,*}" -p latency_ms="$latency" --reps 1 -n 64 \

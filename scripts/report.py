@@ -62,6 +62,26 @@ def span(a, unit=""):
     return "%s%s (%s..%s)" % (fmt(a.median), unit, fmt(a.lo), fmt(a.hi))
 
 
+def ideal_rate(row):
+    """For an I/O row with an injected latency (latency_ms in params): the
+    rate if every worker always had a request in flight and each took
+    exactly the latency, min(workers, tasks) / latency; else None."""
+    if row.get("workload_kind") != "io":
+        return None
+    for kv in str(row.get("params") or "").split(","):
+        key, _, value = kv.partition("=")
+        if key == "latency_ms":
+            try:
+                lat = float(value) / 1000
+            except ValueError:
+                return None
+            w, n = row.get("workers"), row.get("tasks")
+            if lat <= 0 or not w or not n:
+                return None
+            return min(w, n) / lat
+    return None
+
+
 class Report:
     def __init__(self, folder, report_path):
         self.f = folder
@@ -369,6 +389,10 @@ class Report:
                 notes.append("%s digest mismatch in %d run%s" % (BAD, m["digest_bad"], "" if m["digest_bad"] == 1 else "s"))
             if m["failed"]:
                 notes.append("%s %d failed tasks" % (BAD, m["failed"]))
+            ideal = ideal_rate(self.f.configs[k][0])
+            if ideal and m["tp"]:
+                notes.append("%.0f%% of the ideal rate (%s tasks/s = workers / latency)"
+                             % (100 * m["tp"].median / ideal, fmt(ideal)))
             rows.append([k[2], str(k[3])] + ([k[4]] if self.several_pins else []) + [
                 str(m["n"]), tp, span(m["sp"]), span(m["ef"]), p95, fmt(m["cpu"].median) if m["cpu"] else "\u2013",
                 rss, "; ".join(notes)])
@@ -395,7 +419,9 @@ class Report:
                "p95 latency); %s the sweep flagged a wide spread (summary.csv `spread_warning`); %s a digest "
                "mismatch or failed tasks. Throughput = tasks / wall_s; speedup = seq median wall_s / wall_s "
                "(runs.csv `speedup`); efficiency = speedup / workers; latency is submit to result, queueing "
-               "included; CPU util = task CPU / (wall x online CPUs); peak RSS from getrusage." % (BEST, SPREAD, BAD), "")
+               "included; CPU util = task CPU / (wall x online CPUs); peak RSS from getrusage. For an I/O workload "
+               "with an injected latency, the notes give the median throughput as a share of the ideal rate, "
+               "min(workers, tasks) / latency: what the pool would reach if it cost nothing." % (BEST, SPREAD, BAD), "")
         for wl, (kind, plist) in self.f.workloads().items():
             self.w("### %s (%s-bound)" % (wl, kind), "")
             varied = pb.varied_keys(plist)

@@ -5,6 +5,7 @@
 # line naming it.
 set -u
 PB=${POOLBENCH:-./poolbench}
+root=$(cd "$(dirname "$0")/.." && pwd)
 fail=0
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT INT TERM
@@ -75,6 +76,19 @@ check "fault crash_rate=0.2 on procs only: sweep exits 0 ($rc)" [ "$rc" = 0 ]
 check "fault on procs: 2 rows" [ "$(grep -c ',procs,2,' "$tmp/f/runs.csv")" = 2 ]
 check "fault on procs: no seq baseline" [ "$(grep -c ',seq,' "$tmp/f/runs.csv")" = 0 ]
 check "fault on procs: dead workers counted in the rows" grep -q 'EX_EWORKER=' "$tmp/f/runs.csv"
+# A column by name from runs.csv (python: params contain quoted commas).
+col() { # file column -> one value per row
+    "$root/scripts/py.sh" -c 'import csv,sys
+for r in csv.DictReader(open(sys.argv[1])): print(r[sys.argv[2]])' "$1" "$2"
+}
+check "fault on procs: no speedup without a baseline" [ -z "$(col "$tmp/f/runs.csv" speedup | tr -d '\n')" ]
+
+# -- --no-baseline: the pools' rows alone, no speedup, no digest check ------
+"$PB" sweep --out "$tmp/nb" -W sleep -e seq,threads -w 4 -p latency_ms=1 --no-baseline \
+    --reps 2 --warmup 0 -n 8 -q
+check "--no-baseline: 2 rows, all threads" [ "$(col "$tmp/nb/runs.csv" executor | sort -u | tr '\n' ' ')" = "threads " ]
+check "--no-baseline: no speedup" [ -z "$(col "$tmp/nb/runs.csv" speedup | tr -d '\n')" ]
+check "--no-baseline: no digest check" [ -z "$(col "$tmp/nb/runs.csv" digest_ok | tr -d '\n')" ]
 
 # -- bad options: exit 2 and one line ---------------------------------------
 bad "--out" sweep -W primes

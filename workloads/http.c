@@ -20,6 +20,7 @@
 
 #include <curl/curl.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -65,10 +66,22 @@ static void handle_destructor(void *h)
     }
 }
 
+/* Bumped in every child of fork() (pthread_atfork), so that a thread can
+ * tell an inherited handle from its own without a getpid() system call per
+ * request. */
+static atomic_uint fork_generation;
+static _Thread_local unsigned tl_generation;
+
+static void on_fork_child(void)
+{
+    atomic_fetch_add_explicit(&fork_generation, 1, memory_order_relaxed);
+}
+
 static void init_globals(void)
 {
     global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
     key_rc = pthread_key_create(&handle_key, handle_destructor);
+    pthread_atfork(NULL, NULL, on_fork_child);
 }
 
 /* The calling thread's handle, or NULL with *code set. */
@@ -79,8 +92,8 @@ static CURL *thread_handle(int *code)
         *code = WL_CODE_CURL_BASE + (int)global_rc;
         return NULL;
     }
-    pid_t pid = getpid();
-    if (tl_handle && tl_pid != pid) {
+    unsigned gen = atomic_load_explicit(&fork_generation, memory_order_relaxed);
+    if (tl_handle && tl_generation != gen) {
         /* Inherited through fork: abandoned on purpose (see the top). */
         inherited_handle = tl_handle;
         tl_handle = NULL;
@@ -93,7 +106,8 @@ static CURL *thread_handle(int *code)
             *code = WL_CODE_ENOMEM;
             return NULL;
         }
-        tl_pid = pid;
+        tl_pid = getpid();
+        tl_generation = gen;
         if (key_rc == 0)
             pthread_setspecific(handle_key, tl_handle);
     }
