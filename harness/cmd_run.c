@@ -202,8 +202,8 @@ void pb_server_note(const char *cmd, const pb_server *srv)
 {
     if (srv->pid > 0 && !srv->realtime)
         fprintf(stderr, "poolbench %s: note: the loopback server runs at normal priority "
-                "(SCHED_FIFO needs root or CAP_SYS_NICE); with hundreds of workers it "
-                "waits behind them and may be the bottleneck\n", cmd);
+                "(SCHED_FIFO was refused: it needs CAP_SYS_NICE, which root has); with "
+                "hundreds of workers it waits behind them and may be the bottleneck\n", cmd);
 }
 
 int pb_start_server_if_needed(const char *cmd, wl_params *p, pb_server *srv)

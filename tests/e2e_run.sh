@@ -86,6 +86,17 @@ check "http against the embedded server: 4 ok" [ "$(field "$tmp/ok.json" tasks_o
 srv=$(field "$tmp/ok.json" server)
 check "embedded server recorded with its scheduling ('$srv')" \
     sh -c '[ "$1" = "loopback SCHED_FIFO" ] || [ "$1" = "loopback normal" ]' _ "$srv"
+# Without CAP_SYS_NICE the server stays at normal priority: recorded, and a
+# note says so (setpriv drops the capability even for root).
+if command -v setpriv >/dev/null && setpriv --bounding-set -sys_nice true 2>/dev/null; then
+    setpriv --bounding-set -sys_nice "$PB" run -W http -e threads -w 2 -n 4 -p bytes=0 \
+        -p latency_ms=0 --json >"$tmp/nonrt.json" 2>"$tmp/nonrt.err"
+    check "no CAP_SYS_NICE: server recorded as normal" \
+        [ "$(field "$tmp/nonrt.json" server)" = "loopback normal" ]
+    check "no CAP_SYS_NICE: one note on stderr" \
+        [ "$(grep -c 'note: the loopback server runs at normal priority' "$tmp/nonrt.err")" = 1 ]
+    check "no CAP_SYS_NICE: the run still completes" [ "$(field "$tmp/nonrt.json" tasks_ok)" = 4 ]
+fi
 
 # -- crashing workers in the process pool ---------------------------------
 "$PB" run -W fault -e procs -w 2 -n 100 -p crash_rate=0.1 -p latency_ms=0 --json \
