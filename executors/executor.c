@@ -145,9 +145,16 @@ static inline bool rseq_intact(void)
            (uint64_t)(uintptr_t)&rseq_marker;
 }
 
+/* Whether the calling thread's own rseq registration succeeded (glibc
+ * registers each thread; cpu_id stays negative when that failed). */
+static bool rseq_registered(void)
+{
+    return (int32_t)__atomic_load_n(&rseq_area()->cpu_id, __ATOMIC_RELAXED) >= 0;
+}
+
 static void rseq_test(void)
 {
-    if (__rseq_size < offsetof(struct rseq, rseq_cs) + sizeof(uint64_t))
+    if (__rseq_size < offsetof(struct rseq, rseq_cs) + sizeof(uint64_t) || !rseq_registered())
         return; /* not registered: old kernel, valgrind, or tunable off */
     rseq_marker.version = 0;
     rseq_marker.flags = 0;
@@ -155,11 +162,15 @@ static void rseq_test(void)
     rseq_marker.post_commit_offset = 0;
     rseq_marker.abort_ip = (uintptr_t)&rseq_sig_words[1];
     /* A voluntary switch must clear it (some kernels skip the update when
-     * the thread comes back to the CPU it left, which would hide it). */
-    rseq_arm();
-    struct timespec ts = {.tv_sec = 0, .tv_nsec = 200000};
-    nanosleep(&ts, NULL);
-    bool seen = !rseq_intact();
+     * the thread comes back to the CPU it left, which would hide it), and
+     * every time: one clear could come from a preemption or a signal. */
+    bool seen = true;
+    for (int i = 0; i < 4 && seen; i++) {
+        rseq_arm();
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = 200000};
+        nanosleep(&ts, NULL);
+        seen = !rseq_intact();
+    }
     /* And plain user code must leave it (else it would gain nothing). */
     bool kept = false;
     for (int i = 0; i < 8 && !kept; i++) {
@@ -231,6 +242,10 @@ void ex__probe_init(ex_probe *p, const ex_config *cfg)
     p->pid = getpid();
     p->measure_cpu = cfg->measure_cpu;
     p->detect = cfg->measure_cpu && !cfg->exact_cpu && ex_cpu_switch_detection();
+#ifdef EX_HAVE_RSEQ
+    /* This thread's own registration may have failed where others' did not. */
+    p->detect = p->detect && rseq_registered();
+#endif
 }
 
 /* ex__run_chained with switch detection: readings come from the anchor
@@ -251,10 +266,13 @@ static void run_detected(ex_future *f, ex_probe *chain)
     detect_reading(chain, &chain->ns, &chain->u);
     chain->valid = true;
     uint64_t wall = chain->ns - start_ns;
-    uint64_t cpu = chain->u.cpu_ns - start.cpu_ns;
+    /* Signed: an estimated start (anchor + wall time) can exceed an exact
+     * end reading, since the thread clock leaves out steal and interrupt
+     * time that the estimate counted.  Clamped to [0, wall]. */
+    int64_t cpu = (int64_t)(chain->u.cpu_ns - start.cpu_ns);
     f->stats.flags |= EX_STATS_CPU;
     f->stats.end_ns = chain->ns;
-    f->stats.cpu_ns = cpu < wall ? cpu : wall;
+    f->stats.cpu_ns = cpu < 0 ? 0 : (uint64_t)cpu < wall ? (uint64_t)cpu : wall;
     f->stats.nvcsw = chain->u.nvcsw - start.nvcsw;
     f->stats.nivcsw = chain->u.nivcsw - start.nivcsw;
     if (ex__future_finish(f, rc == 0 ? 0 : EX_ETASK, rc))

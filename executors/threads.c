@@ -341,8 +341,12 @@ static int threads_submit(ex_executor *ex, ex_future *f, bool force)
         atomic_fetch_add_explicit(&t->queued, 1, memory_order_seq_cst);
     else
         rc = reserve(t, cap);
-    if (rc == EX_OK)
+    if (rc == EX_OK) {
         queue_push(t, f);
+        wake_for(t);
+    }
+    /* Only now: until this, stop() waits, so t outlives wake_for even if
+     * a shutdown and destroy race this submission. */
     atomic_fetch_sub_explicit(&t->submitting, 1, memory_order_release);
     if (rc == 1) {
         if (ex__future_begin(f))
@@ -350,8 +354,6 @@ static int threads_submit(ex_executor *ex, ex_future *f, bool force)
         ex_future_release(f);
         return EX_OK;
     }
-    if (rc == EX_OK)
-        wake_for(t);
     return rc;
 }
 
@@ -376,7 +378,9 @@ static ex_future *stop(threads_ex *t, bool cancel_pending)
     pthread_mutex_lock(&t->lock);
     pthread_cond_broadcast(&t->room_cv);
     pthread_mutex_unlock(&t->lock);
-    while (atomic_load_explicit(&t->submitting, memory_order_acquire))
+    /* Sequentially consistent, like the submitter's increment and its load
+     * of stopping: each side must see the other's store. */
+    while (atomic_load_explicit(&t->submitting, memory_order_seq_cst))
         sched_yield();
     ex_future *drained = NULL, **tail = &drained;
     if (cancel_pending) {
