@@ -68,23 +68,33 @@ int ex__cond_wait_until(pthread_cond_t *c, pthread_mutex_t *m, int64_t dl)
     return pthread_cond_clockwait(c, m, CLOCK_MONOTONIC, &ts);
 }
 
-void ex__thread_usage(ex_thread_usage *u)
+/* CPU from the thread clock: it includes the running slice.  The CPU
+ * times in getrusage do not (the kernel folds a slice in only at a tick or
+ * a switch), so a short task would read as using no CPU at all. */
+static uint64_t thread_cpu_ns(void)
 {
     struct timespec ts;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+        return 0;
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The switch counts only (getrusage(RUSAGE_THREAD)). */
+static void thread_switches(ex_thread_usage *u)
+{
     struct rusage ru;
-    /* CPU from the thread clock: it includes the running slice.  The CPU
-     * times in getrusage do not (the kernel folds a slice in only at a tick
-     * or a switch), so a short task would read as using no CPU at all. */
-    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == 0)
-        u->cpu_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-    else
-        u->cpu_ns = 0;
     if (getrusage(RUSAGE_THREAD, &ru) == 0) {
         u->nvcsw = ru.ru_nvcsw;
         u->nivcsw = ru.ru_nivcsw;
     } else {
         u->nvcsw = u->nivcsw = 0;
     }
+}
+
+void ex__thread_usage(ex_thread_usage *u)
+{
+    u->cpu_ns = thread_cpu_ns();
+    thread_switches(u);
 }
 
 int ex__worker_init(const ex_config *cfg, unsigned index)
@@ -96,13 +106,6 @@ int ex__worker_init(const ex_config *cfg, unsigned index)
     return 0;
 }
 
-static uint64_t thread_cpu_ns(void)
-{
-    struct timespec ts;
-    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
-        return 0;
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /*
  * Switch detection through rseq.  glibc registers an rseq area for every
@@ -201,18 +204,9 @@ static void take_anchor(ex_probe *p)
 #ifdef EX_HAVE_RSEQ
     rseq_arm();
 #endif
-    struct timespec ts;
-    p->anchor.cpu_ns = clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == 0
-                           ? (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec
-                           : 0;
+    p->anchor.cpu_ns = thread_cpu_ns();
     p->anchor_ns = ex_now_ns();
-    struct rusage ru;
-    if (getrusage(RUSAGE_THREAD, &ru) == 0) {
-        p->anchor.nvcsw = ru.ru_nvcsw;
-        p->anchor.nivcsw = ru.ru_nivcsw;
-    } else {
-        p->anchor.nvcsw = p->anchor.nivcsw = 0;
-    }
+    thread_switches(&p->anchor);
 }
 
 /* The thread's usage now: from the anchor while the marker is intact and
@@ -311,10 +305,7 @@ void ex__run_chained(ex_future *f, int worker, ex_probe *chain)
     /* The switch counts always come from getrusage: off-CPU time does not
      * tell them (a switch to a thread that answers at once costs less
      * than the clock reads' own jitter). */
-    ex_thread_usage u;
-    ex__thread_usage(&u);
-    end.u.nvcsw = u.nvcsw;
-    end.u.nivcsw = u.nivcsw;
+    thread_switches(&end.u);
     uint64_t cpu = end.u.cpu_ns - start.u.cpu_ns;
     uint64_t wall = end.ns - start.ns;
     f->stats.flags |= EX_STATS_CPU;
