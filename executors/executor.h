@@ -157,7 +157,10 @@ unsigned ex_default_workers(void);
 
 /* Creates an executor and starts its workers; returns once every worker has
  * run worker_start and initializer (a failure there leaves a usable object
- * that rejects work with EX_EBROKEN).  Blocks while workers start. */
+ * that rejects work with EX_EBROKEN).  Blocks while workers start.
+ * Memory: the executor keeps released futures for its next submissions, up
+ * to 131072 of them (about 44 MB at most, after that many were live at
+ * once), until ex_destroy frees them. */
 int ex_create(const ex_config *cfg, ex_executor **out);
 
 /* Submits fn(in, len) and returns its future (one reference, the caller's;
