@@ -55,7 +55,7 @@ struct ex_future {
     ex_future *parent;
     ex_executor *then_ex;
 
-    struct ex_fcache *home; /* where its memory goes back to, or NULL */
+    struct ex_fcache *home; /* its executor's cache: where it goes back to */
 };
 
 /* Each executor keeps the futures released back to it for its next
@@ -133,7 +133,7 @@ int ex_procs_new(const ex_config *cfg, ex_executor **out);
 
 /* future.c */
 /* A new PENDING future with two references (the caller's and the
- * executor's), from cache c when it has one (c may be NULL). */
+ * executor's), taken from cache c (its executor's) or allocated. */
 int ex__future_new(ex_fcache *c, ex_task_fn fn, const void *in, size_t len,
                    ex_future **out);
 /* PENDING -> RUNNING (true) or false if it was cancelled meanwhile. */

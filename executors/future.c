@@ -96,22 +96,18 @@ void ex__fcache_close(ex_fcache *c)
 int ex__future_new(ex_fcache *c, ex_task_fn fn, const void *in, size_t len,
                    ex_future **out)
 {
-    ex_future *f = NULL;
-    if (c) {
-        pthread_mutex_lock(&c->lock);
-        f = c->free;
-        if (f) {
-            c->free = f->next;
-            c->nfree--;
-        }
-        c->outstanding++;
-        pthread_mutex_unlock(&c->lock);
+    pthread_mutex_lock(&c->lock);
+    ex_future *f = c->free;
+    if (f) {
+        c->free = f->next;
+        c->nfree--;
     }
+    c->outstanding++;
+    pthread_mutex_unlock(&c->lock);
     if (f) {
         memset(f, 0, sizeof *f);
     } else if (!(f = calloc(1, sizeof *f))) {
-        if (c)
-            fcache_put(c, NULL);
+        fcache_put(c, NULL);
         return EX_ENOMEM;
     }
     f->home = c;
@@ -407,8 +403,5 @@ void ex_future_release(ex_future *f)
     ex_buf_free(&f->out);
     pthread_cond_destroy(&f->cond);
     pthread_mutex_destroy(&f->lock);
-    if (f->home)
-        fcache_put(f->home, f);
-    else
-        free(f);
+    fcache_put(f->home, f);
 }
