@@ -291,6 +291,17 @@ static void test_callbacks(void **state)
                 break;
             sleep_ms(1);
         }
+        /* The completer sets n = 3 inside the third callback; until it has
+         * left its callback loop, a new callback is appended to that loop
+         * (still in order) rather than run here.  Wait for it to leave. */
+        for (int i = 0; i < 10000; i++) {
+            pthread_mutex_lock(&f->lock);
+            bool busy = f->running_callbacks;
+            pthread_mutex_unlock(&f->lock);
+            if (!busy)
+                break;
+            sleep_ms(1);
+        }
         /* Added after completion: runs at once, in this thread, last. */
         assert_int_equal(ex_future_on_done(f, cb_record, (void *)4), 0);
         pthread_mutex_lock(&cblog.lock);
