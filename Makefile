@@ -15,10 +15,35 @@ CFLAGS  ?= -O2 -g
 LDFLAGS ?=
 SANITIZE ?=
 
+# The libraries, by pkg-config module, and the Debian package of each.
 PKGS := hwloc libcurl libmicrohttpd zlib libcrypto
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
+DEB_hwloc := libhwloc-dev
+DEB_libcurl := libcurl4-openssl-dev
+DEB_libmicrohttpd := libmicrohttpd-dev
+DEB_zlib := zlib1g-dev
+DEB_libcrypto := libssl-dev
+DEB_cmocka := libcmocka-dev
+
+# pkg-config runs only for goals that build against the libraries, never
+# before `make deps`: test, bench and peers install the packages first and
+# then build in a second make (below), which reads pkg-config after the
+# install.  A module pkg-config cannot find stops the build here, naming
+# its Debian package, instead of linking with an empty library list.
+NO_LIB_GOALS := deps clean test bench peers fuzz report build/fuzz/%
+BUILD_GOALS := $(filter-out $(NO_LIB_GOALS),$(or $(MAKECMDGOALS),all))
+ifneq ($(BUILD_GOALS),)
+  NEED_MODS := $(PKGS) $(if $(filter test-suite build/%/tests/% build/tests/%,$(BUILD_GOALS)),cmocka)
+  ifeq ($(shell command -v pkg-config),)
+    $(error pkg-config is not installed: run `make deps` (or apt-get install pkg-config))
+  endif
+  MISSING_MODS := $(strip $(foreach m,$(NEED_MODS),$(if $(shell pkg-config --exists $(m) && echo y),,$(m))))
+  ifneq ($(MISSING_MODS),)
+    $(error pkg-config finds no $(foreach m,$(MISSING_MODS),$(m) (Debian package $(DEB_$(m)))): run `make deps` (or apt-get install them))
+  endif
+  PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+  PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
+  CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+endif
 
 BASE_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -pthread -D_GNU_SOURCE \
                -Iexecutors -Iworkloads -Iharness $(PKG_CFLAGS)
@@ -58,7 +83,7 @@ LIBWL := $(BUILD)/libworkloads.a
 LIBPB := $(BUILD)/libharness.a
 POOLBENCH := $(BUILD)/poolbench
 
-.PHONY: all test bench fuzz install clean deps check-deps report peers
+.PHONY: all test test-suite bench bench-run fuzz install clean deps report peers peers-run
 
 all: $(LIBEX) $(LIBWL) $(POOLBENCH)
 
@@ -87,14 +112,21 @@ $(BUILD)/tests/%: tests/%.c $(LIBPB) $(LIBWL) $(LIBEX) $(wildcard tests/*.h)
 	$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(LIBPB) $(LIBWL) $(LIBEX) \
 	    $(ALL_LDFLAGS) $(CMOCKA_LIBS) $(PKG_LIBS) -lm
 
-# The suite: every tests/test_*.c binary, then tests/e2e.sh; ends with
-# "N passed, N failed".
+# The suite: every tests/test_*.c binary, then every tests/e2e_*.sh; ends
+# with "N passed, N failed".  `make test` installs what is missing first,
+# then builds and runs in a second make that sees the installed packages.
 VALGRIND ?= 0
-test: deps all $(TEST_BIN)
+test: deps
+	@$(MAKE) --no-print-directory test-suite
+
+test-suite: all $(TEST_BIN)
 	@POOLBENCH=$(abspath $(POOLBENCH)) SANITIZE=$(SANITIZE) VALGRIND=$(VALGRIND) \
 	    tests/run.sh $(TEST_BIN)
 
-bench: deps all
+bench: deps
+	@$(MAKE) --no-print-directory bench-run
+
+bench-run: all
 	@BENCH_CFLAGS="$(ALL_CFLAGS)" CC="$(CC)" scripts/bench.sh
 
 report:
@@ -102,7 +134,10 @@ report:
 
 # The peers we measure against (GLib's GThreadPool, Python's executors),
 # beside poolbench overhead, on this machine.
-peers: all
+peers: deps
+	@$(MAKE) --no-print-directory peers-run
+
+peers-run: all
 	@scripts/peers/run.sh
 
 FUZZ_SECONDS ?= 60
@@ -110,7 +145,7 @@ fuzz: build/fuzz/fuzz_wire
 	build/fuzz/fuzz_wire -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 \
 	    -print_final_stats=1 build/fuzz/corpus
 
-build/fuzz/fuzz_wire: fuzz/fuzz_wire.c executors/wire.c executors/chunk.c executors/wire.h
+build/fuzz/fuzz_wire: fuzz/fuzz_wire.c executors/wire.c executors/chunk.c executors/buf.c executors/wire.h
 	@mkdir -p build/fuzz/corpus
 	clang -std=gnu11 -D_GNU_SOURCE -O1 -g -Iexecutors -fsanitize=fuzzer,address,undefined \
 	    -o $@ fuzz/fuzz_wire.c executors/wire.c executors/chunk.c executors/buf.c

@@ -145,45 +145,68 @@ bool ex__future_finish(ex_future *f, int error, int task_code);
 /* PENDING -> CANCELLED (true), false if not pending. */
 bool ex__future_cancel_pending(ex_future *f);
 
-/* Reads the calling thread's CPU time (CLOCK_THREAD_CPUTIME_ID, exact to
- * the nanosecond) and its context switches (getrusage(RUSAGE_THREAD)).
- * Two system calls: about 0.8 us on a VM, which is why busy workers chain
- * readings (ex__run_chained) and pay it once per task, not twice. */
+/* measure.c: the per-task measurements every backend takes.
+ *
+ * A task's CPU time is the difference of two readings of the thread clock
+ * (CLOCK_THREAD_CPUTIME_ID) and its wall time the difference of two
+ * CLOCK_MONOTONIC timestamps.  The two clocks cannot be read at the same
+ * instant, so each exact reading brackets its CPU sample between two
+ * timestamps: a task starting at the reading starts at the first one, a
+ * task ending at it ends at the second.  The CPU interval then lies inside
+ * the wall interval, so 0 <= CPU <= wall holds without any correction (the
+ * boundary's own few hundred nanoseconds count in both tasks it
+ * separates).  A reading above the wall time can only come from the clocks
+ * themselves disagreeing; it is cut to the wall time and the task's stats
+ * say so (EX_STATS_CPU_OVER_WALL; see measure.c for the one case, with
+ * switch detection, that can read below zero). */
 typedef struct ex_thread_usage {
-    uint64_t cpu_ns;
-    int64_t nvcsw, nivcsw;
+    uint64_t cpu_ns;        /* CLOCK_THREAD_CPUTIME_ID */
+    int64_t nvcsw, nivcsw;  /* getrusage(RUSAGE_THREAD) */
 } ex_thread_usage;
-void ex__thread_usage(ex_thread_usage *u);
 
-/* A timestamp plus a usage reading, taken at a task boundary. */
-typedef struct ex_probe {
-    uint64_t ns;
+/* One task boundary: the thread's usage, and the time a task starting here
+ * starts at (<= the CPU sample) and one ending here ends at (>= it). */
+typedef struct ex_mark {
+    uint64_t start_ns, end_ns;
     ex_thread_usage u;
-    bool valid;
-    pid_t pid;  /* set once by the worker: getpid() is a system call */
+} ex_mark;
+
+/* An exact reading: timestamp, thread clock, timestamp, then getrusage for
+ * the switch counts.  Two system calls: about 0.5-1 us on a VM. */
+void ex__mark_exact(ex_mark *m);
+
+/* Fills st's start/end/CPU/switch fields from a task's two boundaries and
+ * sets EX_STATS_CPU, plus EX_STATS_CPU_OVER_WALL or _UNDER_ZERO if the raw
+ * CPU fell outside [0, wall] and was cut to it. */
+void ex__stats_measure(ex_task_stats *st, const ex_mark *start, const ex_mark *end);
+
+/* A worker's measuring state across its tasks. */
+typedef struct ex_probe {
+    ex_mark last;     /* the boundary at the end of the previous task */
+    bool valid;       /* last may serve as the next task's start */
+    pid_t pid;        /* set once by the worker: getpid() is a system call */
     bool measure_cpu; /* ex_config.measure_cpu */
     /* Switch detection (ex_config.exact_cpu false and the kernel has it):
      * the last exact reading, taken in this thread right after arming the
-     * rseq marker; anchor_ns == 0: none yet. */
+     * rseq marker; anchor.end_ns == 0: none yet. */
     bool detect;
-    uint64_t anchor_ns;
-    ex_thread_usage anchor;
+    ex_mark anchor;
 } ex_probe;
 
 /* Prepares a probe: its pid, and whether it measures CPU with switch
  * detection, exactly, or not at all (ex_config.measure_cpu, exact_cpu). */
 void ex__probe_init(ex_probe *p, const ex_config *cfg);
 
-/* Runs f in this thread as worker `worker`, measuring it, then finishes it.
- * Used by seq, threads and caller-runs.  f must be RUNNING. */
+/* Runs f in this thread as worker `worker`, measuring it with exact
+ * readings, then finishes it.  Used by caller-runs.  f must be RUNNING. */
 void ex__run_inline(ex_future *f, int worker);
 
-/* The same, for a worker loop: `chain` holds the reading taken at the end
+/* The same, for a worker loop: `chain` holds the boundary read at the end
  * of the previous task.  When the worker went straight from that task to
  * this one (it did not sleep: the caller invalidates chain when it waits)
- * and this task was already submitted by then, that reading serves as this
- * task's start.  With switch detection (see ex_config.exact_cpu) a task
- * that ran without a break costs no system call at all; with exact
+ * and this task was already submitted when that reading began, it serves
+ * as this task's start.  With switch detection (see ex_config.exact_cpu) a
+ * task that ran without a break costs no system call at all; with exact
  * readings, a busy worker pays the thread clock and getrusage once per
  * task, not twice. */
 void ex__run_chained(ex_future *f, int worker, ex_probe *chain);

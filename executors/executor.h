@@ -114,11 +114,13 @@ typedef struct ex_config {
      * EX_DEFAULT_SPIN_NS. */
     int64_t spin_ns;
     /* Per-task CPU time and context switches (ex_task_stats.cpu_ns, nvcsw,
-     * nivcsw).  On by default (ex_config_init).  They cost one
-     * CLOCK_THREAD_CPUTIME_ID read per task, which is most of an empty
-     * task's cost on a VM (~0.5 us); turning them off leaves the
-     * timestamps, worker and CPU, and clears EX_STATS_CPU in stats.flags.
-     * EX_PROCS always measures them (the pipe costs far more). */
+     * nivcsw).  On by default (ex_config_init).  With switch detection
+     * (exact_cpu below) a busy worker takes no system call for them; with
+     * exact readings they cost a thread-clock read and a getrusage per
+     * task, most of an empty task's cost on a VM (~0.5 us).  Turning them
+     * off leaves the timestamps, worker and CPU, and clears EX_STATS_CPU in
+     * stats.flags.  EX_PROCS always measures them (the pipe costs far
+     * more). */
     bool measure_cpu;
     /* Read the thread clock (and getrusage) at every task boundary.  By
      * default (false) a worker reads them only when the task may have left
@@ -218,9 +220,20 @@ const char *ex_state_name(ex_state s);
  * whole result has been read back, so the pipe transfer (ipc_*_ns) is part
  * of "blocked". */
 #define EX_STATS_CPU 1u /* cpu_ns, nvcsw and nivcsw were measured */
+/* The raw CPU reading exceeded end_ns - start_ns and cpu_ns was cut to
+ * it.  Readings are taken so that this cannot happen (the CPU sample of
+ * each boundary lies between its timestamps): only the thread clock
+ * running faster than CLOCK_MONOTONIC can set it, and the harness counts
+ * it per run so that such a machine shows. */
+#define EX_STATS_CPU_OVER_WALL 2u
+/* The raw CPU reading was below zero and cpu_ns was set to 0.  Only with
+ * switch detection (exact_cpu false): the task's start was estimated, and
+ * interrupt or steal time just before it, which the estimate counts as CPU
+ * and the thread clock does not, exceeded the task's own CPU time. */
+#define EX_STATS_CPU_UNDER_ZERO 4u
 
 typedef struct ex_task_stats {
-    unsigned flags;         /* EX_STATS_CPU */
+    unsigned flags;         /* EX_STATS_CPU, EX_STATS_CPU_OVER_WALL, ..._UNDER_ZERO */
     uint64_t submit_ns, start_ns, end_ns;
     uint64_t cpu_ns;        /* CLOCK_THREAD_CPUTIME_ID in the worker */
     int64_t nvcsw, nivcsw;  /* voluntary / involuntary context switches */

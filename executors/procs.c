@@ -411,31 +411,33 @@ static _Noreturn void worker_main(const procs *p, unsigned index, int in_fd,
 
         /* The function pointer is valid here: same executable image. */
         ex_task_fn fn = (ex_task_fn)(uintptr_t)h.fn;
-        ex_thread_usage u0, u1;
+        ex_mark m0, m1;
         out.len = 0;
-        /* Timestamp then usage, usage then timestamp: the CPU interval
-         * lies inside the wall interval. */
-        st.start_ns = ex_now_ns();
-        ex__thread_usage(&u0);
+        ex__mark_exact(&m0);
         int status = fn(in.len ? (const void *)in.data : (const void *)"",
                         in.len, &out);
-        ex__thread_usage(&u1);
-        st.end_ns = ex_now_ns();
+        ex__mark_exact(&m1);
+        ex_task_stats ts = {0};
+        ex__stats_measure(&ts, &m0, &m1);
+        st.start_ns = ts.start_ns;
+        st.end_ns = ts.end_ns;
         st.cpu = sched_getcpu();
-        st.cpu_ns = u1.cpu_ns - u0.cpu_ns;
-        st.nvcsw = u1.nvcsw - u0.nvcsw;
-        st.nivcsw = u1.nivcsw - u0.nivcsw;
+        st.cpu_ns = ts.cpu_ns;
+        st.nvcsw = ts.nvcsw;
+        st.nivcsw = ts.nivcsw;
 
         wire_header r;
         memset(&r, 0, sizeof r);
         r.type = WIRE_RESULT;
+        /* Exact readings never go below zero: only the over-wall cut. */
+        r.flags = ts.flags & EX_STATS_CPU_OVER_WALL ? WIRE_F_CPU_OVER_WALL : 0;
         r.id = h.id;
         r.fn = h.fn;
         r.status = status;
         r.len = out.len;
         if (out.len > p->max_payload) {
             /* The parent would reject the frame: report instead. */
-            r.flags = WIRE_F_EXERR;
+            r.flags |= WIRE_F_EXERR;
             r.status = EX_EINVAL;
             r.len = 0;
         }
@@ -692,13 +694,16 @@ static int worker_write(procs *p, procs_worker *w)
     return rc;
 }
 
-/* Fills the end-of-task stats of f from the parent side. */
-static void stats_end(ex_future *f, uint64_t now, const wire_stats *st)
+/* Fills the end-of-task stats of f from the parent side; h and st are the
+ * worker's RESULT (NULL when the task never reported). */
+static void stats_end(ex_future *f, uint64_t now, const wire_header *h, const wire_stats *st)
 {
     pthread_mutex_lock(&f->lock);
     f->stats.end_ns = now;
     if (st) {
         f->stats.flags |= EX_STATS_CPU;
+        if (h->flags & WIRE_F_CPU_OVER_WALL)
+            f->stats.flags |= EX_STATS_CPU_OVER_WALL;
         f->stats.cpu_ns = st->cpu_ns;
         f->stats.nvcsw = st->nvcsw;
         f->stats.nivcsw = st->nivcsw;
@@ -750,7 +755,7 @@ static void worker_lost(procs *p, procs_worker *w, int err)
         startup_report(p, w);
     }
     if (f) {
-        stats_end(f, ex_now_ns(), NULL);
+        stats_end(f, ex_now_ns(), NULL, NULL);
         ex__future_finish(f, err, 0);
         ex_future_release(f);
         set_inflight(p, -1);
@@ -796,7 +801,7 @@ static void task_complete(procs *p, procs_worker *w)
     uint64_t now = ex_now_ns();
     ex_future *f = w->task;
     const wire_header *h = &w->reader.hdr;
-    stats_end(f, now, &w->reader.stats);
+    stats_end(f, now, h, &w->reader.stats);
 
     /* Hand the payload buffer to the future as is: no second copy. */
     ex_buf tmp = f->out;

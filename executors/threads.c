@@ -79,7 +79,7 @@ typedef struct worker_arg {
 
 /* Any thread.  The future is visible to the consumer once the previous
  * tail links to it; between the exchange and that store the queue looks
- * empty from the head (pop says so with EX_EAGAIN-like NULL + busy). */
+ * empty from the head (pop returns NULL and sets *busy). */
 static void queue_push(threads_ex *t, ex_future *f)
 {
     atomic_store_explicit(&f->qnext, NULL, memory_order_relaxed);

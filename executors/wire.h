@@ -58,7 +58,10 @@ enum wire_type {
 /* RESULT flag: status is a negative EX_E* code raised by the worker itself
  * (e.g. output above the cap), not the task's own return value. */
 #define WIRE_F_EXERR 0x0001u
-#define WIRE_F_KNOWN (WIRE_F_EXERR)
+/* RESULT flag: the task's raw CPU reading exceeded its wall time and was
+ * cut to it (EX_STATS_CPU_OVER_WALL). */
+#define WIRE_F_CPU_OVER_WALL 0x0002u
+#define WIRE_F_KNOWN (WIRE_F_EXERR | WIRE_F_CPU_OVER_WALL)
 
 /* Codec errors (negative, distinct from EX_E*; wire_strerror names them). */
 enum {

@@ -253,6 +253,12 @@ static void print_summary(const pb_run_opts *o, const pb_run_result *r)
                r->ipc_mean_ns / 1e6, (unsigned long long)r->workers_replaced);
     printf("cpu         %.1f%% of %u cores by tasks; user %.3f s, sys %.3f s\n",
            100 * r->cpu_util, r->cores, r->user_s, r->sys_s);
+    if (r->cpu_over_wall)
+        printf("cpu cut     %zu tasks read more CPU than wall time: the thread clock "
+               "disagrees with the monotonic clock here\n", r->cpu_over_wall);
+    if (r->cpu_under_zero)
+        printf("cpu cut     %zu tasks read below zero CPU after an estimated start "
+               "(interrupt or steal time counted as CPU): set to 0\n", r->cpu_under_zero);
     printf("memory      peak RSS %ld KiB (largest child %ld KiB)\n", r->peak_rss_kb,
            r->peak_rss_children_kb);
     printf("switches    %ld voluntary, %ld involuntary\n", r->nvcsw, r->nivcsw);

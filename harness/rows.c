@@ -236,6 +236,8 @@ static void run_fields(fields *fs, const pb_run_opts *o, const pb_run_result *r,
     add_str(fs, "cpus_observed", r->cpus_observed);
     add_str(fs, "server", o->server ? o->server : "");
     add_fmt(fs, "workers_replaced", "%llu", (unsigned long long)r->workers_replaced);
+    add_fmt(fs, "cpu_over_wall", "%zu", r->cpu_over_wall);
+    add_fmt(fs, "cpu_under_zero", "%zu", r->cpu_under_zero);
     add_num(fs, "baseline_wall_s", m->baseline_wall_s);
     double speedup = m->baseline_wall_s > 0 && r->wall_s > 0 ? m->baseline_wall_s / r->wall_s : NAN;
     add_num(fs, "speedup", speedup);
@@ -343,12 +345,6 @@ static void build_headers(void)
         free(fs);
     }
     wl_params_destroy(p);
-}
-
-const char *pb_rows_csv_header(void)
-{
-    build_headers();
-    return csv_header;
 }
 
 int pb_rows_open(const char *dir, pb_rows **out, char *err, size_t errlen)

@@ -11,7 +11,7 @@
 
 #include "run.h"
 
-#define PB_SCHEMA_VERSION 3
+#define PB_SCHEMA_VERSION 4
 
 typedef struct pb_row_meta {
     const char *host;
@@ -50,8 +50,5 @@ typedef struct pb_config_summary {
 } pb_config_summary;
 
 int pb_rows_add_summary(pb_rows *rows, const pb_config_summary *s);
-
-/* The header line of runs.csv (no newline), for tests and docs. */
-const char *pb_rows_csv_header(void);
 
 #endif

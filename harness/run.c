@@ -75,6 +75,13 @@ static void count_error(pb_run_result *r, int status, int code)
     r->errors[r->nerrors++] = (pb_error_count){status, code, 1};
 }
 
+/* Tasks whose CPU reading the library had to cut (executor.h). */
+static void count_cpu_cuts(pb_run_result *r, const ex_task_stats *s)
+{
+    r->cpu_over_wall += (s->flags & EX_STATS_CPU_OVER_WALL) != 0;
+    r->cpu_under_zero += (s->flags & EX_STATS_CPU_UNDER_ZERO) != 0;
+}
+
 void pb_error_name(const pb_error_count *e, char *buf, size_t len)
 {
     const char *name = ex_strerror(e->status);
@@ -258,6 +265,7 @@ int pb_run(const pb_run_opts *o, pb_run_result *r, bool keep_latencies,
             continue; /* never ran (cancelled, or failed before start) */
         uint64_t end = first.end_ns, wait = first.start_ns - first.submit_ns;
         uint64_t cpu = first.cpu_ns, ipc = first.ipc_send_ns + first.ipc_recv_ns;
+        count_cpu_cuts(r, &first);
         if (first.cpu >= 0 && first.cpu < 8192)
             seen_cpu[first.cpu / 8] |= (unsigned char)(1u << (first.cpu % 8));
         if (first.cpu >= 0 && first.cpu < 64 && first.worker >= 0 && first.worker < OBS_WORKERS)
@@ -268,6 +276,7 @@ int pb_run(const pb_run_opts *o, pb_run_result *r, bool keep_latencies,
             end = s.end_ns;
             wait += s.start_ns - s.submit_ns;
             cpu += s.cpu_ns;
+            count_cpu_cuts(r, &s);
             ipc += s.ipc_send_ns + s.ipc_recv_ns;
         }
         if (end < first.submit_ns)
@@ -432,7 +441,8 @@ void pb_run_json(const pb_run_opts *o, const pb_run_result *r, FILE *f, const ch
         json_num(f, nums[i].v);
     }
     fprintf(f, ",\"peak_rss_kb\":%ld,\"peak_rss_children_kb\":%ld,\"nvcsw\":%ld,\"nivcsw\":%ld,"
-            "\"cores\":%u,\"distinct_cpus\":%zu,\"workers_replaced\":%llu}",
+            "\"cores\":%u,\"distinct_cpus\":%zu,\"workers_replaced\":%llu,"
+            "\"cpu_over_wall\":%zu,\"cpu_under_zero\":%zu}",
             r->peak_rss_kb, r->peak_rss_children_kb, r->nvcsw, r->nivcsw, r->cores,
-            r->distinct_cpus, (unsigned long long)r->workers_replaced);
+            r->distinct_cpus, (unsigned long long)r->workers_replaced, r->cpu_over_wall, r->cpu_under_zero);
 }

@@ -56,6 +56,12 @@ typedef struct pb_run_result {
     double lat_p50_ns, lat_p95_ns, lat_p99_ns, lat_mean_ns, lat_max_ns;
     double wait_mean_ns, cpu_mean_ns, blocked_mean_ns;
     double task_cpu_s;         /* sum of task CPU */
+    /* Tasks whose raw CPU reading exceeded their wall time and was cut to
+     * it (EX_STATS_CPU_OVER_WALL): nonzero only where the thread clock and
+     * the monotonic clock disagree.  And tasks read below zero CPU and set
+     * to 0 (EX_STATS_CPU_UNDER_ZERO: interrupt or steal time just before an
+     * estimated start, with switch detection). */
+    size_t cpu_over_wall, cpu_under_zero;
     double ipc_mean_ns;        /* procs: pipe transfer both ways, mean */
     /* Process-level, measured around the run (self + reaped children). */
     double user_s, sys_s;

@@ -457,11 +457,6 @@ const char *pb_server_url(const pb_server *s)
     return s->url;
 }
 
-const char *pb_server_sched_name(const pb_server *s)
-{
-    return s->realtime ? "SCHED_FIFO" : "normal";
-}
-
 int pb_server_stop(pb_server *s)
 {
     if (s == NULL || s->pid <= 0)

@@ -27,9 +27,6 @@ typedef struct pb_server {
     bool realtime;
 } pb_server;
 
-/* What pb_server_sched_name() says of a server: "SCHED_FIFO" or "normal". */
-const char *pb_server_sched_name(const pb_server *s);
-
 /* Forks a child that serves pb_httpd on bind_addr (IPv4 literal; NULL means
  * "127.0.0.1"; for "0.0.0.0" clients are pointed at 127.0.0.1) and port (0
  * for an ephemeral one), and waits until it answers GET /health (at most

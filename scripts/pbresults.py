@@ -1,4 +1,4 @@
-"""Reading a poolbench results folder (results/README.md, schema 1).
+"""Reading a poolbench results folder (results/README.md, schema 4).
 
 Shared by plot.py, report.py and compare.py so that the three agree on what
 a configuration is, how repetitions are aggregated and how numbers print.
@@ -25,7 +25,7 @@ NUMERIC = {
     "latency_max_ms", "wait_mean_ms", "cpu_mean_ms", "blocked_mean_ms",
     "ipc_mean_ms", "task_cpu_s", "cpu_util", "user_s", "sys_s", "peak_rss_kb",
     "peak_rss_children_kb", "nvcsw", "nivcsw", "cores", "distinct_cpus",
-    "workers_replaced", "baseline_wall_s", "speedup", "efficiency",
+    "workers_replaced", "cpu_over_wall", "cpu_under_zero", "baseline_wall_s", "speedup", "efficiency",
     # summary.csv
     "reps", "wall_median_s", "wall_ci_low_s", "wall_ci_high_s", "ci_level",
     "wall_cv", "throughput_median", "speedup_median", "efficiency_median",

@@ -211,6 +211,15 @@ class Report:
             items.append("%s **failed tasks** in %d configuration%s (their throughput counts only what "
                          "completed): %s%s" % (BAD, len(failed), "" if len(failed) == 1 else "s",
                                                "; ".join(parts), " ..." if len(failed) > 6 else ""))
+        cut = [r for r in self.f.runs if r.get("cpu_over_wall")]
+        if cut:
+            items.append("%s **CPU readings cut** in %d run%s: tasks whose thread-clock reading exceeded their "
+                         "wall time (runs.csv `cpu_over_wall`), so the thread clock and the monotonic clock "
+                         "disagree on this machine and the cpu/blocked split is suspect: %s" % (
+                             BAD, len(cut), "" if len(cut) == 1 else "s",
+                             "; ".join("`%s` rep %s (%d tasks)" % (r.get("config_id"), r.get("rep"),
+                                                                   int(r["cpu_over_wall"])) for r in cut[:6])
+                             + (" ..." if len(cut) > 6 else "")))
         noisy = [it["name"] for it in pb.calibration(self.f.calibrate) if it["note"]]
         if noisy:
             items.append("%s **calibration spread**: %s (calibrate.json notes): treat %s as rough."

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Runs every cmocka test binary given, then every tests/e2e_*.sh script, and
 # ends with the totals on one line: "N passed, N failed".
-# A binary that dies without cmocka's summary counts as one failure.
+# A binary that dies without cmocka's summary, or that ran no test at all,
+# counts as one failure.
 # VALGRIND=1 runs each binary under valgrind --error-exitcode=1.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -23,9 +24,13 @@ for bin in "$@"; do
     cat "$log"
     p=$(sed -n 's/^\[  PASSED  \] \([0-9][0-9]*\) test.*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
     f=$(sed -n 's/^\[  FAILED  \] \([0-9][0-9]*\) test.*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
+    ran=$(sed -n 's/^\[==========\] \([0-9][0-9]*\) test(s) run\..*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
         f=1
         echo "$name: exited with status $rc without a cmocka failure summary" >&2
+    elif [ "$ran" -eq 0 ] || [ $((p + f)) -eq 0 ]; then
+        f=1
+        echo "$name: ran no test (no cmocka summary with a test count)" >&2
     fi
     passed=$((passed + p))
     failed=$((failed + f))
