@@ -28,12 +28,6 @@ static const ex_kind all_kinds[] = {EX_SEQ, EX_THREADS, EX_PROCS};
 static const ex_kind pool_kinds[] = {EX_THREADS, EX_PROCS};
 #define NKINDS(a) (sizeof(a) / sizeof((a)[0]))
 
-/* Slower under valgrind and sanitizers: scale the sleeps, never assert speed. */
-static int slow_factor(void)
-{
-    return getenv("EX_TEST_VALGRIND") ? 10 : 1;
-}
-
 static void sleep_ms(long ms)
 {
     struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
@@ -422,43 +416,69 @@ static void test_wait_modes(void **state)
     }
 }
 
+/* Task i of test_as_completed blocks on its own gate and returns i, so
+ * the test decides the completion order, however the machine schedules. */
+static int order_gate[3][2];
+
+static int task_order_gate(const void *in, size_t len, ex_buf *out)
+{
+    (void)len;
+    uint32_t i;
+    memcpy(&i, in, sizeof i);
+    char c;
+    ssize_t r;
+    do
+        r = read(order_gate[i][0], &c, 1);
+    while (r == -1 && errno == EINTR);
+    return r == 1 ? ex_buf_append(out, &i, sizeof i) : 9;
+}
+
+static void order_gate_open(uint32_t i)
+{
+    char c = 'g';
+    assert_int_equal(write(order_gate[i][1], &c, 1), 1);
+}
+
 static void test_as_completed(void **state)
 {
     (void)state;
-    const uint32_t ms[3] = {30, 10, 20};
+    const uint32_t order[3] = {1, 2, 0}; /* the completion order the test makes */
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(pipe(order_gate[i]), 0);
     for (size_t k = 0; k < NKINDS(all_kinds); k++) {
+        bool seq = all_kinds[k] == EX_SEQ;
         ex_executor *ex = make(all_kinds[k], 3);
-        uint32_t in[3];
+        uint32_t in[3] = {0, 1, 2};
         ex_future *fs[3];
-        for (int i = 0; i < 3; i++) {
-            in[i] = ms[i] * (uint32_t)slow_factor();
-            assert_int_equal(ex_submit(ex, task_sleep, &in[i], sizeof in[i], &fs[i]), 0);
-        }
+        for (uint32_t i = 0; seq && i < 3; i++)
+            order_gate_open(i); /* seq runs each task inside its submit */
+        for (int i = 0; i < 3; i++)
+            assert_int_equal(ex_submit(ex, task_order_gate, &in[i], sizeof in[i], &fs[i]), 0);
         ex_as_completed *it;
         assert_int_equal(ex_as_completed_create(fs, 3, &it), 0);
-        uint32_t got[3];
         for (int i = 0; i < 3; i++) {
+            /* Pools: let exactly the next one finish, then it must be the
+             * one as_completed yields.  seq: everything is done, in array
+             * order. */
+            uint32_t want = seq ? (uint32_t)i : order[i];
+            if (!seq)
+                order_gate_open(want);
             ex_future *f;
             assert_int_equal(ex_as_completed_next(it, &f, EX_FOREVER), 0);
-            assert_non_null(f);
-            got[i] = u32_of(f);
+            assert_ptr_equal(f, fs[want]);
+            assert_int_equal(u32_of(f), want);
         }
         ex_future *end;
         assert_int_equal(ex_as_completed_next(it, &end, 0), 0);
         assert_null(end);
         ex_as_completed_destroy(it);
-        if (all_kinds[k] == EX_SEQ) {
-            /* Everything ran inside submit: array order. */
-            for (int i = 0; i < 3; i++)
-                assert_int_equal(got[i], in[i]);
-        } else {
-            assert_int_equal(got[0], 10 * (uint32_t)slow_factor());
-            assert_int_equal(got[1], 20 * (uint32_t)slow_factor());
-            assert_int_equal(got[2], 30 * (uint32_t)slow_factor());
-        }
         for (int i = 0; i < 3; i++)
             ex_future_release(fs[i]);
         ex_destroy(ex);
+    }
+    for (int i = 0; i < 3; i++) {
+        close(order_gate[i][0]);
+        close(order_gate[i][1]);
     }
     /* Timeout while nothing is final. */
     ex_executor *ex = make(EX_THREADS, 1);
