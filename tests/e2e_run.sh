@@ -63,11 +63,20 @@ bad "unknown command" frobnicate
 bad "--port" serve --port 70000
 
 # -- pinning: the binding obtained is the one planned ----------------------
+# Every worker that ran a task ran it where the plan put it.  (On a loaded
+# machine one worker may take all the tasks before the other runs: an
+# unobserved worker is no failure.)
+within_plan() { # observed plan
+    [ -n "$1" ] || return 1
+    for w in $1; do
+        case " $2 " in *" $w "*) ;; *) return 1 ;; esac
+    done
+}
 for ex in threads procs; do
     "$PB" run -W primes -e "$ex" -w 2 --pin compact -n 20 -p span=100000 --json >"$tmp/pin.json" 2>&1
     plan=$(sed -n 's/.*"pinning":"compact: \([^"]*\)".*/\1/p' "$tmp/pin.json" | sed 's/->PU/:/g')
     seen=$(sed -n 's/.*"cpus_observed":"\([^"]*\)".*/\1/p' "$tmp/pin.json")
-    check "$ex --pin compact: observed '$seen' = planned '$plan'" [ "${plan:-none planned}" = "$seen" ]
+    check "$ex --pin compact: observed '$seen' within planned '$plan'" within_plan "$seen" "${plan:-none planned}"
 done
 
 # -- a dead server: counted errors, a completed run -----------------------
