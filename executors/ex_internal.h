@@ -138,6 +138,10 @@ int ex__future_new(ex_fcache *c, ex_task_fn fn, const void *in, size_t len,
                    ex_future **out);
 /* PENDING -> RUNNING (true) or false if it was cancelled meanwhile. */
 bool ex__future_begin(ex_future *f);
+/* RUNNING -> PENDING (true), for a task whose process-pool worker died
+ * before it read the task: it provably never started and is dispatched
+ * again.  Only the backend that began f may call it. */
+bool ex__future_unbegin(ex_future *f);
 /* RUNNING (or PENDING) -> DONE if error == 0, else FAILED with error and
  * task_code; wakes waiters, runs callbacks.  Does not drop any reference.
  * Returns whether any callback ran (their CPU time is the caller's). */

@@ -417,15 +417,16 @@ int ex_shutdown(ex_executor *ex, int wait, int cancel_pending)
     return ex->vt->shutdown(ex, wait != 0, cancel_pending != 0);
 }
 
-void ex_destroy(ex_executor *ex)
+int ex_destroy(ex_executor *ex)
 {
     if (!ex)
-        return;
+        return EX_OK;
     atomic_store_explicit(&ex->shut, true, memory_order_release);
     ex->vt->shutdown(ex, true, false);
     ex_fcache *c = ex->fcache;
     ex->vt->destroy(ex);
     ex__fcache_close(c);
+    return EX_OK;
 }
 
 unsigned ex_workers(const ex_executor *ex) { return ex ? ex->workers : 0; }

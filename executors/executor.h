@@ -182,7 +182,7 @@ int ex_shutdown(ex_executor *ex, int wait, int cancel_pending);
  * otherwise), joins every worker, reaps every process, closes every fd and
  * frees the executor.  Futures the caller still holds stay readable.
  * Blocks until all of that is done.  NULL is a no-op. */
-void ex_destroy(ex_executor *ex);
+int ex_destroy(ex_executor *ex);
 
 /* The resolved worker count, kind, and whether the executor is broken. */
 unsigned ex_workers(const ex_executor *ex);
