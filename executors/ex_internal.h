@@ -49,6 +49,7 @@ struct ex_future {
     _Atomic(ex_future *) qnext; /* threads.c's lock-free queue */
     uint64_t id;
     void *backend_ptr;
+    unsigned redispatched; /* procs: times its worker died before reading it */
 
     /* ex_future_then: the future whose output is this one's input (one
      * reference held until this future is final), and where to submit. */
@@ -92,6 +93,20 @@ struct ex_waiter {
     bool wake_on_fail;
 };
 
+/* vt->inside: where the caller stands relative to the executor. */
+enum {
+    EX__OUTSIDE = 0,
+    EX__INSIDE_THREAD = 1, /* one of its threads: a worker, the dispatcher,
+                              a seq task in progress */
+    EX__INSIDE_COPY = 2,   /* a process-pool worker: a fork-time copy */
+};
+
+/* A thread inside ex_shutdown (reentry.c), a node on its stack. */
+typedef struct ex_call {
+    pthread_t thread;
+    struct ex_call *next;
+} ex_call;
+
 typedef struct ex_vtable {
     const char *name;
     /* Starts workers; returns after they confirmed start (or broke). */
@@ -108,6 +123,9 @@ typedef struct ex_vtable {
     /* After shutdown(wait): release everything backend-owned and free ex. */
     void (*destroy)(ex_executor *ex);
     pid_t (*worker_pid)(ex_executor *ex, unsigned index);
+    /* EX__OUTSIDE, EX__INSIDE_THREAD or EX__INSIDE_COPY for the caller.
+     * Does not block for long. */
+    int (*inside)(ex_executor *ex);
 } ex_vtable;
 
 /* Every backend's executor struct starts with this. */
@@ -119,7 +137,24 @@ struct ex_executor {
     atomic_bool broken;
     atomic_bool shut;         /* ex_shutdown was called */
     atomic_uint_fast64_t replaced;
+    /* Threads inside ex_shutdown (reentry.c), under calls_lock. */
+    pthread_mutex_t calls_lock;
+    pthread_cond_t calls_cv;  /* calls became empty */
+    ex_call *calls;
 };
+
+/* reentry.c: ex_shutdown registers its thread for the length of the call;
+ * ex__destroy_gate returns EX_OK once ex may be destroyed by this caller
+ * (after waiting for other threads to leave ex_shutdown), EX__INSIDE_THREAD
+ * when the caller is part of ex (a worker, the dispatcher, a seq task, a
+ * callback run by ex_shutdown), or EX_EINVAL for a worker process's copy. */
+int ex__calls_init(ex_executor *ex);
+void ex__calls_fini(ex_executor *ex);
+void ex__calls_enter(ex_executor *ex, ex_call *c);
+void ex__calls_leave(ex_executor *ex, ex_call *c);
+int ex__destroy_gate(ex_executor *ex);
+/* vt->inside, or EX__INSIDE_THREAD for a callback run by ex_shutdown. */
+int ex__caller_inside(ex_executor *ex);
 
 extern const ex_vtable ex_seq_vtable;
 extern const ex_vtable ex_threads_vtable;

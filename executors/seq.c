@@ -2,10 +2,21 @@
  * seq.c: the sequential backend, the baseline every speedup is measured
  * against.  Same API and the same per-task measurements as the pools, but
  * each task runs inside ex_submit, in the caller's thread (worker 0).
+ *
+ * Tasks in progress are listed (a node on each submitter's stack) so that
+ * ex_shutdown(wait) can wait for them and a task or callback calling
+ * ex_destroy / ex_shutdown(wait) on its own executor is told EX_EINVAL
+ * instead of freeing it under itself.
  */
 #include "ex_internal.h"
 
+#include <pthread.h>
 #include <stdlib.h>
+
+typedef struct seq_run {
+    pthread_t thread;
+    struct seq_run *next;
+} seq_run;
 
 typedef struct seq_ex {
     ex_executor base;
@@ -15,7 +26,32 @@ typedef struct seq_ex {
      * submits is no part of any task), and with switch detection starts
      * from an exact reading taken in that thread. */
     ex_probe probe;
+    pthread_mutex_t lock;
+    pthread_cond_t idle;  /* running became empty */
+    seq_run *running;     /* tasks in progress, under lock */
 } seq_ex;
+
+static void run_enter(seq_ex *s, seq_run *r)
+{
+    r->thread = pthread_self();
+    pthread_mutex_lock(&s->lock);
+    r->next = s->running;
+    s->running = r;
+    pthread_mutex_unlock(&s->lock);
+}
+
+static void run_leave(seq_ex *s, seq_run *r)
+{
+    pthread_mutex_lock(&s->lock);
+    for (seq_run **pp = &s->running; *pp; pp = &(*pp)->next)
+        if (*pp == r) {
+            *pp = r->next;
+            break;
+        }
+    if (!s->running)
+        pthread_cond_broadcast(&s->idle);
+    pthread_mutex_unlock(&s->lock);
+}
 
 static int seq_start(ex_executor *ex)
 {
@@ -30,24 +66,52 @@ static int seq_submit(ex_executor *ex, ex_future *f, bool force)
     (void)force; /* nothing is queued, so there is nothing to bound */
     if (atomic_load(&ex->broken))
         return EX_EBROKEN;
-    ex_probe probe = ((seq_ex *)ex)->probe;
+    seq_ex *s = (seq_ex *)ex;
+    ex_probe probe = s->probe;
     probe.valid = false;
+    seq_run me;
+    run_enter(s, &me);
     if (ex__future_begin(f))
         ex__run_chained(f, 0, &probe);
+    /* The task may have shut the executor down, never destroyed it
+     * (ex_destroy refuses while this node is listed). */
+    run_leave(s, &me);
     ex_future_release(f); /* the executor's reference */
     return EX_OK;
 }
 
+/* Nothing is ever pending; wait: until the tasks other threads run end. */
 static int seq_shutdown(ex_executor *ex, bool wait, bool cancel_pending)
 {
-    (void)ex;
-    (void)wait;
-    (void)cancel_pending; /* nothing is ever pending */
+    (void)cancel_pending;
+    seq_ex *s = (seq_ex *)ex;
+    if (!wait)
+        return EX_OK;
+    pthread_mutex_lock(&s->lock);
+    while (s->running)
+        pthread_cond_wait(&s->idle, &s->lock);
+    pthread_mutex_unlock(&s->lock);
     return EX_OK;
+}
+
+static int seq_inside(ex_executor *ex)
+{
+    seq_ex *s = (seq_ex *)ex;
+    pthread_t self = pthread_self();
+    int where = EX__OUTSIDE;
+    pthread_mutex_lock(&s->lock);
+    for (seq_run *r = s->running; r; r = r->next)
+        if (pthread_equal(r->thread, self))
+            where = EX__INSIDE_THREAD;
+    pthread_mutex_unlock(&s->lock);
+    return where;
 }
 
 static void seq_destroy(ex_executor *ex)
 {
+    seq_ex *s = (seq_ex *)ex;
+    pthread_cond_destroy(&s->idle);
+    pthread_mutex_destroy(&s->lock);
     free(ex);
 }
 
@@ -65,6 +129,7 @@ const ex_vtable ex_seq_vtable = {
     .shutdown = seq_shutdown,
     .destroy = seq_destroy,
     .worker_pid = seq_worker_pid,
+    .inside = seq_inside,
 };
 
 int ex_seq_new(const ex_config *cfg, ex_executor **out)
@@ -72,6 +137,8 @@ int ex_seq_new(const ex_config *cfg, ex_executor **out)
     seq_ex *s = calloc(1, sizeof *s);
     if (!s)
         return EX_ENOMEM;
+    s->lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
+    s->idle = (pthread_cond_t)PTHREAD_COND_INITIALIZER;
     s->base.vt = &ex_seq_vtable;
     s->base.cfg = *cfg;
     s->base.workers = 1;
