@@ -4,6 +4,7 @@
 #   make test             cmocka suite (SANITIZE=address|undefined|thread)
 #   make bench            scripts/bench.sh (BENCH_PROFILE=quick|default|full)
 #   make fuzz             libFuzzer target for the frame decoder (clang)
+#   make soak             seeded randomized fault soak (SOAK_SECONDS=60, SOAK_SEED=)
 #   make peers            empty-task cost of GLib's and Python's pools beside ours
 #   make install PREFIX=/usr/local DESTDIR=
 #   make deps             install missing Debian packages (idempotent)
@@ -58,7 +59,7 @@ LIBWL := $(BUILD)/libworkloads.a
 LIBPB := $(BUILD)/libharness.a
 POOLBENCH := $(BUILD)/poolbench
 
-.PHONY: all test bench fuzz install clean deps check-deps report peers
+.PHONY: all test bench fuzz install clean deps check-deps report peers soak
 
 all: $(LIBEX) $(LIBWL) $(POOLBENCH)
 
@@ -93,6 +94,13 @@ VALGRIND ?= 0
 test: deps all $(TEST_BIN)
 	@POOLBENCH=$(abspath $(POOLBENCH)) SANITIZE=$(SANITIZE) VALGRIND=$(VALGRIND) \
 	    tests/run.sh $(TEST_BIN)
+
+# The soak test (tests/soak.c): random rounds on every backend with
+# injected faults, invariants checked after each; SOAK_SEED replays.
+SOAK_SECONDS ?= 60
+SOAK_SEED ?=
+soak: deps all $(BUILD)/tests/soak
+	@SOAK_SECONDS=$(SOAK_SECONDS) SOAK_SEED=$(SOAK_SEED) $(BUILD)/tests/soak
 
 bench: deps all
 	@BENCH_CFLAGS="$(ALL_CFLAGS)" CC="$(CC)" scripts/bench.sh
