@@ -35,17 +35,33 @@
  *   thread-directed SIGPIPE it raised stays pending on the dispatcher until
  *   sigtimedwait consumes it.  The control socket uses MSG_NOSIGNAL.
  *   Workers, being our own processes, simply ignore SIGPIPE.
- * - Failure: EOF, a read error, or a corrupt, oversized or unexpected frame
- *   on a result pipe loses the worker: the task it held (only that one)
- *   fails with EX_EWORKER (EX_ETIMEDOUT past cfg.timeout_ns), the process
- *   is killed and reaped, and a new one takes its slot.  Rule against
- *   respawn loops: a worker lost holding no task before completing any
- *   (worker_start, initializer, INIT_FAIL, killed idle) breaks the
+ * - Failure: the worker's pidfd turning readable (its death, even when a
+ *   grandchild its task forked keeps the pipes open), EOF, a read error, or
+ *   a corrupt, oversized or unexpected frame on a result pipe loses the
+ *   worker: what it wrote before dying is read first; the task it held
+ *   (only that one) fails with EX_EWORKER (EX_ETIMEDOUT past
+ *   cfg.timeout_ns), the process is killed and reaped, and a new one takes
+ *   its slot.  A task it provably never started (frame not fully written,
+ *   or bytes of it unread in the pipe) goes back to PENDING at the front of
+ *   the queue instead (REDISPATCH_MAX times at most).  Rule against
+ *   respawn loops: a worker lost holding no started task before completing
+ *   any (worker_start, initializer, INIT_FAIL, killed idle) breaks the
  *   executor instead: queued futures fail with EX_EBROKEN.
+ * - Fds an application child may hold: the application may fork (without
+ *   exec) and its child keeps copies of our control socket and task pipes.
+ *   So nothing waits for EOF on them: recycling sends an EXIT frame, the
+ *   teardown an FS_EXIT message, worker death shows on pidfds, and the fork
+ *   server watches the parent's pidfd.
  * - Shutdown: the dispatcher leaves its loop once shutdown was asked, the
- *   queue is empty and no worker is busy; it then closes the task pipes and
- *   the control socket (the fork server SIGKILLs and reaps what is left and
- *   exits) and reaps the fork server.  shutdown(wait) and destroy join it.
+ *   queue is empty, no task is taken and no worker is busy; after a batch
+ *   failed on a broken pool it always looks again (nothing else would wake
+ *   it).  It then closes the workers' fds and sends FS_EXIT (the fork
+ *   server SIGKILLs and reaps what is left and exits) and reaps the fork
+ *   server.  shutdown(wait) and destroy join it.
+ * - stdio and signals: stdout and stderr are flushed before the fork
+ *   server is forked and by each worker after each task; the fork server
+ *   resets caught signals to their defaults and empties its mask, so no
+ *   worker runs an application handler (reset_signals).
  * - Futures: the executor's reference travels queue -> worker slot
  *   (w->task) and is released exactly once, after ex__future_finish or a
  *   cancel.  ex__future_finish and cancel run callbacks, which may submit to
