@@ -101,11 +101,27 @@ enum {
     EX__INSIDE_COPY = 2,   /* a process-pool worker: a fork-time copy */
 };
 
-/* A thread inside ex_shutdown (reentry.c), a node on its stack. */
-typedef struct ex_call {
+/* A list of threads, each listed by a node on its own stack while it is
+ * inside something (reentry.c): ex_shutdown on an executor, a seq task. */
+typedef struct ex_tnode {
     pthread_t thread;
-    struct ex_call *next;
-} ex_call;
+    struct ex_tnode *next;
+} ex_tnode;
+
+typedef struct ex_tlist {
+    pthread_mutex_t lock;
+    pthread_cond_t empty; /* head became NULL */
+    ex_tnode *head;
+} ex_tlist;
+
+int ex__tlist_init(ex_tlist *l);
+void ex__tlist_fini(ex_tlist *l);
+void ex__tlist_enter(ex_tlist *l, ex_tnode *n);
+void ex__tlist_leave(ex_tlist *l, ex_tnode *n);
+/* Whether the calling thread is listed.  Does not block for long. */
+bool ex__tlist_has_self(ex_tlist *l);
+/* Blocks until no thread is listed. */
+void ex__tlist_wait_empty(ex_tlist *l);
 
 typedef struct ex_vtable {
     const char *name;
@@ -137,21 +153,15 @@ struct ex_executor {
     atomic_bool broken;
     atomic_bool shut;         /* ex_shutdown was called */
     atomic_uint_fast64_t replaced;
-    /* Threads inside ex_shutdown (reentry.c), under calls_lock. */
-    pthread_mutex_t calls_lock;
-    pthread_cond_t calls_cv;  /* calls became empty */
-    ex_call *calls;
+    ex_tlist shutdown_calls;  /* threads inside ex_shutdown (reentry.c) */
 };
 
-/* reentry.c: ex_shutdown registers its thread for the length of the call;
- * ex__destroy_gate returns EX_OK once ex may be destroyed by this caller
- * (after waiting for other threads to leave ex_shutdown), EX__INSIDE_THREAD
- * when the caller is part of ex (a worker, the dispatcher, a seq task, a
- * callback run by ex_shutdown), or EX_EINVAL for a worker process's copy. */
-int ex__calls_init(ex_executor *ex);
-void ex__calls_fini(ex_executor *ex);
-void ex__calls_enter(ex_executor *ex, ex_call *c);
-void ex__calls_leave(ex_executor *ex, ex_call *c);
+/* reentry.c: ex_shutdown lists its thread in ex->shutdown_calls for the
+ * length of the call; ex__destroy_gate returns EX_OK once ex may be
+ * destroyed by this caller (after waiting for other threads to leave
+ * ex_shutdown), EX__INSIDE_THREAD when the caller is part of ex (a worker,
+ * the dispatcher, a seq task, a callback run by ex_shutdown), or EX_EINVAL
+ * for a worker process's copy. */
 int ex__destroy_gate(ex_executor *ex);
 /* vt->inside, or EX__INSIDE_THREAD for a callback run by ex_shutdown. */
 int ex__caller_inside(ex_executor *ex);

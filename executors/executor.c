@@ -373,14 +373,14 @@ int ex_create(const ex_config *cfg, ex_executor **out)
         return rc;
     }
     ex->fcache = c;
-    if ((rc = ex__calls_init(ex)) != 0) {
+    if ((rc = ex__tlist_init(&ex->shutdown_calls)) != 0) {
         ex->vt->destroy(ex);
         ex__fcache_close(c);
         return rc;
     }
     rc = ex->vt->start(ex);
     if (rc) {
-        ex__calls_fini(ex);
+        ex__tlist_fini(&ex->shutdown_calls);
         ex->vt->destroy(ex);
         ex__fcache_close(c);
         return rc;
@@ -426,11 +426,11 @@ int ex_shutdown(ex_executor *ex, int wait, int cancel_pending)
     if (where == EX__INSIDE_COPY)
         return EX_EINVAL;
     bool refuse = wait && where == EX__INSIDE_THREAD;
-    ex_call me;
-    ex__calls_enter(ex, &me);
+    ex_tnode me;
+    ex__tlist_enter(&ex->shutdown_calls, &me);
     atomic_store_explicit(&ex->shut, true, memory_order_release);
     int rc = ex->vt->shutdown(ex, wait && !refuse, cancel_pending != 0);
-    ex__calls_leave(ex, &me);
+    ex__tlist_leave(&ex->shutdown_calls, &me);
     return refuse ? EX_EINVAL : rc;
 }
 
@@ -451,7 +451,7 @@ int ex_destroy(ex_executor *ex)
     atomic_store_explicit(&ex->shut, true, memory_order_release);
     ex->vt->shutdown(ex, true, false);
     ex_fcache *c = ex->fcache;
-    ex__calls_fini(ex);
+    ex__tlist_fini(&ex->shutdown_calls);
     ex->vt->destroy(ex);
     ex__fcache_close(c);
     return EX_OK;

@@ -1,6 +1,7 @@
 /*
  * reentry.c: what ex_shutdown and ex_destroy do when the caller is part of
- * the executor itself, so that neither can crash, join itself or hang.
+ * the executor itself, so that neither can crash, join itself or hang; and
+ * the thread list both it and seq.c keep.
  *
  * Three ways to be "inside":
  *   - the calling thread is one of the executor's own (a threads worker,
@@ -11,89 +12,90 @@
  *     copy may be touched;
  *   - the calling thread is inside ex_shutdown on this executor, running
  *     the callbacks of the futures it cancels: freeing the executor there
- *     would pull it from under that ex_shutdown.  ex_shutdown registers
- *     its thread here for the length of the call (a node on its stack).
+ *     would pull it from under that ex_shutdown.  ex_shutdown lists its
+ *     thread in ex->shutdown_calls for the length of the call.
  *
  * Invariant: ex_destroy frees the executor only once no thread is inside
  * ex_shutdown (it waits for them), and never from inside.
  */
 #include "ex_internal.h"
 
-int ex__calls_init(ex_executor *ex)
+int ex__tlist_init(ex_tlist *l)
 {
-    ex->calls = NULL;
-    if (pthread_mutex_init(&ex->calls_lock, NULL) != 0)
+    l->head = NULL;
+    if (pthread_mutex_init(&l->lock, NULL) != 0)
         return EX_ENOMEM;
-    if (pthread_cond_init(&ex->calls_cv, NULL) != 0) {
-        pthread_mutex_destroy(&ex->calls_lock);
+    if (ex__cond_init(&l->empty) != 0) {
+        pthread_mutex_destroy(&l->lock);
         return EX_ENOMEM;
     }
     return EX_OK;
 }
 
-void ex__calls_fini(ex_executor *ex)
+void ex__tlist_fini(ex_tlist *l)
 {
-    pthread_cond_destroy(&ex->calls_cv);
-    pthread_mutex_destroy(&ex->calls_lock);
+    pthread_cond_destroy(&l->empty);
+    pthread_mutex_destroy(&l->lock);
 }
 
-void ex__calls_enter(ex_executor *ex, ex_call *c)
+void ex__tlist_enter(ex_tlist *l, ex_tnode *n)
 {
-    c->thread = pthread_self();
-    pthread_mutex_lock(&ex->calls_lock);
-    c->next = ex->calls;
-    ex->calls = c;
-    pthread_mutex_unlock(&ex->calls_lock);
+    n->thread = pthread_self();
+    pthread_mutex_lock(&l->lock);
+    n->next = l->head;
+    l->head = n;
+    pthread_mutex_unlock(&l->lock);
 }
 
-void ex__calls_leave(ex_executor *ex, ex_call *c)
+void ex__tlist_leave(ex_tlist *l, ex_tnode *n)
 {
-    pthread_mutex_lock(&ex->calls_lock);
-    for (ex_call **pp = &ex->calls; *pp; pp = &(*pp)->next)
-        if (*pp == c) {
-            *pp = c->next;
+    pthread_mutex_lock(&l->lock);
+    for (ex_tnode **pp = &l->head; *pp; pp = &(*pp)->next)
+        if (*pp == n) {
+            *pp = n->next;
             break;
         }
-    if (!ex->calls)
-        pthread_cond_broadcast(&ex->calls_cv);
-    pthread_mutex_unlock(&ex->calls_lock);
+    if (!l->head)
+        pthread_cond_broadcast(&l->empty);
+    pthread_mutex_unlock(&l->lock);
 }
 
-/* With calls_lock held: whether this thread is inside ex_shutdown. */
-static bool self_registered(const ex_executor *ex)
+bool ex__tlist_has_self(ex_tlist *l)
 {
     pthread_t self = pthread_self();
-    for (const ex_call *c = ex->calls; c; c = c->next)
-        if (pthread_equal(c->thread, self))
-            return true;
-    return false;
+    bool found = false;
+    pthread_mutex_lock(&l->lock);
+    for (const ex_tnode *n = l->head; n && !found; n = n->next)
+        found = pthread_equal(n->thread, self);
+    pthread_mutex_unlock(&l->lock);
+    return found;
+}
+
+void ex__tlist_wait_empty(ex_tlist *l)
+{
+    pthread_mutex_lock(&l->lock);
+    while (l->head)
+        pthread_cond_wait(&l->empty, &l->lock);
+    pthread_mutex_unlock(&l->lock);
 }
 
 int ex__caller_inside(ex_executor *ex)
 {
     int where = ex->vt->inside(ex);
-    if (where != EX__OUTSIDE)
-        return where;
-    pthread_mutex_lock(&ex->calls_lock);
-    if (self_registered(ex))
+    if (where == EX__OUTSIDE && ex__tlist_has_self(&ex->shutdown_calls))
         where = EX__INSIDE_THREAD;
-    pthread_mutex_unlock(&ex->calls_lock);
     return where;
 }
 
 int ex__destroy_gate(ex_executor *ex)
 {
-    int where = ex->vt->inside(ex);
+    int where = ex__caller_inside(ex);
     if (where == EX__INSIDE_COPY)
         return EX_EINVAL;
-    pthread_mutex_lock(&ex->calls_lock);
-    if (where == EX__INSIDE_THREAD || self_registered(ex)) {
-        pthread_mutex_unlock(&ex->calls_lock);
+    if (where == EX__INSIDE_THREAD)
         return EX__INSIDE_THREAD;
-    }
-    /* Another thread's ex_shutdown may still be running callbacks. */
-    while (ex->calls)
-        pthread_cond_wait(&ex->calls_cv, &ex->calls_lock);
-    pthread_mutex_unlock(&ex->calls_lock);
+    /* Another thread's ex_shutdown may still be running callbacks.  This
+     * thread is not listed (checked above) and cannot be while here. */
+    ex__tlist_wait_empty(&ex->shutdown_calls);
     return EX_OK;
 }

@@ -10,13 +10,7 @@
  */
 #include "ex_internal.h"
 
-#include <pthread.h>
 #include <stdlib.h>
-
-typedef struct seq_run {
-    pthread_t thread;
-    struct seq_run *next;
-} seq_run;
 
 typedef struct seq_ex {
     ex_executor base;
@@ -26,32 +20,8 @@ typedef struct seq_ex {
      * submits is no part of any task), and with switch detection starts
      * from an exact reading taken in that thread. */
     ex_probe probe;
-    pthread_mutex_t lock;
-    pthread_cond_t idle;  /* running became empty */
-    seq_run *running;     /* tasks in progress, under lock */
+    ex_tlist running; /* threads running a task of this executor */
 } seq_ex;
-
-static void run_enter(seq_ex *s, seq_run *r)
-{
-    r->thread = pthread_self();
-    pthread_mutex_lock(&s->lock);
-    r->next = s->running;
-    s->running = r;
-    pthread_mutex_unlock(&s->lock);
-}
-
-static void run_leave(seq_ex *s, seq_run *r)
-{
-    pthread_mutex_lock(&s->lock);
-    for (seq_run **pp = &s->running; *pp; pp = &(*pp)->next)
-        if (*pp == r) {
-            *pp = r->next;
-            break;
-        }
-    if (!s->running)
-        pthread_cond_broadcast(&s->idle);
-    pthread_mutex_unlock(&s->lock);
-}
 
 static int seq_start(ex_executor *ex)
 {
@@ -69,13 +39,13 @@ static int seq_submit(ex_executor *ex, ex_future *f, bool force)
     seq_ex *s = (seq_ex *)ex;
     ex_probe probe = s->probe;
     probe.valid = false;
-    seq_run me;
-    run_enter(s, &me);
+    ex_tnode me;
+    ex__tlist_enter(&s->running, &me);
     if (ex__future_begin(f))
         ex__run_chained(f, 0, &probe);
     /* The task may have shut the executor down, never destroyed it
      * (ex_destroy refuses while this node is listed). */
-    run_leave(s, &me);
+    ex__tlist_leave(&s->running, &me);
     ex_future_release(f); /* the executor's reference */
     return EX_OK;
 }
@@ -84,34 +54,20 @@ static int seq_submit(ex_executor *ex, ex_future *f, bool force)
 static int seq_shutdown(ex_executor *ex, bool wait, bool cancel_pending)
 {
     (void)cancel_pending;
-    seq_ex *s = (seq_ex *)ex;
-    if (!wait)
-        return EX_OK;
-    pthread_mutex_lock(&s->lock);
-    while (s->running)
-        pthread_cond_wait(&s->idle, &s->lock);
-    pthread_mutex_unlock(&s->lock);
+    if (wait)
+        ex__tlist_wait_empty(&((seq_ex *)ex)->running);
     return EX_OK;
 }
 
 static int seq_inside(ex_executor *ex)
 {
-    seq_ex *s = (seq_ex *)ex;
-    pthread_t self = pthread_self();
-    int where = EX__OUTSIDE;
-    pthread_mutex_lock(&s->lock);
-    for (seq_run *r = s->running; r; r = r->next)
-        if (pthread_equal(r->thread, self))
-            where = EX__INSIDE_THREAD;
-    pthread_mutex_unlock(&s->lock);
-    return where;
+    return ex__tlist_has_self(&((seq_ex *)ex)->running) ? EX__INSIDE_THREAD
+                                                         : EX__OUTSIDE;
 }
 
 static void seq_destroy(ex_executor *ex)
 {
-    seq_ex *s = (seq_ex *)ex;
-    pthread_cond_destroy(&s->idle);
-    pthread_mutex_destroy(&s->lock);
+    ex__tlist_fini(&((seq_ex *)ex)->running);
     free(ex);
 }
 
@@ -137,8 +93,10 @@ int ex_seq_new(const ex_config *cfg, ex_executor **out)
     seq_ex *s = calloc(1, sizeof *s);
     if (!s)
         return EX_ENOMEM;
-    s->lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
-    s->idle = (pthread_cond_t)PTHREAD_COND_INITIALIZER;
+    if (ex__tlist_init(&s->running) != 0) {
+        free(s);
+        return EX_ENOMEM;
+    }
     s->base.vt = &ex_seq_vtable;
     s->base.cfg = *cfg;
     s->base.workers = 1;

@@ -527,25 +527,10 @@ static bool check_output(round *rd, int fd)
     return ok;
 }
 
-typedef struct counts {
-    int fds, threads, children;
-} counts;
-
-static counts take_counts(void)
+/* The counts settle back within a generous bound (20 s). */
+static bool check_counts(round *rd, pc_counts want)
 {
-    counts c = {pc_open_fds(), pc_threads(), pc_children()};
-    return c;
-}
-
-/* The counts settle back (a joined thread may linger in /proc an
- * instant), within a generous bound. */
-static bool check_counts(round *rd, counts want)
-{
-    counts now = take_counts();
-    for (int t = 0; t < 2000 && memcmp(&now, &want, sizeof now) != 0; t++) {
-        sleep_ns(5 * MS);
-        now = take_counts();
-    }
+    pc_counts now = pc_settle(want, 2000);
     if (memcmp(&now, &want, sizeof now) != 0)
         return fail(rd, "left behind: fds %d->%d threads %d->%d children %d->%d",
                     want.fds, now.fds, want.threads, now.threads, want.children,
@@ -608,7 +593,7 @@ static bool run_round(round *rd)
 {
     rd->r.s = rd->seed;
     choose_config(rd);
-    counts before = take_counts();
+    pc_counts before = pc_take();
     int saved = -1;
     int out_fd = redirect_stdout(rd, &saved);
     if (out_fd < 0)

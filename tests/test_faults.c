@@ -250,12 +250,10 @@ static int32_t i32_of(ex_future *f)
 
 /* --------------------------------------------- 1. shutdown after a break */
 
-/* One worker recycled after each task whose replacement's initializer
- * fails: the pool breaks with B queued after shutdown was asked.  B fails
- * with EX_EBROKEN and shutdown(wait) returns (it used to poll forever). */
-static void test_shutdown_after_break(void **state)
+/* One worker, recycled after each task, whose replacement's initializer
+ * fails: the pool breaks after its first task. */
+static ex_executor *make_breaking_pool(void)
 {
-    (void)state;
     tokens_reset(1);
     ex_config cfg;
     ex_config_init(&cfg, EX_PROCS);
@@ -264,6 +262,16 @@ static void test_shutdown_after_break(void **state)
     cfg.initializer = init_token;
     ex_executor *ex;
     assert_int_equal(ex_create(&cfg, &ex), 0);
+    return ex;
+}
+
+/* One worker recycled after each task whose replacement's initializer
+ * fails: the pool breaks with B queued after shutdown was asked.  B fails
+ * with EX_EBROKEN and shutdown(wait) returns (it used to poll forever). */
+static void test_shutdown_after_break(void **state)
+{
+    (void)state;
+    ex_executor *ex = make_breaking_pool();
     assert_false(ex_is_broken(ex));
     ex_future *a, *b;
     assert_int_equal(ex_submit(ex, task_gate, NULL, 0, &a), 0);
@@ -736,14 +744,7 @@ static void cb_cancel_rest(ex_future *f, void *arg)
 static void test_cancel_reaches_batch(void **state)
 {
     (void)state;
-    tokens_reset(1);
-    ex_config cfg;
-    ex_config_init(&cfg, EX_PROCS);
-    cfg.max_workers = 1;
-    cfg.max_tasks_per_worker = 1;
-    cfg.initializer = init_token;
-    ex_executor *ex;
-    assert_int_equal(ex_create(&cfg, &ex), 0);
+    ex_executor *ex = make_breaking_pool();
     ex_future *a, *b[3];
     assert_int_equal(ex_submit(ex, task_gate, NULL, 0, &a), 0);
     wait_running(a);

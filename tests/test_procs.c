@@ -275,25 +275,17 @@ static pid_t only_child(void)
     return pc_child_pids(&pid, 1) == 1 ? pid : 0;
 }
 
-typedef struct counts {
-    int fds, threads, children;
-} counts;
+typedef pc_counts counts;
 
 static counts take_counts(void)
 {
-    counts c = {pc_open_fds(), pc_threads(), pc_children()};
-    return c;
+    return pc_take();
 }
 
-/* The counts settle to `want` (a joined thread may linger in /proc an
- * instant; nothing else should). */
+/* The counts settle to `want`. */
 static void assert_counts(counts want)
 {
-    counts now = take_counts();
-    for (int t = 0; t < 400 && memcmp(&now, &want, sizeof now) != 0; t++) {
-        sleep_ms(10);
-        now = take_counts();
-    }
+    counts now = pc_settle(want, 400);
     assert_int_equal(now.fds, want.fds);
     assert_int_equal(now.threads, want.threads);
     assert_int_equal(now.children, want.children);
