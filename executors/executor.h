@@ -25,7 +25,8 @@
  *     ex_destroy return once they are (none hangs on a broken pool).
  *   - EX_PROCS: a worker's death is seen through its pidfd, not only as
  *     EOF on its pipe (a task that forks a grandchild and then crashes
- *     still fails, with EX_EWORKER).  Only the task it held fails; a task
+ *     still fails, with EX_EWORKER; without pidfds, before Linux 5.3 or
+ *     under valgrind, such a task stays RUNNING until its timeout).  Only the task it held fails; a task
  *     it provably never started (its input not yet fully written, or still
  *     unread in the pipe) goes back to PENDING and is dispatched again (at
  *     most 3 times).  Neither the fork server nor the workers depend on

@@ -147,6 +147,7 @@ typedef struct procs {
     size_t fs_cap;
 
     int wake_fd;             /* eventfd: submit/shutdown -> dispatcher */
+    bool no_pidfd;           /* pidfd_open said ENOSYS: EOF alone */
     unsigned char *scratch;
     struct pollfd *pfd;
     struct poll_owner { procs_worker *w; unsigned gen; int kind; } *owner;
@@ -717,8 +718,10 @@ static int worker_spawn(procs *p, procs_worker *w)
     w->result_fd = fds[1];
     atomic_store(&w->pid, rep.pid);
     /* The pid is unreaped until we ask (no-reuse invariant), so this
-     * pidfd is this worker's.  Without one, death shows as EOF only. */
-    w->pidfd = pidfd_of(rep.pid);
+     * pidfd is this worker's.  Without one (no kernel support, or under
+     * valgrind), death shows as EOF only: asked once per pool. */
+    if (!p->no_pidfd && (w->pidfd = pidfd_of(rep.pid)) < 0 && errno == ENOSYS)
+        p->no_pidfd = true;
     w->gen++;
     if (set_nonblock(w->task_fd) != 0 || set_nonblock(w->result_fd) != 0) {
         worker_retire(p, w);

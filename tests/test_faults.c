@@ -35,6 +35,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -632,6 +633,13 @@ static int task_fork_then_crash(const void *in, size_t len, ex_buf *out)
 static void test_crash_with_grandchild(void **state)
 {
     (void)state;
+    int self = (int)syscall(SYS_pidfd_open, getpid(), 0);
+    if (self < 0) {
+        /* No pidfds here (valgrind does not know the call): death shows
+         * as EOF only, which this case is about. */
+        skip();
+    }
+    close(self);
     ex_executor *ex = make(EX_PROCS, 1); /* no timeout */
     ex_future *f;
     assert_int_equal(ex_submit(ex, task_fork_then_crash, NULL, 0, &f), 0);
