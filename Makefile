@@ -4,6 +4,7 @@
 #   make test             cmocka suite (SANITIZE=address|undefined|thread)
 #   make bench            scripts/bench.sh (BENCH_PROFILE=quick|default|full)
 #   make fuzz             libFuzzer target for the frame decoder (clang)
+#   make soak             seeded randomized fault soak (SOAK_SECONDS=60, SOAK_SEED=)
 #   make peers            empty-task cost of GLib's and Python's pools beside ours
 #   make install PREFIX=/usr/local DESTDIR=
 #   make deps             install missing Debian packages (idempotent)
@@ -29,7 +30,7 @@ DEB_cmocka := libcmocka-dev
 # then build in a second make (below), which reads pkg-config after the
 # install.  A module pkg-config cannot find stops the build here, naming
 # its Debian package, instead of linking with an empty library list.
-NO_LIB_GOALS := deps clean test bench peers fuzz report build/fuzz/%
+NO_LIB_GOALS := deps clean test bench peers soak fuzz report build/fuzz/%
 BUILD_GOALS := $(filter-out $(NO_LIB_GOALS),$(or $(MAKECMDGOALS),all))
 ifneq ($(BUILD_GOALS),)
   NEED_MODS := $(PKGS) $(if $(filter test-suite build/%/tests/% build/tests/%,$(BUILD_GOALS)),cmocka)
@@ -83,7 +84,8 @@ LIBWL := $(BUILD)/libworkloads.a
 LIBPB := $(BUILD)/libharness.a
 POOLBENCH := $(BUILD)/poolbench
 
-.PHONY: all test test-suite bench bench-run fuzz install clean deps report peers peers-run
+.PHONY: all test test-suite bench bench-run fuzz install clean deps report peers peers-run \
+        soak soak-run
 
 all: $(LIBEX) $(LIBWL) $(POOLBENCH)
 
@@ -122,6 +124,16 @@ test: deps
 test-suite: all $(TEST_BIN)
 	@POOLBENCH=$(abspath $(POOLBENCH)) SANITIZE=$(SANITIZE) VALGRIND=$(VALGRIND) \
 	    tests/run.sh $(TEST_BIN)
+
+# The soak test (tests/soak.c): random rounds on every backend with
+# injected faults, invariants checked after each; SOAK_SEED replays.
+SOAK_SECONDS ?= 60
+SOAK_SEED ?=
+soak: deps
+	@$(MAKE) --no-print-directory soak-run
+
+soak-run: all $(BUILD)/tests/soak
+	@SOAK_SECONDS=$(SOAK_SECONDS) SOAK_SEED=$(SOAK_SEED) $(BUILD)/tests/soak
 
 bench: deps
 	@$(MAKE) --no-print-directory bench-run

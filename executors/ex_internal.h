@@ -49,6 +49,7 @@ struct ex_future {
     _Atomic(ex_future *) qnext; /* threads.c's lock-free queue */
     uint64_t id;
     void *backend_ptr;
+    unsigned redispatched; /* procs: times its worker died before reading it */
 
     /* ex_future_then: the future whose output is this one's input (one
      * reference held until this future is final), and where to submit. */
@@ -92,6 +93,36 @@ struct ex_waiter {
     bool wake_on_fail;
 };
 
+/* vt->inside: where the caller stands relative to the executor. */
+enum {
+    EX__OUTSIDE = 0,
+    EX__INSIDE_THREAD = 1, /* one of its threads: a worker, the dispatcher,
+                              a seq task in progress */
+    EX__INSIDE_COPY = 2,   /* a process-pool worker: a fork-time copy */
+};
+
+/* A list of threads, each listed by a node on its own stack while it is
+ * inside something (reentry.c): ex_shutdown on an executor, a seq task. */
+typedef struct ex_tnode {
+    pthread_t thread;
+    struct ex_tnode *next;
+} ex_tnode;
+
+typedef struct ex_tlist {
+    pthread_mutex_t lock;
+    pthread_cond_t empty; /* head became NULL */
+    ex_tnode *head;
+} ex_tlist;
+
+int ex__tlist_init(ex_tlist *l);
+void ex__tlist_fini(ex_tlist *l);
+void ex__tlist_enter(ex_tlist *l, ex_tnode *n);
+void ex__tlist_leave(ex_tlist *l, ex_tnode *n);
+/* Whether the calling thread is listed.  Does not block for long. */
+bool ex__tlist_has_self(ex_tlist *l);
+/* Blocks until no thread is listed. */
+void ex__tlist_wait_empty(ex_tlist *l);
+
 typedef struct ex_vtable {
     const char *name;
     /* Starts workers; returns after they confirmed start (or broke). */
@@ -108,6 +139,9 @@ typedef struct ex_vtable {
     /* After shutdown(wait): release everything backend-owned and free ex. */
     void (*destroy)(ex_executor *ex);
     pid_t (*worker_pid)(ex_executor *ex, unsigned index);
+    /* EX__OUTSIDE, EX__INSIDE_THREAD or EX__INSIDE_COPY for the caller.
+     * Does not block for long. */
+    int (*inside)(ex_executor *ex);
 } ex_vtable;
 
 /* Every backend's executor struct starts with this. */
@@ -119,7 +153,18 @@ struct ex_executor {
     atomic_bool broken;
     atomic_bool shut;         /* ex_shutdown was called */
     atomic_uint_fast64_t replaced;
+    ex_tlist shutdown_calls;  /* threads inside ex_shutdown (reentry.c) */
 };
+
+/* reentry.c: ex_shutdown lists its thread in ex->shutdown_calls for the
+ * length of the call; ex__destroy_gate returns EX_OK once ex may be
+ * destroyed by this caller (after waiting for other threads to leave
+ * ex_shutdown), EX__INSIDE_THREAD when the caller is part of ex (a worker,
+ * the dispatcher, a seq task, a callback run by ex_shutdown), or EX_EINVAL
+ * for a worker process's copy. */
+int ex__destroy_gate(ex_executor *ex);
+/* vt->inside, or EX__INSIDE_THREAD for a callback run by ex_shutdown. */
+int ex__caller_inside(ex_executor *ex);
 
 extern const ex_vtable ex_seq_vtable;
 extern const ex_vtable ex_threads_vtable;
@@ -138,6 +183,10 @@ int ex__future_new(ex_fcache *c, ex_task_fn fn, const void *in, size_t len,
                    ex_future **out);
 /* PENDING -> RUNNING (true) or false if it was cancelled meanwhile. */
 bool ex__future_begin(ex_future *f);
+/* RUNNING -> PENDING (true), for a task whose process-pool worker died
+ * before it read the task: it provably never started and is dispatched
+ * again.  Only the backend that began f may call it. */
+bool ex__future_unbegin(ex_future *f);
 /* RUNNING (or PENDING) -> DONE if error == 0, else FAILED with error and
  * task_code; wakes waiters, runs callbacks.  Does not drop any reference.
  * Returns whether any callback ran (their CPU time is the caller's). */

@@ -120,8 +120,14 @@ int ex_create(const ex_config *cfg, ex_executor **out)
         return rc;
     }
     ex->fcache = c;
+    if ((rc = ex__tlist_init(&ex->shutdown_calls)) != 0) {
+        ex->vt->destroy(ex);
+        ex__fcache_close(c);
+        return rc;
+    }
     rc = ex->vt->start(ex);
     if (rc) {
+        ex__tlist_fini(&ex->shutdown_calls);
         ex->vt->destroy(ex);
         ex__fcache_close(c);
         return rc;
@@ -156,23 +162,46 @@ int ex_submit(ex_executor *ex, ex_task_fn fn, const void *in, size_t len,
     return EX_OK;
 }
 
+/* From inside (see reentry.c) a wait would wait for the caller itself: the
+ * executor still stops, and the call says EX_EINVAL.  A worker process's
+ * copy is never touched. */
 int ex_shutdown(ex_executor *ex, int wait, int cancel_pending)
 {
     if (!ex)
         return EX_EINVAL;
+    int where = ex__caller_inside(ex);
+    if (where == EX__INSIDE_COPY)
+        return EX_EINVAL;
+    bool refuse = wait && where == EX__INSIDE_THREAD;
+    ex_tnode me;
+    ex__tlist_enter(&ex->shutdown_calls, &me);
     atomic_store_explicit(&ex->shut, true, memory_order_release);
-    return ex->vt->shutdown(ex, wait != 0, cancel_pending != 0);
+    int rc = ex->vt->shutdown(ex, wait && !refuse, cancel_pending != 0);
+    ex__tlist_leave(&ex->shutdown_calls, &me);
+    return refuse ? EX_EINVAL : rc;
 }
 
-void ex_destroy(ex_executor *ex)
+int ex_destroy(ex_executor *ex)
 {
     if (!ex)
-        return;
+        return EX_OK;
+    int gate = ex__destroy_gate(ex);
+    if (gate == EX__INSIDE_THREAD) {
+        /* Stop it, as ex_shutdown(wait=1) from here does; the application
+         * destroys it later from outside. */
+        atomic_store_explicit(&ex->shut, true, memory_order_release);
+        ex->vt->shutdown(ex, false, false);
+        return EX_EINVAL;
+    }
+    if (gate != EX_OK)
+        return gate;
     atomic_store_explicit(&ex->shut, true, memory_order_release);
     ex->vt->shutdown(ex, true, false);
     ex_fcache *c = ex->fcache;
+    ex__tlist_fini(&ex->shutdown_calls);
     ex->vt->destroy(ex);
     ex__fcache_close(c);
+    return EX_OK;
 }
 
 unsigned ex_workers(const ex_executor *ex) { return ex ? ex->workers : 0; }

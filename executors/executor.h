@@ -18,6 +18,35 @@
  * EX_ETASK and keeps that code (ex_future_task_code()).  In the process pool
  * the function pointer is used in a forked child, so everything the task
  * reads MUST exist before ex_create() (children see a fork-time snapshot).
+ *
+ * Under faults (README "Guarantees" says the same beside Python's pool):
+ *   - Every accepted task's future becomes final exactly once, whatever its
+ *     task, its worker or the application does; ex_shutdown(wait) and
+ *     ex_destroy return once they are (none hangs on a broken pool).
+ *   - EX_PROCS: a worker's death is seen through its pidfd, not only as
+ *     EOF on its pipe (a task that forks a grandchild and then crashes
+ *     still fails, with EX_EWORKER; without pidfds, before Linux 5.3 or
+ *     under valgrind, such a task stays RUNNING until its timeout).  Only the task it held fails; a task
+ *     it provably never started (its input not yet fully written, or still
+ *     unread in the pipe) goes back to PENDING and is dispatched again (at
+ *     most 3 times).  Neither the fork server nor the workers depend on
+ *     fds a child the application forked may hold: ex_destroy and
+ *     recycling never wait for such a child.
+ *   - EX_PROCS: ex_create flushes stdout and stderr before forking, and a
+ *     worker flushes them after every task, before its result is sent:
+ *     nothing is written twice, and what a task printed is out before its
+ *     future is final (lost only if the worker dies).  Other FILE streams
+ *     the application has unflushed at ex_create are copied into workers:
+ *     flush them first.
+ *   - EX_PROCS: the fork server and workers run with every caught signal
+ *     back at its default action (the application's handlers never run
+ *     there), ignored ones still ignored, nothing blocked: as after exec.
+ *     Terminal signals reach them (same process group): ignore SIGINT
+ *     before ex_create to keep Ctrl-C from failing running tasks.
+ *   - From inside the executor (a task, a callback it runs, a callback run
+ *     by ex_shutdown's cancellations, or a process-pool worker) ex_destroy
+ *     and ex_shutdown(wait=1) return EX_EINVAL: never a crash, a self-join
+ *     or a hang.
  */
 #ifndef POOLBENCH_EXECUTOR_H
 #define POOLBENCH_EXECUTOR_H
@@ -81,7 +110,10 @@ typedef enum { EX_SEQ = 0, EX_THREADS = 1, EX_PROCS = 2 } ex_kind;
 typedef enum {
     EX_ON_FULL_BLOCK = 0,  /* ex_submit waits for room */
     EX_ON_FULL_REJECT = 1, /* ex_submit returns EX_EFULL */
-    EX_ON_FULL_CALLER_RUNS = 2, /* the task runs in the submitting thread */
+    EX_ON_FULL_CALLER_RUNS = 2, /* the task runs in the submitting thread;
+                                   EX_PROCS refuses it (EX_EINVAL at
+                                   ex_create): a task run in the caller has
+                                   neither isolation nor timeout */
 } ex_on_full;
 
 typedef struct ex_config {
@@ -105,7 +137,8 @@ typedef struct ex_config {
     /* EX_PROCS only: a task running longer than this is killed with its
      * worker, fails with EX_ETIMEDOUT, and the worker is replaced (0 = none). */
     int64_t timeout_ns;
-    /* EX_PROCS only: largest task input or output in bytes (0 = 1 GiB). */
+    /* EX_PROCS only: largest task input or output in bytes (0 = 1 GiB).
+     * A cap, not a reservation: buffers grow with the bytes received. */
     size_t max_payload;
     /* EX_THREADS: how long an idle worker polls the queue before it sleeps
      * on the condition variable (ns; 0 = never).  A short poll turns most
@@ -160,6 +193,9 @@ unsigned ex_default_workers(void);
 /* Creates an executor and starts its workers; returns once every worker has
  * run worker_start and initializer (a failure there leaves a usable object
  * that rejects work with EX_EBROKEN).  Blocks while workers start.
+ * EX_EINVAL for a bad config, including EX_PROCS with CALLER_RUNS.
+ * EX_PROCS flushes stdout and stderr first (they would be copied into
+ * every worker).
  * Memory: the executor keeps released futures for its next submissions, up
  * to 131072 of them (about 44 MB at most, after that many were live at
  * once), until ex_destroy frees them. */
@@ -169,22 +205,34 @@ int ex_create(const ex_config *cfg, ex_executor **out);
  * release it with ex_future_release).  `in` is NOT copied: it MUST stay valid
  * until the future is final.  May block when the queue is bounded and
  * on_full is BLOCK; with CALLER_RUNS the task may run inside this call;
- * EX_SEQ always runs it inside this call. */
+ * EX_SEQ always runs it inside this call.  From a process-pool task, on its
+ * own pool: EX_EINVAL (the worker holds only a copy of it). */
 int ex_submit(ex_executor *ex, ex_task_fn fn, const void *in, size_t len,
               ex_future **out);
 
 /* Stops accepting work (later submits fail with EX_ESHUTDOWN).  With
- * cancel_pending, every task not yet started is CANCELLED.  With wait, blocks
- * until every accepted task is final and the workers have exited; without,
- * returns at once and the workers drain the queue in the background.
- * Calling it again is allowed (a later wait=1 call waits). */
+ * cancel_pending, every task not yet started is CANCELLED (including one
+ * the process pool's dispatcher had taken but not yet sent, or one whose
+ * worker died before reading it).  With wait, blocks until every accepted
+ * task is final and the workers have exited; without, returns at once and
+ * the workers drain the queue in the background.  Calling it again is
+ * allowed (a later wait=1 call waits).
+ * From inside the executor (a task or a callback it runs, or a callback of
+ * a future this very call cancels), wait=1 would wait for the caller
+ * itself: the executor still stops, nothing waits, and it returns
+ * EX_EINVAL.  From a process-pool worker it does nothing: EX_EINVAL. */
 int ex_shutdown(ex_executor *ex, int wait, int cancel_pending);
 
 /* Shuts down (wait=1, keeping pending tasks unless ex_shutdown said
  * otherwise), joins every worker, reaps every process, closes every fd and
- * frees the executor.  Futures the caller still holds stay readable.
- * Blocks until all of that is done.  NULL is a no-op. */
-void ex_destroy(ex_executor *ex);
+ * frees the executor; returns 0.  Futures the caller still holds stay
+ * readable.  Blocks until all of that is done, and first until no other
+ * thread is inside ex_shutdown on it; never for a child the application
+ * forked.  NULL is a no-op (0).
+ * From inside the executor (as for ex_shutdown) it cannot free what runs
+ * it: it shuts down without waiting and returns EX_EINVAL; destroy it
+ * again from outside.  From a process-pool worker: EX_EINVAL, nothing. */
+int ex_destroy(ex_executor *ex);
 
 /* The resolved worker count, kind, and whether the executor is broken. */
 unsigned ex_workers(const ex_executor *ex);
@@ -201,6 +249,10 @@ uint64_t ex_workers_replaced(ex_executor *ex);
 
 /* ----------------------------------------------------------------- future */
 
+/* PENDING -> RUNNING -> DONE | FAILED | CANCELLED, and PENDING -> final.
+ * One step back exists: EX_PROCS returns a RUNNING task to PENDING when
+ * its worker died before reading it (it provably never started), and
+ * dispatches it again. */
 typedef enum {
     EX_PENDING = 0,
     EX_RUNNING = 1,
@@ -272,9 +324,9 @@ typedef void (*ex_done_fn)(ex_future *f, void *arg);
  * f (a worker, the dispatcher, or the submitter).  It MUST NOT block for
  * long and MUST NOT release the reference it was given (it was given none).
  * A callback may submit to the pool it runs in (on a full BLOCK queue that
- * submission overshoots the bound rather than wait); shutdown(wait=1) from
- * it returns EX_EINVAL (a worker cannot wait for itself).  Does not block
- * except to run the callback. */
+ * submission overshoots the bound rather than wait); shutdown(wait=1) and
+ * ex_destroy from it return EX_EINVAL (a worker cannot wait for itself; the
+ * pool still stops).  Does not block except to run the callback. */
 int ex_future_on_done(ex_future *f, ex_done_fn cb, void *arg);
 
 /* When f is DONE, submits fn on f's output to ex, and *next is that task's

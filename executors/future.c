@@ -4,6 +4,7 @@
  *   PENDING -> RUNNING -> DONE | FAILED
  *   PENDING -> CANCELLED          (ex_future_cancel, shutdown, chain)
  *   PENDING -> FAILED             (executor broken or shut before it ran)
+ *   RUNNING -> PENDING            (procs: its worker died before reading it)
  *
  * Every transition to a final state happens here, under f->lock, and is
  * followed, in this order, by: waking ex_future_wait callers, notifying
@@ -11,6 +12,11 @@
  * order they were added.  PENDING -> RUNNING is a lock-free compare-and-swap
  * because nobody waits for it; cancel uses the same CAS, so exactly one of
  * "start" and "cancel" wins.
+ *
+ * Publication: error, task_code and the output are written before the
+ * final state is stored (release); lock-free readers load the state with
+ * acquire and only then read them, so a final state is never seen with
+ * its error or output missing.
  *
  * Invariant: a callback added while the completer is still running the
  * callback list is appended to that list (not run at once), so callbacks run
@@ -135,6 +141,14 @@ bool ex__future_begin(ex_future *f)
         memory_order_acquire);
 }
 
+bool ex__future_unbegin(ex_future *f)
+{
+    ex_state expect = EX_RUNNING;
+    return atomic_compare_exchange_strong_explicit(
+        &f->state, &expect, EX_PENDING, memory_order_acq_rel,
+        memory_order_acquire);
+}
+
 /* Called with f->lock held and the final state stored; returns unlocked,
  * and whether any callback ran. */
 static bool complete_locked(ex_future *f)
@@ -196,17 +210,31 @@ bool ex__future_finish(ex_future *f, int error, int task_code)
     return complete_locked(f);
 }
 
+/* Readers that see a final state read error and task_code without the
+ * lock (acquire on state), so they are written before the state is
+ * published (release).  Cancel races the lock-free start
+ * (ex__future_begin) on one CAS, so it writes them first and takes them
+ * back if start won: nobody reads them while the state is not final, and
+ * the task's own final transition needs this lock, which we hold.  The
+ * stats are read under the lock (ex_future_stats), so end_ns can wait for
+ * the CAS (a worker that won writes its own). */
 bool ex__future_cancel_pending(ex_future *f)
 {
     pthread_mutex_lock(&f->lock);
-    ex_state expect = EX_PENDING;
-    if (!atomic_compare_exchange_strong_explicit(
-            &f->state, &expect, EX_CANCELLED, memory_order_acq_rel,
-            memory_order_acquire)) {
+    if (atomic_load_explicit(&f->state, memory_order_relaxed) != EX_PENDING) {
         pthread_mutex_unlock(&f->lock);
         return false;
     }
     f->error = EX_ECANCELLED;
+    f->task_code = 0;
+    ex_state expect = EX_PENDING;
+    if (!atomic_compare_exchange_strong_explicit(
+            &f->state, &expect, EX_CANCELLED, memory_order_acq_rel,
+            memory_order_acquire)) {
+        f->error = 0;
+        pthread_mutex_unlock(&f->lock);
+        return false;
+    }
     f->stats.end_ns = ex_now_ns();
     complete_locked(f);
     return true;

@@ -35,17 +35,33 @@
  *   thread-directed SIGPIPE it raised stays pending on the dispatcher until
  *   sigtimedwait consumes it.  The control socket uses MSG_NOSIGNAL.
  *   Workers, being our own processes, simply ignore SIGPIPE.
- * - Failure: EOF, a read error, or a corrupt, oversized or unexpected frame
- *   on a result pipe loses the worker: the task it held (only that one)
- *   fails with EX_EWORKER (EX_ETIMEDOUT past cfg.timeout_ns), the process
- *   is killed and reaped, and a new one takes its slot.  Rule against
- *   respawn loops: a worker lost holding no task before completing any
- *   (worker_start, initializer, INIT_FAIL, killed idle) breaks the
+ * - Failure: the worker's pidfd turning readable (its death, even when a
+ *   grandchild its task forked keeps the pipes open), EOF, a read error, or
+ *   a corrupt, oversized or unexpected frame on a result pipe loses the
+ *   worker: what it wrote before dying is read first; the task it held
+ *   (only that one) fails with EX_EWORKER (EX_ETIMEDOUT past
+ *   cfg.timeout_ns), the process is killed and reaped, and a new one takes
+ *   its slot.  A task it provably never started (frame not fully written,
+ *   or bytes of it unread in the pipe) goes back to PENDING at the front of
+ *   the queue instead (REDISPATCH_MAX times at most).  Rule against
+ *   respawn loops: a worker lost holding no started task before completing
+ *   any (worker_start, initializer, INIT_FAIL, killed idle) breaks the
  *   executor instead: queued futures fail with EX_EBROKEN.
+ * - Fds an application child may hold: the application may fork (without
+ *   exec) and its child keeps copies of our control socket and task pipes.
+ *   So nothing waits for EOF on them: recycling sends an EXIT frame, the
+ *   teardown an FS_EXIT message, worker death shows on pidfds, and the fork
+ *   server watches the parent's pidfd.
  * - Shutdown: the dispatcher leaves its loop once shutdown was asked, the
- *   queue is empty and no worker is busy; it then closes the task pipes and
- *   the control socket (the fork server SIGKILLs and reaps what is left and
- *   exits) and reaps the fork server.  shutdown(wait) and destroy join it.
+ *   queue is empty, no task is taken and no worker is busy; after a batch
+ *   failed on a broken pool it always looks again (nothing else would wake
+ *   it).  It then closes the workers' fds and sends FS_EXIT (the fork
+ *   server SIGKILLs and reaps what is left and exits) and reaps the fork
+ *   server.  shutdown(wait) and destroy join it.
+ * - stdio and signals: stdout and stderr are flushed before the fork
+ *   server is forked and by each worker after each task; the fork server
+ *   resets caught signals to their defaults and empties its mask, so no
+ *   worker runs an application handler (reset_signals).
  * - Futures: the executor's reference travels queue -> worker slot
  *   (w->task) and is released exactly once, after ex__future_finish or a
  *   cancel.  ex__future_finish and cancel run callbacks, which may submit to
@@ -60,11 +76,14 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <dirent.h>
 #include <time.h>
@@ -80,6 +99,10 @@
 #define EXIT_GRACE_NS (1000000000ull)
 /* A worker frees its reused buffers after a task above this size. */
 #define WORKER_KEEP_BYTES ((size_t)4 << 20)
+/* A task whose worker died before reading it is dispatched again at most
+ * this many times (a task whose input itself gets workers killed, e.g. by
+ * the OOM killer, must not loop forever). */
+#define REDISPATCH_MAX 3u
 
 enum worker_state {
     W_EMPTY,    /* no process */
@@ -93,6 +116,8 @@ typedef struct procs_worker {
     unsigned index;
     enum worker_state state;
     atomic_int pid;        /* read by ex_worker_pid from any thread */
+    int pidfd;             /* readable once the process is gone; -1 if
+                              the kernel has no pidfd (EOF alone then) */
     unsigned gen;          /* bumped whenever the slot's process changes */
     int task_fd;           /* parent -> worker, O_NONBLOCK, -1 if none */
     int result_fd;         /* worker -> parent, O_NONBLOCK, -1 if none */
@@ -122,6 +147,7 @@ typedef struct procs {
     size_t fs_cap;
 
     int wake_fd;             /* eventfd: submit/shutdown -> dispatcher */
+    bool no_pidfd;           /* pidfd_open said ENOSYS: EOF alone */
     unsigned char *scratch;
     struct pollfd *pfd;
     struct poll_owner { procs_worker *w; unsigned gen; int kind; } *owner;
@@ -138,6 +164,10 @@ typedef struct procs {
     ex_future *head, *tail;    /* PENDING futures, linked by f->next */
     size_t qlen;
     bool stopping;             /* shutdown called: exit once drained */
+    bool cancel_all;           /* shutdown(cancel_pending) was asked: a
+                                  task still in the dispatcher's batch, or
+                                  taken back from a worker that never read
+                                  it, is cancelled, not started */
     bool stopped;              /* the dispatcher decided to exit */
     bool wake_pending;         /* an eventfd write is pending */
     bool startup_done;
@@ -147,16 +177,27 @@ typedef struct procs {
     unsigned inflight;         /* workers in W_BUSY */
     unsigned starting;         /* dispatcher only: initial workers not yet
                                   READY / INIT_FAIL / dead */
+
+    /* Who may use this struct: the creating process only.  The fork
+     * server and every worker hold a fork-time copy of it, marked
+     * in_child there (a task calling ex_* on its own pool gets EX_EINVAL
+     * instead of touching a copy of threads and fds it does not have). */
+    pid_t owner_pid;
+    bool in_child;
 } procs;
 
 /* ------------------------------------------------ fork server protocol */
 
-enum { FS_SPAWN = 1, FS_REAP = 2 };
+enum { FS_SPAWN = 1, FS_REAP = 2, FS_EXIT = 3 };
 
 /* Control message, both directions (same image: a plain struct is fine on
  * a socketpair).  SPAWN: arg = worker index; reply pid, err (errno), and
  * on success SCM_RIGHTS [task write end, result read end].  REAP: pid;
- * reply arg = wait status, err. */
+ * reply arg = wait status, err.  EXIT (no reply): kill and reap every
+ * worker and exit; the parent then reaps the fork server.  Shutdown is
+ * this explicit message, never EOF alone: a child the application forked
+ * (without exec) holds a copy of the control socket, so EOF may never
+ * come while that child lives. */
 typedef struct fs_msg {
     int32_t op;
     int32_t arg;
@@ -233,7 +274,10 @@ static void fs_send(int ctl, const fs_msg *m, const int *fds, int nfds)
         ;
 }
 
-static void fs_spawn(const procs *p, int ctl, pid_t *pids, unsigned index)
+/* parent_fd: the fork server's pidfd of the parent (-1 if none), which a
+ * worker must not keep. */
+static void fs_spawn(const procs *p, int ctl, int parent_fd, pid_t *pids,
+                     unsigned index)
 {
     fs_msg rep = {.op = FS_SPAWN, .arg = (int32_t)index};
     int tp[2] = {-1, -1}, rp[2] = {-1, -1};
@@ -250,6 +294,8 @@ static void fs_spawn(const procs *p, int ctl, pid_t *pids, unsigned index)
         if (pid == 0) {
             /* The worker keeps only its two ends (and stdio). */
             close(ctl);
+            if (parent_fd >= 0)
+                close(parent_fd);
             close(tp[1]);
             close(rp[0]);
             worker_main(p, index, tp[0], rp[1], me);
@@ -296,6 +342,72 @@ static void fs_reap(const procs *p, int ctl, pid_t *pids, pid_t pid)
     fs_send(ctl, &rep, NULL, 0);
 }
 
+/* pidfd_open(2) through syscall(2): glibc has had a wrapper only since
+ * 2.36.  -1 with errno (ENOSYS on kernels before 5.3, or under a tool
+ * that does not know it): the caller falls back to pipe EOF. */
+static int pidfd_of(pid_t pid)
+{
+#ifdef SYS_pidfd_open
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+    (void)pid;
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+/* Signals in the fork server and so in every worker, as after exec: a
+ * caught signal is back to its default action (the application's handler
+ * must never run in a copy of the application), an ignored one stays
+ * ignored (the application's choice, e.g. SIG_IGN for SIGINT before
+ * ex_create keeps Ctrl-C from failing running tasks), and nothing is
+ * blocked.  SIGCHLD is always default, so that dead workers stay zombies
+ * until REAP (SIG_IGN in the creator would auto-reap them and break the
+ * no-reuse invariant).  0, or -1 on failure. */
+static int reset_signals(void)
+{
+    struct sigaction dfl, old;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    for (int sig = 1; sig < NSIG; sig++) {
+        if (sig == SIGKILL || sig == SIGSTOP)
+            continue;
+        if (sigaction(sig, NULL, &old) != 0)
+            continue; /* reserved by the C library: not ours to touch */
+        bool caught = (old.sa_flags & SA_SIGINFO) ||
+                      (old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN);
+        if ((caught || sig == SIGCHLD) && sigaction(sig, &dfl, NULL) != 0)
+            return -1;
+    }
+    sigset_t none;
+    sigemptyset(&none);
+    return sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/* Waits for the next request on ctl; false when the parent is gone (EOF,
+ * an error, or its pidfd became readable: an application child holding a
+ * copy of the control socket cannot keep us alive). */
+static bool fs_next(int ctl, int parent_fd, fs_msg *m)
+{
+    for (;;) {
+        struct pollfd pf[2] = {{.fd = ctl, .events = POLLIN},
+                               {.fd = parent_fd, .events = POLLIN}};
+        int r = poll(pf, parent_fd >= 0 ? 2 : 1, -1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 || (parent_fd >= 0 && pf[1].revents))
+            return false;
+        ssize_t n = recv(ctl, m, sizeof *m, 0);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (n <= 0)
+            return false;
+        if (n == (ssize_t)sizeof *m)
+            return true;
+    }
+}
+
 /* The fork server's whole life.  Single-threaded; never returns.
  * It is a snapshot of the creator at ex_create: this pool has no thread
  * yet, but the application may (another pool's dispatcher, its own
@@ -308,40 +420,26 @@ static _Noreturn void fork_server_main(procs *p, int ctl, pid_t parent,
                                        bool deathsig)
 {
     close_cloexec_fds(ctl);
-
-    /* Workers inherit our signal state: a clean mask, and SIGCHLD at its
-     * default so that dead workers stay zombies until REAP (SIG_IGN in the
-     * creator would auto-reap them and break the no-reuse invariant). */
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = SIG_DFL;
-    sigemptyset(&sa.sa_mask);
-    sigset_t none;
-    sigemptyset(&none);
-    if (sigaction(SIGCHLD, &sa, NULL) != 0 ||
-        sigprocmask(SIG_SETMASK, &none, NULL) != 0)
+    /* This copy (and every worker's, forked from it) is not the pool. */
+    p->in_child = true;
+    if (reset_signals() != 0)
         _exit(1); /* the parent sees EOF: spawning fails with EX_ESYS */
 
     /* PR_SET_PDEATHSIG fires when the *thread* that forked us exits, not
      * the process: so only ask for it when the creator is the main thread.
-     * Otherwise EOF on the control socket is the (sufficient) signal. */
+     * Otherwise the parent's pidfd (or, without pidfds, EOF on the control
+     * socket) tells us. */
     if (deathsig && prctl(PR_SET_PDEATHSIG, SIGKILL) != 0)
         _exit(1);
+    int parent_fd = pidfd_of(parent);
     if (getppid() != parent)
         _exit(0);
 
     pid_t *pids = p->fs_pids; /* our copy-on-write copy, all zero */
-    for (;;) {
-        fs_msg m;
-        ssize_t n = recv(ctl, &m, sizeof m, 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break; /* EOF: the parent is done with us (or gone) */
-        if (n != (ssize_t)sizeof m)
-            continue;
+    fs_msg m;
+    while (fs_next(ctl, parent_fd, &m) && m.op != FS_EXIT) {
         if (m.op == FS_SPAWN)
-            fs_spawn(p, ctl, pids, (unsigned)m.arg);
+            fs_spawn(p, ctl, parent_fd, pids, (unsigned)m.arg);
         else if (m.op == FS_REAP)
             fs_reap(p, ctl, pids, m.pid);
     }
@@ -357,6 +455,15 @@ static _Noreturn void fork_server_main(procs *p, int ctl, pid_t parent,
 }
 
 /* ---------------------------------------------------------- the worker */
+
+/* stdout and stderr only, as Python's multiprocessing does: fflush(NULL)
+ * would lock every FILE of the application, including one another thread
+ * of the creator may hold (blocked reading stdin) at ex_create. */
+static void flush_stdio(void)
+{
+    fflush(stdout);
+    fflush(stderr);
+}
 
 static _Noreturn void worker_main(const procs *p, unsigned index, int in_fd,
                                   int out_fd, pid_t fs_pid)
@@ -378,6 +485,7 @@ static _Noreturn void worker_main(const procs *p, unsigned index, int in_fd,
     wire_header h;
     memset(&h, 0, sizeof h);
     int rc = ex__worker_init(&p->base.cfg, index);
+    flush_stdio();
     h.type = rc == 0 ? WIRE_READY : WIRE_INIT_FAIL;
     h.status = rc;
     h.id = (uint64_t)getpid();
@@ -389,7 +497,8 @@ static _Noreturn void worker_main(const procs *p, unsigned index, int in_fd,
     for (;;) {
         rc = wire_read_full(in_fd, hb, WIRE_HEADER_SIZE);
         if (rc == WIRE_EOF)
-            _exit(0); /* the parent closed the task pipe */
+            _exit(0); /* the parent closed the task pipe (stdio flushed
+                         after every task) */
         if (rc != 0 || wire_header_decode(hb, WIRE_HEADER_SIZE,
                                           p->max_payload, &h) != 0)
             _exit(1);
@@ -421,6 +530,9 @@ static _Noreturn void worker_main(const procs *p, unsigned index, int in_fd,
         ex__stats_measure(&ts, &m0, &m1);
         st.start_ns = ts.start_ns;
         st.end_ns = ts.end_ns;
+        /* What the task printed reaches its fd before its result does,
+         * and is not lost when the worker leaves with _exit. */
+        flush_stdio();
         st.cpu = sched_getcpu();
         st.cpu_ns = ts.cpu_ns;
         st.nvcsw = ts.nvcsw;
@@ -556,6 +668,7 @@ static void worker_retire(procs *p, procs_worker *w)
 {
     close_fd(&w->task_fd);
     close_fd(&w->result_fd);
+    close_fd(&w->pidfd);
     pid_t pid = atomic_load(&w->pid);
     if (pid > 0 && fork_server_alive(p)) {
         /* Cannot fail: the pid is unreaped (a zombie at worst). */
@@ -606,6 +719,11 @@ static int worker_spawn(procs *p, procs_worker *w)
     w->task_fd = fds[0];
     w->result_fd = fds[1];
     atomic_store(&w->pid, rep.pid);
+    /* The pid is unreaped until we ask (no-reuse invariant), so this
+     * pidfd is this worker's.  Without one (no kernel support, or under
+     * valgrind), death shows as EOF only: asked once per pool. */
+    if (!p->no_pidfd && (w->pidfd = pidfd_of(rep.pid)) < 0 && errno == ENOSYS)
+        p->no_pidfd = true;
     w->gen++;
     if (set_nonblock(w->task_fd) != 0 || set_nonblock(w->result_fd) != 0) {
         worker_retire(p, w);
@@ -658,6 +776,17 @@ static void set_inflight(procs *p, int delta)
     p->inflight = (unsigned)((int)p->inflight + delta);
 }
 
+/* A write to a dead worker's pipe raised SIGPIPE at this thread, where it
+ * is blocked: consume it so that it is never delivered to anyone. */
+static void consume_sigpipe(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    struct timespec zero = {0, 0};
+    (void)sigtimedwait(&set, NULL, &zero);
+}
+
 /* Writes as much of w's pending TASK frame as the pipe takes now, up to
  * IO_BUDGET.  Never blocks.  0, or EX_EWORKER if the worker is gone. */
 static int worker_write(procs *p, procs_worker *w)
@@ -674,15 +803,8 @@ static int worker_write(procs *p, procs_worker *w)
                 continue;
             if (errno == EAGAIN)
                 break;
-            if (errno == EPIPE) {
-                /* SIGPIPE is blocked in this thread: it is pending on us;
-                 * consume it so it is never delivered to anyone. */
-                sigset_t set;
-                sigemptyset(&set);
-                sigaddset(&set, SIGPIPE);
-                struct timespec zero = {0, 0};
-                (void)sigtimedwait(&set, NULL, &zero);
-            }
+            if (errno == EPIPE)
+                consume_sigpipe();
             rc = EX_EWORKER;
             break;
         }
@@ -729,16 +851,49 @@ static void worker_respawn(procs *p, procs_worker *w)
     atomic_fetch_add(&p->base.replaced, 1);
 }
 
+static void requeue_front(procs *p, ex_future *list);
+
+/* Whether w's task provably never started: a worker reads the whole TASK
+ * frame before it runs anything, so a frame not fully written yet, or
+ * bytes of it still unread in the task pipe (FIONREAD works on either end
+ * of a pipe), mean it never ran.  Asked before the pipe is closed. */
+static bool task_never_started(const procs_worker *w)
+{
+    if (w->iov_cnt > 0)
+        return true;
+    int unread = 0;
+    return w->task_fd >= 0 && ioctl(w->task_fd, FIONREAD, &unread) == 0 &&
+           unread > 0;
+}
+
+/* f's worker died before reading it: f goes back to PENDING at the front
+ * of the queue (or is cancelled, if shutdown(cancel_pending) came). */
+static void task_redispatch(procs *p, ex_future *f)
+{
+    pthread_mutex_lock(&f->lock);
+    f->redispatched++;
+    f->stats.start_ns = 0;
+    f->stats.worker = -1;
+    f->stats.worker_pid = 0;
+    pthread_mutex_unlock(&f->lock);
+    ex__future_unbegin(f);
+    f->next = NULL;
+    requeue_front(p, f);
+}
+
 /* The worker died, was killed, overran its timeout, or sent garbage.
- * The task it held (if any) fails with `err` and the worker is replaced.
- * Rule against respawn loops: a worker that dies holding no task before it
- * completed any (worker_start, initializer, or idle before its first task)
- * breaks the executor instead of being replaced. */
+ * The task it held (if any) fails with `err` and the worker is replaced;
+ * a task it provably never started runs again instead (at most
+ * REDISPATCH_MAX times).  Rule against respawn loops: a worker that dies
+ * holding no started task before it completed any (worker_start,
+ * initializer, or idle before its first task) breaks the executor instead
+ * of being replaced. */
 static void worker_lost(procs *p, procs_worker *w, int err)
 {
     ex_future *f = w->task;
     bool recycled = w->state == W_EXITING;
-    bool blameless = f == NULL && w->completed == 0 && !recycled;
+    bool again = f && f->redispatched < REDISPATCH_MAX && task_never_started(w);
+    bool blameless = (f == NULL || again) && w->completed == 0 && !recycled;
     bool in_startup = w->in_startup;
     w->task = NULL;
     w->in_startup = false;
@@ -754,12 +909,16 @@ static void worker_lost(procs *p, procs_worker *w, int err)
         w->in_startup = true;
         startup_report(p, w);
     }
-    if (f) {
-        stats_end(f, ex_now_ns(), NULL, NULL);
-        ex__future_finish(f, err, 0);
-        ex_future_release(f);
-        set_inflight(p, -1);
+    if (!f)
+        return;
+    set_inflight(p, -1);
+    if (again) {
+        task_redispatch(p, f);
+        return;
     }
+    stats_end(f, ex_now_ns(), NULL, NULL);
+    ex__future_finish(f, err, 0);
+    ex_future_release(f);
 }
 
 /* Sends f to the idle worker w.  f is RUNNING. */
@@ -795,6 +954,31 @@ static void worker_dispatch(procs *p, procs_worker *w, ex_future *f)
         worker_lost(p, w, EX_EWORKER);
 }
 
+/* Asks the idle w to exit: an EXIT frame, then our end of the task pipe
+ * closed.  The frame, not EOF, is what the worker obeys: a child the
+ * application forked may hold a copy of our end, and EOF would wait for
+ * it.  The pipe is empty (the worker read its whole task before it
+ * answered), so the 40 bytes go in at once, or the worker is gone; either
+ * way its pidfd (or EOF) brings it to worker_lost as W_EXITING, or the
+ * grace deadline does. */
+static void worker_recycle(procs *p, procs_worker *w, uint64_t now)
+{
+    (void)p;
+    wire_header h;
+    memset(&h, 0, sizeof h);
+    h.type = WIRE_EXIT;
+    unsigned char hdr[WIRE_HEADER_SIZE];
+    wire_header_encode(&h, hdr);
+    ssize_t k;
+    while ((k = write(w->task_fd, hdr, sizeof hdr)) < 0 && errno == EINTR)
+        ;
+    if (k < 0 && errno == EPIPE)
+        consume_sigpipe();
+    close_fd(&w->task_fd);
+    w->state = W_EXITING;
+    w->deadline_ns = now + EXIT_GRACE_NS;
+}
+
 /* A RESULT for the task w holds: publish it. */
 static void task_complete(procs *p, procs_worker *w)
 {
@@ -825,13 +1009,8 @@ static void task_complete(procs *p, procs_worker *w)
     set_inflight(p, -1);
 
     unsigned max = p->base.cfg.max_tasks_per_worker;
-    if (max > 0 && w->completed >= max) {
-        /* Recycle: EOF on the task pipe makes the worker _exit(0); its
-         * result pipe's EOF then brings it to worker_lost (W_EXITING). */
-        close_fd(&w->task_fd);
-        w->state = W_EXITING;
-        w->deadline_ns = now + EXIT_GRACE_NS;
-    }
+    if (max > 0 && w->completed >= max)
+        worker_recycle(p, w, now);
 }
 
 /* A whole frame from w is in w->reader.  0, or EX_EWORKER (protocol). */
@@ -866,8 +1045,10 @@ static int handle_frame(procs *p, procs_worker *w)
 }
 
 /* Reads what w's result pipe holds now (bounded by IO_BUDGET); handles a
- * complete frame; EOF, error or a corrupt frame lose the worker. */
-static void worker_read(procs *p, procs_worker *w)
+ * complete frame; EOF, error or a corrupt frame lose the worker.  Returns
+ * 0 when the pipe has nothing more now, 1 after a frame or a full budget,
+ * -1 once the worker was lost. */
+static int worker_read(procs *p, procs_worker *w)
 {
     size_t done = 0;
     while (done < IO_BUDGET) {
@@ -893,18 +1074,34 @@ static void worker_read(procs *p, procs_worker *w)
         if (k < 0 && errno == EINTR)
             continue;
         if (k < 0 && errno == EAGAIN)
-            return;
+            return 0;
         if (k <= 0 || rc < 0) {
             worker_lost(p, w, EX_EWORKER);
-            return;
+            return -1;
         }
         done += (size_t)k;
         if (rc == WIRE_FRAME) {
-            if (handle_frame(p, w) != 0)
+            if (handle_frame(p, w) != 0) {
                 worker_lost(p, w, EX_EWORKER);
-            return;
+                return -1;
+            }
+            return 1;
         }
     }
+    return 1;
+}
+
+/* w's process is gone (its pidfd is readable).  What it wrote before
+ * dying is still in the result pipe (a RESULT, an INIT_FAIL): read that
+ * first.  Then it is lost, even when a grandchild its task forked holds
+ * the pipe open so that no EOF will ever come. */
+static void worker_died(procs *p, procs_worker *w)
+{
+    unsigned gen = w->gen;
+    while (w->gen == gen && w->result_fd >= 0 && worker_read(p, w) > 0)
+        ;
+    if (w->gen == gen)
+        worker_lost(p, w, EX_EWORKER);
 }
 
 static procs_worker *idle_worker(procs *p)
@@ -923,7 +1120,7 @@ static unsigned count_idle(procs *p)
     return n;
 }
 
-enum { PK_WAKE, PK_CTL, PK_RESULT, PK_TASK };
+enum { PK_WAKE, PK_CTL, PK_RESULT, PK_TASK, PK_DEATH };
 
 static int poll_add(procs *p, int n, int fd, short events, procs_worker *w,
                     int kind)
@@ -951,6 +1148,9 @@ static void poll_once(procs *p)
             n = poll_add(p, n, w->result_fd, POLLIN, w, PK_RESULT);
         if (w->state == W_BUSY && w->iov_cnt > 0)
             n = poll_add(p, n, w->task_fd, POLLOUT, w, PK_TASK);
+        /* After the result pipe: a frame sent before death is read first. */
+        if (w->pidfd >= 0)
+            n = poll_add(p, n, w->pidfd, POLLIN, w, PK_DEATH);
         if ((w->state == W_BUSY || w->state == W_EXITING) &&
             w->deadline_ns && (deadline == 0 || w->deadline_ns < deadline))
             deadline = w->deadline_ns;
@@ -987,7 +1187,10 @@ static void poll_once(procs *p)
             fork_server_lost(p);
             break;
         case PK_RESULT:
-            worker_read(p, w);
+            (void)worker_read(p, w);
+            break;
+        case PK_DEATH:
+            worker_died(p, w);
             break;
         case PK_TASK:
             if (w->state == W_BUSY && worker_write(p, w) != 0)
@@ -1006,18 +1209,26 @@ static void poll_once(procs *p)
     }
 }
 
-/* Closes every worker's pipes, then the control socket: the fork server
- * SIGKILLs and reaps whatever is left and exits; we reap it.  After this
- * no process, fd or pipe of the pool remains (the thread is the caller's
- * business). */
+/* Closes every worker's fds and tells the fork server to exit (it
+ * SIGKILLs and reaps whatever workers are left); we reap it.  The EXIT
+ * message, not EOF, ends it: a child the application forked may hold a
+ * copy of the control socket.  After this no process, fd or pipe of the
+ * pool remains (the thread is the caller's business). */
 static void processes_teardown(procs *p)
 {
     for (unsigned i = 0; i < p->base.workers; i++) {
         procs_worker *w = &p->w[i];
         close_fd(&w->task_fd);
         close_fd(&w->result_fd);
+        close_fd(&w->pidfd);
         atomic_store(&w->pid, 0);
         w->state = W_EMPTY;
+    }
+    if (p->ctl_fd >= 0 && !p->fs_dead) {
+        fs_msg m = {.op = FS_EXIT};
+        /* Failure: it is gone already, and waitpid below reaps it. */
+        while (send(p->ctl_fd, &m, sizeof m, MSG_NOSIGNAL) < 0 && errno == EINTR)
+            ;
     }
     close_fd(&p->ctl_fd);
     if (p->fs_pid > 0) {
@@ -1027,7 +1238,21 @@ static void processes_teardown(procs *p)
     }
 }
 
-/* Puts a list of still-PENDING futures back at the head of the queue. */
+/* Cancels (PENDING -> CANCELLED) and drops a list of futures. */
+static void cancel_list(ex_future *list)
+{
+    while (list) {
+        ex_future *f = list;
+        list = f->next;
+        f->next = NULL;
+        ex__future_cancel_pending(f); /* false: the user cancelled it */
+        ex_future_release(f);
+    }
+}
+
+/* Puts a list of PENDING futures back at the head of the queue, or
+ * cancels them if shutdown(cancel_pending) was asked (read under the lock
+ * where shutdown sets it and drains the queue, so none slips past it). */
 static void requeue_front(procs *p, ex_future *list)
 {
     ex_future *last = list;
@@ -1037,74 +1262,109 @@ static void requeue_front(procs *p, ex_future *list)
         n++;
     }
     pthread_mutex_lock(&p->lock);
-    last->next = p->head;
-    if (!p->head)
-        p->tail = last;
-    p->head = list;
-    p->qlen += n;
+    bool cancel = p->cancel_all;
+    if (!cancel) {
+        last->next = p->head;
+        if (!p->head)
+            p->tail = last;
+        p->head = list;
+        p->qlen += n;
+    }
     pthread_mutex_unlock(&p->lock);
+    if (cancel)
+        cancel_list(list);
+}
+
+/* Takes the futures this turn can hand out (one per idle worker; all of
+ * them when broken, to fail them) and decides, under the same lock,
+ * whether the dispatcher is done: shut down, nothing queued, taken or
+ * running. */
+static ex_future *take_batch(procs *p, bool broken, bool *stop)
+{
+    unsigned nidle = count_idle(p);
+    ex_future *batch = NULL, **tail = &batch;
+    pthread_mutex_lock(&p->lock);
+    p->wake_pending = false;
+    size_t take = broken ? p->qlen : (nidle < p->qlen ? nidle : p->qlen);
+    for (size_t i = 0; i < take; i++) {
+        ex_future *f = p->head;
+        p->head = f->next;
+        f->next = NULL;
+        *tail = f;
+        tail = &f->next;
+    }
+    if (!p->head)
+        p->tail = NULL;
+    p->qlen -= take;
+    if (take)
+        pthread_cond_broadcast(&p->space);
+    *stop = p->stopping && p->qlen == 0 && take == 0 && p->inflight == 0;
+    p->stopped = *stop;
+    pthread_mutex_unlock(&p->lock);
+    return batch;
+}
+
+/* Starts a future taken into the batch, unless shutdown(cancel_pending)
+ * came since: read under p->lock, where shutdown sets it, so once that
+ * shutdown returned no task it cancels can start.  false: not started
+ * (cancelled now, or by the user before). */
+static bool batch_begin(procs *p, ex_future *f)
+{
+    pthread_mutex_lock(&p->lock);
+    bool cancel = p->cancel_all;
+    bool began = !cancel && ex__future_begin(f);
+    pthread_mutex_unlock(&p->lock);
+    if (cancel)
+        ex__future_cancel_pending(f);
+    return began;
+}
+
+/* Dispatches a batch to idle workers, or fails it when broken.  Returns
+ * whether to look at the queue again before sleeping: a task was dropped
+ * while a worker stays idle, or a broken batch was failed (its callbacks
+ * may have queued more, and a shutdown may be waiting with no wake-up
+ * left for the poll: that used to hang it). */
+static bool run_batch(procs *p, ex_future *batch, bool broken)
+{
+    bool again = broken && batch;
+    while (batch) {
+        procs_worker *w = NULL;
+        if (!broken && !(w = idle_worker(p))) {
+            /* A dispatch failed and its worker is being replaced: the
+             * rest goes back to the front, still PENDING. */
+            requeue_front(p, batch);
+            break;
+        }
+        ex_future *f = batch;
+        batch = f->next;
+        f->next = NULL;
+        if (!batch_begin(p, f)) {
+            ex_future_release(f);
+            again = true;
+            continue;
+        }
+        if (broken) {
+            pthread_mutex_lock(&f->lock);
+            f->stats.end_ns = ex_now_ns();
+            pthread_mutex_unlock(&f->lock);
+            ex__future_finish(f, EX_EBROKEN, 0);
+            ex_future_release(f);
+            continue;
+        }
+        worker_dispatch(p, w, f);
+    }
+    return again;
 }
 
 static void *dispatcher_main(void *arg)
 {
     procs *p = arg;
     for (;;) {
-        bool broken = atomic_load(&p->base.broken);
-        unsigned nidle = count_idle(p);
-        ex_future *batch = NULL, **tail = &batch;
-
-        pthread_mutex_lock(&p->lock);
-        p->wake_pending = false;
-        size_t take = broken ? p->qlen : (nidle < p->qlen ? nidle : p->qlen);
-        for (size_t i = 0; i < take; i++) {
-            ex_future *f = p->head;
-            p->head = f->next;
-            f->next = NULL;
-            *tail = f;
-            tail = &f->next;
-        }
-        if (!p->head)
-            p->tail = NULL;
-        p->qlen -= take;
-        if (take)
-            pthread_cond_broadcast(&p->space);
-        bool stop = p->stopping && p->qlen == 0 && take == 0 &&
-                    p->inflight == 0;
-        p->stopped = stop;
-        pthread_mutex_unlock(&p->lock);
+        bool broken = atomic_load(&p->base.broken), stop;
+        ex_future *batch = take_batch(p, broken, &stop);
         if (stop)
             break;
-
-        bool again = false;
-        while (batch) {
-            procs_worker *w = NULL;
-            if (!broken && !(w = idle_worker(p))) {
-                /* A dispatch failed and its worker is being replaced:
-                 * the rest goes back to the front, still PENDING. */
-                requeue_front(p, batch);
-                break;
-            }
-            ex_future *f = batch;
-            batch = f->next;
-            f->next = NULL;
-            if (!ex__future_begin(f)) {
-                /* Cancelled while queued: drop our reference, and look at
-                 * the queue again before sleeping (a worker is still idle). */
-                ex_future_release(f);
-                again = true;
-                continue;
-            }
-            if (broken) {
-                pthread_mutex_lock(&f->lock);
-                f->stats.end_ns = ex_now_ns();
-                pthread_mutex_unlock(&f->lock);
-                ex__future_finish(f, EX_EBROKEN, 0);
-                ex_future_release(f);
-                continue;
-            }
-            worker_dispatch(p, w, f);
-        }
-        if (!again)
+        if (!run_batch(p, batch, broken))
             poll_once(p);
     }
     processes_teardown(p);
@@ -1134,7 +1394,11 @@ static void procs_free(procs *p)
 
 int ex_procs_new(const ex_config *cfg, ex_executor **out)
 {
-    if (!cfg || !out || cfg->timeout_ns < 0)
+    /* CALLER_RUNS would run the task in the submitter (or, from a
+     * callback, in the dispatcher) without isolation or timeout: the one
+     * thing this pool exists to give.  Refused rather than half-kept. */
+    if (!cfg || !out || cfg->timeout_ns < 0 ||
+        cfg->on_full == EX_ON_FULL_CALLER_RUNS)
         return EX_EINVAL;
     procs *p = calloc(1, sizeof *p);
     if (!p)
@@ -1148,6 +1412,7 @@ int ex_procs_new(const ex_config *cfg, ex_executor **out)
     p->max_payload = wire_max_payload(cfg->max_payload);
     p->ctl_fd = -1;
     p->wake_fd = -1;
+    p->owner_pid = getpid();
     unsigned n = p->base.workers;
     if (pthread_mutex_init(&p->lock, NULL) != 0) {
         free(p);
@@ -1177,8 +1442,9 @@ int ex_procs_new(const ex_config *cfg, ex_executor **out)
     p->w = calloc(n, sizeof *p->w);
     p->fs_pids = calloc(p->fs_cap, sizeof *p->fs_pids);
     p->scratch = malloc(SCRATCH_SIZE);
-    p->pfd = calloc((size_t)n * 2 + 2, sizeof *p->pfd);
-    p->owner = calloc((size_t)n * 2 + 2, sizeof *p->owner);
+    /* Per worker: result pipe, task pipe, pidfd; plus wake and control. */
+    p->pfd = calloc((size_t)n * 3 + 2, sizeof *p->pfd);
+    p->owner = calloc((size_t)n * 3 + 2, sizeof *p->owner);
     if (!p->w || !p->fs_pids || !p->scratch || !p->pfd || !p->owner) {
         procs_free(p);
         return EX_ENOMEM;
@@ -1188,7 +1454,7 @@ int ex_procs_new(const ex_config *cfg, ex_executor **out)
         w->index = i;
         w->state = W_EMPTY;
         atomic_init(&w->pid, 0);
-        w->task_fd = w->result_fd = -1;
+        w->task_fd = w->result_fd = w->pidfd = -1;
         wire_reader_init(&w->reader, p->max_payload);
     }
     *out = &p->base;
@@ -1205,7 +1471,11 @@ static int procs_start(ex_executor *ex)
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
         return EX_ESYS;
 
-    /* The fork server is forked now, before this pool has a thread. */
+    /* The fork server is forked now, before this pool has a thread.  Every
+     * worker is a copy of it: bytes still in the application's stdout and
+     * stderr buffers would be written again by each worker that flushes
+     * (see flush_stdio for why only these two). */
+    flush_stdio();
     pid_t self = getpid();
     bool main_thread = gettid() == self;
     pid_t pid = fork();
@@ -1255,6 +1525,8 @@ static int procs_start(ex_executor *ex)
 static int procs_submit(ex_executor *ex, ex_future *f, bool force)
 {
     procs *p = (procs *)ex;
+    if (p->in_child)
+        return EX_EINVAL; /* a task of this pool: it holds only a copy */
     pthread_mutex_lock(&p->lock);
     for (;;) {
         /* A forced (chained) submission was accepted before the shutdown:
@@ -1282,13 +1554,6 @@ static int procs_submit(ex_executor *ex, ex_future *f, bool force)
         if (p->base.cfg.on_full == EX_ON_FULL_REJECT) {
             pthread_mutex_unlock(&p->lock);
             return EX_EFULL;
-        }
-        if (p->base.cfg.on_full == EX_ON_FULL_CALLER_RUNS) {
-            pthread_mutex_unlock(&p->lock);
-            if (ex__future_begin(f))
-                ex__run_inline(f, EX_WORKER_CALLER);
-            ex_future_release(f); /* the executor's reference */
-            return 0;
         }
         pthread_cond_wait(&p->space, &p->lock);
     }
@@ -1328,6 +1593,7 @@ static int procs_shutdown(ex_executor *ex, bool wait, bool cancel_pending)
     atomic_store(&p->base.shut, true);
     p->stopping = true;
     if (cancel_pending) {
+        p->cancel_all = true;
         cancel = p->head;
         p->head = p->tail = NULL;
         p->qlen = 0;
@@ -1335,20 +1601,14 @@ static int procs_shutdown(ex_executor *ex, bool wait, bool cancel_pending)
     pthread_cond_broadcast(&p->space);
     pthread_mutex_unlock(&p->lock);
 
-    while (cancel) {
-        ex_future *f = cancel;
-        cancel = f->next;
-        f->next = NULL;
-        ex__future_cancel_pending(f); /* false: the user cancelled it */
-        ex_future_release(f);
-    }
+    /* Wake first: the callbacks below may destroy nothing (reentry.c),
+     * but they may take long, and the dispatcher can drain meanwhile. */
     if (p->wake_fd >= 0)
         wake_dispatcher(p);
+    cancel_list(cancel);
     if (!wait)
         return 0;
-    if (p->dispatcher_started &&
-        pthread_equal(pthread_self(), p->dispatcher))
-        return EX_EINVAL; /* from a callback on the dispatcher: cannot wait */
+    /* ex_shutdown never asks a wait from the dispatcher (reentry.c). */
     dispatcher_join(p);
     return 0;
 }
@@ -1360,6 +1620,18 @@ static void procs_destroy(ex_executor *ex)
     /* Covers a start() that failed before the dispatcher existed. */
     processes_teardown(p);
     procs_free(p);
+}
+
+/* The dispatcher runs callbacks; a worker process holds a copy of p
+ * (in_child), and so would a child the application forked: getpid. */
+static int procs_inside(ex_executor *ex)
+{
+    procs *p = (procs *)ex;
+    if (p->in_child || getpid() != p->owner_pid)
+        return EX__INSIDE_COPY;
+    if (p->dispatcher_started && pthread_equal(pthread_self(), p->dispatcher))
+        return EX__INSIDE_THREAD;
+    return EX__OUTSIDE;
 }
 
 static pid_t procs_worker_pid(ex_executor *ex, unsigned index)
@@ -1377,4 +1649,5 @@ const ex_vtable ex_procs_vtable = {
     .shutdown = procs_shutdown,
     .destroy = procs_destroy,
     .worker_pid = procs_worker_pid,
+    .inside = procs_inside,
 };

@@ -2,6 +2,11 @@
  * seq.c: the sequential backend, the baseline every speedup is measured
  * against.  Same API and the same per-task measurements as the pools, but
  * each task runs inside ex_submit, in the caller's thread (worker 0).
+ *
+ * Tasks in progress are listed (a node on each submitter's stack) so that
+ * ex_shutdown(wait) can wait for them and a task or callback calling
+ * ex_destroy / ex_shutdown(wait) on its own executor is told EX_EINVAL
+ * instead of freeing it under itself.
  */
 #include "ex_internal.h"
 
@@ -15,6 +20,7 @@ typedef struct seq_ex {
      * submits is no part of any task), and with switch detection starts
      * from an exact reading taken in that thread. */
     ex_probe probe;
+    ex_tlist running; /* threads running a task of this executor */
 } seq_ex;
 
 static int seq_start(ex_executor *ex)
@@ -30,24 +36,38 @@ static int seq_submit(ex_executor *ex, ex_future *f, bool force)
     (void)force; /* nothing is queued, so there is nothing to bound */
     if (atomic_load(&ex->broken))
         return EX_EBROKEN;
-    ex_probe probe = ((seq_ex *)ex)->probe;
+    seq_ex *s = (seq_ex *)ex;
+    ex_probe probe = s->probe;
     probe.valid = false;
+    ex_tnode me;
+    ex__tlist_enter(&s->running, &me);
     if (ex__future_begin(f))
         ex__run_chained(f, 0, &probe);
+    /* The task may have shut the executor down, never destroyed it
+     * (ex_destroy refuses while this node is listed). */
+    ex__tlist_leave(&s->running, &me);
     ex_future_release(f); /* the executor's reference */
     return EX_OK;
 }
 
+/* Nothing is ever pending; wait: until the tasks other threads run end. */
 static int seq_shutdown(ex_executor *ex, bool wait, bool cancel_pending)
 {
-    (void)ex;
-    (void)wait;
-    (void)cancel_pending; /* nothing is ever pending */
+    (void)cancel_pending;
+    if (wait)
+        ex__tlist_wait_empty(&((seq_ex *)ex)->running);
     return EX_OK;
+}
+
+static int seq_inside(ex_executor *ex)
+{
+    return ex__tlist_has_self(&((seq_ex *)ex)->running) ? EX__INSIDE_THREAD
+                                                         : EX__OUTSIDE;
 }
 
 static void seq_destroy(ex_executor *ex)
 {
+    ex__tlist_fini(&((seq_ex *)ex)->running);
     free(ex);
 }
 
@@ -65,6 +85,7 @@ const ex_vtable ex_seq_vtable = {
     .shutdown = seq_shutdown,
     .destroy = seq_destroy,
     .worker_pid = seq_worker_pid,
+    .inside = seq_inside,
 };
 
 int ex_seq_new(const ex_config *cfg, ex_executor **out)
@@ -72,6 +93,10 @@ int ex_seq_new(const ex_config *cfg, ex_executor **out)
     seq_ex *s = calloc(1, sizeof *s);
     if (!s)
         return EX_ENOMEM;
+    if (ex__tlist_init(&s->running) != 0) {
+        free(s);
+        return EX_ENOMEM;
+    }
     s->base.vt = &ex_seq_vtable;
     s->base.cfg = *cfg;
     s->base.workers = 1;

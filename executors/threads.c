@@ -269,6 +269,11 @@ static bool on_worker(const threads_ex *t)
     return false;
 }
 
+static int threads_inside(ex_executor *ex)
+{
+    return on_worker((threads_ex *)ex) ? EX__INSIDE_THREAD : EX__OUTSIDE;
+}
+
 /* A forced (chained) submission: accepted while a worker lives. */
 static int submit_forced(threads_ex *t, ex_future *f)
 {
@@ -449,6 +454,7 @@ const ex_vtable ex_threads_vtable = {
     .shutdown = threads_shutdown,
     .destroy = threads_destroy,
     .worker_pid = threads_worker_pid,
+    .inside = threads_inside,
 };
 
 int ex_threads_new(const ex_config *cfg, ex_executor **out)

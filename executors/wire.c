@@ -16,6 +16,13 @@
 
 enum { WR_HEADER, WR_STATS, WR_PAYLOAD, WR_DONE, WR_ERROR };
 
+/* Payload storage grows with the bytes that arrive, never ahead of them
+ * by more than what was already received or WIRE_GROW_MIN: a header
+ * alone, whatever length it claims (up to the cap, 1 GiB by default),
+ * costs at most WIRE_GROW_MIN per reader, not the claimed length.  The
+ * doubling keeps the copies of a big payload to about its own size. */
+#define WIRE_GROW_MIN ((size_t)64 << 10)
+
 /* ------------------------------------------------------- little-endian io */
 
 /* Two's complement round trip without implementation-defined conversions. */
@@ -164,12 +171,23 @@ static int reader_enter_payload(wire_reader *r)
         r->state = WR_DONE;
         return WIRE_FRAME;
     }
-    /* Reserve the whole (capped) payload now: one allocation, and the
-     * direct path can read(2) straight into it without ever reallocating. */
-    if (ex_buf_reserve(&r->payload, (size_t)r->hdr.len) != 0)
-        return reader_fail(r, EX_ENOMEM);
+    /* Nothing reserved yet: storage follows the data (WIRE_GROW_MIN). */
     r->state = WR_PAYLOAD;
     return WIRE_MORE;
+}
+
+/* Room for the next step of the payload: 0, or EX_ENOMEM (sticky). */
+static int reader_grow(wire_reader *r)
+{
+    size_t left = (size_t)r->hdr.len - r->payload.len;
+    size_t step = r->payload.len > WIRE_GROW_MIN ? r->payload.len : WIRE_GROW_MIN;
+    if (step > left)
+        step = left;
+    if (r->payload.cap - r->payload.len >= step)
+        return 0;
+    if (ex_buf_reserve(&r->payload, step) != 0)
+        return reader_fail(r, EX_ENOMEM);
+    return 0;
 }
 
 /* The header is complete in r->fixed: validate it and move on. */
@@ -227,7 +245,11 @@ int wire_reader_feed(wire_reader *r, const void *data, size_t n, size_t *used)
             take = (size_t)r->hdr.len - r->payload.len;
             if (take > n - off)
                 take = n - off;
-            /* Room was reserved in reader_enter_payload: no allocation. */
+            /* Only what arrived: never the length the header claims. */
+            if (ex_buf_reserve(&r->payload, take) != 0) {
+                rc = reader_fail(r, EX_ENOMEM);
+                break;
+            }
             memcpy(r->payload.data + r->payload.len, p + off, take);
             r->payload.len += take;
             off += take;
@@ -248,15 +270,18 @@ int wire_reader_feed(wire_reader *r, const void *data, size_t n, size_t *used)
 
 size_t wire_reader_direct(wire_reader *r, void **dst)
 {
-    if (r->state != WR_PAYLOAD)
-        return 0;
+    if (r->state != WR_PAYLOAD || reader_grow(r) != 0)
+        return 0; /* on ENOMEM the next feed reports it */
+    size_t left = (size_t)r->hdr.len - r->payload.len;
+    size_t room = r->payload.cap - r->payload.len;
     *dst = r->payload.data + r->payload.len;
-    return (size_t)r->hdr.len - r->payload.len;
+    return room < left ? room : left;
 }
 
 int wire_reader_advance(wire_reader *r, size_t n)
 {
-    if (r->state != WR_PAYLOAD || n > (size_t)r->hdr.len - r->payload.len)
+    if (r->state != WR_PAYLOAD || n > (size_t)r->hdr.len - r->payload.len ||
+        n > r->payload.cap - r->payload.len)
         return reader_fail(r, WIRE_ESTATE);
     r->payload.len += n;
     if (r->payload.len < r->hdr.len)

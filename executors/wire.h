@@ -147,10 +147,12 @@ void wire_reader_free(wire_reader *r);
 int wire_reader_feed(wire_reader *r, const void *data, size_t n, size_t *used);
 
 /* Zero-copy path for big payloads: when the reader is inside a payload,
- * returns how many payload bytes are still expected (> 0) and sets *dst to
- * storage for them (already reserved), so the caller can read(2) straight
- * into it and then call wire_reader_advance.  Returns 0 otherwise (use
- * wire_reader_feed). */
+ * returns how many payload bytes may be read now (> 0, at most what is
+ * still expected) and sets *dst to storage for them, so the caller can
+ * read(2) straight into it and then call wire_reader_advance.  Storage
+ * grows with the data received (doubling from 64 KiB), never to the
+ * length a header merely claims.  Returns 0 otherwise (use
+ * wire_reader_feed, which also reports an allocation failure). */
 size_t wire_reader_direct(wire_reader *r, void **dst);
 /* Records n bytes written at the wire_reader_direct pointer.  WIRE_MORE or
  * WIRE_FRAME; WIRE_ESTATE if n exceeds what was offered. */

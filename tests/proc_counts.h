@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static inline int pc_count_dir(const char *path)
@@ -76,6 +77,31 @@ static inline int pc_child_pids(pid_t *out, int max)
 static inline int pc_children(void)
 {
     return pc_child_pids(NULL, 0);
+}
+
+/* All three at once. */
+typedef struct pc_counts {
+    int fds, threads, children;
+} pc_counts;
+
+static inline pc_counts pc_take(void)
+{
+    pc_counts c = {pc_open_fds(), pc_threads(), pc_children()};
+    return c;
+}
+
+/* Waits until the counts equal want (a joined thread may linger in /proc
+ * an instant; nothing else should), polling every 10 ms for up to polls
+ * times; returns the last counts taken. */
+static inline pc_counts pc_settle(pc_counts want, int polls)
+{
+    pc_counts now = pc_take();
+    for (int t = 0; t < polls && memcmp(&now, &want, sizeof now) != 0; t++) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        now = pc_take();
+    }
+    return now;
 }
 
 #endif

@@ -631,6 +631,11 @@ static void test_on_full(void **state)
             cfg.queue_capacity = 2;
             cfg.on_full = (ex_on_full)policy;
             ex_executor *ex;
+            if (pool_kinds[k] == EX_PROCS && policy == EX_ON_FULL_CALLER_RUNS) {
+                /* No isolation in the caller: refused (test_faults). */
+                assert_int_equal(ex_create(&cfg, &ex), EX_EINVAL);
+                continue;
+            }
             assert_int_equal(ex_create(&cfg, &ex), 0);
             ex_future *blk, *q[2];
             uint32_t v = 2;

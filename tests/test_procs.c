@@ -83,6 +83,22 @@ static int task_sigkill(const void *in, size_t len, ex_buf *out)
     return 91;
 }
 
+/* Writes a byte to the fd its input names, then hangs: the test knows
+ * for sure that it started. */
+static int task_report_then_hang(const void *in, size_t len, ex_buf *out)
+{
+    (void)out;
+    int fd;
+    if (len != sizeof fd)
+        return 92;
+    memcpy(&fd, in, sizeof fd);
+    if (write(fd, "s", 1) != 1)
+        return 93;
+    for (;;)
+        pause();
+    return 95;
+}
+
 static int task_hang(const void *in, size_t len, ex_buf *out)
 {
     (void)in;
@@ -259,25 +275,17 @@ static pid_t only_child(void)
     return pc_child_pids(&pid, 1) == 1 ? pid : 0;
 }
 
-typedef struct counts {
-    int fds, threads, children;
-} counts;
+typedef pc_counts counts;
 
 static counts take_counts(void)
 {
-    counts c = {pc_open_fds(), pc_threads(), pc_children()};
-    return c;
+    return pc_take();
 }
 
-/* The counts settle to `want` (a joined thread may linger in /proc an
- * instant; nothing else should). */
+/* The counts settle to `want`. */
 static void assert_counts(counts want)
 {
-    counts now = take_counts();
-    for (int t = 0; t < 400 && memcmp(&now, &want, sizeof now) != 0; t++) {
-        sleep_ms(10);
-        now = take_counts();
-    }
+    counts now = pc_settle(want, 400);
     assert_int_equal(now.fds, want.fds);
     assert_int_equal(now.threads, want.threads);
     assert_int_equal(now.children, want.children);
@@ -567,10 +575,12 @@ static void test_two_pools(void **state)
 }
 
 /* A worker killed from outside: while idle after a task it is replaced;
- * while a big input is being written to it, that task fails alone. */
+ * while it runs a task, that task fails alone. */
 static void test_external_kill(void **state)
 {
     (void)state;
+    int started[2]; /* before the pool: its workers inherit it */
+    assert_int_equal(pipe(started), 0);
     ex_executor *ex = make_pool(1, 0, 0, 0);
     ex_future *f = submit(ex, task_pid, NULL, 0);
     pid_t pid = result_pid(f);
@@ -583,17 +593,17 @@ static void test_external_kill(void **state)
     assert_int_equal(result_pid(f), next);
     ex_future_release(f);
 
-    unsigned char *in = malloc(BIG);
-    assert_non_null(in);
-    memset(in, 'k', BIG);
-    f = submit(ex, task_echo, in, BIG);
-    /* Once it runs (so an idle worker is not what gets killed). */
-    for (int t = 0; t < 2000 * slow() && ex_future_state(f) == EX_PENDING; t++)
-        sleep_ms(1);
+    /* Started for sure: the task itself says so through its output pipe
+     * before it hangs.  (A task its worker never read is re-dispatched
+     * instead: test_faults.) */
+    f = submit(ex, task_report_then_hang, &started[1], sizeof started[1]);
+    char c;
+    assert_int_equal(read(started[0], &c, 1), 1);
     assert_int_equal(kill(next, SIGKILL), 0);
     assert_int_equal(ex_future_result(f, NULL, NULL, wait_ns()), EX_EWORKER);
     ex_future_release(f);
-    free(in);
+    close(started[0]);
+    close(started[1]);
     run_echoes(ex, 10);
     assert_false(ex_is_broken(ex));
     ex_destroy(ex);

@@ -250,7 +250,7 @@ static void test_reader_direct(void **state)
     size_t off = first;
     while (off < n) {
         size_t room = wire_reader_direct(&r, &dst);
-        assert_int_equal(room, n - off);
+        assert_true(room > 0 && room <= n - off);
         size_t k = room > 4096 ? 4096 : room;
         memcpy(dst, frame + off, k);
         off += k;
@@ -269,6 +269,37 @@ static void test_reader_direct(void **state)
     wire_reader_free(&r);
     free(frame);
     free(payload);
+}
+
+/* A header that claims a huge payload reserves nothing until bytes come,
+ * then storage grows with them (it used to reserve the claimed length at
+ * once, up to 1 GiB per worker slot). */
+static void test_reader_grows_with_data(void **state)
+{
+    (void)state;
+    const uint64_t claimed = (uint64_t)512 << 20;
+    wire_header h = sample_header(WIRE_RESULT, claimed);
+    wire_stats st = sample_stats();
+    unsigned char fixed[WIRE_HEADER_SIZE + WIRE_STATS_SIZE];
+    wire_header_encode(&h, fixed);
+    wire_stats_encode(&st, fixed + WIRE_HEADER_SIZE);
+    wire_reader r;
+    wire_reader_init(&r, 0);
+    assert_int_equal(wire_reader_feed(&r, fixed, sizeof fixed, NULL), WIRE_MORE);
+    assert_true(r.payload.cap < ((size_t)1 << 20));
+    unsigned char bytes[1000];
+    memset(bytes, 'p', sizeof bytes);
+    assert_int_equal(wire_reader_feed(&r, bytes, sizeof bytes, NULL), WIRE_MORE);
+    assert_int_equal(r.payload.len, sizeof bytes);
+    assert_true(r.payload.cap < ((size_t)1 << 20));
+    /* The direct path offers a step, not the whole claimed length. */
+    void *dst;
+    size_t room = wire_reader_direct(&r, &dst);
+    assert_true(room > 0 && room < ((size_t)1 << 20));
+    assert_true(r.payload.cap < ((size_t)1 << 21));
+    /* Advancing past what was offered is refused. */
+    assert_int_equal(wire_reader_advance(&r, room + 1), WIRE_ESTATE);
+    wire_reader_free(&r);
 }
 
 static void test_reader_rejects(void **state)
@@ -424,6 +455,7 @@ int main(void)
         cmocka_unit_test(test_decode_rejects),
         cmocka_unit_test(test_reader_stream),
         cmocka_unit_test(test_reader_direct),
+        cmocka_unit_test(test_reader_grows_with_data),
         cmocka_unit_test(test_reader_rejects),
         cmocka_unit_test(test_fd_helpers),
         cmocka_unit_test(test_iov_consume),
