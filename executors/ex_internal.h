@@ -12,6 +12,7 @@
 #define POOLBENCH_EX_INTERNAL_H
 
 #include "executor.h"
+#include "sys.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -166,15 +167,15 @@ int ex__destroy_gate(ex_executor *ex);
 /* vt->inside, or EX__INSIDE_THREAD for a callback run by ex_shutdown. */
 int ex__caller_inside(ex_executor *ex);
 
-extern const ex_vtable ex_seq_vtable;
-extern const ex_vtable ex_threads_vtable;
-extern const ex_vtable ex_procs_vtable;
+extern const ex_vtable ex__seq_vtable;
+extern const ex_vtable ex__threads_vtable;
+extern const ex_vtable ex__procs_vtable;
 
 /* Backend constructors: allocate the backend struct (base filled by the
  * caller afterwards is NOT assumed: they copy cfg themselves). */
-int ex_seq_new(const ex_config *cfg, ex_executor **out);
-int ex_threads_new(const ex_config *cfg, ex_executor **out);
-int ex_procs_new(const ex_config *cfg, ex_executor **out);
+int ex__seq_new(const ex_config *cfg, ex_executor **out);
+int ex__threads_new(const ex_config *cfg, ex_executor **out);
+int ex__procs_new(const ex_config *cfg, ex_executor **out);
 
 /* future.c */
 /* A new PENDING future with two references (the caller's and the
@@ -279,13 +280,6 @@ static inline void ex__cpu_relax(void)
  * waits for may be queued behind it on this very CPU. */
 #define EX_SPIN_YIELD_AFTER_NS 2000
 bool ex__spin_until_nonzero(const atomic_size_t *flag, int64_t spin_ns);
-
-/* Timeout -> absolute CLOCK_MONOTONIC deadline (ns); EX_FOREVER stays. */
-int64_t ex__deadline(int64_t timeout_ns);
-/* Waits on cond with an absolute deadline (-1 = none).  0 or ETIMEDOUT. */
-int ex__cond_wait_until(pthread_cond_t *c, pthread_mutex_t *m, int64_t dl);
-/* Inits a condition variable for ex__cond_wait_until (CLOCK_MONOTONIC). */
-int ex__cond_init(pthread_cond_t *c);
 
 /* chunk.c: the batching used by ex_map's chunksize.  A chunk is one task
  * whose input packs the user function and several inputs, and whose output

@@ -1,8 +1,8 @@
 /*
  * executor.c: the backend-independent front of libexecutors: configuration,
  * ex_create / ex_submit / ex_shutdown / ex_destroy dispatching through the
- * vtable, and the small helpers every backend uses (clocks, waits; the
- * per-task measurements are in measure.c).
+ * vtable, and the spin-wait every backend uses (the clock, deadlines and
+ * fd helpers are in sys.c, the per-task measurements in measure.c).
  */
 #include "ex_internal.h"
 
@@ -14,13 +14,6 @@
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
-
-uint64_t ex_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 bool ex__spin_until_nonzero(const atomic_size_t *flag, int64_t spin_ns)
 {
@@ -42,30 +35,6 @@ bool ex__spin_until_nonzero(const atomic_size_t *flag, int64_t spin_ns)
                 sched_yield();
         }
     }
-}
-
-int64_t ex__deadline(int64_t timeout_ns)
-{
-    if (timeout_ns < 0)
-        return EX_FOREVER;
-    return (int64_t)ex_now_ns() + timeout_ns;
-}
-
-int ex__cond_init(pthread_cond_t *c)
-{
-    /* A default condition variable: every timed wait names its clock with
-     * pthread_cond_clockwait, so no attribute object is needed, and setting
-     * one up per future cost more than the rest of the future's set-up. */
-    *c = (pthread_cond_t)PTHREAD_COND_INITIALIZER;
-    return EX_OK;
-}
-
-int ex__cond_wait_until(pthread_cond_t *c, pthread_mutex_t *m, int64_t dl)
-{
-    if (dl < 0)
-        return pthread_cond_wait(c, m);
-    struct timespec ts = {.tv_sec = dl / 1000000000, .tv_nsec = dl % 1000000000};
-    return pthread_cond_clockwait(c, m, CLOCK_MONOTONIC, &ts);
 }
 
 int ex__worker_init(const ex_config *cfg, unsigned index)
@@ -105,9 +74,9 @@ int ex_create(const ex_config *cfg, ex_executor **out)
         return EX_EINVAL;
     int (*make)(const ex_config *, ex_executor **);
     switch (cfg->kind) {
-    case EX_SEQ: make = ex_seq_new; break;
-    case EX_THREADS: make = ex_threads_new; break;
-    case EX_PROCS: make = ex_procs_new; break;
+    case EX_SEQ: make = ex__seq_new; break;
+    case EX_THREADS: make = ex__threads_new; break;
+    case EX_PROCS: make = ex__procs_new; break;
     default: return EX_EINVAL;
     }
     ex_fcache *c = ex__fcache_new();

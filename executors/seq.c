@@ -78,7 +78,7 @@ static pid_t seq_worker_pid(ex_executor *ex, unsigned index)
     return 0;
 }
 
-const ex_vtable ex_seq_vtable = {
+const ex_vtable ex__seq_vtable = {
     .name = "seq",
     .start = seq_start,
     .submit = seq_submit,
@@ -88,7 +88,7 @@ const ex_vtable ex_seq_vtable = {
     .inside = seq_inside,
 };
 
-int ex_seq_new(const ex_config *cfg, ex_executor **out)
+int ex__seq_new(const ex_config *cfg, ex_executor **out)
 {
     seq_ex *s = calloc(1, sizeof *s);
     if (!s)
@@ -97,7 +97,7 @@ int ex_seq_new(const ex_config *cfg, ex_executor **out)
         free(s);
         return EX_ENOMEM;
     }
-    s->base.vt = &ex_seq_vtable;
+    s->base.vt = &ex__seq_vtable;
     s->base.cfg = *cfg;
     s->base.workers = 1;
     *out = &s->base;

@@ -447,7 +447,7 @@ static pid_t threads_worker_pid(ex_executor *ex, unsigned index)
     return 0;
 }
 
-const ex_vtable ex_threads_vtable = {
+const ex_vtable ex__threads_vtable = {
     .name = "threads",
     .start = threads_start,
     .submit = threads_submit,
@@ -457,7 +457,7 @@ const ex_vtable ex_threads_vtable = {
     .inside = threads_inside,
 };
 
-int ex_threads_new(const ex_config *cfg, ex_executor **out)
+int ex__threads_new(const ex_config *cfg, ex_executor **out)
 {
     threads_ex *t = aligned_alloc(64, (sizeof *t + 63) / 64 * 64);
     if (!t)
@@ -471,7 +471,7 @@ int ex_threads_new(const ex_config *cfg, ex_executor **out)
     t->start_cv = (pthread_cond_t)PTHREAD_COND_INITIALIZER;
     t->head = &t->stub;
     atomic_init(&t->tail, &t->stub);
-    t->base.vt = &ex_threads_vtable;
+    t->base.vt = &ex__threads_vtable;
     t->base.cfg = *cfg;
     t->base.workers = cfg->max_workers ? cfg->max_workers : ex_default_workers();
     *out = &t->base;

@@ -1,18 +1,17 @@
 /*
  * wire.c: the frame codec of the process pool (layout in wire.h).
  *
- * Three layers: explicit little-endian encode/decode of the fixed header and
- * stats block; a streaming reader the parent feeds with whatever a
- * non-blocking read returned; and blocking read/write loops for the child.
- * Depends on libc and buf.c only (it is fuzzed alone).
+ * Two layers: explicit little-endian encode/decode of the fixed header and
+ * stats block, and a streaming reader the parent feeds with whatever a
+ * non-blocking read returned.  The child's blocking reads and writes are
+ * the helper layer's (sys.c).  Depends on libc and buf.c only (it is
+ * fuzzed alone).
  */
 #include "le.h"
 #include "wire.h"
 
-#include <errno.h>
 #include <limits.h>
 #include <string.h>
-#include <unistd.h>
 
 enum { WR_HEADER, WR_STATS, WR_PAYLOAD, WR_DONE, WR_ERROR };
 
@@ -38,15 +37,14 @@ static int64_t to_i64(uint64_t v)
 
 /* ------------------------------------------------------------- the header */
 
-size_t wire_max_payload(size_t cfg_max)
+size_t ex__wire_max_payload(size_t cfg_max)
 {
     return cfg_max ? cfg_max : WIRE_DEFAULT_MAX_PAYLOAD;
 }
 
-const char *wire_strerror(int code)
+const char *ex__wire_strerror(int code)
 {
     switch (code) {
-    case WIRE_EOF: return "WIRE_EOF: end of file";
     case WIRE_EMAGIC: return "WIRE_EMAGIC: bad frame magic";
     case WIRE_ETYPE: return "WIRE_ETYPE: unknown frame type";
     case WIRE_EFLAGS: return "WIRE_EFLAGS: unknown frame flags";
@@ -58,12 +56,13 @@ const char *wire_strerror(int code)
     }
 }
 
-int wire_type_has_stats(uint16_t type)
+int ex__wire_type_has_stats(uint16_t type)
 {
     return type == WIRE_RESULT;
 }
 
-void wire_header_encode(const wire_header *h, unsigned char out[WIRE_HEADER_SIZE])
+void ex__wire_header_encode(const wire_header *h,
+                            unsigned char out[WIRE_HEADER_SIZE])
 {
     le_put_u32(out + 0, WIRE_MAGIC);
     le_put_u16(out + 4, h->type);
@@ -75,8 +74,8 @@ void wire_header_encode(const wire_header *h, unsigned char out[WIRE_HEADER_SIZE
     le_put_u64(out + 32, h->len);
 }
 
-int wire_header_decode(const unsigned char *in, size_t n, size_t max_payload,
-                       wire_header *h)
+int ex__wire_header_decode(const unsigned char *in, size_t n,
+                           size_t max_payload, wire_header *h)
 {
     if (n < WIRE_HEADER_SIZE)
         return WIRE_ETRUNC;
@@ -96,7 +95,7 @@ int wire_header_decode(const unsigned char *in, size_t n, size_t max_payload,
         return WIRE_ETYPE;
     if ((d.flags & ~WIRE_F_KNOWN) || reserved != 0)
         return WIRE_EFLAGS;
-    if (d.len > wire_max_payload(max_payload))
+    if (d.len > ex__wire_max_payload(max_payload))
         return WIRE_ETOOBIG;
     if (d.len && d.type != WIRE_TASK && d.type != WIRE_RESULT)
         return WIRE_ELEN;
@@ -104,7 +103,8 @@ int wire_header_decode(const unsigned char *in, size_t n, size_t max_payload,
     return 0;
 }
 
-void wire_stats_encode(const wire_stats *s, unsigned char out[WIRE_STATS_SIZE])
+void ex__wire_stats_encode(const wire_stats *s,
+                           unsigned char out[WIRE_STATS_SIZE])
 {
     le_put_u64(out + 0, s->start_ns);
     le_put_u64(out + 8, s->end_ns);
@@ -117,7 +117,8 @@ void wire_stats_encode(const wire_stats *s, unsigned char out[WIRE_STATS_SIZE])
     le_put_u32(out + 60, (uint32_t)s->pid);
 }
 
-void wire_stats_decode(const unsigned char in[WIRE_STATS_SIZE], wire_stats *s)
+void ex__wire_stats_decode(const unsigned char in[WIRE_STATS_SIZE],
+                           wire_stats *s)
 {
     s->start_ns = le_get_u64(in + 0);
     s->end_ns = le_get_u64(in + 8);
@@ -132,14 +133,14 @@ void wire_stats_decode(const unsigned char in[WIRE_STATS_SIZE], wire_stats *s)
 
 /* ------------------------------------------------------- streaming reader */
 
-void wire_reader_init(wire_reader *r, size_t max_payload)
+void ex__wire_reader_init(wire_reader *r, size_t max_payload)
 {
     memset(r, 0, sizeof *r);
-    r->max_payload = wire_max_payload(max_payload);
+    r->max_payload = ex__wire_max_payload(max_payload);
     r->state = WR_HEADER;
 }
 
-void wire_reader_reset(wire_reader *r)
+void ex__wire_reader_reset(wire_reader *r)
 {
     r->state = WR_HEADER;
     r->error = 0;
@@ -149,7 +150,7 @@ void wire_reader_reset(wire_reader *r)
     r->payload.len = 0;
 }
 
-void wire_reader_free(wire_reader *r)
+void ex__wire_reader_free(wire_reader *r)
 {
     ex_buf_free(&r->payload);
     r->have = 0;
@@ -193,19 +194,82 @@ static int reader_grow(wire_reader *r)
 /* The header is complete in r->fixed: validate it and move on. */
 static int reader_header_done(wire_reader *r)
 {
-    int rc = wire_header_decode(r->fixed, WIRE_HEADER_SIZE, r->max_payload,
-                                &r->hdr);
+    int rc = ex__wire_header_decode(r->fixed, WIRE_HEADER_SIZE,
+                                    r->max_payload, &r->hdr);
     if (rc != 0)
         return reader_fail(r, rc);
     r->have = 0;
-    if (wire_type_has_stats(r->hdr.type)) {
+    if (ex__wire_type_has_stats(r->hdr.type)) {
         r->state = WR_STATS;
         return WIRE_MORE;
     }
     return reader_enter_payload(r);
 }
 
-int wire_reader_feed(wire_reader *r, const void *data, size_t n, size_t *used)
+/* Copies up to `size - have` bytes of the fixed part (header or stats)
+ * being received into r->fixed; returns how many it took. */
+static size_t feed_fixed(wire_reader *r, size_t size, const unsigned char *p,
+                         size_t n)
+{
+    size_t take = size - r->have;
+    if (take > n)
+        take = n;
+    memcpy(r->fixed + r->have, p, take);
+    r->have += take;
+    return take;
+}
+
+/* Copies payload bytes (only what arrived: never the length the header
+ * claims).  *rc: WIRE_MORE, WIRE_FRAME, or EX_ENOMEM (sticky). */
+static size_t feed_payload(wire_reader *r, const unsigned char *p, size_t n,
+                           int *rc)
+{
+    size_t take = (size_t)r->hdr.len - r->payload.len;
+    if (take > n)
+        take = n;
+    if (ex_buf_reserve(&r->payload, take) != 0) {
+        *rc = reader_fail(r, EX_ENOMEM);
+        return 0;
+    }
+    memcpy(r->payload.data + r->payload.len, p, take);
+    r->payload.len += take;
+    if (r->payload.len == r->hdr.len) {
+        r->state = WR_DONE;
+        *rc = WIRE_FRAME;
+    }
+    return take;
+}
+
+/* One step of the state machine over p[0..n): returns the bytes it
+ * consumed and sets *rc when the step ends the frame or fails. */
+static size_t feed_step(wire_reader *r, const unsigned char *p, size_t n,
+                        int *rc)
+{
+    size_t took;
+    switch (r->state) {
+    case WR_HEADER:
+        took = feed_fixed(r, WIRE_HEADER_SIZE, p, n);
+        if (r->have == WIRE_HEADER_SIZE)
+            *rc = reader_header_done(r);
+        return took;
+    case WR_STATS:
+        took = feed_fixed(r, WIRE_STATS_SIZE, p, n);
+        if (r->have == WIRE_STATS_SIZE) {
+            ex__wire_stats_decode(r->fixed, &r->stats);
+            r->have = 0;
+            *rc = reader_enter_payload(r);
+        }
+        return took;
+    case WR_PAYLOAD:
+        return feed_payload(r, p, n, rc);
+    default:
+        *rc = reader_fail(r, WIRE_ESTATE);
+        return 0;
+    }
+}
+
+int ex__wire_reader_feed(wire_reader *r, const void *data, size_t n,
+                         size_t *used)
 {
     const unsigned char *p = data;
     size_t off = 0;
@@ -215,60 +279,14 @@ int wire_reader_feed(wire_reader *r, const void *data, size_t n, size_t *used)
         rc = r->error;
     else if (r->state == WR_DONE)
         rc = WIRE_ESTATE;
-    while (rc == WIRE_MORE && off < n) {
-        size_t take;
-        switch (r->state) {
-        case WR_HEADER:
-            take = WIRE_HEADER_SIZE - r->have;
-            if (take > n - off)
-                take = n - off;
-            memcpy(r->fixed + r->have, p + off, take);
-            r->have += take;
-            off += take;
-            if (r->have == WIRE_HEADER_SIZE)
-                rc = reader_header_done(r);
-            break;
-        case WR_STATS:
-            take = WIRE_STATS_SIZE - r->have;
-            if (take > n - off)
-                take = n - off;
-            memcpy(r->fixed + r->have, p + off, take);
-            r->have += take;
-            off += take;
-            if (r->have == WIRE_STATS_SIZE) {
-                wire_stats_decode(r->fixed, &r->stats);
-                r->have = 0;
-                rc = reader_enter_payload(r);
-            }
-            break;
-        case WR_PAYLOAD:
-            take = (size_t)r->hdr.len - r->payload.len;
-            if (take > n - off)
-                take = n - off;
-            /* Only what arrived: never the length the header claims. */
-            if (ex_buf_reserve(&r->payload, take) != 0) {
-                rc = reader_fail(r, EX_ENOMEM);
-                break;
-            }
-            memcpy(r->payload.data + r->payload.len, p + off, take);
-            r->payload.len += take;
-            off += take;
-            if (r->payload.len == r->hdr.len) {
-                r->state = WR_DONE;
-                rc = WIRE_FRAME;
-            }
-            break;
-        default:
-            rc = reader_fail(r, WIRE_ESTATE);
-            break;
-        }
-    }
+    while (rc == WIRE_MORE && off < n)
+        off += feed_step(r, p + off, n - off, &rc);
     if (used)
         *used = off;
     return rc;
 }
 
-size_t wire_reader_direct(wire_reader *r, void **dst)
+size_t ex__wire_reader_direct(wire_reader *r, void **dst)
 {
     if (r->state != WR_PAYLOAD || reader_grow(r) != 0)
         return 0; /* on ENOMEM the next feed reports it */
@@ -278,7 +296,7 @@ size_t wire_reader_direct(wire_reader *r, void **dst)
     return room < left ? room : left;
 }
 
-int wire_reader_advance(wire_reader *r, size_t n)
+int ex__wire_reader_advance(wire_reader *r, size_t n)
 {
     if (r->state != WR_PAYLOAD || n > (size_t)r->hdr.len - r->payload.len ||
         n > r->payload.cap - r->payload.len)
@@ -288,63 +306,4 @@ int wire_reader_advance(wire_reader *r, size_t n)
         return WIRE_MORE;
     r->state = WR_DONE;
     return WIRE_FRAME;
-}
-
-/* --------------------------------------------------- blocking fd helpers */
-
-int wire_read_full(int fd, void *buf, size_t n)
-{
-    unsigned char *p = buf;
-    size_t got = 0;
-    while (got < n) {
-        ssize_t k = read(fd, p + got, n - got);
-        if (k > 0) {
-            got += (size_t)k;
-        } else if (k == 0) {
-            return got == 0 ? WIRE_EOF : WIRE_ETRUNC;
-        } else if (errno != EINTR) {
-            return EX_ESYS;
-        }
-    }
-    return 0;
-}
-
-int wire_write_full(int fd, const void *buf, size_t n)
-{
-    struct iovec iov = {.iov_base = (void *)buf, .iov_len = n};
-    return wire_writev_full(fd, &iov, 1);
-}
-
-void wire_iov_consume(struct iovec **iov, int *iovcnt, size_t n)
-{
-    while (*iovcnt > 0 && n >= (*iov)->iov_len) {
-        n -= (*iov)->iov_len;
-        (*iov)++;
-        (*iovcnt)--;
-    }
-    if (*iovcnt > 0 && n > 0) {
-        (*iov)->iov_base = (unsigned char *)(*iov)->iov_base + n;
-        (*iov)->iov_len -= n;
-    }
-}
-
-int wire_writev_full(int fd, struct iovec *iov, int iovcnt)
-{
-    /* Skip leading empty entries so an all-empty vector writes nothing. */
-    wire_iov_consume(&iov, &iovcnt, 0);
-    while (iovcnt > 0) {
-        if (iov->iov_len == 0) {
-            iov++;
-            iovcnt--;
-            continue;
-        }
-        ssize_t k = writev(fd, iov, iovcnt > IOV_MAX ? IOV_MAX : iovcnt);
-        if (k < 0) {
-            if (errno == EINTR)
-                continue;
-            return EX_ESYS;
-        }
-        wire_iov_consume(&iov, &iovcnt, (size_t)k);
-    }
-    return 0;
 }

@@ -1,6 +1,6 @@
 /*
  * wire.h: the length-prefixed frame codec the process pool speaks on its
- * pipes (procs.c), kept free of any dependency beyond libc and buf.c so that
+ * pipes (procs_*.c), kept free of any dependency beyond libc and buf.c so that
  * it can be fuzzed alone (fuzz/fuzz_wire.c).
  *
  * Frame = fixed header, then (RESULT frames only) a fixed stats block, then
@@ -40,7 +40,6 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/uio.h>
 
 #define WIRE_MAGIC 0x50425831u /* "PBX1" read as a big-endian word */
 #define WIRE_HEADER_SIZE 40u
@@ -63,16 +62,16 @@ enum wire_type {
 #define WIRE_F_CPU_OVER_WALL 0x0002u
 #define WIRE_F_KNOWN (WIRE_F_EXERR | WIRE_F_CPU_OVER_WALL)
 
-/* Codec errors (negative, distinct from EX_E*; wire_strerror names them). */
+/* Codec errors (negative, distinct from EX_E*; ex__wire_strerror names
+ * them). */
 enum {
-    WIRE_EOF = 1,         /* wire_read_full: clean end of file, no byte read */
     WIRE_EMAGIC = -100,   /* bad magic */
     WIRE_ETYPE = -101,    /* unknown frame type */
     WIRE_EFLAGS = -102,   /* unknown flag bits or nonzero reserved word */
     WIRE_ETOOBIG = -103,  /* len above the payload cap */
     WIRE_ELEN = -104,     /* payload on a frame type that has none */
-    WIRE_ETRUNC = -105,   /* end of file or input inside a frame */
-    WIRE_ESTATE = -106,   /* reader fed again without wire_reader_reset */
+    WIRE_ETRUNC = -105,   /* input ends inside a frame */
+    WIRE_ESTATE = -106,   /* reader fed again without ex__wire_reader_reset */
 };
 
 typedef struct wire_header {
@@ -94,24 +93,26 @@ typedef struct wire_stats {
 } wire_stats;
 
 /* The effective payload cap: cfg_max, or WIRE_DEFAULT_MAX_PAYLOAD for 0. */
-size_t wire_max_payload(size_t cfg_max);
+size_t ex__wire_max_payload(size_t cfg_max);
 
 /* Name of a WIRE_E* code (falls back to ex_strerror for EX_E*). */
-const char *wire_strerror(int code);
+const char *ex__wire_strerror(int code);
 
 /* Writes h to out (h->magic is ignored: WIRE_MAGIC is written). */
-void wire_header_encode(const wire_header *h,
-                        unsigned char out[WIRE_HEADER_SIZE]);
+void ex__wire_header_encode(const wire_header *h,
+                            unsigned char out[WIRE_HEADER_SIZE]);
 /* Decodes and validates n bytes.  0, or WIRE_ETRUNC (n too small),
  * WIRE_EMAGIC, WIRE_ETYPE, WIRE_EFLAGS, WIRE_ELEN, WIRE_ETOOBIG.
  * max_payload 0 means the default cap.  Never reads past n. */
-int wire_header_decode(const unsigned char *in, size_t n, size_t max_payload,
-                       wire_header *h);
+int ex__wire_header_decode(const unsigned char *in, size_t n,
+                           size_t max_payload, wire_header *h);
 /* True if frames of this type carry the stats block. */
-int wire_type_has_stats(uint16_t type);
+int ex__wire_type_has_stats(uint16_t type);
 
-void wire_stats_encode(const wire_stats *s, unsigned char out[WIRE_STATS_SIZE]);
-void wire_stats_decode(const unsigned char in[WIRE_STATS_SIZE], wire_stats *s);
+void ex__wire_stats_encode(const wire_stats *s,
+                           unsigned char out[WIRE_STATS_SIZE]);
+void ex__wire_stats_decode(const unsigned char in[WIRE_STATS_SIZE],
+                           wire_stats *s);
 
 /* ------------------------------------------------------- streaming reader */
 
@@ -133,45 +134,30 @@ typedef struct wire_reader {
 enum { WIRE_MORE = 0, WIRE_FRAME = 1 };
 
 /* Does not allocate; max_payload 0 = the default cap. */
-void wire_reader_init(wire_reader *r, size_t max_payload);
+void ex__wire_reader_init(wire_reader *r, size_t max_payload);
 /* Ready for the next frame; keeps the payload buffer's storage. */
-void wire_reader_reset(wire_reader *r);
+void ex__wire_reader_reset(wire_reader *r);
 /* Frees the payload buffer. */
-void wire_reader_free(wire_reader *r);
+void ex__wire_reader_free(wire_reader *r);
 
 /* Consumes up to n bytes; *used (may be NULL) tells how many.  Returns
  * WIRE_MORE (all n consumed, frame incomplete), WIRE_FRAME (a frame is
  * complete: r->hdr, r->stats, r->payload are valid until reset; bytes after
  * it are not consumed), or an error (WIRE_E*, EX_ENOMEM), sticky until
  * reset.  Feeding a complete frame again without reset is WIRE_ESTATE. */
-int wire_reader_feed(wire_reader *r, const void *data, size_t n, size_t *used);
+int ex__wire_reader_feed(wire_reader *r, const void *data, size_t n,
+                         size_t *used);
 
 /* Zero-copy path for big payloads: when the reader is inside a payload,
  * returns how many payload bytes may be read now (> 0, at most what is
  * still expected) and sets *dst to storage for them, so the caller can
- * read(2) straight into it and then call wire_reader_advance.  Storage
+ * read(2) straight into it and then call ex__wire_reader_advance.  Storage
  * grows with the data received (doubling from 64 KiB), never to the
  * length a header merely claims.  Returns 0 otherwise (use
- * wire_reader_feed, which also reports an allocation failure). */
-size_t wire_reader_direct(wire_reader *r, void **dst);
-/* Records n bytes written at the wire_reader_direct pointer.  WIRE_MORE or
- * WIRE_FRAME; WIRE_ESTATE if n exceeds what was offered. */
-int wire_reader_advance(wire_reader *r, size_t n);
-
-/* --------------------------------------------------- blocking fd helpers */
-
-/* For the child, on blocking fds.  They retry on EINTR and partial
- * transfers.  wire_read_full returns 0, WIRE_EOF (end of file before the
- * first byte), WIRE_ETRUNC (end of file later) or EX_ESYS with errno set.
- * wire_write_full / wire_writev_full return 0 or EX_ESYS with errno set
- * (EPIPE when the reader is gone; SIGPIPE is the caller's business).
- * wire_writev_full modifies iov. */
-int wire_read_full(int fd, void *buf, size_t n);
-int wire_write_full(int fd, const void *buf, size_t n);
-int wire_writev_full(int fd, struct iovec *iov, int iovcnt);
-
-/* Drops the first n bytes from an iovec array: advances *iov and *iovcnt
- * past exhausted entries and trims the first remaining one. */
-void wire_iov_consume(struct iovec **iov, int *iovcnt, size_t n);
+ * ex__wire_reader_feed, which also reports an allocation failure). */
+size_t ex__wire_reader_direct(wire_reader *r, void **dst);
+/* Records n bytes written at the ex__wire_reader_direct pointer.
+ * WIRE_MORE or WIRE_FRAME; WIRE_ESTATE if n exceeds what was offered. */
+int ex__wire_reader_advance(wire_reader *r, size_t n);
 
 #endif

@@ -33,17 +33,17 @@ static uint32_t next_rand(uint32_t *s)
 static void fuzz_header(const uint8_t *data, size_t size, size_t cap)
 {
     wire_header h;
-    if (wire_header_decode(data, size, cap, &h) == 0) {
+    if (ex__wire_header_decode(data, size, cap, &h) == 0) {
         unsigned char again[WIRE_HEADER_SIZE];
-        wire_header_encode(&h, again);
+        ex__wire_header_encode(&h, again);
         CHECK(memcmp(again, data, WIRE_HEADER_SIZE) == 0);
-        CHECK(h.len <= wire_max_payload(cap));
+        CHECK(h.len <= ex__wire_max_payload(cap));
     }
     if (size >= WIRE_STATS_SIZE) {
         wire_stats s;
         unsigned char again[WIRE_STATS_SIZE];
-        wire_stats_decode(data, &s);
-        wire_stats_encode(&s, again);
+        ex__wire_stats_decode(data, &s);
+        ex__wire_stats_encode(&s, again);
         CHECK(memcmp(again, data, WIRE_STATS_SIZE) == 0);
     }
 }
@@ -52,12 +52,12 @@ static void fuzz_reader(const uint8_t *data, size_t size, size_t cap,
                         uint32_t seed)
 {
     wire_reader r;
-    wire_reader_init(&r, cap);
+    ex__wire_reader_init(&r, cap);
     size_t off = 0;
     while (off < size) {
         uint32_t k = next_rand(&seed);
         void *dst;
-        size_t room = wire_reader_direct(&r, &dst);
+        size_t room = ex__wire_reader_direct(&r, &dst);
         size_t piece = 1 + k % 97;
         if (piece > size - off)
             piece = size - off;
@@ -68,17 +68,17 @@ static void fuzz_reader(const uint8_t *data, size_t size, size_t cap,
                 piece = room;
             memcpy(dst, data + off, piece);
             off += piece;
-            rc = wire_reader_advance(&r, piece);
+            rc = ex__wire_reader_advance(&r, piece);
         } else {
             size_t used = 0;
-            rc = wire_reader_feed(&r, data + off, piece, &used);
+            rc = ex__wire_reader_feed(&r, data + off, piece, &used);
             CHECK(used <= piece);
             CHECK(rc != WIRE_MORE || used == piece);
             off += used;
         }
         if (rc == WIRE_FRAME) {
             CHECK(r.payload.len == r.hdr.len);
-            CHECK(r.hdr.len <= wire_max_payload(cap));
+            CHECK(r.hdr.len <= ex__wire_max_payload(cap));
             CHECK(r.hdr.len == 0 || r.hdr.type == WIRE_TASK ||
                   r.hdr.type == WIRE_RESULT);
             /* Touch every payload byte (ASan checks the bounds). */
@@ -86,16 +86,16 @@ static void fuzz_reader(const uint8_t *data, size_t size, size_t cap,
             for (size_t i = 0; i < r.payload.len; i++)
                 sum += r.payload.data[i];
             (void)sum;
-            wire_reader_reset(&r);
+            ex__wire_reader_reset(&r);
         } else if (rc < 0) {
             CHECK(rc != WIRE_ESTATE); /* we never misuse the reader */
             /* Resynchronise one byte later, as a fuzzing device. */
-            wire_reader_reset(&r);
+            ex__wire_reader_reset(&r);
             if (off < size)
                 off++;
         }
     }
-    wire_reader_free(&r);
+    ex__wire_reader_free(&r);
 }
 
 static void fuzz_chunk(const uint8_t *data, size_t size, uint32_t expect)

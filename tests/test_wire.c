@@ -2,8 +2,8 @@
  * test_wire.c: the process pool's frame codec (executors/wire.c): exact
  * byte layout, round trips, the streaming reader fed whole, byte by byte
  * and through its zero-copy path, every rejection (bad magic, type, flags,
- * oversized or misplaced length, truncation, misuse), and the blocking fd
- * helpers over real pipes.
+ * oversized or misplaced length, truncation, misuse).  The blocking fd
+ * helpers the worker uses are sys.c's (test_sys.c).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,12 +12,8 @@
 
 #include "wire.h"
 
-#include <errno.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 static wire_header sample_header(uint16_t type, uint64_t len)
 {
@@ -47,10 +43,10 @@ static wire_stats sample_stats(void)
 static size_t build_frame(unsigned char *buf, const wire_header *h,
                           const wire_stats *s, const void *payload)
 {
-    wire_header_encode(h, buf);
+    ex__wire_header_encode(h, buf);
     size_t n = WIRE_HEADER_SIZE;
-    if (wire_type_has_stats(h->type)) {
-        wire_stats_encode(s, buf + n);
+    if (ex__wire_type_has_stats(h->type)) {
+        ex__wire_stats_encode(s, buf + n);
         n += WIRE_STATS_SIZE;
     }
     memcpy(buf + n, payload, (size_t)h->len);
@@ -64,7 +60,7 @@ static void test_header_layout(void **state)
     h.flags = WIRE_F_EXERR;
     unsigned char b[WIRE_HEADER_SIZE];
     memset(b, 0xAA, sizeof b);
-    wire_header_encode(&h, b);
+    ex__wire_header_encode(&h, b);
     /* Little-endian, field by field, reserved word zero. */
     static const unsigned char want[WIRE_HEADER_SIZE] = {
         0x31, 0x58, 0x42, 0x50, 0x02, 0x00, 0x01, 0x00,
@@ -76,7 +72,7 @@ static void test_header_layout(void **state)
     assert_memory_equal(b, want, sizeof want);
 
     wire_header d;
-    assert_int_equal(wire_header_decode(b, sizeof b, 0, &d), 0);
+    assert_int_equal(ex__wire_header_decode(b, sizeof b, 0, &d), 0);
     assert_int_equal(d.magic, WIRE_MAGIC);
     assert_int_equal(d.type, WIRE_RESULT);
     assert_int_equal(d.flags, WIRE_F_EXERR);
@@ -91,9 +87,9 @@ static void test_stats_round_trip(void **state)
     (void)state;
     wire_stats s = sample_stats(), d;
     unsigned char b[WIRE_STATS_SIZE];
-    wire_stats_encode(&s, b);
+    ex__wire_stats_encode(&s, b);
     memset(&d, 0x55, sizeof d);
-    wire_stats_decode(b, &d);
+    ex__wire_stats_decode(b, &d);
     assert_true(d.start_ns == 1000 && d.end_ns == 2000 && d.cpu_ns == 900);
     assert_true(d.nvcsw == -3 && d.nivcsw == INT64_MIN);
     assert_true(d.input_done_ns == 999 && d.output_start_ns == 2001);
@@ -107,55 +103,55 @@ static void test_decode_rejects(void **state)
     unsigned char b[WIRE_HEADER_SIZE];
     wire_header h = sample_header(WIRE_TASK, 100), d;
 
-    wire_header_encode(&h, b);
-    assert_int_equal(wire_header_decode(b, WIRE_HEADER_SIZE - 1, 0, &d),
+    ex__wire_header_encode(&h, b);
+    assert_int_equal(ex__wire_header_decode(b, WIRE_HEADER_SIZE - 1, 0, &d),
                      WIRE_ETRUNC);
-    assert_int_equal(wire_header_decode(b, 0, 0, &d), WIRE_ETRUNC);
+    assert_int_equal(ex__wire_header_decode(b, 0, 0, &d), WIRE_ETRUNC);
 
     b[0] ^= 1; /* magic */
-    assert_int_equal(wire_header_decode(b, sizeof b, 0, &d), WIRE_EMAGIC);
+    assert_int_equal(ex__wire_header_decode(b, sizeof b, 0, &d), WIRE_EMAGIC);
 
     for (unsigned t = 0; t < 8; t++) {
         h.type = (uint16_t)t;
-        wire_header_encode(&h, b);
+        ex__wire_header_encode(&h, b);
         int want = t >= WIRE_TASK && t <= WIRE_EXIT ? 0 : WIRE_ETYPE;
         if (want == 0 && t != WIRE_TASK && t != WIRE_RESULT)
             want = WIRE_ELEN; /* len 100 on a frame without payload */
-        assert_int_equal(wire_header_decode(b, sizeof b, 0, &d), want);
+        assert_int_equal(ex__wire_header_decode(b, sizeof b, 0, &d), want);
     }
     h.type = 0xffff;
-    wire_header_encode(&h, b);
-    assert_int_equal(wire_header_decode(b, sizeof b, 0, &d), WIRE_ETYPE);
+    ex__wire_header_encode(&h, b);
+    assert_int_equal(ex__wire_header_decode(b, sizeof b, 0, &d), WIRE_ETYPE);
 
     h = sample_header(WIRE_TASK, 100);
     h.flags = 0x8000;
-    wire_header_encode(&h, b);
-    assert_int_equal(wire_header_decode(b, sizeof b, 0, &d), WIRE_EFLAGS);
+    ex__wire_header_encode(&h, b);
+    assert_int_equal(ex__wire_header_decode(b, sizeof b, 0, &d), WIRE_EFLAGS);
     h.flags = 0;
-    wire_header_encode(&h, b);
+    ex__wire_header_encode(&h, b);
     b[13] = 1; /* reserved */
-    assert_int_equal(wire_header_decode(b, sizeof b, 0, &d), WIRE_EFLAGS);
+    assert_int_equal(ex__wire_header_decode(b, sizeof b, 0, &d), WIRE_EFLAGS);
 
     /* Oversized: against an explicit cap and against the 1 GiB default. */
     h = sample_header(WIRE_TASK, 4097);
-    wire_header_encode(&h, b);
-    assert_int_equal(wire_header_decode(b, sizeof b, 4096, &d), WIRE_ETOOBIG);
+    ex__wire_header_encode(&h, b);
+    assert_int_equal(ex__wire_header_decode(b, sizeof b, 4096, &d), WIRE_ETOOBIG);
     h.len = 4096;
-    wire_header_encode(&h, b);
-    assert_int_equal(wire_header_decode(b, sizeof b, 4096, &d), 0);
+    ex__wire_header_encode(&h, b);
+    assert_int_equal(ex__wire_header_decode(b, sizeof b, 4096, &d), 0);
     h.len = WIRE_DEFAULT_MAX_PAYLOAD + 1;
-    wire_header_encode(&h, b);
-    assert_int_equal(wire_header_decode(b, sizeof b, 0, &d), WIRE_ETOOBIG);
+    ex__wire_header_encode(&h, b);
+    assert_int_equal(ex__wire_header_decode(b, sizeof b, 0, &d), WIRE_ETOOBIG);
     h.len = UINT64_MAX;
-    wire_header_encode(&h, b);
-    assert_int_equal(wire_header_decode(b, sizeof b, SIZE_MAX, &d), 0);
-    assert_int_equal(wire_header_decode(b, sizeof b, 0, &d), WIRE_ETOOBIG);
+    ex__wire_header_encode(&h, b);
+    assert_int_equal(ex__wire_header_decode(b, sizeof b, SIZE_MAX, &d), 0);
+    assert_int_equal(ex__wire_header_decode(b, sizeof b, 0, &d), WIRE_ETOOBIG);
 
-    assert_true(wire_max_payload(0) == WIRE_DEFAULT_MAX_PAYLOAD);
-    assert_true(wire_max_payload(12) == 12);
-    assert_non_null(wire_strerror(WIRE_ETOOBIG));
-    assert_non_null(wire_strerror(EX_ENOMEM));
-    assert_non_null(wire_strerror(12345));
+    assert_true(ex__wire_max_payload(0) == WIRE_DEFAULT_MAX_PAYLOAD);
+    assert_true(ex__wire_max_payload(12) == 12);
+    assert_non_null(ex__wire_strerror(WIRE_ETOOBIG));
+    assert_non_null(ex__wire_strerror(EX_ENOMEM));
+    assert_non_null(ex__wire_strerror(12345));
 }
 
 /* Feeds a whole stream in pieces of `step` bytes (0: all at once) and
@@ -165,14 +161,14 @@ static void feed_and_check(const unsigned char *stream, size_t n, size_t step,
                            const unsigned char *const *payloads)
 {
     wire_reader r;
-    wire_reader_init(&r, 1 << 20);
+    ex__wire_reader_init(&r, 1 << 20);
     size_t off = 0, frames = 0;
     while (off < n) {
         size_t piece = step ? step : n - off;
         if (piece > n - off)
             piece = n - off;
         size_t used = 0;
-        int rc = wire_reader_feed(&r, stream + off, piece, &used);
+        int rc = ex__wire_reader_feed(&r, stream + off, piece, &used);
         assert_true(rc == WIRE_MORE || rc == WIRE_FRAME);
         off += used;
         if (rc == WIRE_MORE) {
@@ -191,12 +187,12 @@ static void feed_and_check(const unsigned char *stream, size_t n, size_t step,
             assert_true(r.stats.nivcsw == INT64_MIN);
         }
         /* Feeding again without a reset is a misuse. */
-        assert_int_equal(wire_reader_feed(&r, stream, 1, NULL), WIRE_ESTATE);
-        wire_reader_reset(&r);
+        assert_int_equal(ex__wire_reader_feed(&r, stream, 1, NULL), WIRE_ESTATE);
+        ex__wire_reader_reset(&r);
         frames++;
     }
     assert_int_equal(frames, nframes);
-    wire_reader_free(&r);
+    ex__wire_reader_free(&r);
 }
 
 static void test_reader_stream(void **state)
@@ -239,34 +235,34 @@ static void test_reader_direct(void **state)
     size_t n = build_frame(frame, &h, &st, payload);
 
     wire_reader r;
-    wire_reader_init(&r, 0);
+    ex__wire_reader_init(&r, 0);
     void *dst;
-    assert_int_equal(wire_reader_direct(&r, &dst), 0); /* in the header */
+    assert_int_equal(ex__wire_reader_direct(&r, &dst), 0); /* in the header */
     size_t used;
     /* Header + stats + 10 payload bytes through feed, the rest direct. */
     size_t first = WIRE_HEADER_SIZE + WIRE_STATS_SIZE + 10;
-    assert_int_equal(wire_reader_feed(&r, frame, first, &used), WIRE_MORE);
+    assert_int_equal(ex__wire_reader_feed(&r, frame, first, &used), WIRE_MORE);
     assert_int_equal(used, first);
     size_t off = first;
     while (off < n) {
-        size_t room = wire_reader_direct(&r, &dst);
+        size_t room = ex__wire_reader_direct(&r, &dst);
         assert_true(room > 0 && room <= n - off);
         size_t k = room > 4096 ? 4096 : room;
         memcpy(dst, frame + off, k);
         off += k;
-        assert_int_equal(wire_reader_advance(&r, k),
+        assert_int_equal(ex__wire_reader_advance(&r, k),
                          off == n ? WIRE_FRAME : WIRE_MORE);
     }
     assert_int_equal(r.payload.len, LEN);
     assert_memory_equal(r.payload.data, payload, LEN);
-    assert_int_equal(wire_reader_direct(&r, &dst), 0);
+    assert_int_equal(ex__wire_reader_direct(&r, &dst), 0);
     /* Advancing past the payload is refused, and the error is sticky. */
-    wire_reader_reset(&r);
-    assert_int_equal(wire_reader_feed(&r, frame, WIRE_HEADER_SIZE + 1, NULL),
+    ex__wire_reader_reset(&r);
+    assert_int_equal(ex__wire_reader_feed(&r, frame, WIRE_HEADER_SIZE + 1, NULL),
                      WIRE_MORE);
-    assert_int_equal(wire_reader_advance(&r, 1), WIRE_ESTATE);
-    assert_int_equal(wire_reader_feed(&r, frame, 1, NULL), WIRE_ESTATE);
-    wire_reader_free(&r);
+    assert_int_equal(ex__wire_reader_advance(&r, 1), WIRE_ESTATE);
+    assert_int_equal(ex__wire_reader_feed(&r, frame, 1, NULL), WIRE_ESTATE);
+    ex__wire_reader_free(&r);
     free(frame);
     free(payload);
 }
@@ -281,25 +277,25 @@ static void test_reader_grows_with_data(void **state)
     wire_header h = sample_header(WIRE_RESULT, claimed);
     wire_stats st = sample_stats();
     unsigned char fixed[WIRE_HEADER_SIZE + WIRE_STATS_SIZE];
-    wire_header_encode(&h, fixed);
-    wire_stats_encode(&st, fixed + WIRE_HEADER_SIZE);
+    ex__wire_header_encode(&h, fixed);
+    ex__wire_stats_encode(&st, fixed + WIRE_HEADER_SIZE);
     wire_reader r;
-    wire_reader_init(&r, 0);
-    assert_int_equal(wire_reader_feed(&r, fixed, sizeof fixed, NULL), WIRE_MORE);
+    ex__wire_reader_init(&r, 0);
+    assert_int_equal(ex__wire_reader_feed(&r, fixed, sizeof fixed, NULL), WIRE_MORE);
     assert_true(r.payload.cap < ((size_t)1 << 20));
     unsigned char bytes[1000];
     memset(bytes, 'p', sizeof bytes);
-    assert_int_equal(wire_reader_feed(&r, bytes, sizeof bytes, NULL), WIRE_MORE);
+    assert_int_equal(ex__wire_reader_feed(&r, bytes, sizeof bytes, NULL), WIRE_MORE);
     assert_int_equal(r.payload.len, sizeof bytes);
     assert_true(r.payload.cap < ((size_t)1 << 20));
     /* The direct path offers a step, not the whole claimed length. */
     void *dst;
-    size_t room = wire_reader_direct(&r, &dst);
+    size_t room = ex__wire_reader_direct(&r, &dst);
     assert_true(room > 0 && room < ((size_t)1 << 20));
     assert_true(r.payload.cap < ((size_t)1 << 21));
     /* Advancing past what was offered is refused. */
-    assert_int_equal(wire_reader_advance(&r, room + 1), WIRE_ESTATE);
-    wire_reader_free(&r);
+    assert_int_equal(ex__wire_reader_advance(&r, room + 1), WIRE_ESTATE);
+    ex__wire_reader_free(&r);
 }
 
 static void test_reader_rejects(void **state)
@@ -311,140 +307,38 @@ static void test_reader_rejects(void **state)
 
     /* Bad magic, byte by byte: the error comes with the 40th byte. */
     wire_header h = sample_header(WIRE_TASK, 10);
-    wire_header_encode(&h, b);
+    ex__wire_header_encode(&h, b);
     b[3] = 'X';
-    wire_reader_init(&r, 1024);
+    ex__wire_reader_init(&r, 1024);
     for (size_t i = 0; i + 1 < sizeof b; i++)
-        assert_int_equal(wire_reader_feed(&r, b + i, 1, &used), WIRE_MORE);
-    assert_int_equal(wire_reader_feed(&r, b + 39, 1, &used), WIRE_EMAGIC);
+        assert_int_equal(ex__wire_reader_feed(&r, b + i, 1, &used), WIRE_MORE);
+    assert_int_equal(ex__wire_reader_feed(&r, b + 39, 1, &used), WIRE_EMAGIC);
     /* Sticky until reset. */
-    assert_int_equal(wire_reader_feed(&r, b, 1, &used), WIRE_EMAGIC);
+    assert_int_equal(ex__wire_reader_feed(&r, b, 1, &used), WIRE_EMAGIC);
     assert_int_equal(used, 0);
-    wire_reader_reset(&r);
+    ex__wire_reader_reset(&r);
 
     /* Oversized length: rejected before any allocation of it. */
     h = sample_header(WIRE_TASK, 1025);
-    wire_header_encode(&h, b);
-    assert_int_equal(wire_reader_feed(&r, b, sizeof b, &used), WIRE_ETOOBIG);
+    ex__wire_header_encode(&h, b);
+    assert_int_equal(ex__wire_reader_feed(&r, b, sizeof b, &used), WIRE_ETOOBIG);
     assert_null(r.payload.data);
-    wire_reader_reset(&r);
+    ex__wire_reader_reset(&r);
 
     /* Payload on a READY frame. */
     h = sample_header(WIRE_READY, 1);
-    wire_header_encode(&h, b);
-    assert_int_equal(wire_reader_feed(&r, b, sizeof b, &used), WIRE_ELEN);
-    wire_reader_reset(&r);
+    ex__wire_header_encode(&h, b);
+    assert_int_equal(ex__wire_reader_feed(&r, b, sizeof b, &used), WIRE_ELEN);
+    ex__wire_reader_reset(&r);
 
     /* Truncated: a frame that stops short is simply incomplete. */
     h = sample_header(WIRE_TASK, 10);
-    wire_header_encode(&h, b);
-    assert_int_equal(wire_reader_feed(&r, b, sizeof b, &used), WIRE_MORE);
-    assert_int_equal(wire_reader_feed(&r, "12345", 5, &used), WIRE_MORE);
+    ex__wire_header_encode(&h, b);
+    assert_int_equal(ex__wire_reader_feed(&r, b, sizeof b, &used), WIRE_MORE);
+    assert_int_equal(ex__wire_reader_feed(&r, "12345", 5, &used), WIRE_MORE);
     assert_int_equal(r.payload.len, 5);
-    assert_int_equal(wire_reader_feed(&r, "", 0, &used), WIRE_MORE);
-    wire_reader_free(&r);
-}
-
-/* ------------------------------------------------------ fd helpers */
-
-struct writer_arg {
-    int fd;
-    const unsigned char *data;
-    size_t n;
-    int rc;
-};
-
-static void *writer_thread(void *p)
-{
-    struct writer_arg *a = p;
-    unsigned char hdr[3] = {'h', 'd', 'r'};
-    struct iovec iov[4] = {
-        {.iov_base = hdr, .iov_len = 0},
-        {.iov_base = hdr, .iov_len = sizeof hdr},
-        {.iov_base = (void *)a->data, .iov_len = a->n},
-        {.iov_base = hdr, .iov_len = 0},
-    };
-    a->rc = wire_writev_full(a->fd, iov, 4);
-    if (a->rc == 0)
-        a->rc = wire_write_full(a->fd, "tail", 4);
-    close(a->fd);
-    return NULL;
-}
-
-static void test_fd_helpers(void **state)
-{
-    (void)state;
-    enum { LEN = 3 << 20 }; /* far more than a pipe buffer: partial I/O */
-    unsigned char *data = malloc(LEN), *got = malloc(LEN);
-    assert_non_null(data);
-    assert_non_null(got);
-    for (size_t i = 0; i < LEN; i++)
-        data[i] = (unsigned char)(i * 131 + 7);
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    struct writer_arg a = {.fd = fds[1], .data = data, .n = LEN};
-    pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, writer_thread, &a), 0);
-    unsigned char hdr[3], tail[4];
-    assert_int_equal(wire_read_full(fds[0], hdr, 3), 0);
-    assert_memory_equal(hdr, "hdr", 3);
-    assert_int_equal(wire_read_full(fds[0], got, LEN), 0);
-    assert_memory_equal(got, data, LEN);
-    assert_int_equal(wire_read_full(fds[0], tail, 4), 0);
-    assert_memory_equal(tail, "tail", 4);
-    /* Clean EOF before a frame, and EOF inside one. */
-    assert_int_equal(wire_read_full(fds[0], tail, 4), WIRE_EOF);
-    pthread_join(t, NULL);
-    assert_int_equal(a.rc, 0);
-    close(fds[0]);
-
-    assert_int_equal(pipe(fds), 0);
-    assert_int_equal(write(fds[1], "ab", 2), 2);
-    close(fds[1]);
-    assert_int_equal(wire_read_full(fds[0], tail, 4), WIRE_ETRUNC);
-    close(fds[0]);
-
-    /* Errors: a bad fd reads EX_ESYS; a write to a pipe with no reader is
-     * EPIPE (SIGPIPE blocked here, as the callers do). */
-    assert_int_equal(wire_read_full(-1, tail, 1), EX_ESYS);
-    assert_int_equal(errno, EBADF);
-    sigset_t set, old;
-    sigemptyset(&set);
-    sigaddset(&set, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &set, &old);
-    assert_int_equal(pipe(fds), 0);
-    close(fds[0]);
-    assert_int_equal(wire_write_full(fds[1], "x", 1), EX_ESYS);
-    assert_int_equal(errno, EPIPE);
-    struct timespec zero = {0, 0};
-    assert_int_equal(sigtimedwait(&set, NULL, &zero), SIGPIPE);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    close(fds[1]);
-
-    /* Empty writes write nothing and succeed. */
-    assert_int_equal(wire_write_full(-1, "", 0), 0);
-    free(data);
-    free(got);
-}
-
-static void test_iov_consume(void **state)
-{
-    (void)state;
-    char a[4], b[6];
-    struct iovec v[3] = {{a, 4}, {NULL, 0}, {b, 6}};
-    struct iovec *p = v;
-    int n = 3;
-    wire_iov_consume(&p, &n, 3);
-    assert_int_equal(n, 3);
-    assert_ptr_equal(p->iov_base, a + 3);
-    assert_int_equal(p->iov_len, 1);
-    wire_iov_consume(&p, &n, 1); /* drops a and the empty entry */
-    assert_int_equal(n, 1);
-    assert_ptr_equal(p->iov_base, b);
-    wire_iov_consume(&p, &n, 6);
-    assert_int_equal(n, 0);
-    wire_iov_consume(&p, &n, 0);
-    assert_int_equal(n, 0);
+    assert_int_equal(ex__wire_reader_feed(&r, "", 0, &used), WIRE_MORE);
+    ex__wire_reader_free(&r);
 }
 
 int main(void)
@@ -457,8 +351,6 @@ int main(void)
         cmocka_unit_test(test_reader_direct),
         cmocka_unit_test(test_reader_grows_with_data),
         cmocka_unit_test(test_reader_rejects),
-        cmocka_unit_test(test_fd_helpers),
-        cmocka_unit_test(test_iov_consume),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,494 @@
+/*
+ * util.h: the helpers the tests share, so that each exists once: time and
+ * the valgrind slow-down, sleeping, fd / thread / child counting from
+ * /proc, capturing an fd's output, a child the application forks, a hang
+ * detector, the gate tasks block on, the common tasks, and making
+ * executors and reading results with cmocka's assertions.
+ *
+ * Include it first: it brings <cmocka.h> (cmocka's own prerequisites
+ * included) and executors' internal header.  Everything is static inline:
+ * a test pays only for what it uses.
+ */
+#ifndef POOLBENCH_TESTS_UTIL_H
+#define POOLBENCH_TESTS_UTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "ex_internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MS 1000000LL
+#define SEC 1000000000LL
+
+/* ------------------------------------------------- time, valgrind, sleep */
+
+/* tests/run.sh sets EX_TEST_VALGRIND=1 when it runs a binary under
+ * valgrind (make test VALGRIND=1). */
+static inline bool test_under_valgrind(void)
+{
+    return getenv("EX_TEST_VALGRIND") != NULL;
+}
+
+/* The valgrind slow-down factor, the one every test scales its generous
+ * bounds and polling loops with: valgrind runs this code 10-50x slower,
+ * but the waits it stretches are far above what any task needs. */
+#define TEST_VALGRIND_SLOWDOWN 10
+
+static inline int test_slow(void)
+{
+    return test_under_valgrind() ? TEST_VALGRIND_SLOWDOWN : 1;
+}
+
+/* How long a call may take before it counts as hung. */
+static inline int64_t test_hang_ns(void)
+{
+    return 120 * SEC * test_slow();
+}
+
+/* An alarm for the whole binary: a hang anywhere fails it instead of
+ * stalling the suite. */
+static inline void test_alarm(void)
+{
+    alarm(test_slow() > 1 ? 3600 : 900);
+}
+
+static inline void sleep_ns(int64_t ns)
+{
+    struct timespec ts = {.tv_sec = ns / SEC, .tv_nsec = ns % SEC};
+    while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
+    }
+}
+
+static inline void sleep_ms(long ms)
+{
+    sleep_ns((int64_t)ms * MS);
+}
+
+/* ex_now_ns in seconds. */
+static inline double now_s(void)
+{
+    return (double)ex_now_ns() / 1e9;
+}
+
+/* ------------------------------------------------- fds, threads, children */
+
+static inline int pc_count_dir(const char *path)
+{
+    DIR *d = opendir(path);
+    if (!d)
+        return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n;
+}
+
+/* Open fds, not counting the one opendir uses to list them. */
+static inline int pc_open_fds(void)
+{
+    int n = pc_count_dir("/proc/self/fd");
+    return n < 0 ? n : n - 1;
+}
+
+static inline int pc_threads(void)
+{
+    return pc_count_dir("/proc/self/task");
+}
+
+/* Whether /proc/<name>/stat names this process as its parent. */
+static inline bool pc_is_my_child(const char *name, pid_t me)
+{
+    char path[300], buf[512];
+    snprintf(path, sizeof path, "/proc/%s/stat", name);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    size_t len = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[len] = 0;
+    /* pid (comm) state ppid ...; comm may hold spaces or ')' */
+    char *rp = strrchr(buf, ')');
+    char state;
+    int ppid;
+    return rp && sscanf(rp + 1, " %c %d", &state, &ppid) == 2 && ppid == me;
+}
+
+/* Processes whose parent is this process, zombies included: returns how
+ * many, and stores up to max of their pids in out (out may be NULL). */
+static inline int pc_child_pids(pid_t *out, int max)
+{
+    DIR *d = opendir("/proc");
+    if (!d)
+        return -1;
+    int n = 0;
+    pid_t me = getpid();
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9' ||
+            !pc_is_my_child(e->d_name, me))
+            continue;
+        if (out && n < max)
+            out[n] = (pid_t)atoi(e->d_name);
+        n++;
+    }
+    closedir(d);
+    return n;
+}
+
+static inline int pc_children(void)
+{
+    return pc_child_pids(NULL, 0);
+}
+
+/* All three at once. */
+typedef struct pc_counts {
+    int fds, threads, children;
+} pc_counts;
+
+static inline pc_counts pc_take(void)
+{
+    pc_counts c = {pc_open_fds(), pc_threads(), pc_children()};
+    return c;
+}
+
+/* Waits until the counts equal want (a joined thread may linger in /proc
+ * an instant; nothing else should), polling every 10 ms for up to polls
+ * times; returns the last counts taken. */
+static inline pc_counts pc_settle(pc_counts want, int polls)
+{
+    pc_counts now = pc_take();
+    for (int t = 0; t < polls && memcmp(&now, &want, sizeof now) != 0; t++) {
+        sleep_ms(10);
+        now = pc_take();
+    }
+    return now;
+}
+
+/* ------------------------------------------------------ output capture */
+
+/* An fd (stdout, stderr, ...) redirected into an unlinked temporary file
+ * opened O_APPEND, so that forked children writing through inherited
+ * copies never overwrite each other. */
+typedef struct fd_capture {
+    int target; /* the fd captured */
+    int file;   /* the temporary file */
+    int saved;  /* the target's original, restored by fd_capture_end */
+} fd_capture;
+
+/* Flushes stdio, then redirects target.  0, or -1 with errno set. */
+static inline int fd_capture_begin(fd_capture *c, int target)
+{
+    char path[] = "/tmp/pb_test_capture_XXXXXX";
+    c->target = target;
+    c->saved = -1;
+    c->file = mkstemp(path);
+    if (c->file < 0)
+        return -1;
+    unlink(path);
+    fflush(stdout);
+    fflush(stderr);
+    if (fcntl(c->file, F_SETFL, O_APPEND) != 0 ||
+        (c->saved = dup(target)) < 0 || dup2(c->file, target) < 0)
+        return -1;
+    return 0;
+}
+
+/* Flushes stdio and puts the target back (the file stays readable). */
+static inline void fd_capture_end(fd_capture *c)
+{
+    fflush(stdout);
+    fflush(stderr);
+    if (c->saved >= 0) {
+        dup2(c->saved, c->target);
+        close(c->saved);
+        c->saved = -1;
+    }
+}
+
+/* Everything captured, NUL-terminated, in a malloc'd buffer (NULL if it
+ * cannot be read); *len (may be NULL) gets its length. */
+static inline char *fd_capture_text(const fd_capture *c, size_t *len)
+{
+    off_t size = lseek(c->file, 0, SEEK_END);
+    char *text = size < 0 ? NULL : calloc((size_t)size + 1, 1);
+    if (!text || pread(c->file, text, (size_t)size, 0) != size) {
+        free(text);
+        return NULL;
+    }
+    if (len)
+        *len = (size_t)size;
+    return text;
+}
+
+static inline void fd_capture_close(fd_capture *c)
+{
+    fd_capture_end(c);
+    if (c->file >= 0)
+        close(c->file);
+    c->file = -1;
+}
+
+/* Occurrences of `line` (a whole line, its newline included) in text. */
+static inline size_t count_lines(const char *text, const char *line)
+{
+    size_t n = 0, l = strlen(line);
+    for (const char *p = text; (p = strstr(p, line)); p += l)
+        n++;
+    return n;
+}
+
+/* Lines of s that start with prefix. */
+static inline size_t count_prefixed_lines(const char *s, const char *prefix)
+{
+    size_t n = 0;
+    for (const char *line = s; *line;) {
+        n += strncmp(line, prefix, strlen(prefix)) == 0;
+        const char *nl = strchr(line, '\n');
+        if (!nl)
+            break;
+        line = nl + 1;
+    }
+    return n;
+}
+
+/* ---------------------------------------------------- processes, hangs */
+
+/* abort() without leaving a core file in the test's directory. */
+static inline _Noreturn void crash_now(void)
+{
+    struct rlimit no_core = {0, 0};
+    setrlimit(RLIMIT_CORE, &no_core);
+    abort();
+}
+
+/* A child the application forks (no exec): it holds copies of every fd
+ * of the process (a pool's control socket and pipes among them) until
+ * app_child_end.  Its pid, or -1. */
+static inline pid_t app_child_start(int *release)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(p[1]);
+        char c;
+        while (read(p[0], &c, 1) < 0 && errno == EINTR) {
+        }
+        _exit(0);
+    }
+    close(p[0]);
+    if (pid < 0)
+        close(p[1]);
+    else
+        *release = p[1];
+    return pid;
+}
+
+/* Lets the child go and reaps it: true if it was reaped. */
+static inline bool app_child_end(pid_t pid, int release)
+{
+    close(release);
+    pid_t r;
+    while ((r = waitpid(pid, NULL, 0)) < 0 && errno == EINTR) {
+    }
+    return r == pid;
+}
+
+typedef struct test_call {
+    void (*fn)(void *);
+    void *arg;
+    pthread_mutex_t lock;
+    pthread_cond_t cv;
+    bool done;
+} test_call;
+
+static inline void *test_call_main(void *p)
+{
+    test_call *c = p;
+    c->fn(c->arg);
+    pthread_mutex_lock(&c->lock);
+    c->done = true;
+    pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->lock);
+    return NULL;
+}
+
+/* Runs fn(arg) in a helper thread; true if it returned within timeout_ns.
+ * On a hang the thread (and its record) are leaked on purpose: the test
+ * fails. */
+static inline bool call_within(void (*fn)(void *), void *arg,
+                               int64_t timeout_ns)
+{
+    test_call *c = calloc(1, sizeof *c);
+    if (!c)
+        return false;
+    c->fn = fn;
+    c->arg = arg;
+    pthread_mutex_init(&c->lock, NULL);
+    ex__cond_init(&c->cv);
+    pthread_t th;
+    if (pthread_create(&th, NULL, test_call_main, c) != 0)
+        return false;
+    int64_t dl = ex__deadline(timeout_ns);
+    pthread_mutex_lock(&c->lock);
+    while (!c->done && ex__cond_wait_until(&c->cv, &c->lock, dl) == 0) {
+    }
+    bool done = c->done;
+    pthread_mutex_unlock(&c->lock);
+    if (!done) {
+        pthread_detach(th);
+        return false;
+    }
+    pthread_join(th, NULL);
+    pthread_cond_destroy(&c->cv);
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+    return true;
+}
+
+/* --------------------------------------------------------------- kinds */
+
+static const ex_kind all_kinds[] = {EX_SEQ, EX_THREADS, EX_PROCS};
+static const ex_kind pool_kinds[] = {EX_THREADS, EX_PROCS};
+#define NKINDS(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ------------------------------------------------------------- the gate */
+
+/* Tasks that must block until the test says so read a byte from the gate
+ * pipe: it works the same in a thread and in a forked worker, and no test
+ * depends on how fast a loaded machine runs.  Made (gate_setup, as a
+ * cmocka group setup) before any ex_create and without O_CLOEXEC, so that
+ * forked workers inherit it. */
+static int gate_fd[2] __attribute__((unused)) = {-1, -1};
+
+static inline int gate_setup(void **state)
+{
+    (void)state;
+    return pipe(gate_fd);
+}
+
+static inline int gate_teardown(void **state)
+{
+    (void)state;
+    close(gate_fd[0]);
+    close(gate_fd[1]);
+    return 0;
+}
+
+/* Lets n blocked tasks go. */
+static inline void gate_open(int n)
+{
+    for (int i = 0; i < n; i++) {
+        char c = 'g';
+        assert_int_equal(write(gate_fd[1], &c, 1), 1);
+    }
+}
+
+/* Blocks until the test opens the gate; output "gated". */
+static inline int task_gate(const void *in, size_t len, ex_buf *out)
+{
+    (void)in;
+    (void)len;
+    char c;
+    ssize_t r;
+    do
+        r = read(gate_fd[0], &c, 1);
+    while (r == -1 && errno == EINTR);
+    return ex_buf_append(out, "gated", 5) ? 9 : 0;
+}
+
+/* ------------------------------------------------------- common tasks */
+
+/* out = 2 * in + 1 (uint32). */
+static inline int task_double(const void *in, size_t len, ex_buf *out)
+{
+    if (len != sizeof(uint32_t))
+        return 22;
+    uint32_t v;
+    memcpy(&v, in, sizeof v);
+    v = 2 * v + 1;
+    return ex_buf_append(out, &v, sizeof v) ? 9 : 0;
+}
+
+/* out = in. */
+static inline int task_echo(const void *in, size_t len, ex_buf *out)
+{
+    return ex_buf_append(out, in, len) ? 90 : 0;
+}
+
+/* out = the pid of the process that ran it (int32). */
+static inline int task_pid(const void *in, size_t len, ex_buf *out)
+{
+    (void)in;
+    (void)len;
+    int32_t pid = (int32_t)getpid();
+    return ex_buf_append(out, &pid, sizeof pid) ? 90 : 0;
+}
+
+static inline int task_empty(const void *in, size_t len, ex_buf *out)
+{
+    (void)in;
+    (void)len;
+    (void)out;
+    return 0;
+}
+
+/* ---------------------------------------------- executors, with asserts */
+
+static inline ex_executor *make(ex_kind kind, unsigned workers)
+{
+    ex_config cfg;
+    ex_config_init(&cfg, kind);
+    cfg.max_workers = workers;
+    ex_executor *ex = NULL;
+    assert_int_equal(ex_create(&cfg, &ex), 0);
+    assert_non_null(ex);
+    return ex;
+}
+
+/* Until f runs (polling; a loaded machine may take long to start it). */
+static inline void wait_running(ex_future *f)
+{
+    for (int i = 0; i < 20000 * test_slow() && ex_future_state(f) == EX_PENDING; i++)
+        sleep_ms(1);
+    assert_int_equal(ex_future_state(f), EX_RUNNING);
+}
+
+/* f's output, which must be one uint32 (u32_of) or int32 (i32_of). */
+static inline uint32_t u32_of(ex_future *f)
+{
+    const void *out;
+    size_t len;
+    assert_int_equal(ex_future_result(f, &out, &len, test_hang_ns()), 0);
+    assert_int_equal(len, sizeof(uint32_t));
+    uint32_t v;
+    memcpy(&v, out, sizeof v);
+    return v;
+}
+
+static inline int32_t i32_of(ex_future *f)
+{
+    return (int32_t)u32_of(f);
+}
+
+#endif
