@@ -18,7 +18,7 @@ trap 'rm -rf "$tmp"' EXIT INT TERM
 [ -f "$lib" ] || { echo "FAIL no library at $lib"; exit 1; }
 # Global defined symbols; what a sanitizer build adds is not ours.
 nm -g --defined-only "$lib" | awk 'NF == 3 { print $3 }' |
-    grep -Eiv '^_*(asan|tsan|ubsan|lsan|sanitizer)' | sort -u >"$tmp/all"
+    grep -Eiv '^_*(asan|tsan|ubsan|lsan|sanitizer|odr_asan)' | sort -u >"$tmp/all"
 check "the library exports symbols ($(wc -l <"$tmp/all"))" [ -s "$tmp/all" ]
 
 grep -v '^ex_' "$tmp/all" >"$tmp/foreign"

@@ -26,25 +26,11 @@
  * with SOAK_SEED=<that seed> SOAK_SECONDS=0 (exactly that round).  At the
  * end it prints the rounds, tasks and injected faults it counted.
  */
-#include "ex_internal.h"
-#include "proc_counts.h"
+#include "util.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
-#define MS 1000000LL
-#define SEC 1000000000LL
 #define MAX_TASKS 160
 #define MAX_SLOTS (MAX_TASKS * 3)
 
@@ -96,13 +82,6 @@ typedef struct task_in {
     uint64_t id;
 } task_in;
 
-static void sleep_ns(int64_t ns)
-{
-    struct timespec ts = {.tv_sec = ns / SEC, .tv_nsec = ns % SEC};
-    while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
-    }
-}
-
 static uint64_t expected_out(uint64_t id)
 {
     return mix64(id ^ 0x50a4ull);
@@ -111,13 +90,6 @@ static uint64_t expected_out(uint64_t id)
 static int put_u64(ex_buf *out, uint64_t v)
 {
     return ex_buf_append(out, &v, sizeof v) ? 90 : 0;
-}
-
-static _Noreturn void crash_now(void)
-{
-    struct rlimit no_core = {0, 0};
-    setrlimit(RLIMIT_CORE, &no_core);
-    abort();
 }
 
 /* In a forked worker (procs), a grandchild that keeps the worker's pipes
@@ -379,7 +351,7 @@ static void submit_one(round *rd)
 
 /* ------------------------------------------------------------- checks */
 
-static bool fail(round *rd, const char *fmt, ...)
+static bool round_fail(round *rd, const char *fmt, ...)
 {
     if (rd->why[0])
         return false;
@@ -430,33 +402,33 @@ static bool check_slot(round *rd, slot *s)
     ex_future *f = s->f;
     ex_state st = ex_future_state(f);
     if (!final_state(st))
-        return fail(rd, "slot %d (%s) not final after ex_destroy: %s", i,
-                    kind_names[s->in.kind], ex_state_name(st));
+        return round_fail(rd, "slot %d (%s) not final after ex_destroy: %s", i,
+                          kind_names[s->in.kind], ex_state_name(st));
     if (atomic_load(&s->finals) != 1)
-        return fail(rd, "slot %d: completion callback ran %d times", i,
-                    atomic_load(&s->finals));
+        return round_fail(rd, "slot %d: completion callback ran %d times", i,
+                          atomic_load(&s->finals));
     int err = ex_future_error(f), code = ex_future_task_code(f);
     const void *out = NULL;
     size_t len = 0;
     int rc = ex_future_result(f, &out, &len, 0);
     ex_task_stats ts;
     if (ex_future_stats(f, &ts) != 0)
-        return fail(rd, "slot %d: final but no stats", i);
+        return round_fail(rd, "slot %d: final but no stats", i);
     if (rc != err || (st == EX_DONE) != (err == 0) ||
         (st == EX_CANCELLED) != (err == EX_ECANCELLED) ||
         (err != EX_ETASK && code != 0))
-        return fail(rd, "slot %d (%s): incoherent: state %s error %d result %d code %d",
-                    i, kind_names[s->in.kind], ex_state_name(st), err, rc, code);
+        return round_fail(rd, "slot %d (%s): incoherent: state %s error %d result %d code %d",
+                          i, kind_names[s->in.kind], ex_state_name(st), err, rc, code);
     if (s->in.kind == K_THEN) {
         slot *p = &rd->slots[s->parent];
         ex_state ps = ex_future_state(p->f);
         if (ps == EX_CANCELLED && st != EX_CANCELLED)
-            return fail(rd, "slot %d: chain of a cancelled parent is %s", i,
-                        ex_state_name(st));
+            return round_fail(rd, "slot %d: chain of a cancelled parent is %s", i,
+                              ex_state_name(st));
         if (ps == EX_FAILED && !(st == EX_CANCELLED && s->cancel_tried) &&
             (err != ex_future_error(p->f) || code != ex_future_task_code(p->f)))
-            return fail(rd, "slot %d: chain of a failed parent (%d) ends %s/%d", i,
-                        ex_future_error(p->f), ex_state_name(st), err);
+            return round_fail(rd, "slot %d: chain of a failed parent (%d) ends %s/%d", i,
+                              ex_future_error(p->f), ex_state_name(st), err);
         if (ps != EX_DONE)
             return true;
         if (st == EX_DONE) {
@@ -466,64 +438,51 @@ static bool check_slot(round *rd, slot *s)
             uint64_t pv, v;
             memcpy(&pv, pout, sizeof pv);
             if (len != sizeof v || (memcpy(&v, out, sizeof v), v != mix64(pv ^ 0x7e11ull)))
-                return fail(rd, "slot %d: chain output wrong", i);
+                return round_fail(rd, "slot %d: chain output wrong", i);
             return true;
         }
     } else if (st == EX_DONE) {
         uint64_t v;
         if (must_fail(s->in.kind))
-            return fail(rd, "slot %d (%s) succeeded", i, kind_names[s->in.kind]);
+            return round_fail(rd, "slot %d (%s) succeeded", i, kind_names[s->in.kind]);
         if (len != sizeof v || (memcpy(&v, out, sizeof v), v != expected_out(s->in.id)))
-            return fail(rd, "slot %d (%s): output wrong (%zu bytes)", i,
-                        kind_names[s->in.kind], len);
+            return round_fail(rd, "slot %d (%s): output wrong (%zu bytes)", i,
+                              kind_names[s->in.kind], len);
         return true;
     }
     if (!allowed_error(rd, s, err, code))
-        return fail(rd, "slot %d (%s) on %s: unexpected %s (code %d)", i,
-                    kind_names[s->in.kind], ex_kind_name(rd->cfg.kind),
-                    ex_strerror(err), code);
+        return round_fail(rd, "slot %d (%s) on %s: unexpected %s (code %d)", i,
+                          kind_names[s->in.kind], ex_kind_name(rd->cfg.kind),
+                          ex_strerror(err), code);
     return true;
-}
-
-static size_t count_of(const char *text, const char *line)
-{
-    size_t n = 0, l = strlen(line);
-    for (const char *p = text; (p = strstr(p, line)); p += l)
-        n++;
-    return n;
 }
 
 /* Every printing task's line once (at most once if it did not succeed),
  * the parent's pending line exactly once. */
-static bool check_output(round *rd, int fd)
+static bool check_output(round *rd, const fd_capture *cap)
 {
-    struct text {
-        char *p;
-        size_t len;
-    } b = {NULL, 0};
-    off_t size = lseek(fd, 0, SEEK_END);
-    if (size < 0 || !(b.p = calloc((size_t)size + 1, 1)))
-        return fail(rd, "cannot read the round's stdout");
-    b.len = pread(fd, b.p, (size_t)size, 0) == size ? (size_t)size : 0;
+    char *text = fd_capture_text(cap, NULL);
+    if (!text)
+        return round_fail(rd, "cannot read the round's stdout");
     bool ok = true;
     char line[64];
     snprintf(line, sizeof line, "soak-parent %" PRIx64 "\n", rd->seed);
-    if (count_of(b.p, line) != 1)
-        ok = fail(rd, "parent's pending stdout line written %zu times",
-                  count_of(b.p, line));
+    if (count_lines(text, line) != 1)
+        ok = round_fail(rd, "parent's pending stdout line written %zu times",
+                        count_lines(text, line));
     int n = atomic_load(&rd->nslots);
     for (int i = 0; ok && i < n; i++) {
         slot *s = &rd->slots[i];
         if (s->in.kind != K_PRINT || !s->f)
             continue;
         snprintf(line, sizeof line, "soak-task %" PRIu64 "\n", s->in.id);
-        size_t c = count_of(b.p, line);
+        size_t c = count_lines(text, line);
         bool done = ex_future_state(s->f) == EX_DONE;
         if (c > 1 || (done && c != 1))
-            ok = fail(rd, "slot %d printed %zu times (state %s)", i, c,
-                      ex_state_name(ex_future_state(s->f)));
+            ok = round_fail(rd, "slot %d printed %zu times (state %s)", i, c,
+                            ex_state_name(ex_future_state(s->f)));
     }
-    free(b.p);
+    free(text);
     return ok;
 }
 
@@ -532,91 +491,43 @@ static bool check_counts(round *rd, pc_counts want)
 {
     pc_counts now = pc_settle(want, 2000);
     if (memcmp(&now, &want, sizeof now) != 0)
-        return fail(rd, "left behind: fds %d->%d threads %d->%d children %d->%d",
-                    want.fds, now.fds, want.threads, now.threads, want.children,
-                    now.children);
+        return round_fail(rd, "left behind: fds %d->%d threads %d->%d children %d->%d",
+                          want.fds, now.fds, want.threads, now.threads,
+                          want.children, now.children);
     return true;
 }
 
 /* ------------------------------------------------------------ the round */
 
-/* stdout of the round: a fresh O_APPEND file, fully buffered, holding the
- * parent's pending line when the executor is created. */
-static int redirect_stdout(round *rd, int *saved)
+/* ex_create with the round's configuration.  procs with CALLER_RUNS must
+ * be refused (EX_EINVAL); the round then goes on with BLOCK. */
+static bool round_create(round *rd)
 {
-    char path[] = "/tmp/pb_soak_XXXXXX";
-    int fd = mkstemp(path);
-    if (fd < 0)
-        return -1;
-    unlink(path);
-    fcntl(fd, F_SETFL, O_APPEND);
-    fflush(stdout);
-    *saved = dup(STDOUT_FILENO);
-    if (*saved < 0 || dup2(fd, STDOUT_FILENO) < 0)
-        return -1;
-    setvbuf(stdout, NULL, _IOFBF, BUFSIZ);
-    printf("soak-parent %" PRIx64 "\n", rd->seed);
-    return fd;
-}
-
-static void restore_stdout(int saved)
-{
-    fflush(stdout);
-    dup2(saved, STDOUT_FILENO);
-    close(saved);
-}
-
-/* A child the application forks (no exec) holding copies of every pool
- * fd; it lives until released after ex_destroy. */
-static pid_t app_fork(int *release)
-{
-    int p[2];
-    if (pipe2(p, O_CLOEXEC) != 0)
-        return -1;
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(p[1]);
-        char c;
-        while (read(p[0], &c, 1) < 0 && errno == EINTR) {
-        }
-        _exit(0);
-    }
-    close(p[0]);
-    if (pid < 0)
-        close(p[1]);
-    else
-        *release = p[1];
-    return pid;
-}
-
-static bool run_round(round *rd)
-{
-    rd->r.s = rd->seed;
-    choose_config(rd);
-    pc_counts before = pc_take();
-    int saved = -1;
-    int out_fd = redirect_stdout(rd, &saved);
-    if (out_fd < 0)
-        return fail(rd, "cannot redirect stdout: %s", strerror(errno));
-
     int rc = ex_create(&rd->cfg, &rd->ex);
     if (rd->cfg.kind == EX_PROCS && rd->cfg.on_full == EX_ON_FULL_CALLER_RUNS) {
         rd->c->rejected_caller_runs++;
-        if (rc != EX_EINVAL)
-            return fail(rd, "procs + CALLER_RUNS: ex_create returned %d", rc);
+        if (rc != EX_EINVAL) {
+            if (rc == 0)
+                ex_destroy(rd->ex);
+            rd->ex = NULL;
+            return round_fail(rd, "procs + CALLER_RUNS: ex_create returned %d", rc);
+        }
         rd->cfg.on_full = EX_ON_FULL_BLOCK;
         rc = ex_create(&rd->cfg, &rd->ex);
     }
-    if (rc != 0) {
-        restore_stdout(saved);
-        close(out_fd);
-        return fail(rd, "ex_create: %s", ex_strerror(rc));
-    }
+    return rc == 0 || round_fail(rd, "ex_create: %s", ex_strerror(rc));
+}
+
+/* The round's traffic: maybe a shutdown racing the submissions, the
+ * submissions, maybe a shutdown after them, and ex_destroy, next to a
+ * child the application forked (sometimes).  False if a call that must
+ * succeed did not. */
+static bool round_drive(round *rd)
+{
     int release = -1;
     pid_t child = 0;
-    if (chance(&rd->r, 20) && (child = app_fork(&release)) > 0)
+    if (chance(&rd->r, 20) && (child = app_child_start(&release)) > 0)
         rd->c->app_forks++;
-
     racer rc_arg = {.rd = rd};
     pthread_t racer_th;
     bool racing = chance(&rd->r, 30);
@@ -642,24 +553,42 @@ static bool run_round(round *rd)
     }
     int drc = ex_destroy(rd->ex);
     rd->ex = NULL;
-    if (child > 0) {
-        close(release);
-        while (waitpid(child, NULL, 0) < 0 && errno == EINTR) {
-        }
-    }
-    restore_stdout(saved);
-
-    bool ok = drc == 0 || fail(rd, "ex_destroy returned %d", drc);
+    if (child > 0)
+        app_child_end(child, release);
+    bool ok = drc == 0 || round_fail(rd, "ex_destroy returned %d", drc);
     if (racing && rc_arg.rc != 0)
-        ok = fail(rd, "racing ex_shutdown returned %d", rc_arg.rc);
+        ok = round_fail(rd, "racing ex_shutdown returned %d", rc_arg.rc);
+    return ok;
+}
+
+static bool run_round(round *rd)
+{
+    rd->r.s = rd->seed;
+    choose_config(rd);
+    pc_counts before = pc_take();
+    /* stdout of the round: a fresh file, fully buffered, holding the
+     * parent's pending line when the executor is created. */
+    fd_capture cap;
+    if (fd_capture_begin(&cap, STDOUT_FILENO) != 0) {
+        fd_capture_close(&cap);
+        return round_fail(rd, "cannot redirect stdout: %s", strerror(errno));
+    }
+    setvbuf(stdout, NULL, _IOFBF, BUFSIZ);
+    printf("soak-parent %" PRIx64 "\n", rd->seed);
+    if (!round_create(rd)) {
+        fd_capture_close(&cap);
+        return false;
+    }
+    bool ok = round_drive(rd);
+    fd_capture_end(&cap);
     int ns = atomic_load(&rd->nslots);
     for (int i = 0; ok && i < ns; i++)
         if (rd->slots[i].f) {
             rd->c->tasks++;
             ok = check_slot(rd, &rd->slots[i]);
         }
-    ok = ok && check_output(rd, out_fd);
-    close(out_fd);
+    ok = ok && check_output(rd, &cap);
+    fd_capture_close(&cap);
     for (int i = 0; i < ns; i++)
         ex_future_release(rd->slots[i].f);
     return ok && check_counts(rd, before);

@@ -6,15 +6,9 @@
  * affinity restored, the JSON well-formed and complete, and that every bad
  * option makes `poolbench calibrate` print one line and return 2.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <cmocka.h>
-
-#include "capture.h"
+#include "util.h"
 
 #include "calibrate.h"
-#include "proc_counts.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -25,12 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-/* Slower under valgrind: widen the upper bounds, never assert speed. */
-static double slow(void)
-{
-    return getenv("EX_TEST_VALGRIND") ? 20.0 : 1.0;
-}
 
 static void assert_between(const char *what, double v, double lo, double hi)
 {
@@ -129,20 +117,20 @@ static void test_pipe_and_condvar(void **state)
             continue;
         double ns = -1;
         assert_int_equal(pb_cal_pipe_rtt(plans[i], 20, &ns), 0);
-        assert_between("pipe rtt", ns, 100, 10e6 * slow());
+        assert_between("pipe rtt", ns, 100, 10e6 * test_slow());
         ns = -1;
         assert_int_equal(pb_cal_condvar_rtt(plans[i], 20, &ns), 0);
-        assert_between("condvar rtt", ns, 20, 10e6 * slow());
+        assert_between("condvar rtt", ns, 20, 10e6 * test_slow());
     }
     double ns = -1;
     assert_int_equal(pb_cal_pipe_syscall_pair(50, &ns), 0);
-    assert_between("pipe write+read", ns, 20, 1e6 * slow());
+    assert_between("pipe write+read", ns, 20, 1e6 * test_slow());
     ns = NAN;
     assert_int_equal(pb_cal_context_switch(same, 50, &ns), 0);
     /* derived (a difference): finite and below the round trip's bound; it
      * is positive on any machine where a switch costs more than a syscall */
     assert_true(isfinite(ns));
-    assert_between("context switch", ns, -1e6, 10e6 * slow());
+    assert_between("context switch", ns, -1e6, 10e6 * test_slow());
 
     /* errors: zero iterations, no output, no plan for the switch */
     assert_int_equal(pb_cal_pipe_rtt(same, 0, &ns), -EINVAL);
@@ -163,7 +151,7 @@ static void test_create_and_fork(void **state)
     snapshot s0 = take();
     double ns = -1;
     assert_int_equal(pb_cal_thread_create(20, &ns), 0);
-    assert_between("thread create+join", ns, 500, 100e6 * slow());
+    assert_between("thread create+join", ns, 500, 100e6 * test_slow());
 
     void *ballast;
     assert_int_equal(pb_cal_ballast(1 << 20, &ballast), 0);
@@ -172,7 +160,7 @@ static void test_create_and_fork(void **state)
     assert_int_equal(((unsigned char *)ballast)[4096 * 7], 1);
     ns = -1;
     assert_int_equal(pb_cal_fork_wait(5, &ns), 0);
-    assert_between("fork+wait", ns, 5e3, 1e9 * slow());
+    assert_between("fork+wait", ns, 5e3, 1e9 * test_slow());
     pb_cal_ballast_free(ballast, 1 << 20);
     pb_cal_ballast_free(NULL, 0);
 

@@ -18,103 +18,14 @@
  * hang run in a helper thread with a generous deadline (call_within).
  * Nothing here depends on the machine's speed.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <cmocka.h>
+#include "util.h"
 
-#include "ex_internal.h"
-#include "proc_counts.h"
-
-#include <errno.h>
-#include <fcntl.h>
-#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
-#define SEC 1000000000LL
 #define BIG ((size_t)8 << 20)
-
-static const ex_kind all_kinds[] = {EX_SEQ, EX_THREADS, EX_PROCS};
-static const ex_kind pool_kinds[] = {EX_THREADS, EX_PROCS};
-#define NKINDS(a) (sizeof(a) / sizeof((a)[0]))
-
-static int slow(void)
-{
-    return getenv("EX_TEST_VALGRIND") ? 10 : 1;
-}
-
-/* How long a call may take before it counts as hung. */
-static int64_t hang_ns(void)
-{
-    return 60 * SEC * slow();
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
-    }
-}
-
-/* --------------------------------------------------------- call_within */
-
-typedef struct call {
-    void (*fn)(void *);
-    void *arg;
-    pthread_mutex_t lock;
-    pthread_cond_t cv;
-    bool done;
-} call;
-
-static void *call_main(void *p)
-{
-    call *c = p;
-    c->fn(c->arg);
-    pthread_mutex_lock(&c->lock);
-    c->done = true;
-    pthread_cond_broadcast(&c->cv);
-    pthread_mutex_unlock(&c->lock);
-    return NULL;
-}
-
-/* Runs fn(arg) in a helper thread; true if it returned within timeout_ns.
- * On a hang the thread (and *c) are leaked on purpose: the test fails. */
-static bool call_within(void (*fn)(void *), void *arg, int64_t timeout_ns)
-{
-    call *c = calloc(1, sizeof *c);
-    assert_non_null(c);
-    c->fn = fn;
-    c->arg = arg;
-    pthread_mutex_init(&c->lock, NULL);
-    ex__cond_init(&c->cv);
-    pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, call_main, c), 0);
-    int64_t dl = ex__deadline(timeout_ns);
-    pthread_mutex_lock(&c->lock);
-    while (!c->done && ex__cond_wait_until(&c->cv, &c->lock, dl) == 0) {
-    }
-    bool done = c->done;
-    pthread_mutex_unlock(&c->lock);
-    if (!done) {
-        pthread_detach(th);
-        return false;
-    }
-    pthread_join(th, NULL);
-    pthread_cond_destroy(&c->cv);
-    pthread_mutex_destroy(&c->lock);
-    free(c);
-    return true;
-}
 
 typedef struct shut_args {
     ex_executor *ex;
@@ -137,53 +48,11 @@ static void do_destroy(void *p)
 /* ------------------------------------------------------- shared pipes */
 
 /* Not O_CLOEXEC: forked workers must inherit them (created before every
- * ex_create, in group setup). gate: a task blocks until the test writes a
- * byte.  info: tasks report a number (a pid) to the test. */
-static int gate_fd[2] = {-1, -1};
+ * ex_create, in group setup), as the gate (util.h).  info: tasks report a
+ * number (a pid) to the test. */
 static int info_fd[2] = {-1, -1};
 /* token: one byte per initializer allowed to succeed (O_NONBLOCK). */
 static int token_fd[2] = {-1, -1};
-
-static void gate_open(int n)
-{
-    for (int i = 0; i < n; i++) {
-        char c = 'g';
-        assert_int_equal(write(gate_fd[1], &c, 1), 1);
-    }
-}
-
-static int task_gate(const void *in, size_t len, ex_buf *out)
-{
-    (void)in;
-    (void)len;
-    char c;
-    ssize_t r;
-    do
-        r = read(gate_fd[0], &c, 1);
-    while (r == -1 && errno == EINTR);
-    return ex_buf_append(out, "gated", 5) ? 9 : 0;
-}
-
-static int task_echo(const void *in, size_t len, ex_buf *out)
-{
-    return ex_buf_append(out, in, len) ? 9 : 0;
-}
-
-static int task_pid(const void *in, size_t len, ex_buf *out)
-{
-    (void)in;
-    (void)len;
-    int32_t pid = (int32_t)getpid();
-    return ex_buf_append(out, &pid, sizeof pid) ? 9 : 0;
-}
-
-static int task_empty(const void *in, size_t len, ex_buf *out)
-{
-    (void)in;
-    (void)len;
-    (void)out;
-    return 0;
-}
 
 /* Succeeds while the token pipe holds a byte, then fails: the first
  * worker starts, its replacement cannot. */
@@ -222,34 +91,6 @@ static int group_teardown(void **state)
     return 0;
 }
 
-static ex_executor *make(ex_kind kind, unsigned workers)
-{
-    ex_config cfg;
-    ex_config_init(&cfg, kind);
-    cfg.max_workers = workers;
-    ex_executor *ex = NULL;
-    assert_int_equal(ex_create(&cfg, &ex), 0);
-    return ex;
-}
-
-static void wait_running(ex_future *f)
-{
-    for (int i = 0; i < 20000 * slow() && ex_future_state(f) == EX_PENDING; i++)
-        sleep_ms(1);
-    assert_int_equal(ex_future_state(f), EX_RUNNING);
-}
-
-static int32_t i32_of(ex_future *f)
-{
-    const void *out;
-    size_t len;
-    assert_int_equal(ex_future_result(f, &out, &len, hang_ns()), 0);
-    assert_int_equal(len, sizeof(int32_t));
-    int32_t v;
-    memcpy(&v, out, sizeof v);
-    return v;
-}
-
 /* --------------------------------------------- 1. shutdown after a break */
 
 /* One worker, recycled after each task, whose replacement's initializer
@@ -286,7 +127,7 @@ static void test_shutdown_after_break(void **state)
     sleep_ms(50);
     gate_open(1);
     shut_args sa = {.ex = ex, .wait = 1, .cancel = 0, .rc = 99};
-    assert_true(call_within(do_shutdown, &sa, hang_ns()));
+    assert_true(call_within(do_shutdown, &sa, test_hang_ns()));
     assert_int_equal(sa.rc, 0);
     assert_int_equal(ex_future_state(a), EX_DONE);
     assert_int_equal(ex_future_state(b), EX_FAILED);
@@ -317,20 +158,9 @@ static void test_destroy_with_app_child(void **state)
         int32_t first = i32_of(f);
         ex_future_release(f);
 
-        int release[2];
-        assert_int_equal(pipe2(release, O_CLOEXEC), 0);
-        pid_t child = fork();
-        assert_true(child >= 0);
-        if (child == 0) {
-            close(release[1]);
-            char c;
-            ssize_t r;
-            do
-                r = read(release[0], &c, 1);
-            while (r == -1 && errno == EINTR);
-            _exit(0);
-        }
-        close(release[0]);
+        int release = -1;
+        pid_t child = app_child_start(&release);
+        assert_true(child > 0);
         /* Recycling with the child alive: the next tasks run in new
          * processes. */
         for (int i = 0; i < 3; i++) {
@@ -342,10 +172,8 @@ static void test_destroy_with_app_child(void **state)
             ex_future_release(f);
         }
         shut_args sa = {.ex = ex, .rc = 99};
-        bool returned = call_within(do_destroy, &sa, hang_ns());
-        close(release[1]); /* lets the child go in every case */
-        int st;
-        assert_int_equal(waitpid(child, &st, 0), child);
+        bool returned = call_within(do_destroy, &sa, test_hang_ns());
+        assert_true(app_child_end(child, release)); /* in every case */
         assert_true(returned);
         assert_int_equal(sa.rc, 0);
     }
@@ -372,28 +200,14 @@ static int task_print_noflush(const void *in, size_t len, ex_buf *out)
     return 0;
 }
 
-static size_t count_lines(const char *s, const char *line)
-{
-    size_t n = 0, l = strlen(line);
-    for (const char *p = s; (p = strstr(p, line)); p += l)
-        n++;
-    return n;
-}
-
 /* The parent's unflushed stdout is written once; a task's line is written
  * once whether or not the task flushed. */
 static void test_stdio_once(void **state)
 {
     (void)state;
     for (size_t k = 0; k < NKINDS(all_kinds); k++) {
-        char path[] = "/tmp/pb_faults_stdout_XXXXXX";
-        int fd = mkstemp(path);
-        assert_true(fd >= 0);
-        unlink(path);
-        fflush(stdout);
-        int saved = dup(STDOUT_FILENO);
-        assert_true(saved >= 0);
-        assert_true(dup2(fd, STDOUT_FILENO) >= 0);
+        fd_capture cap;
+        assert_int_equal(fd_capture_begin(&cap, STDOUT_FILENO), 0);
         /* Fully buffered, as stdout to a file or a pipe is. */
         setvbuf(stdout, NULL, _IOFBF, BUFSIZ);
         printf("parent-pending\n"); /* stays in the buffer */
@@ -401,26 +215,23 @@ static void test_stdio_once(void **state)
         ex_future *a, *b;
         int rca = ex_submit(ex, task_print_flush, NULL, 0, &a);
         int rcb = ex_submit(ex, task_print_noflush, NULL, 0, &b);
-        int wa = rca ? rca : ex_future_result(a, NULL, NULL, hang_ns());
-        int wb = rcb ? rcb : ex_future_result(b, NULL, NULL, hang_ns());
+        int wa = rca ? rca : ex_future_result(a, NULL, NULL, test_hang_ns());
+        int wb = rcb ? rcb : ex_future_result(b, NULL, NULL, test_hang_ns());
         int rd = ex_destroy(ex);
-        fflush(stdout);
-        assert_true(dup2(saved, STDOUT_FILENO) >= 0);
-        close(saved);
+        fd_capture_end(&cap);
         setvbuf(stdout, NULL, _IOLBF, BUFSIZ);
         assert_int_equal(wa, 0);
         assert_int_equal(wb, 0);
         assert_int_equal(rd, 0);
         ex_future_release(a);
         ex_future_release(b);
-        char buf[4096];
-        ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
-        close(fd);
-        assert_true(n > 0);
-        buf[n] = 0;
+        char *buf = fd_capture_text(&cap, NULL);
+        fd_capture_close(&cap);
+        assert_non_null(buf);
         assert_int_equal(count_lines(buf, "parent-pending\n"), 1);
         assert_int_equal(count_lines(buf, "task-flushed\n"), 1);
         assert_int_equal(count_lines(buf, "task-unflushed\n"), 1);
+        free(buf);
     }
 }
 
@@ -468,7 +279,7 @@ static void test_cancel_publication(void **state)
 {
     (void)state;
     enum { BATCH = 4096 };
-    size_t rounds = getenv("EX_TEST_VALGRIND") ? 4 : 256;
+    size_t rounds = test_under_valgrind() ? 4 : 256;
     ex_executor *ex = make(EX_THREADS, 1);
     ex_future **fs = calloc(BATCH, sizeof *fs);
     assert_non_null(fs);
@@ -494,7 +305,7 @@ static void test_cancel_publication(void **state)
         pthread_join(th, NULL);
         bad += atomic_load(&rc.bad);
         gate_open(1);
-        assert_int_equal(ex_future_wait(g, hang_ns()), 0);
+        assert_int_equal(ex_future_wait(g, test_hang_ns()), 0);
         ex_future_release(g);
         for (size_t i = 0; i < BATCH; i++)
             ex_future_release(fs[i]);
@@ -535,7 +346,7 @@ static int task_destroy_self(const void *in, size_t len, ex_buf *out)
 
 static void wait_set(atomic_int *v)
 {
-    for (int i = 0; i < 60000 * slow() && atomic_load(v) == 99; i++)
+    for (int i = 0; i < 60000 * test_slow() && atomic_load(v) == 99; i++)
         sleep_ms(1);
 }
 
@@ -554,7 +365,7 @@ static void test_destroy_from_inside(void **state)
         assert_int_equal(ex_submit(ex, task_destroy_self, &ex, sizeof ex, &f), 0);
         const void *out;
         size_t len;
-        assert_int_equal(ex_future_result(f, &out, &len, hang_ns()), 0);
+        assert_int_equal(ex_future_result(f, &out, &len, test_hang_ns()), 0);
         assert_int_equal(len, 2 * sizeof(int32_t));
         int32_t rc[2];
         memcpy(rc, out, sizeof rc);
@@ -562,7 +373,7 @@ static void test_destroy_from_inside(void **state)
         assert_int_equal(rc[1], EX_EINVAL);
         ex_future_release(f);
         shut_args sa = {.ex = ex, .rc = 99};
-        assert_true(call_within(do_destroy, &sa, hang_ns()));
+        assert_true(call_within(do_destroy, &sa, test_hang_ns()));
         assert_int_equal(sa.rc, 0);
         if (kind == EX_SEQ)
             continue; /* its callbacks run in the caller, outside it */
@@ -583,7 +394,7 @@ static void test_destroy_from_inside(void **state)
         ex_future_release(f);
         sa.ex = ex;
         sa.rc = 99;
-        assert_true(call_within(do_destroy, &sa, hang_ns()));
+        assert_true(call_within(do_destroy, &sa, test_hang_ns()));
         assert_int_equal(sa.rc, 0);
 
         /* From a callback run by shutdown(cancel_pending) in the caller. */
@@ -600,7 +411,7 @@ static void test_destroy_from_inside(void **state)
         sa.wait = 0;
         sa.cancel = 1;
         sa.rc = 99;
-        assert_true(call_within(do_shutdown, &sa, hang_ns()));
+        assert_true(call_within(do_shutdown, &sa, test_hang_ns()));
         assert_int_equal(sa.rc, 0);
         assert_int_equal(ex_future_state(p), EX_CANCELLED);
         assert_int_equal(atomic_load(&in.destroy_rc), EX_EINVAL);
@@ -608,11 +419,11 @@ static void test_destroy_from_inside(void **state)
          * that opens the gate: refused too. */
         assert_int_equal(atomic_load(&in.shutdown_rc), EX_EINVAL);
         gate_open(1);
-        assert_int_equal(ex_future_wait(g, hang_ns()), 0);
+        assert_int_equal(ex_future_wait(g, test_hang_ns()), 0);
         ex_future_release(g);
         ex_future_release(p);
         sa.rc = 99;
-        assert_true(call_within(do_destroy, &sa, hang_ns()));
+        assert_true(call_within(do_destroy, &sa, test_hang_ns()));
         assert_int_equal(sa.rc, 0);
     }
 }
@@ -637,9 +448,7 @@ static int task_fork_then_crash(const void *in, size_t len, ex_buf *out)
     int32_t v = (int32_t)pid;
     if (write(info_fd[1], &v, sizeof v) != (ssize_t)sizeof v)
         return 97;
-    struct rlimit no_core = {0, 0};
-    setrlimit(RLIMIT_CORE, &no_core);
-    abort();
+    crash_now();
 }
 
 static void test_crash_with_grandchild(void **state)
@@ -659,7 +468,7 @@ static void test_crash_with_grandchild(void **state)
     assert_int_equal(read(info_fd[0], &grandchild, sizeof grandchild),
                      (ssize_t)sizeof grandchild);
     assert_true(grandchild > 0);
-    int rc = ex_future_wait(f, hang_ns());
+    int rc = ex_future_wait(f, test_hang_ns());
     kill(grandchild, SIGKILL);
     assert_int_equal(rc, 0);
     assert_int_equal(ex_future_state(f), EX_FAILED);
@@ -711,11 +520,11 @@ static void test_redispatch_never_started(void **state)
     uint32_t v = 0x5eed;
     assert_int_equal(ex_submit(ex, task_echo, &v, sizeof v, &b), 0);
     gate_open(1);
-    assert_int_equal(ex_future_result(c, NULL, NULL, hang_ns()), 0);
+    assert_int_equal(ex_future_result(c, NULL, NULL, test_hang_ns()), 0);
     /* b was handed to a worker that could not read it: it runs again. */
     const void *out;
     size_t len;
-    assert_int_equal(ex_future_result(b, &out, &len, hang_ns()), 0);
+    assert_int_equal(ex_future_result(b, &out, &len, test_hang_ns()), 0);
     assert_int_equal(len, sizeof v);
     assert_memory_equal(out, &v, sizeof v);
     ex_task_stats sc, sb;
@@ -740,7 +549,7 @@ static void test_redispatch_never_started(void **state)
     assert_int_equal(ex_submit(ex, task_echo, in, BIG, &b), 0);
     wait_running(b);
     assert_int_equal(kill(pid, SIGKILL), 0);
-    assert_int_equal(ex_future_result(b, &out, &len, hang_ns()), 0);
+    assert_int_equal(ex_future_result(b, &out, &len, test_hang_ns()), 0);
     assert_int_equal(len, BIG);
     assert_memory_equal(out, in, BIG);
     assert_int_equal(ex_future_stats(b, &sb), 0);
@@ -772,12 +581,12 @@ static void test_cancel_reaches_batch(void **state)
         assert_int_equal(ex_submit(ex, task_empty, NULL, 0, &b[i]), 0);
     assert_int_equal(ex_future_on_done(b[0], cb_cancel_rest, ex), 0);
     gate_open(1);
-    assert_int_equal(ex_wait(b, 3, EX_ALL_COMPLETED, hang_ns(), NULL), 0);
+    assert_int_equal(ex_wait(b, 3, EX_ALL_COMPLETED, test_hang_ns(), NULL), 0);
     assert_int_equal(ex_future_error(b[0]), EX_EBROKEN);
     assert_int_equal(ex_future_state(b[1]), EX_CANCELLED);
     assert_int_equal(ex_future_state(b[2]), EX_CANCELLED);
     shut_args sa = {.ex = ex, .rc = 99};
-    assert_true(call_within(do_destroy, &sa, hang_ns()));
+    assert_true(call_within(do_destroy, &sa, test_hang_ns()));
     assert_int_equal(sa.rc, 0);
     ex_future_release(a);
     for (int i = 0; i < 3; i++)
@@ -871,8 +680,7 @@ static void test_worker_signals(void **state)
 
 int main(void)
 {
-    /* A hang anywhere fails the binary instead of stalling the suite. */
-    alarm(slow() > 1 ? 3600 : 900);
+    test_alarm();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shutdown_after_break),
         cmocka_unit_test(test_destroy_with_app_child),

@@ -8,13 +8,9 @@
  * bound from below, or from above with a margin meant for a loaded 2-core box
  * under valgrind.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <cmocka.h>
+#include "util.h"
 
 #include "httpd.h"
-#include "proc_counts.h"
 #include "server_proc.h"
 
 #include <arpa/inet.h>
@@ -32,26 +28,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-/* Valgrind runs everything 10-50x slower: stretch the upper bounds. */
-static int slow_factor(void)
-{
-    return getenv("EX_TEST_VALGRIND") ? 5 : 1;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
-    }
-}
 
 /* ------------------------------------------------------- a plain client */
 
@@ -478,7 +454,7 @@ static void test_concurrent_delays(void **state)
     print_message("300 x /delay/0.2: %.2f s, max %u suspended at once, threads %d -> %d\n",
                   elapsed, max_pending, threads_before, max_threads);
     assert_true(elapsed >= 0.2);
-    assert_true(elapsed < 10.0 * slow_factor());
+    assert_true(elapsed < 10.0 * test_slow());
     assert_true(max_threads <= threads_before + 1); /* no thread per request */
     assert_true(max_pending >= 1);
 }
@@ -506,7 +482,7 @@ static void test_stop_releases_pending(void **state)
         assert_int_equal(pb_httpd_pending(h), N);
         t0 = now_s();
         pb_httpd_stop(h);
-        assert_true(now_s() - t0 < 5.0 * slow_factor());
+        assert_true(now_s() - t0 < 5.0 * test_slow());
         /* The clients see an answer or the connection closed, at once. */
         for (int i = 0; i < N; i++) {
             struct pollfd p = {.fd = fd[i], .events = POLLIN};
@@ -688,7 +664,7 @@ static int serve_child(char **argv, int argc, char *out, size_t out_len,
     return WEXITSTATUS(status);
 }
 
-static int count_lines(const char *s)
+static int newlines(const char *s)
 {
     int n = 0;
     for (; *s; s++)
@@ -721,7 +697,7 @@ static void test_serve_usage(void **state)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         int rc = serve_child(cases[i].argv, cases[i].argc, out, sizeof out, err, sizeof err);
         assert_int_equal(rc, cases[i].want);
-        assert_int_equal(count_lines(err), 1);
+        assert_int_equal(newlines(err), 1);
         assert_non_null(strstr(err, cases[i].named));
         assert_string_equal(out, "");
     }

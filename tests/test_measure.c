@@ -5,12 +5,7 @@
  * or a mix); a task that leaves the CPU shows its switch; and a reading
  * that does fall outside is cut and flagged, never hidden.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <cmocka.h>
-
-#include "ex_internal.h"
+#include "util.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -19,16 +14,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-#define NKINDS(a) (sizeof(a) / sizeof((a)[0]))
-
-static int task_empty(const void *in, size_t len, ex_buf *out)
-{
-    (void)in;
-    (void)len;
-    (void)out;
-    return 0;
-}
 
 /* ------------------------------------------------- the cut, on its own */
 
@@ -141,7 +126,7 @@ static void test_cpu_switch_detection(void **state)
     (void)state;
     int d = ex_cpu_switch_detection();
     assert_int_equal(ex_cpu_switch_detection(), d); /* tested once */
-    if (getenv("EX_TEST_VALGRIND"))
+    if (test_under_valgrind())
         assert_int_equal(d, 0); /* valgrind refuses rseq registration */
     cpu_set_t saved;
     assert_int_equal(sched_getaffinity(0, sizeof saved, &saved), 0);
@@ -195,13 +180,6 @@ static void test_cpu_switch_detection(void **state)
 
 /* ----------------------------------------------- every task, 10k of them */
 
-static void sleep_us(long us)
-{
-    struct timespec ts = {.tv_sec = 0, .tv_nsec = us * 1000L};
-    while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
-    }
-}
-
 /* Mostly empty tasks (readings chain and estimates serve), some that spin
  * a few microseconds, some that sleep (a switch mid-task: an estimated
  * start against an exact end). */
@@ -211,7 +189,7 @@ static int task_mixed(const void *in, size_t len, ex_buf *out)
     (void)out;
     unsigned i = *(const unsigned *)in;
     if (i % 16 == 15) {
-        sleep_us(20);
+        sleep_ns(20 * 1000);
     } else if (i % 16 == 7) {
         uint64_t until = ex_now_ns() + 3000;
         while (ex_now_ns() < until)
@@ -279,7 +257,7 @@ static void run_mixed(ex_kind kind, bool exact, cpu_set_t *pin, size_t n, unsign
 static void test_cpu_within_wall(void **state)
 {
     (void)state;
-    size_t n = getenv("EX_TEST_VALGRIND") ? 1000 : 10000;
+    size_t n = test_under_valgrind() ? 1000 : 10000;
     unsigned *in = malloc(n * sizeof *in);
     assert_non_null(in);
     for (size_t i = 0; i < n; i++)

@@ -5,16 +5,9 @@
  * pb_pin_worker_start as the worker_start hook. CPU-list and policy errors
  * are checked for their status and for naming the offending item.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <cmocka.h>
+#include "util.h"
 
-#include "capture.h"
-
-#include "executor.h"
 #include "pin.h"
-#include "proc_counts.h"
 
 #include <errno.h>
 #include <pthread.h>

@@ -1,5 +1,5 @@
 /*
- * test_procs.c: what only the process pool (executors/procs.c) promises.
+ * test_procs.c: what only the process pool (executors/procs*.c) promises.
  * A crashing, self-killing or hanging task fails only its own future and
  * the pool goes on; recycling; 64 MiB each way; the payload cap; a broken
  * initializer with no respawn loop; per-task stats from the child; two
@@ -11,67 +11,20 @@
  * ASan, TSan and valgrind.  Tasks run in forked workers: they _exit or
  * return, never exit().
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <cmocka.h>
+#include "util.h"
 
-#include "ex_internal.h"
-#include "proc_counts.h"
-
-#include <errno.h>
 #include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/resource.h>
-#include <time.h>
-#include <unistd.h>
 
-#define SEC 1000000000LL
 #define BIG ((size_t)64 << 20)
 
-static int slow(void)
-{
-    return getenv("EX_TEST_VALGRIND") ? 10 : 1;
-}
-
-static int64_t wait_ns(void)
-{
-    return 120 * SEC * slow();
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
-    }
-}
-
 /* ------------------------------------------------------------------ tasks */
-
-static int task_echo(const void *in, size_t len, ex_buf *out)
-{
-    return ex_buf_append(out, in, len) ? 90 : 0;
-}
-
-/* Output: this process's pid. */
-static int task_pid(const void *in, size_t len, ex_buf *out)
-{
-    (void)in;
-    (void)len;
-    int32_t pid = (int32_t)getpid();
-    return ex_buf_append(out, &pid, sizeof pid) ? 90 : 0;
-}
 
 static int task_abort(const void *in, size_t len, ex_buf *out)
 {
     (void)in;
     (void)len;
     (void)out;
-    struct rlimit no_core = {0, 0};
-    setrlimit(RLIMIT_CORE, &no_core); /* no core file in the test's cwd */
-    abort();
+    crash_now();
 }
 
 static int task_sigkill(const void *in, size_t len, ex_buf *out)
@@ -173,18 +126,10 @@ static int task_leave_grandchild(const void *in, size_t len, ex_buf *out)
     return ex_buf_append(out, &v, sizeof v) ? 90 : 0;
 }
 
-static int init_fail(void *arg)
-{
-    (void)arg;
-    return 1;
-}
-
 static int init_crash(void *arg)
 {
     (void)arg;
-    struct rlimit no_core = {0, 0};
-    setrlimit(RLIMIT_CORE, &no_core);
-    abort();
+    crash_now();
 }
 
 static int start_fail_odd(unsigned index, void *arg)
@@ -221,17 +166,6 @@ static ex_future *submit(ex_executor *ex, ex_task_fn fn, const void *in,
     return f;
 }
 
-static int32_t result_pid(ex_future *f)
-{
-    const void *out;
-    size_t len;
-    assert_int_equal(ex_future_result(f, &out, &len, wait_ns()), 0);
-    assert_int_equal(len, sizeof(int32_t));
-    int32_t pid;
-    memcpy(&pid, out, sizeof pid);
-    return pid;
-}
-
 /* Runs n echo tasks on distinct inputs and checks every output. */
 static void run_echoes(ex_executor *ex, size_t n)
 {
@@ -246,7 +180,7 @@ static void run_echoes(ex_executor *ex, size_t n)
     for (size_t i = 0; i < n; i++) {
         const void *out;
         size_t len;
-        assert_int_equal(ex_future_result(fs[i], &out, &len, wait_ns()), 0);
+        assert_int_equal(ex_future_result(fs[i], &out, &len, test_hang_ns()), 0);
         assert_int_equal(len, sizeof(uint32_t));
         assert_memory_equal(out, &in[i], sizeof in[i]);
         ex_future_release(fs[i]);
@@ -258,7 +192,7 @@ static void run_echoes(ex_executor *ex, size_t n)
 /* The worker pid other than `not` in slot i, once the slot has one. */
 static pid_t wait_worker_pid(ex_executor *ex, unsigned i, pid_t not)
 {
-    for (int t = 0; t < 2000 * slow(); t++) {
+    for (int t = 0; t < 2000 * test_slow(); t++) {
         pid_t p = ex_worker_pid(ex, i);
         if (p > 0 && p != not)
             return p;
@@ -275,17 +209,10 @@ static pid_t only_child(void)
     return pc_child_pids(&pid, 1) == 1 ? pid : 0;
 }
 
-typedef pc_counts counts;
-
-static counts take_counts(void)
-{
-    return pc_take();
-}
-
 /* The counts settle to `want`. */
-static void assert_counts(counts want)
+static void assert_counts(pc_counts want)
 {
-    counts now = pc_settle(want, 400);
+    pc_counts now = pc_settle(want, 400);
     assert_int_equal(now.fds, want.fds);
     assert_int_equal(now.threads, want.threads);
     assert_int_equal(now.children, want.children);
@@ -298,7 +225,7 @@ static void assert_counts(counts want)
 static void test_crash_isolation(void **state)
 {
     (void)state;
-    ex_executor *ex = make_pool(2, 3 * SEC * slow(), 0, 0);
+    ex_executor *ex = make_pool(2, 3 * SEC * test_slow(), 0, 0);
     enum { N = 100 };
     ex_future *fs[N];
     uint32_t in[N];
@@ -316,7 +243,7 @@ static void test_crash_isolation(void **state)
     for (int i = 0; i < N; i++) {
         const void *out;
         size_t len;
-        assert_int_equal(ex_future_result(fs[i], &out, &len, wait_ns()), 0);
+        assert_int_equal(ex_future_result(fs[i], &out, &len, test_hang_ns()), 0);
         assert_int_equal(len, sizeof in[i]);
         assert_memory_equal(out, &in[i], sizeof in[i]);
         assert_int_equal(ex_future_state(fs[i]), EX_DONE);
@@ -324,7 +251,7 @@ static void test_crash_isolation(void **state)
     }
     const int want[3] = {EX_EWORKER, EX_EWORKER, EX_ETIMEDOUT};
     for (int b = 0; b < 3; b++) {
-        assert_int_equal(ex_future_result(bad[b], NULL, NULL, wait_ns()),
+        assert_int_equal(ex_future_result(bad[b], NULL, NULL, test_hang_ns()),
                          want[b]);
         assert_int_equal(ex_future_state(bad[b]), EX_FAILED);
         assert_int_equal(ex_future_error(bad[b]), want[b]);
@@ -351,7 +278,7 @@ static void test_task_code(void **state)
     ex_executor *ex = make_pool(1, 0, 0, 0);
     unsigned char code = 42;
     ex_future *f = submit(ex, task_code, &code, 1);
-    assert_int_equal(ex_future_result(f, NULL, NULL, wait_ns()), EX_ETASK);
+    assert_int_equal(ex_future_result(f, NULL, NULL, test_hang_ns()), EX_ETASK);
     assert_int_equal(ex_future_task_code(f), 42);
     ex_future_release(f);
     assert_int_equal(ex_workers_replaced(ex), 0);
@@ -370,7 +297,7 @@ static void test_recycle(void **state)
     int32_t pids[9];
     for (int i = 0; i < 9; i++) {
         ex_future *f = submit(ex, task_pid, NULL, 0);
-        pids[i] = result_pid(f);
+        pids[i] = i32_of(f);
         ex_task_stats st;
         assert_int_equal(ex_future_stats(f, &st), 0);
         assert_int_equal(st.worker_pid, pids[i]);
@@ -399,12 +326,12 @@ static void test_recycle_stuck_pipe(void **state)
     ex_executor *ex = make_pool(1, 0, 1, 0);
     pid_t first = ex_worker_pid(ex, 0);
     ex_future *f = submit(ex, task_leave_grandchild, NULL, 0);
-    pid_t grandchild = result_pid(f);
+    pid_t grandchild = i32_of(f);
     ex_future_release(f);
     assert_true(grandchild > 0);
     pid_t next = wait_worker_pid(ex, 0, first);
     f = submit(ex, task_pid, NULL, 0);
-    assert_int_equal(result_pid(f), next);
+    assert_int_equal(i32_of(f), next);
     ex_future_release(f);
     assert_false(ex_is_broken(ex));
     assert_int_equal(kill(grandchild, SIGKILL), 0);
@@ -429,7 +356,7 @@ static void test_big_payloads(void **state)
 
     const void *out;
     size_t len;
-    assert_int_equal(ex_future_result(echo, &out, &len, wait_ns()), 0);
+    assert_int_equal(ex_future_result(echo, &out, &len, test_hang_ns()), 0);
     assert_int_equal(len, BIG);
     assert_memory_equal(out, in, BIG);
     ex_task_stats st;
@@ -437,7 +364,7 @@ static void test_big_payloads(void **state)
     assert_true(st.ipc_send_ns > 0 && st.ipc_recv_ns > 0);
     assert_true(st.ipc_send_ns + st.ipc_recv_ns <= st.end_ns - st.start_ns);
 
-    assert_int_equal(ex_future_result(gen, &out, &len, wait_ns()), 0);
+    assert_int_equal(ex_future_result(gen, &out, &len, test_hang_ns()), 0);
     assert_int_equal(len, BIG);
     const unsigned char *o = out;
     size_t bad = 0;
@@ -465,13 +392,13 @@ static void test_payload_cap(void **state)
 
     f = submit(ex, task_echo, in, CAP);
     size_t len;
-    assert_int_equal(ex_future_result(f, NULL, &len, wait_ns()), 0);
+    assert_int_equal(ex_future_result(f, NULL, &len, test_hang_ns()), 0);
     assert_int_equal(len, CAP);
     ex_future_release(f);
 
     uint64_t n = CAP + 1;
     f = submit(ex, task_big_out, &n, sizeof n);
-    assert_int_equal(ex_future_result(f, NULL, NULL, wait_ns()), EX_EINVAL);
+    assert_int_equal(ex_future_result(f, NULL, NULL, test_hang_ns()), EX_EINVAL);
     ex_future_release(f);
     pid_t pid = ex_worker_pid(ex, 0);
     run_echoes(ex, 5);
@@ -487,7 +414,7 @@ static void test_init_failure(void **state)
 {
     (void)state;
     for (int mode = 0; mode < 3; mode++) {
-        counts before = take_counts();
+        pc_counts before = pc_take();
         ex_config cfg;
         ex_config_init(&cfg, EX_PROCS);
         cfg.max_workers = 3;
@@ -519,7 +446,7 @@ static void test_stats(void **state)
     ex_executor *ex = make_pool(2, 0, 0, 0);
     uint32_t ms = 60;
     ex_future *f = submit(ex, task_spin, &ms, sizeof ms);
-    assert_int_equal(ex_future_result(f, NULL, NULL, wait_ns()), 0);
+    assert_int_equal(ex_future_result(f, NULL, NULL, test_hang_ns()), 0);
     ex_task_stats st;
     assert_int_equal(ex_future_stats(f, &st), 0);
     assert_true(st.worker_pid > 0 && st.worker_pid != getpid());
@@ -550,9 +477,9 @@ static void test_stats(void **state)
 static void test_two_pools(void **state)
 {
     (void)state;
-    counts before = take_counts();
+    pc_counts before = pc_take();
     ex_executor *a = make_pool(2, 0, 0, 0);
-    ex_executor *b = make_pool(2, 10 * SEC * slow(), 0, 0);
+    ex_executor *b = make_pool(2, 10 * SEC * test_slow(), 0, 0);
     pid_t wa[2] = {ex_worker_pid(a, 0), ex_worker_pid(a, 1)};
     pid_t wb[2] = {ex_worker_pid(b, 0), ex_worker_pid(b, 1)};
     for (int i = 0; i < 2; i++)
@@ -565,8 +492,8 @@ static void test_two_pools(void **state)
     ex_future *crash = submit(b, task_sigkill, NULL, 0);
     run_echoes(a, 50);
     ex_destroy(a); /* hangs if b's processes held a's fds */
-    assert_int_equal(ex_future_result(spin, NULL, NULL, wait_ns()), 0);
-    assert_int_equal(ex_future_result(crash, NULL, NULL, wait_ns()), EX_EWORKER);
+    assert_int_equal(ex_future_result(spin, NULL, NULL, test_hang_ns()), 0);
+    assert_int_equal(ex_future_result(crash, NULL, NULL, test_hang_ns()), EX_EWORKER);
     ex_future_release(spin);
     ex_future_release(crash);
     run_echoes(b, 50);
@@ -583,14 +510,14 @@ static void test_external_kill(void **state)
     assert_int_equal(pipe(started), 0);
     ex_executor *ex = make_pool(1, 0, 0, 0);
     ex_future *f = submit(ex, task_pid, NULL, 0);
-    pid_t pid = result_pid(f);
+    pid_t pid = i32_of(f);
     ex_future_release(f);
     assert_int_equal(kill(pid, SIGKILL), 0);
     pid_t next = wait_worker_pid(ex, 0, pid);
     assert_int_equal(ex_workers_replaced(ex), 1);
     assert_false(ex_is_broken(ex));
     f = submit(ex, task_pid, NULL, 0);
-    assert_int_equal(result_pid(f), next);
+    assert_int_equal(i32_of(f), next);
     ex_future_release(f);
 
     /* Started for sure: the task itself says so through its output pipe
@@ -600,7 +527,7 @@ static void test_external_kill(void **state)
     char c;
     assert_int_equal(read(started[0], &c, 1), 1);
     assert_int_equal(kill(next, SIGKILL), 0);
-    assert_int_equal(ex_future_result(f, NULL, NULL, wait_ns()), EX_EWORKER);
+    assert_int_equal(ex_future_result(f, NULL, NULL, test_hang_ns()), EX_EWORKER);
     ex_future_release(f);
     close(started[0]);
     close(started[1]);
@@ -615,7 +542,7 @@ static void test_idle_death_breaks(void **state)
     (void)state;
     ex_executor *ex = make_pool(1, 0, 0, 0);
     assert_int_equal(kill(ex_worker_pid(ex, 0), SIGKILL), 0);
-    for (int t = 0; t < 2000 * slow() && !ex_is_broken(ex); t++)
+    for (int t = 0; t < 2000 * test_slow() && !ex_is_broken(ex); t++)
         sleep_ms(5);
     assert_true(ex_is_broken(ex));
     assert_int_equal(ex_workers_replaced(ex), 0);
@@ -629,20 +556,20 @@ static void test_idle_death_breaks(void **state)
 static void test_fork_server_death(void **state)
 {
     (void)state;
-    counts before = take_counts();
+    pc_counts before = pc_take();
     assert_int_equal(before.children, 0);
     ex_executor *ex = make_pool(2, 0, 0, 0);
     pid_t fs = only_child();
     assert_true(fs > 0);
     ex_future *f = submit(ex, task_hang, NULL, 0);
     /* Running, so it fails as the worker's (not as a queued) task. */
-    for (int t = 0; t < 2000 * slow() && ex_future_state(f) == EX_PENDING; t++)
+    for (int t = 0; t < 2000 * test_slow() && ex_future_state(f) == EX_PENDING; t++)
         sleep_ms(5);
     assert_int_equal(ex_future_state(f), EX_RUNNING);
     assert_int_equal(kill(fs, SIGKILL), 0);
-    assert_int_equal(ex_future_result(f, NULL, NULL, wait_ns()), EX_EWORKER);
+    assert_int_equal(ex_future_result(f, NULL, NULL, test_hang_ns()), EX_EWORKER);
     ex_future_release(f);
-    for (int t = 0; t < 2000 * slow() && !ex_is_broken(ex); t++)
+    for (int t = 0; t < 2000 * test_slow() && !ex_is_broken(ex); t++)
         sleep_ms(5);
     assert_true(ex_is_broken(ex));
     assert_int_equal(ex_submit(ex, task_echo, "x", 1, &f), EX_EBROKEN);
@@ -656,8 +583,8 @@ static void test_no_leaks(void **state)
 {
     (void)state;
     for (int mode = 0; mode < 4; mode++) {
-        counts before = take_counts();
-        ex_executor *ex = make_pool(2, 10 * SEC * slow(), mode == 3 ? 2 : 0, 0);
+        pc_counts before = pc_take();
+        ex_executor *ex = make_pool(2, 10 * SEC * test_slow(), mode == 3 ? 2 : 0, 0);
         assert_true(pc_children() == before.children + 1); /* fork server */
         assert_true(pc_threads() >= before.threads + 1);  /* dispatcher */
         ex_future *crash = submit(ex, task_abort, NULL, 0);
@@ -705,7 +632,7 @@ static void test_shutdown_cancel(void **state)
     uint32_t ms = 150;
     ex_future *running = submit(ex, task_spin, &ms, sizeof ms);
     /* Let it start before the queue fills behind it. */
-    for (int t = 0; t < 2000 * slow() && ex_future_state(running) == EX_PENDING; t++)
+    for (int t = 0; t < 2000 * test_slow() && ex_future_state(running) == EX_PENDING; t++)
         sleep_ms(5);
     ex_future *waiting[5];
     for (int i = 0; i < 5; i++)
@@ -722,8 +649,7 @@ static void test_shutdown_cancel(void **state)
 
 int main(void)
 {
-    /* A hang anywhere fails the binary instead of stalling the suite. */
-    alarm(slow() > 1 ? 3600 : 900);
+    test_alarm();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_crash_isolation),
         cmocka_unit_test(test_task_code),

@@ -286,6 +286,7 @@ static inline _Noreturn void crash_now(void)
 static inline pid_t app_child_start(int *release)
 {
     int p[2];
+    *release = -1;
     if (pipe2(p, O_CLOEXEC) != 0)
         return -1;
     pid_t pid = fork();
@@ -453,6 +454,26 @@ static inline int task_empty(const void *in, size_t len, ex_buf *out)
     return 0;
 }
 
+/* Fails with code = the input value (uint32) when it is odd; else out =
+ * in. */
+static inline int task_fail_odd(const void *in, size_t len, ex_buf *out)
+{
+    uint32_t v;
+    if (len != sizeof v)
+        return 22;
+    memcpy(&v, in, sizeof v);
+    if (v % 2)
+        return (int)v;
+    return ex_buf_append(out, &v, sizeof v) ? 9 : 0;
+}
+
+/* An initializer that fails: the executor is broken from the start. */
+static inline int init_fail(void *arg)
+{
+    (void)arg;
+    return 1;
+}
+
 /* ---------------------------------------------- executors, with asserts */
 
 static inline ex_executor *make(ex_kind kind, unsigned workers)
@@ -489,6 +510,36 @@ static inline uint32_t u32_of(ex_future *f)
 static inline int32_t i32_of(ex_future *f)
 {
     return (int32_t)u32_of(f);
+}
+
+/* fn(argc, argv) with stdout into out and stderr into err (both
+ * NUL-terminated, truncated to their sizes); returns fn's status.  For the
+ * CLI tests: a subcommand's main function, captured in process. */
+static inline int capture_main(int (*fn)(int, char **), int argc, char **argv,
+                               char *out, size_t outlen, char *err,
+                               size_t errlen)
+{
+    fd_capture co, ce;
+    assert_int_equal(fd_capture_begin(&co, STDOUT_FILENO), 0);
+    assert_int_equal(fd_capture_begin(&ce, STDERR_FILENO), 0);
+    int rc = fn(argc, argv);
+    fd_capture_end(&ce);
+    fd_capture_end(&co);
+    fd_capture *caps[2] = {&co, &ce};
+    char *bufs[2] = {out, err};
+    size_t lens[2] = {outlen, errlen};
+    for (int i = 0; i < 2; i++) {
+        size_t len = 0;
+        char *text = fd_capture_text(caps[i], &len);
+        assert_non_null(text);
+        if (len > lens[i] - 1)
+            len = lens[i] - 1;
+        memcpy(bufs[i], text, len);
+        bufs[i][len] = 0;
+        free(text);
+        fd_capture_close(caps[i]);
+    }
+    return rc;
 }
 
 #endif
