@@ -94,6 +94,11 @@ struct ex_waiter {
     bool wake_on_fail;
 };
 
+/* Counts future `index`, final in state s, in w (and in w->order, the
+ * completion order, when as_completed keeps one).  Under w->lock once w
+ * is registered with any future (group.c). */
+void ex__waiter_count(struct ex_waiter *w, size_t index, ex_state s);
+
 /* vt->inside: where the caller stands relative to the executor. */
 enum {
     EX__OUTSIDE = 0,

@@ -149,26 +149,27 @@ bool ex__future_unbegin(ex_future *f)
         memory_order_acquire);
 }
 
-/* Called with f->lock held and the final state stored; returns unlocked,
- * and whether any callback ran. */
-static bool complete_locked(ex_future *f)
+/* Counts f, final in state s, in every group waiting on it (ex_wait,
+ * as_completed), and wakes the waiter when it can make progress.  Called
+ * with f->lock held. */
+static void notify_waiters(ex_future *f, ex_state s)
 {
-    bool ran = false;
-    ex_state s = atomic_load_explicit(&f->state, memory_order_relaxed);
-    if (f->cond_waiters)
-        pthread_cond_broadcast(&f->cond);
     for (struct ex_waiter_link *l = f->waiters; l; l = l->next) {
         struct ex_waiter *w = l->waiter;
         pthread_mutex_lock(&w->lock);
-        if (w->order) /* as_completed's completion order */
-            w->order[w->nfinal] = l->index;
-        w->nfinal++;
-        if (s == EX_FAILED)
-            w->nfailed++;
+        ex__waiter_count(w, l->index, s);
         if (w->nfinal >= w->wake_nfinal || (s == EX_FAILED && w->wake_on_fail))
             pthread_cond_broadcast(&w->cond);
         pthread_mutex_unlock(&w->lock);
     }
+}
+
+/* Runs the callbacks in the order added, without f->lock (they may do
+ * anything), including those added while they run.  Called and returns
+ * with f->lock held; whether any ran. */
+static bool run_callbacks_locked(ex_future *f)
+{
+    bool ran = false;
     f->running_callbacks = true;
     while (f->callbacks) {
         ran = true;
@@ -185,6 +186,18 @@ static bool complete_locked(ex_future *f)
         pthread_mutex_lock(&f->lock);
     }
     f->running_callbacks = false;
+    return ran;
+}
+
+/* Called with f->lock held and the final state stored; returns unlocked,
+ * and whether any callback ran. */
+static bool complete_locked(ex_future *f)
+{
+    ex_state s = atomic_load_explicit(&f->state, memory_order_relaxed);
+    if (f->cond_waiters)
+        pthread_cond_broadcast(&f->cond);
+    notify_waiters(f, s);
+    bool ran = run_callbacks_locked(f);
     ex_future *parent = f->parent;
     f->parent = NULL;
     pthread_mutex_unlock(&f->lock);

@@ -31,7 +31,7 @@ static bool final_state(ex_state s)
     return s == EX_DONE || s == EX_FAILED || s == EX_CANCELLED;
 }
 
-static void count_final(struct ex_waiter *w, size_t i, ex_state s)
+void ex__waiter_count(struct ex_waiter *w, size_t i, ex_state s)
 {
     if (w->order)
         w->order[w->nfinal] = i;
@@ -40,9 +40,11 @@ static void count_final(struct ex_waiter *w, size_t i, ex_state s)
         w->nfailed++;
 }
 
-/* with_order: record the completion order (as_completed), and copy fs,
- * which must outlive an ex_wait call but not an iterator's creation. */
-static int group_init(group *g, ex_future *const *fs, size_t n, bool with_order)
+/* The group's fields; with_order: the completion order array and a copy
+ * of fs (as_completed's fs must outlive its creation, ex_wait's only the
+ * call).  0 or EX_ENOMEM; group_free frees what it allocated either way. */
+static int group_alloc(group *g, ex_future *const *fs, size_t n,
+                       bool with_order)
 {
     g->w.n = n;
     g->w.nfinal = g->w.nfailed = 0;
@@ -54,41 +56,56 @@ static int group_init(group *g, ex_future *const *fs, size_t n, bool with_order)
     g->nlinks = 0;
     g->own_fs = with_order;
     g->fs = (ex_future **)fs;
-    if (with_order) {
-        g->w.order = calloc(n ? n : 1, sizeof *g->w.order);
-        g->fs = calloc(n ? n : 1, sizeof *g->fs);
-        if (!g->w.order || !g->fs)
-            goto nomem;
-        for (size_t i = 0; i < n; i++)
-            g->fs[i] = fs[i];
-    }
-    /* First pass, lock-free: a future already final needs no
-     * registration (a final state never changes), and nobody else touches
-     * w yet.  The others get a link each (usually few: grown as needed). */
+    if (!with_order)
+        return EX_OK;
+    g->w.order = calloc(n ? n : 1, sizeof *g->w.order);
+    g->fs = calloc(n ? n : 1, sizeof *g->fs);
+    if (!g->w.order || !g->fs)
+        return EX_ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        g->fs[i] = fs[i];
+    return EX_OK;
+}
+
+static void group_free(group *g)
+{
+    free(g->w.order);
+    free(g->links);
+    if (g->own_fs)
+        free(g->fs);
+}
+
+/* First pass, lock-free: a future already final needs no registration (a
+ * final state never changes), and nobody else touches w yet.  The others
+ * get a link each (usually few: grown as needed).  0 or EX_ENOMEM. */
+static int group_collect(group *g, ex_future *const *fs, size_t n)
+{
     size_t cap = 0;
     for (size_t i = 0; i < n; i++) {
         ex_state s = atomic_load_explicit(&fs[i]->state, memory_order_acquire);
         if (final_state(s)) {
-            count_final(&g->w, i, s);
+            ex__waiter_count(&g->w, i, s);
             continue;
         }
         if (g->nlinks == cap) {
             cap = cap ? 2 * cap : 16;
             struct ex_waiter_link *l = realloc(g->links, cap * sizeof *l);
             if (!l)
-                goto nomem;
+                return EX_ENOMEM;
             g->links = l;
         }
         g->links[g->nlinks].next = NULL;
         g->links[g->nlinks].waiter = &g->w;
         g->links[g->nlinks++].index = i;
     }
-    if (pthread_mutex_init(&g->w.lock, NULL))
-        goto nomem;
-    ex__cond_init(&g->w.cond);
-    /* Second pass: register with the others, re-checking under each
-     * future's lock (it may have become final since); from the first
-     * registration on, completions update w under its lock. */
+    return EX_OK;
+}
+
+/* Second pass: register with the others, re-checking under each future's
+ * lock (it may have become final since); from the first registration on,
+ * completions update w under its lock. */
+static void group_register(group *g, ex_future *const *fs)
+{
     for (size_t j = 0; j < g->nlinks; j++) {
         struct ex_waiter_link *l = &g->links[j];
         ex_future *f = fs[l->index];
@@ -96,7 +113,7 @@ static int group_init(group *g, ex_future *const *fs, size_t n, bool with_order)
         ex_state s = atomic_load_explicit(&f->state, memory_order_relaxed);
         if (final_state(s)) {
             pthread_mutex_lock(&g->w.lock);
-            count_final(&g->w, l->index, s);
+            ex__waiter_count(&g->w, l->index, s);
             pthread_mutex_unlock(&g->w.lock);
             l->waiter = NULL; /* not registered */
         } else {
@@ -105,13 +122,19 @@ static int group_init(group *g, ex_future *const *fs, size_t n, bool with_order)
         }
         pthread_mutex_unlock(&f->lock);
     }
+}
+
+static int group_init(group *g, ex_future *const *fs, size_t n, bool with_order)
+{
+    if (group_alloc(g, fs, n, with_order) != EX_OK ||
+        group_collect(g, fs, n) != EX_OK ||
+        pthread_mutex_init(&g->w.lock, NULL) != 0) {
+        group_free(g);
+        return EX_ENOMEM;
+    }
+    ex__cond_init(&g->w.cond);
+    group_register(g, fs);
     return EX_OK;
-nomem:
-    free(g->w.order);
-    free(g->links);
-    if (g->own_fs)
-        free(g->fs);
-    return EX_ENOMEM;
 }
 
 static void group_fini(group *g)
@@ -131,10 +154,7 @@ static void group_fini(group *g)
     }
     pthread_cond_destroy(&g->w.cond);
     pthread_mutex_destroy(&g->w.lock);
-    free(g->w.order);
-    free(g->links);
-    if (g->own_fs)
-        free(g->fs);
+    group_free(g);
 }
 
 static bool condition_met(const struct ex_waiter *w, ex_wait_mode mode)

@@ -166,6 +166,72 @@ int ex_map_create_array(ex_executor *ex, ex_task_fn fn,
     return rc;
 }
 
+/* The slot of chunk m->retired.  Once its last result was returned, the
+ * chunk is retired and the next one submitted first; NULL when every
+ * chunk is done. */
+static map_slot *current_slot(ex_map *m)
+{
+    map_slot *s = &m->slots[m->retired % m->window];
+    if (m->consumed < s->count)
+        return s;
+    retire(m, s);
+    m->retired++;
+    m->consumed = 0;
+    m->have_cursor = false;
+    if (m->submitted < m->nchunks)
+        submit_chunk(m);
+    if (m->retired == m->nchunks)
+        return NULL;
+    return &m->slots[m->retired % m->window];
+}
+
+/* The next item of a finished chunk of several inputs: its status (0,
+ * EX_ETASK, or EX_EINVAL for a malformed chunk output), code and output. */
+static int next_packed(ex_map *m, map_slot *s, int *code, const void **o,
+                       size_t *l)
+{
+    if (!m->have_cursor) {
+        if (ex__chunk_out_begin(&m->cursor, s->f->out.data, s->f->out.len,
+                                (uint32_t)s->count))
+            m->cursor.remaining = 0;
+        m->have_cursor = true;
+    }
+    if (ex__chunk_out_next(&m->cursor, code, o, l) != 0) {
+        *o = NULL;
+        *l = 0;
+        *code = 0;
+        return EX_EINVAL;
+    }
+    return *code ? EX_ETASK : 0;
+}
+
+/* The next result of slot s, waiting up to timeout_ns: its status, task
+ * code and output.  0, or the wait's error (EX_ETIMEDOUT). */
+static int next_result(ex_map *m, map_slot *s, int64_t timeout_ns, int *st,
+                       int *code, const void **o, size_t *l)
+{
+    *o = NULL;
+    *l = 0;
+    *code = 0;
+    if (!s->f) {
+        *st = s->submit_error;
+        return 0;
+    }
+    int rc = ex_future_wait(s->f, timeout_ns);
+    if (rc)
+        return rc;
+    if (m->chunk == 1) {
+        *st = ex_future_result(s->f, o, l, 0);
+        *code = ex_future_task_code(s->f);
+    } else if (ex_future_state(s->f) != EX_DONE) {
+        *st = ex_future_error(s->f);
+        *code = ex_future_task_code(s->f);
+    } else {
+        *st = next_packed(m, s, code, o, l);
+    }
+    return 0;
+}
+
 int ex_map_next(ex_map *m, size_t *index, int *status, int *task_code,
                 const void **out, size_t *len, int64_t timeout_ns)
 {
@@ -173,50 +239,15 @@ int ex_map_next(ex_map *m, size_t *index, int *status, int *task_code,
         return EX_EINVAL;
     if (m->retired == m->nchunks)
         return 1;
-    map_slot *s = &m->slots[m->retired % m->window];
-    if (m->consumed == s->count) {
-        retire(m, s);
-        m->retired++;
-        m->consumed = 0;
-        m->have_cursor = false;
-        if (m->submitted < m->nchunks)
-            submit_chunk(m);
-        if (m->retired == m->nchunks)
-            return 1;
-        s = &m->slots[m->retired % m->window];
-    }
-    const void *o = NULL;
-    size_t l = 0;
-    int st, code = 0;
-    if (!s->f) {
-        st = s->submit_error;
-    } else {
-        int rc = ex_future_wait(s->f, timeout_ns);
-        if (rc)
-            return rc;
-        if (m->chunk == 1) {
-            st = ex_future_result(s->f, &o, &l, 0);
-            code = ex_future_task_code(s->f);
-        } else if (ex_future_state(s->f) != EX_DONE) {
-            st = ex_future_error(s->f);
-            code = ex_future_task_code(s->f);
-        } else {
-            if (!m->have_cursor) {
-                if (ex__chunk_out_begin(&m->cursor, s->f->out.data, s->f->out.len,
-                                        (uint32_t)s->count))
-                    m->cursor.remaining = 0;
-                m->have_cursor = true;
-            }
-            if (ex__chunk_out_next(&m->cursor, &code, &o, &l) != 0) {
-                st = EX_EINVAL;
-                o = NULL;
-                l = 0;
-                code = 0;
-            } else {
-                st = code ? EX_ETASK : 0;
-            }
-        }
-    }
+    map_slot *s = current_slot(m);
+    if (!s)
+        return 1;
+    const void *o;
+    size_t l;
+    int st, code;
+    int rc = next_result(m, s, timeout_ns, &st, &code, &o, &l);
+    if (rc)
+        return rc;
     *index = s->first + m->consumed++;
     *status = st;
     if (task_code)

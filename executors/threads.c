@@ -161,13 +161,10 @@ static bool spin_for_work(threads_ex *t)
     return ex__spin_until_nonzero(&t->queued, t->base.cfg.spin_ns);
 }
 
-static void *worker_main(void *p)
+/* worker_start and the initializer, then counted as started (start()
+ * waits for every worker); a failure breaks the executor. */
+static void worker_started(threads_ex *t, unsigned index)
 {
-    worker_arg *wa = p;
-    threads_ex *t = wa->t;
-    unsigned index = wa->index;
-    free(wa);
-
     int failed = ex__worker_init(&t->base.cfg, index);
     pthread_mutex_lock(&t->lock);
     if (failed)
@@ -175,6 +172,55 @@ static void *worker_main(void *p)
     t->started++;
     pthread_cond_broadcast(&t->start_cv);
     pthread_mutex_unlock(&t->lock);
+}
+
+/* Runs a task taken from the queue, first waking whoever its place or the
+ * rest of the queue concerns. */
+static void worker_run(threads_ex *t, ex_future *f, unsigned index,
+                       ex_probe *chain)
+{
+    if (atomic_load_explicit(&t->room_waiters, memory_order_seq_cst))
+        signal_locked(t, &t->room_cv);
+    /* More work and nobody looking for it: wake a sleeper. */
+    if (atomic_load_explicit(&t->queued, memory_order_relaxed))
+        wake_for(t);
+    if (ex__future_begin(f))
+        ex__run_chained(f, (int)index, chain);
+    ex_future_release(f); /* the executor's reference */
+}
+
+/* After shutdown closed the pool: whether the queue is drained, checked
+ * under the lock (then this worker is no longer live and leaves). */
+static bool worker_drained(threads_ex *t)
+{
+    pthread_mutex_lock(&t->lock);
+    bool drained = !atomic_load(&t->queued);
+    if (drained)
+        t->live--;
+    pthread_mutex_unlock(&t->lock);
+    return drained;
+}
+
+/* Sleeps on work_cv unless work or the close came meanwhile (counted in
+ * idle first: see the handshake at the top of the file). */
+static void worker_sleep(threads_ex *t)
+{
+    pthread_mutex_lock(&t->lock);
+    atomic_fetch_add_explicit(&t->idle, 1, memory_order_seq_cst);
+    if (!atomic_load_explicit(&t->queued, memory_order_seq_cst) &&
+        !atomic_load_explicit(&t->closed, memory_order_seq_cst))
+        pthread_cond_wait(&t->work_cv, &t->lock);
+    atomic_fetch_sub_explicit(&t->idle, 1, memory_order_relaxed);
+    pthread_mutex_unlock(&t->lock);
+}
+
+static void *worker_main(void *p)
+{
+    worker_arg *wa = p;
+    threads_ex *t = wa->t;
+    unsigned index = wa->index;
+    free(wa);
+    worker_started(t, index);
     ex_probe chain;
     ex__probe_init(&chain, &t->base.cfg);
     bool spun = false; /* the last poll found nothing: sleep now */
@@ -182,23 +228,11 @@ static void *worker_main(void *p)
         ex_future *f = take(t);
         if (f) {
             spun = false;
-            if (atomic_load_explicit(&t->room_waiters, memory_order_seq_cst))
-                signal_locked(t, &t->room_cv);
-            /* More work and nobody looking for it: wake a sleeper. */
-            if (atomic_load_explicit(&t->queued, memory_order_relaxed))
-                wake_for(t);
-            if (ex__future_begin(f))
-                ex__run_chained(f, (int)index, &chain);
-            ex_future_release(f); /* the executor's reference */
+            worker_run(t, f, index, &chain);
             continue;
         }
         if (atomic_load_explicit(&t->closed, memory_order_acquire)) {
-            pthread_mutex_lock(&t->lock);
-            bool drained = !atomic_load(&t->queued);
-            if (drained)
-                t->live--;
-            pthread_mutex_unlock(&t->lock);
-            if (drained)
+            if (worker_drained(t))
                 break;
             continue;
         }
@@ -211,13 +245,7 @@ static void *worker_main(void *p)
         }
         spun = false;
         chain.valid = false; /* it sleeps: the next task starts afresh */
-        pthread_mutex_lock(&t->lock);
-        atomic_fetch_add_explicit(&t->idle, 1, memory_order_seq_cst);
-        if (!atomic_load_explicit(&t->queued, memory_order_seq_cst) &&
-            !atomic_load_explicit(&t->closed, memory_order_seq_cst))
-            pthread_cond_wait(&t->work_cv, &t->lock);
-        atomic_fetch_sub_explicit(&t->idle, 1, memory_order_relaxed);
-        pthread_mutex_unlock(&t->lock);
+        worker_sleep(t);
     }
     return NULL;
 }
