@@ -16,6 +16,7 @@ where every function body opens on a line of its own.
 import argparse
 import os
 import re
+import signal
 import sys
 
 SOURCE_ENDINGS = (".c", ".h")
@@ -114,6 +115,8 @@ def line_count(path):
 
 
 def main():
+    # Quietly stop when the output is cut short (| head).
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("paths", nargs="*", help="folders or files (default: %s)"
                     % " ".join(DEFAULT_PATHS))
