@@ -199,15 +199,34 @@ void pb_noise_window_end(pb_noise_window *w)
     w->server_cpu1 = w->server_pid > 0 ? pb_process_cpu_s(w->server_pid) : 0;
 }
 
+/* b - a, or 0 when the counter went backwards: the kernel's iowait (and,
+ * on some kernels, idle) counters can decrease slightly between reads. */
+static unsigned long long ticks_since(unsigned long long a, unsigned long long b)
+{
+    return b > a ? b - a : 0;
+}
+
+/* The per-field increase from a to b, each clamped at 0. */
+static pb_cpu_ticks ticks_delta(const pb_cpu_ticks *a, const pb_cpu_ticks *b)
+{
+    return (pb_cpu_ticks){
+        .user = ticks_since(a->user, b->user), .nice = ticks_since(a->nice, b->nice),
+        .system = ticks_since(a->system, b->system), .idle = ticks_since(a->idle, b->idle),
+        .iowait = ticks_since(a->iowait, b->iowait), .irq = ticks_since(a->irq, b->irq),
+        .softirq = ticks_since(a->softirq, b->softirq), .steal = ticks_since(a->steal, b->steal),
+    };
+}
+
 void pb_noise_account(const pb_noise_window *w, double own_cpu_s, pb_noise *n)
 {
     if (!w->ok)
         return;
     n->window_s = (double)(w->ns1 - w->ns0) / 1e9;
-    double total = (double)(pb_ticks_total(&w->t1) - pb_ticks_total(&w->t0));
+    pb_cpu_ticks d = ticks_delta(&w->t0, &w->t1);
+    double total = (double)pb_ticks_total(&d);
     if (total > 0) {
-        n->steal_pct = 100.0 * (double)(w->t1.steal - w->t0.steal) / total;
-        n->iowait_pct = 100.0 * (double)(w->t1.iowait - w->t0.iowait) / total;
+        n->steal_pct = 100.0 * (double)d.steal / total;
+        n->iowait_pct = 100.0 * (double)d.iowait / total;
     }
     /* The loopback server is part of the run, not a competitor (a server
      * that vanished mid-run counts as zero). */
@@ -216,7 +235,7 @@ void pb_noise_account(const pb_noise_window *w, double own_cpu_s, pb_noise *n)
         server = 0;
     long hz = sysconf(_SC_CLK_TCK);
     if (hz > 0) {
-        double busy = (double)(pb_ticks_busy(&w->t1) - pb_ticks_busy(&w->t0)) / (double)hz;
+        double busy = (double)pb_ticks_busy(&d) / (double)hz;
         n->others_cpu_s = busy - own_cpu_s - server;
     }
 }

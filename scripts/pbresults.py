@@ -470,6 +470,17 @@ def cv_pct(values):
     return 100.0 * statistics.stdev(v) / abs(statistics.mean(v))
 
 
+def spread_pct(values):
+    """The run-to-run spread in %: 1.4826 x the median absolute deviation /
+    the median (for normal data this estimates the coefficient of variation,
+    and one outlying run does not inflate it). None if < 2 values."""
+    v = [x for x in values if x is not None]
+    if len(v) < 2 or not statistics.median(v):
+        return None
+    med = statistics.median(v)
+    return 100.0 * 1.4826 * statistics.median(abs(x - med) for x in v) / abs(med)
+
+
 def fmt_p_value(p):
     """A p-value alone: '0.0079', '0.056', '< 0.0001', 'n/a' (two significant digits)."""
     if p is None:
@@ -486,8 +497,8 @@ def fmt_p(p):
 class Comparison:
     """a against b (lists of one metric over repetitions, higher = better):
     change_pct = (median a / median b - 1) x 100; p from mann_whitney; noise_pct
-    = the larger of the two sides' coefficients of variation (the run-to-run
-    spread). significant: p < ALPHA and |change_pct| > noise_pct, the only
+    = the larger of the two sides' run-to-run spreads (spread_pct).
+    significant: p < ALPHA and |change_pct| > noise_pct, the only
     case in which a verdict may say "faster" or "slower"."""
 
     def __init__(self, a, b):
@@ -499,7 +510,7 @@ class Comparison:
                            if self.median_a is not None and self.median_b else None)
         mw = mann_whitney(self.a, self.b)
         self.p, self.method = (mw[0], mw[1]) if mw else (None, None)
-        spreads = [c for c in (cv_pct(self.a), cv_pct(self.b)) if c is not None]
+        spreads = [c for c in (spread_pct(self.a), spread_pct(self.b)) if c is not None]
         self.noise_pct = max(spreads) if spreads else None
         self.beyond_noise = (self.change_pct is not None and self.noise_pct is not None
                              and abs(self.change_pct) > self.noise_pct)

@@ -524,7 +524,8 @@ class Report:
                "nothing; its limit for long runs is Little's law, workers / latency. Verdicts compare the "
                "throughput of each executor's best configuration with the best one's by a two-sided "
                "Mann-Whitney U test (exact without ties): \"faster\" needs p < %g and a difference larger "
-               "than the run-to-run spread (the larger coefficient of variation of the two), otherwise they "
+               "than the run-to-run spread (1.4826 x the median absolute deviation / the median, the larger of "
+               "the two), otherwise they "
                "read \"no significant difference\" with the p-value." % (BEST, SPREAD, BAD, pb.ALPHA), "")
         for wl, (kind, plist) in self.f.workloads().items():
             self.w("### %s (%s-bound)" % (wl, kind), "")
