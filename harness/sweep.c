@@ -10,23 +10,16 @@
 #include "cli.h"
 #include "commands.h"
 #include "pin.h"
-#include "rows.h"
-#include "run.h"
-#include "stats.h"
 #include "sweep.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
-#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #define MAX_LIST SWEEP_MAX_LIST

@@ -111,7 +111,8 @@ def main(args, usage_error):
              "(tasks/s) over each folder's runs.csv rows, the change of the new median against the baseline's, "
              "the p-value of a two-sided Mann-Whitney U test between the two sets of runs (exact without ties), "
              "and the verdict: a regression or an improvement needs p < %g, a change beyond the run-to-run "
-             "spread (1.4826 x the median absolute deviation / the median, the larger of the two) and beyond the %g%% threshold."
+             "spread (1.4826 x the median absolute deviation / the median, the larger of the two) and "
+             "beyond the %g%% threshold."
              % (time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), pb.ALPHA, threshold), ""]
     if diffs:
         lines += ["**Compared across machines or builds (--across-machines)**: %s. The changes below "

@@ -119,7 +119,7 @@ class Report:
         libs = m.get("libraries") if isinstance(m.get("libraries"), dict) else {}
         rows = [
             ("host", unknown(self.f.host())),
-            ("CPU", unknown(m.get("cpu_model"))),
+            ("CPU", unknown(pb.clean_text(m.get("cpu_model")))),
             ("cores / PUs / packages / NUMA nodes", "%s / %s / %s / %s" % tuple(
                 unknown(m.get(k)) for k in ("cores", "pus", "packages", "numa_nodes"))),
             ("online CPUs seen by the runs (runs.csv cores)", unknown(self.f.online_cpus())),
@@ -297,11 +297,13 @@ class Report:
         if noisy:
             items.append("%s **calibration spread**: %s (calibrate.json notes): treat %s as rough."
                          % (SPREAD, ", ".join(noisy), "it" if len(noisy) == 1 else "them"))
-        few = [k for k, v in self.f.configs.items() if len(v) < 3]
+        few = [k for k, v in self.f.configs.items() if len(v) < 4]
         if few:
-            items.append("%d configuration%s ha%s fewer than 3 runs: their min..max ranges say little "
-                         "about the spread." % (len(few), "" if len(few) == 1 else "s",
-                                                "s" if len(few) == 1 else "ve"))
+            items.append("%d configuration%s ha%s fewer than 4 runs: no comparison with %s can be "
+                         "significant (with 3 runs a side the smallest two-sided Mann-Whitney p-value is "
+                         "2 / C(6, 3) = 0.1), and a min..max range of so few runs says little about the "
+                         "spread." % (len(few), "" if len(few) == 1 else "s", "s" if len(few) == 1 else "ve",
+                                      "it" if len(few) == 1 else "them"))
         self.w("## Warnings", "")
         if items:
             self.w(*["- " + i for i in items])
@@ -516,7 +518,8 @@ class Report:
         self.w("Table legend: %s best median in its column for that workload (highest throughput, lowest "
                "p95 latency); %s the sweep flagged a wide spread (summary.csv `spread_warning`); %s a digest "
                "mismatch or failed tasks. Throughput = tasks / wall_s; speedup = throughput / the seq baseline's "
-               "median throughput (runs.csv `speedup`: runs of different lengths compare by rate); efficiency = speedup / workers; latency is submit to result, queueing "
+               "median throughput (runs.csv `speedup`: runs of different lengths compare by rate); "
+               "efficiency = speedup / workers; latency is submit to result, queueing "
                "included; CPU util = task CPU / (wall x online CPUs); peak RSS from getrusage. For an I/O workload "
                "with an injected latency, the notes give the median over the runs of throughput / ideal rate, "
                "where the ideal rate = tasks / (ceil(tasks / workers) x latency): the tasks go in rounds of "

@@ -111,7 +111,8 @@ def table(args):
              "repetitions interleaved over every case, variant and length in a shuffled order). Rule: >= %d "
              "rounds and >= %s s measured. *change vs longest*: the median's change against the longest "
              "runs' and a two-sided Mann-Whitney U test; **moves** when p < %g and the change exceeds the "
-             "run-to-run spread (1.4826 x the median absolute deviation / the median, the larger of the two). *capacity*: CPUs a parallel "
+             "run-to-run spread (1.4826 x the median absolute deviation / the median, the larger of the "
+             "two). *capacity*: CPUs a parallel "
              "spin got just before each run." % (meta.get("seed", "?"), rule[0], pb.fmt(rule[1]), pb.ALPHA), ""]
     for n in pb.read_jsonl(os.path.join(args.out, "noise.jsonl")):
         lines.append("- machine %s: %s of %s CPUs to a parallel spin, load %s, %s runnable, other processes "

@@ -16,7 +16,7 @@ trap 'rm -rf "$tmp"' EXIT INT TERM
 
 # -- SIGKILL midway ------------------------------------------------------
 "$PB" sweep --out "$tmp/k" -W sleep,http -e seq,threads,procs -w 1,2,4 -p latency_ms=2 \
-    --reps 50 --warmup 0 -n 8 -q 2>"$tmp/k.err" &
+    --reps 50 --warmup 0 --min-time 0 -n 8 -q 2>"$tmp/k.err" &
 pid=$!
 i=0
 while [ "$i" -lt 300 ]; do
@@ -67,12 +67,12 @@ check "the killed sweep's children ($kids ) are gone (left:${left:- none})" [ -z
 for k in $left; do kill -9 "$k" 2>/dev/null; done
 
 # -- the same folder can be resumed (appended) ----------------------------
-"$PB" sweep --out "$tmp/k" -W sleep -e seq -w 1 -p latency_ms=1 --reps 1 --warmup 0 -n 2 -q
+"$PB" sweep --out "$tmp/k" -W sleep -e seq -w 1 -p latency_ms=1 --reps 1 --warmup 0 --min-time 0 -n 2 -q
 check "a later sweep appends to the same runs.csv" [ "$(($(wc -l <"$tmp/k/runs.csv") - 1))" -gt "$rows" ]
 
 # -- crashing work on procs alone: no seq baseline, the sweep succeeds ------
 "$PB" sweep --out "$tmp/f" -W fault -e procs -w 2 -p crash_rate=0.2 -p latency_ms=0 \
-    --reps 2 --warmup 0 -n 20 -q 2>"$tmp/f.err"
+    --reps 2 --warmup 0 --min-time 0 -n 20 -q 2>"$tmp/f.err"
 rc=$?
 check "fault crash_rate=0.2 on procs only: sweep exits 0 ($rc)" [ "$rc" = 0 ]
 check "fault on procs: 2 rows" [ "$(grep -c ',procs,2,' "$tmp/f/runs.csv")" = 2 ]
@@ -87,7 +87,7 @@ check "fault on procs: no speedup without a baseline" [ -z "$(col "$tmp/f/runs.c
 
 # -- --no-baseline: the pools' rows alone, no speedup, no digest check ------
 "$PB" sweep --out "$tmp/nb" -W sleep -e seq,threads -w 4 -p latency_ms=1 --no-baseline \
-    --reps 2 --warmup 0 -n 8 -q
+    --reps 2 --warmup 0 --min-time 0 -n 8 -q
 check "--no-baseline: 2 rows, all threads" [ "$(col "$tmp/nb/runs.csv" executor | sort -u | tr '\n' ' ')" = "threads " ]
 check "--no-baseline: no speedup" [ -z "$(col "$tmp/nb/runs.csv" speedup | tr -d '\n')" ]
 check "--no-baseline: no digest check" [ -z "$(col "$tmp/nb/runs.csv" digest_ok | tr -d '\n')" ]
