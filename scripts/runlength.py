@@ -153,7 +153,7 @@ def main():
     ap.add_argument("--variants", default="warm,cold")
     ap.add_argument("--seed", type=int)
     ap.add_argument("--min-rounds", type=int, default=10, help="the rule to mark (default: sweep's)")
-    ap.add_argument("--min-time", type=float, default=0.2, help="the rule to mark (default: sweep's)")
+    ap.add_argument("--min-time", type=float, default=0.5, help="the rule to mark (default: sweep's)")
     ap.add_argument("--poolbench", default=os.path.join(HERE, "..", "build", "poolbench"))
     args = ap.parse_args()
     cases = [c for c in args.cases.split(",") if c]

@@ -122,25 +122,21 @@ for wl in primes sha256 mandelbrot blur compress noop; do
 done
 
 # -- the wording on both sides of 0.05 ----------------------------------------
-v=$(verdict primes)
+says() { # workload, a fixed string its verdict holds, [a word it must not hold]
+    v=$(verdict "$1")
+    echo "$v" | grep -q -F -- "$2" && { [ -z "${3:-}" ] || ! echo "$v" | grep -q -- "$3"; }
+}
 check "primes (p = 0.0079 < 0.05, 4.9% > spread): 'faster' with its p-value" \
-    sh -c "echo '$v' | grep -q -F '**threads is 1.05x faster than procs at 2 workers**' && echo '$v' | grep -q -F 'p = 0.0079'"
-v=$(verdict sha256)
-check "sha256 (p = 0.032 < 0.05): 'faster', p = 0.032" \
-    sh -c "echo '$v' | grep -q -F 'faster than procs' && echo '$v' | grep -q -F 'p = 0.032'"
-v=$(verdict mandelbrot)
+    says primes '**threads is 1.05x faster than procs at 2 workers**: 108 vs 103 tasks/s, p = 0.0079'
+check "sha256 (p = 0.032 < 0.05): 'faster', p = 0.032" says sha256 'faster than procs at 2 workers**: 108 vs 103 tasks/s, p = 0.032'
 check "mandelbrot (p = 0.056 >= 0.05): 'no significant difference (p = 0.056)'" \
-    sh -c "echo '$v' | grep -q -F '**no significant difference (p = 0.056)**' && ! echo '$v' | grep -q faster"
-v=$(verdict blur)
-check "blur (p = 0.0079, one outlying run): faster" \
-    sh -c "echo '$v' | grep -q -F 'faster than procs' && echo '$v' | grep -q -F 'p = 0.0079'"
-v=$(verdict noop)
+    says mandelbrot '**no significant difference (p = 0.056)**' faster
+check "blur (p = 0.0079, one outlying run): faster" says blur 'faster than procs at 2 workers**: 112 vs 102 tasks/s, p = 0.0079'
 np=$(sed -n 's/^noop-p //p' "$tmp/p.txt")
 check "noop (p = $np < 0.05, 23% inside a 38% spread): no significant difference, says why" \
-    sh -c "echo '$v' | grep -q -F 'no significant difference (p = $np, but the 23.1% difference is within the 38.0% run-to-run spread)' && ! echo '$v' | grep -q faster"
-v=$(verdict compress)
+    says noop "no significant difference (p = $np, but the 23.1% difference is within the 38.0% run-to-run spread)" faster
 check "compress (3 a side, p = 0.1): 'no significant difference (p = 0.1)'" \
-    sh -c "echo '$v' | grep -q -F '**no significant difference (p = 0.1)**'"
+    says compress '**no significant difference (p = 0.1)**' faster
 check "the verdicts name the test" has "$rep" "Mann-Whitney U, exact, 5 vs 5 runs"
 
 # -- the ideal rate by rounds ------------------------------------------------------
