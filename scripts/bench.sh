@@ -15,8 +15,8 @@
 #
 # Every profile sizes its runs by the same rule (poolbench sweep
 # --min-rounds, --min-time): at least `rounds` rounds of the pool and
-# `min_time` seconds measured (`conc_time` for the 512-worker step,
-# `noop_time` for the empty tasks), after
+# `min_time` seconds measured (`io_time` for the I/O step, `conc_time` for
+# the 512-worker one, `noop_time` for the empty tasks), after
 # an in-run warm-up round; `reps`
 # interleaved repetitions, at least 5 so that a rank test can find a real
 # 10% difference significant (with 5 runs a side the smallest possible
@@ -37,21 +37,21 @@ quick)
     io_wl=sleep,http;      io_workers=1,4,16,64;    io_tasks=10; latency=5
     payloads=64,4096,65536,1048576
     pins=none; reps=5; warmup=1; hf_runs=3; cal=--quick
-    rounds=10; min_time=0.2; conc_time=0.5; noop_time=0.05
+    rounds=10; min_time=0.2; io_time=0.2; conc_time=0.5; noop_time=0.05
     ;;
 default)
     cpu_wl=primes,sha256,mandelbrot,blur,compress; cpu_workers=1,2,3,4,8; cpu_tasks=20
     io_wl=sleep,http,file,fetch-hash; io_workers=1,2,4,8,16,32,64,128; io_tasks=20; latency=10
     payloads=64,1024,16384,262144,1048576,4194304
     pins=none,compact; reps=7; warmup=1; hf_runs=5; cal=
-    rounds=20; min_time=0.25; conc_time=1; noop_time=0.1
+    rounds=20; min_time=0.25; io_time=0.5; conc_time=1; noop_time=0.1
     ;;
 full)
     cpu_wl=primes,sha256,mandelbrot,blur,compress; cpu_workers=1-8; cpu_tasks=50
     io_wl=sleep,http,file,fetch-hash; io_workers=1-256x2; io_tasks=50; latency=10
     payloads=16,256,4096,65536,1048576,4194304,16777216
     pins=none,compact,scatter; reps=10; warmup=2; hf_runs=10; cal=
-    rounds=50; min_time=0.5; conc_time=2; noop_time=0.25
+    rounds=50; min_time=0.5; io_time=1; conc_time=2; noop_time=0.25
     ;;
 *)
     echo "bench: BENCH_PROFILE must be quick, default or full (got '$profile')" >&2
@@ -139,8 +139,13 @@ sweep "CPU-bound workloads ($cpu_wl)" -W "$cpu_wl" -w "$cpu_workers" -n "$cpu_ta
 # -p applies to each listed workload that has the parameter.
 io_params="-p latency_ms=$latency -p bytes=4096"
 case ",$io_wl," in *,file,*) io_params="$io_params -p files=16" ;; esac
+# A longer time floor for the I/O step (`io_time`): every run pays a few ms
+# to set its idle workers going, which http at 64 workers and 5 ms still
+# showed at 40 rounds (0.2 s: -3.5% against 1000 rounds) and hardly at 100
+# (0.5 s: -1.1%; scripts/runlength.py).
 # shellcheck disable=SC2086
-sweep "I/O-bound workloads ($io_wl)" -W "$io_wl" -w "$io_workers" -n "$io_tasks" $io_params
+sweep "I/O-bound workloads ($io_wl)" -W "$io_wl" -w "$io_workers" -n "$io_tasks" $io_params \
+    --min-time "$io_time"
 # The -n floors stay small: the rule sizes every run by time, and a large
 # floor would build hundreds of MiB of 1 MiB inputs for every run.  The
 # empty tasks get a shorter time floor (`noop_time`): a run of them holds
