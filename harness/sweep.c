@@ -60,6 +60,14 @@ static const char usage[] =
     "      --warmup N         unrecorded warm-up runs, 0..100 (default 1); the\n"
     "                         rule's pilot runs count as warm-ups\n"
     "  -n, --tasks N          at least N tasks per run (default 100)\n"
+    "      --seed S           input seed (default 1)\n"
+    "      --timeout-ms N     procs: per-task timeout\n"
+    "      --url URL          http workloads: this URL instead of the embedded server\n"
+    "      --no-baseline      skip the sequential baseline (rows get no speedup\n"
+    "                         and no digest check): for runs whose sequential\n"
+    "                         time would be prohibitive, e.g. 512 x 20 ms HTTP\n"
+    "  -q, --quiet            no progress line\n"
+    "  -h, --help             this text\n"
     "\n"
     "Run length, by rule: each configuration's runs have at least R rounds of\n"
     "the pool (tasks >= R x workers) and last at least T seconds of measured\n"
@@ -77,15 +85,7 @@ static const char usage[] =
     "                         runs.csv order_seed)\n"
     "      --probe-ms N       spin on every CPU for N ms before each measured\n"
     "                         run to record the CPUs available, 0..1000\n"
-    "                         (default 20; 0: no probe)\n"
-    "      --seed S           input seed (default 1)\n"
-    "      --timeout-ms N     procs: per-task timeout\n"
-    "      --url URL          http workloads: this URL instead of the embedded server\n"
-    "      --no-baseline      skip the sequential baseline (rows get no speedup\n"
-    "                         and no digest check): for runs whose sequential\n"
-    "                         time would be prohibitive, e.g. 512 x 20 ms HTTP\n"
-    "  -q, --quiet            no progress line\n"
-    "  -h, --help             this text\n";
+    "                         (default 20; 0: no probe)\n";
 
 /* "1,2,4", "1-8", "1-64x2" -> values. */
 static int parse_workers(const char *text, unsigned *out, size_t *n)
