@@ -31,6 +31,8 @@ static const char run_usage[] =
     "      --queue N           bounded queue capacity (default 0 = unbounded)\n"
     "      --timeout-ms N      procs: per-task timeout, the worker is killed\n"
     "      --max-tasks-per-worker N  procs: recycle a worker after N tasks\n"
+    "      --warmup-tasks N    tasks run before the clock starts, results\n"
+    "                          discarded (default: one round, = workers)\n"
     "      --json              print one JSON object instead of the summary\n"
     "  -h, --help              this text\n";
 
@@ -42,6 +44,7 @@ typedef struct run_cli {
     bool json;
     pb_pin_policy pin;
     const char *cpus;
+    bool warmup_set;
 } run_cli;
 
 static int parse_run(int argc, char **argv, run_cli *c)
@@ -57,6 +60,7 @@ static int parse_run(int argc, char **argv, run_cli *c)
         {"queue", required_argument, NULL, 'q'},
         {"timeout-ms", required_argument, NULL, 't'},
         {"max-tasks-per-worker", required_argument, NULL, 'm'},
+        {"warmup-tasks", required_argument, NULL, 'T'},
         {"json", no_argument, NULL, 'j'},
         {"pin", required_argument, NULL, 'P'},
         {"cpus", required_argument, NULL, 'c'},
@@ -118,6 +122,12 @@ static int parse_run(int argc, char **argv, run_cli *c)
                 return PB_EXIT_USAGE;
             c->o.max_tasks_per_worker = (unsigned)v;
             break;
+        case 'T':
+            if (!pb_parse_u64("run", "--warmup-tasks", optarg, 0, 10000000, true, &v))
+                return PB_EXIT_USAGE;
+            c->o.warmup_tasks = (size_t)v;
+            c->warmup_set = true;
+            break;
         case 'j': c->json = true; break;
         case 'P':
             if (pb_pin_policy_parse(optarg, &c->pin, perr, sizeof perr))
@@ -138,6 +148,8 @@ static int parse_run(int argc, char **argv, run_cli *c)
     c->o.workload = wl_find(workload);
     if (!c->o.workload)
         return pb_usage_error("run", "unknown workload '%s' (accepted: %s)", workload, wl_names());
+    if (!c->warmup_set)
+        c->o.warmup_tasks = c->o.workers; /* one round, as sweep */
     if ((c->o.timeout_ns || c->o.max_tasks_per_worker) && c->o.kind != EX_PROCS)
         return pb_usage_error("run", "--timeout-ms and --max-tasks-per-worker need --executor procs");
     return 0;
@@ -235,7 +247,9 @@ static void print_summary(const pb_run_opts *o, const pb_run_result *r)
     printf("workload    %s (%s) %s\n", o->workload->name, wl_kind_name(o->workload->kind), params);
     printf("executor    %s, %u workers, %zu tasks, seed %llu\n", ex_kind_name(o->kind),
            o->workers, r->tasks, (unsigned long long)o->seed);
-    printf("wall        %.4f s (+ %.4f s to start the workers)\n", r->wall_s, r->startup_s);
+    printf("wall        %.4f s, %zu rounds (+ %.4f s to start the workers, %.4f s for a "
+           "warm-up of %zu tasks)\n", r->wall_s, (r->tasks + o->workers - 1) / o->workers,
+           r->startup_s, r->warmup_s, r->warmup_tasks);
     printf("throughput  %.1f tasks/s\n", r->throughput);
     printf("tasks       %zu ok, %zu failed", r->tasks_ok, r->tasks_failed);
     for (size_t i = 0; i < r->nerrors; i++) {
