@@ -5,6 +5,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "pin.h"
+#include "pyexec.h"
 #include "run.h"
 #include "server_proc.h"
 
@@ -21,7 +22,8 @@ static const char run_usage[] =
     "executor, checks every output and prints a summary (or one JSON object).\n"
     "\n"
     "  -W, --workload NAME     workload to run (see `poolbench list`)\n"
-    "  -e, --executor KIND     seq, threads or procs (default threads)\n"
+    "  -e, --executor KIND     seq, threads or procs (default threads), or Python's\n"
+    "                          py-seq, py-threads, py-procs (scripts/pyrunner)\n"
     "  -w, --workers N         pool size, 1..4096 (default: online CPUs)\n"
     "  -n, --tasks N           number of tasks, 1..10000000 (default 200)\n"
     "  -p, --param KEY=VALUE   workload parameter (repeatable)\n"
@@ -79,8 +81,9 @@ static int parse_run(int argc, char **argv, run_cli *c)
         switch (ch) {
         case 'W': workload = optarg; break;
         case 'e':
-            if (ex_kind_parse(optarg, &c->o.kind))
-                return pb_usage_error("run", "unknown executor '%s' (accepted: seq, threads, procs)", optarg);
+            if (pb_executor_parse(optarg, &c->o.kind, &c->o.py))
+                return pb_usage_error("run", "unknown executor '%s' (accepted: %s)", optarg,
+                                      PB_EXECUTOR_NAMES);
             break;
         case 'w':
             if (!pb_parse_u64("run", "--workers", optarg, 1, 4096, false, &v))
@@ -233,8 +236,8 @@ static void print_summary(const pb_run_opts *o, const pb_run_result *r)
     if (wl_params_format(o->params, params, sizeof params))
         params[sizeof params - 1] = 0;
     printf("workload    %s (%s) %s\n", o->workload->name, wl_kind_name(o->workload->kind), params);
-    printf("executor    %s, %u workers, %zu tasks, seed %llu\n", ex_kind_name(o->kind),
-           o->workers, r->tasks, (unsigned long long)o->seed);
+    printf("executor    %s, %u workers, %zu tasks, seed %llu\n", pb_executor_name(o),
+           o->py == PB_PY_SEQ ? 1 : o->workers, r->tasks, (unsigned long long)o->seed);
     printf("wall        %.4f s (+ %.4f s to start the workers)\n", r->wall_s, r->startup_s);
     printf("throughput  %.1f tasks/s\n", r->throughput);
     printf("tasks       %zu ok, %zu failed", r->tasks_ok, r->tasks_failed);
@@ -279,7 +282,9 @@ int pb_cmd_run(int argc, char **argv)
     if (rc)
         return rc;
     char why[512];
-    if (c.o.kind != EX_PROCS && wl_requires_isolation(params, why, sizeof why)) {
+    c.o.params = params;
+    if (pb_py_refusal(&c.o, c.pin != PB_PIN_NONE || c.cpus, why, sizeof why) ||
+        (c.o.kind != EX_PROCS && wl_requires_isolation(params, why, sizeof why))) {
         wl_params_destroy(params);
         return pb_usage_error("run", "%s", why);
     }

@@ -10,6 +10,8 @@
  */
 #include "run.h"
 
+#include "pyexec.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -116,6 +118,8 @@ int pb_run(const pb_run_opts *o, pb_run_result *r, bool keep_latencies,
     memset(r, 0, sizeof *r);
     if (!o->workload || !o->params || o->tasks == 0 || o->workers == 0)
         return errf(err, errlen, "run: workload, params, tasks >= 1 and workers >= 1 are required");
+    if (o->py)
+        return pb_py_run(o, r, keep_latencies, err, errlen);
     char why[512];
     if (o->kind != EX_PROCS && wl_requires_isolation(o->params, why, sizeof why))
         return errf(err, errlen, "%s", why);
@@ -390,7 +394,7 @@ void pb_run_json(const pb_run_opts *o, const pb_run_result *r, FILE *f, const ch
     if (wl_params_format(o->params, params, sizeof params))
         params[sizeof params - 1] = 0;
     fputs("{\"executor\":", f);
-    pb_json_string(f, ex_kind_name(o->kind));
+    pb_json_string(f, pb_executor_name(o));
     fputs(",\"workload\":", f);
     pb_json_string(f, o->workload->name);
     fprintf(f, ",\"kind\":\"%s\",\"workers\":%u,\"tasks\":%zu,\"params\":",
@@ -445,4 +449,21 @@ void pb_run_json(const pb_run_opts *o, const pb_run_result *r, FILE *f, const ch
             "\"cpu_over_wall\":%zu,\"cpu_under_zero\":%zu}",
             r->peak_rss_kb, r->peak_rss_children_kb, r->nvcsw, r->nivcsw, r->cores,
             r->distinct_cpus, (unsigned long long)r->workers_replaced, r->cpu_over_wall, r->cpu_under_zero);
+}
+
+/* For pyexec.c, which builds a result from another process's records. */
+void pb_run_count_error(pb_run_result *r, int status, int task_code)
+{
+    count_error(r, status, task_code);
+}
+
+void pb_run_set_latencies(pb_run_result *r, double *lat, size_t n)
+{
+    if (n == 0)
+        return;
+    qsort(lat, n, sizeof *lat, cmp_double);
+    r->lat_p50_ns = percentile_sorted(lat, n, 50);
+    r->lat_p95_ns = percentile_sorted(lat, n, 95);
+    r->lat_p99_ns = percentile_sorted(lat, n, 99);
+    r->lat_max_ns = lat[n - 1];
 }

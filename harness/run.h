@@ -18,6 +18,9 @@
 
 #define PB_MAX_ERROR_KINDS 16
 
+/* A Python executor (pyexec.h) instead of the C one named by kind. */
+typedef enum { PB_PY_NONE = 0, PB_PY_SEQ, PB_PY_THREADS, PB_PY_PROCS } pb_py_kind;
+
 typedef struct pb_run_opts {
     ex_kind kind;
     unsigned workers;
@@ -35,6 +38,8 @@ typedef struct pb_run_opts {
     /* The HTTP server the tasks talk to: "loopback SCHED_FIFO", "loopback
      * normal" (pb_server), "external" (--url) or NULL (none). */
     const char *server;
+    /* Python's executor of the same model instead (pyexec.h), or NONE. */
+    pb_py_kind py;
 } pb_run_opts;
 
 typedef struct pb_error_count {
@@ -88,6 +93,11 @@ int pb_run(const pb_run_opts *o, pb_run_result *r, bool keep_latencies,
            char *err, size_t errlen);
 
 void pb_run_result_free(pb_run_result *r);
+
+/* What pyexec.c shares with pb_run: counts one failure by kind; sorts the
+ * n task latencies (ns) and sets the percentiles and the maximum. */
+void pb_run_count_error(pb_run_result *r, int status, int task_code);
+void pb_run_set_latencies(pb_run_result *r, double *lat, size_t n);
 
 /* Names an error kind: "EX_EWORKER", or "EX_ETASK:500". */
 void pb_error_name(const pb_error_count *e, char *buf, size_t len);
