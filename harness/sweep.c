@@ -15,6 +15,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "pin.h"
+#include "pyexec.h"
 #include "rows.h"
 #include "run.h"
 #include "stats.h"
@@ -44,6 +45,8 @@ typedef struct vary {
 typedef struct sweep_cli {
     ex_kind executors[3];
     size_t nexecutors;
+    pb_py_kind py[3];          /* Python's executors (pyexec.h) */
+    size_t npy;
     unsigned workers[MAX_LIST];
     size_t nworkers;
     const wl_workload *workloads[MAX_LIST];
@@ -85,7 +88,9 @@ static const char usage[] =
     "interval, CV, outliers, a warning when the spread is too wide).\n"
     "\n"
     "  -o, --out DIR          results folder (created if missing)\n"
-    "  -e, --executors LIST   seq,threads,procs (default all three)\n"
+    "  -e, --executors LIST   seq,threads,procs (default all three), and Python's\n"
+    "                         py-seq,py-threads,py-procs (unpinned; py-seq, the\n"
+    "                         Python baseline, runs whenever one of them does)\n"
     "  -w, --workers LIST     e.g. 1,2,4 or 1-8 or 1-64x2 (default 1,2)\n"
     "  -W, --workloads LIST   e.g. primes,sleep (default primes,sleep)\n"
     "  -p, --param KEY=VALUE  fixed parameter, for every workload that has KEY\n"
@@ -161,6 +166,29 @@ static int split_list(const char *opt, char *text, char **items, size_t *n)
     return 0;
 }
 
+/* C executors into executors[], Python's into py[], each at most once. */
+static int parse_executors(char **items, size_t n, sweep_cli *c)
+{
+    c->nexecutors = c->npy = 0;
+    for (size_t i = 0; i < n; i++) {
+        ex_kind kind;
+        pb_py_kind py;
+        if (pb_executor_parse(items[i], &kind, &py))
+            return pb_usage_error("sweep", "unknown executor '%s' in --executors (accepted: %s)",
+                                  items[i], PB_EXECUTOR_NAMES);
+        bool dup = false;
+        for (size_t k = 0; k < (py ? c->npy : c->nexecutors); k++)
+            dup |= py ? c->py[k] == py : c->executors[k] == kind;
+        if (dup)
+            return pb_usage_error("sweep", "executor '%s' is listed twice in --executors", items[i]);
+        if (py)
+            c->py[c->npy++] = py;
+        else
+            c->executors[c->nexecutors++] = kind;
+    }
+    return 0;
+}
+
 static int parse_cli(int argc, char **argv, sweep_cli *c)
 {
     static const struct option opts[] = {
@@ -219,12 +247,8 @@ static int parse_cli(int argc, char **argv, sweep_cli *c)
         case 'e':
             if ((rc = split_list("--executors", textbuf[ntext++], items, &n)))
                 return rc;
-            if (n > 3)
-                return pb_usage_error("sweep", "--executors takes at most seq, threads and procs");
-            for (size_t i = 0; i < n; i++)
-                if (ex_kind_parse(items[i], &c->executors[i]))
-                    return pb_usage_error("sweep", "unknown executor '%s' in --executors (accepted: seq, threads, procs)", items[i]);
-            c->nexecutors = n;
+            if ((rc = parse_executors(items, n, c)))
+                return rc;
             break;
         case 'w':
             if ((rc = parse_workers(optarg, c->workers, &c->nworkers)))
@@ -456,14 +480,14 @@ static double run_config(sweep_state *st, pb_run_opts *o, pb_pin_policy pin,
     if (wl_params_format(o->params, params, sizeof params))
         params[sizeof params - 1] = 0;
     snprintf(config_id, sizeof config_id, "%s|%s|%s|%u|%s", o->workload->name, params,
-             ex_kind_name(o->kind), o->workers, pb_pin_policy_name(pin));
+             pb_executor_name(o), o->workers, pb_pin_policy_name(pin));
     double walls[1000], tputs[1000], speedups[1000], effs[1000], p95s[1000];
     unsigned rep_no[1000];
     size_t n = 0;
     for (unsigned k = 0; k < c->warmup + c->reps && !interrupted; k++) {
         bool warm = k < c->warmup;
         snprintf(what, sizeof what, "%s %s w=%u pin=%s %s %u/%u", o->workload->name,
-                 ex_kind_name(o->kind), o->workers, pb_pin_policy_name(pin),
+                 pb_executor_name(o), o->workers, pb_pin_policy_name(pin),
                  warm ? "warm-up" : "rep", warm ? k + 1 : k - c->warmup + 1,
                  warm ? c->warmup : c->reps);
         show(&st->prog, what);
@@ -584,6 +608,60 @@ static size_t combos_of(sweep_cli *c, const wl_workload *w)
     return n;
 }
 
+/* ------------------------------------------------- Python's executors */
+
+/* Configurations per parameter combination: py-seq once, the others per
+ * pool size (always unpinned). */
+static size_t py_runs_per_combo(const sweep_cli *c)
+{
+    size_t n = c->npy ? 1 : 0;
+    for (size_t e = 0; e < c->npy; e++)
+        if (c->py[e] != PB_PY_SEQ)
+            n += c->nworkers;
+    return n;
+}
+
+/* Why p cannot run on the listed Python executors (into err), or 0. */
+static int pb_py_sweep_refusal(const sweep_cli *c, const wl_params *p, char *err, size_t len)
+{
+    pb_run_opts o = {.workload = wl_params_workload(p), .params = p, .workers = 1};
+    char why[512];
+    for (size_t e = 0; c->npy && e <= c->npy; e++) {
+        o.py = e < c->npy ? c->py[e] : PB_PY_SEQ; /* py-seq runs as the baseline */
+        if (pb_py_refusal(&o, c->cpus != NULL, why, sizeof why)) {
+            snprintf(err, len, "%.400s (drop the py- executors)", why);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* py-seq (Python's baseline, one worker), then every other Python
+ * executor at every pool size, unpinned; their rows carry the speedup
+ * against C's seq (the report adds the one against py-seq). */
+static void run_python(sweep_state *st, pb_run_opts *o, double base_wall, const char *digest)
+{
+    sweep_cli *c = st->c;
+    if (!c->npy || interrupted)
+        return;
+    o->py = PB_PY_SEQ;
+    o->kind = EX_SEQ;
+    o->workers = 1;
+    o->timeout_ns = c->timeout_ns;
+    run_config(st, o, PB_PIN_NONE, base_wall, digest, NULL);
+    for (size_t e = 0; e < c->npy && !interrupted; e++) {
+        if (c->py[e] == PB_PY_SEQ)
+            continue;
+        o->py = c->py[e];
+        o->kind = o->py == PB_PY_PROCS ? EX_PROCS : EX_THREADS;
+        for (size_t wi = 0; wi < c->nworkers && !interrupted; wi++) {
+            o->workers = c->workers[wi];
+            run_config(st, o, PB_PIN_NONE, base_wall, digest, NULL);
+        }
+    }
+    o->py = PB_PY_NONE;
+}
+
 int pb_cmd_sweep(int argc, char **argv)
 {
     sweep_cli c;
@@ -626,6 +704,8 @@ int pb_cmd_sweep(int argc, char **argv)
                              ex_kind_name(c.executors[e]));
                     bad = 1;
                 }
+            if (!bad && pb_py_sweep_refusal(&c, p, err, sizeof err))
+                bad = 1;
             if (!bad && pb_needs_timeout(p) && !c.timeout_ns) {
                 snprintf(err, sizeof err, "hang_rate > 0 needs --timeout-ms: only the process "
                          "pool's per-task timeout ends a hung task");
@@ -670,6 +750,7 @@ int pb_cmd_sweep(int argc, char **argv)
     for (size_t e = 0; e < c.nexecutors; e++)
         if (c.executors[e] != EX_SEQ)
             per_combo += c.nworkers * c.npins;
+    per_combo += py_runs_per_combo(&c);
     st.prog.on = !c.quiet && pb_progress_enabled();
     st.prog.t0 = ex_now_ns();
     for (size_t k = 0; k < c.nworkloads; k++) {
@@ -715,6 +796,7 @@ int pb_cmd_sweep(int argc, char **argv)
                         run_config(&st, &o, c.pins[pi], base_wall, digest, NULL);
                     }
             }
+            run_python(&st, &o, base_wall, digest);
             wl_params_destroy(p);
         }
     }
