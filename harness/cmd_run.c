@@ -333,6 +333,17 @@ int pb_cmd_run(int argc, char **argv)
     return rc ? 1 : 0;
 }
 
+/* What each workload is on the Python executors (pyexec.h). */
+static void print_python_notes(void)
+{
+    printf("\nPython executors (py-seq, py-threads, py-procs; scripts/pyrunner, the same\n"
+           "inputs from the same seed; \"identical\" = the digest equals the C runs'):\n");
+    for (size_t i = 0; i < wl_count(); i++) {
+        const char *note = pb_py_note(wl_at(i));
+        printf("  %-12s %s\n", wl_at(i)->name, note ? note : "not available");
+    }
+}
+
 int pb_cmd_list(int argc, char **argv)
 {
     if (argc > 1) {
@@ -350,5 +361,6 @@ int pb_cmd_list(int argc, char **argv)
     }
     fputs(text, stdout);
     free(text);
+    print_python_notes();
     return 0;
 }

@@ -18,7 +18,9 @@
  * fails there), wl_digest over all of them, latency = submit to the
  * future's done callback, wait = start - submit, CPU from the worker's
  * thread clock, blocked = the rest.  Tasks the runner did not report (it
- * died) fail with EX_EWORKER; its digest must equal ours, or the run says
+ * was killed) fail with EX_EWORKER; a runner that exits without a word
+ * (refused its input, raised, no interpreter) is no run at all, an error
+ * with its message on stderr.  Its digest must equal ours, or the run says
  * so on stderr (the Python digest code is checked on every run).
  */
 #include "pyexec.h"
@@ -79,7 +81,7 @@ const char *pb_py_note(const wl_workload *w)
         {"file", "identical; os.read + zlib.crc32"},
         {"fetch-hash", "identical; both stages in one task (no then())"},
         {"noop", "identical"},
-        {"fault", "identical; a crash breaks the whole py-procs pool"},
+        {"fault", "identical without crashes; a crash breaks the whole py-procs pool"},
     };
     for (size_t i = 0; i < sizeof notes / sizeof notes[0]; i++)
         if (strcmp(w->name, notes[i].name) == 0)
@@ -541,7 +543,7 @@ int pb_py_run(const pb_run_opts *o, pb_run_result *r, bool keep_latencies, char 
     }
     char how[64];
     describe_status(status, how, sizeof how);
-    if (b.len == 0 && !late) { /* no run happened: refused, or no python */
+    if (b.len == 0 && !late && WIFEXITED(status)) { /* refused, an exception, no python */
         rc = EX_ESYS;
         pb_set_err(err, errlen, "the Python runner (%s %s) %s without a result (its message "
                    "is above)", a.argv[0], script, how);
