@@ -15,7 +15,7 @@ import os
 import statistics
 import sys
 
-EXECUTOR_ORDER = ["seq", "threads", "procs"]
+EXECUTOR_ORDER = ["seq", "threads", "procs", "py-seq", "py-threads", "py-procs"]
 
 # runs.csv columns read as numbers; everything else stays a string.
 NUMERIC = {

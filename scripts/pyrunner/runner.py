@@ -166,23 +166,27 @@ def run_pool(args, data, run):
     pool = make_pool(args)
     run.startup_ns = time.monotonic_ns() - c0
     futures = {}
+    # --inflight: a slot per task in flight, freed by its done callback.
+    slots = threading.Semaphore(args.inflight) if args.inflight else None
 
     def done(i, _future):
         run.done[i] = time.monotonic_ns()
+        if slots:
+            slots.release()
 
-    window = args.inflight or len(data)
     run.t0 = time.monotonic_ns()
     deadline = run.t0 + int(args.deadline_s * 1e9) if args.deadline_s else None
     for i, d in enumerate(data):
-        while len(futures) - sum(f.done() for f in futures.values()) >= window:
-            pending = [f for f in futures.values() if not f.done()]
-            cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+        if slots:
+            slots.acquire()
         run.submit[i] = time.monotonic_ns()
         try:
             f = pool.submit(run_task, args.workload, d)
         except Exception as e:  # the pool broke before this submit
             run.failure[i] = _failure_of(e)
             run.done[i] = run.submit[i]
+            if slots:
+                slots.release()
             continue
         f.add_done_callback(functools.partial(done, i))
         futures[i] = f

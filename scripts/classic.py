@@ -1,0 +1,363 @@
+"""classic.py: the threads-versus-processes table of Python's
+concurrent.futures guide, restated as measurements of this machine, for C
+(poolbench's threads and procs) and Python (py-threads, py-procs) side by
+side, each row ending in a verdict computed from the numbers.
+
+Its data are the cases of a results folder that ran Python executors
+beside the C ones (make bench's "Python beside C" sweeps: the same inputs,
+the same digests), overhead.jsonl (C, one task in flight) and
+peers_python.jsonl (Python, scripts/peers/py_executors.py). report.py
+calls section(); plot.py calls chart().
+
+Significance: two configurations differ only when the min..max ranges of
+their runs do not overlap, the report's rule (report.py, verdict()); it is
+applied in one place, differs(), to be replaced by the rank test of the
+report when that lands.
+"""
+
+import os
+
+import pbresults as pb
+
+fmt = pb.fmt
+LANGS = (("C", "seq", "threads", "procs"), ("Python", "py-seq", "py-threads", "py-procs"))
+
+
+def differs(a, b):
+    """-1 / 0 / 1: a significantly below, indistinguishable from, or above b
+    (pb.Agg values; ranges that overlap are not a difference)."""
+    if not a or not b:
+        return None
+    if a.lo > b.hi:
+        return 1
+    if a.hi < b.lo:
+        return -1
+    return 0
+
+
+def sizing_rule(cpus):
+    """concurrent.futures' default max_workers (Python 3.8+)."""
+    return min(32, (cpus or 1) + 4)
+
+
+class Cases:
+    """The (workload, params) cases that ran Python executors."""
+
+    def __init__(self, folder):
+        self.f = folder
+        self.cases = []
+        for wl, kind, params in folder.cases():
+            if any(k[0] == wl and k[1] == params and k[2].startswith("py-") for k in folder.configs):
+                self.cases.append((wl, kind, params))
+
+    def of_kind(self, kind, exclude=("noop", "fault")):
+        return [c for c in self.cases if c[1] == kind and c[0] not in exclude]
+
+    def rows(self, case, ex, workers):
+        return self.f.configs.get((case[0], case[2], ex, workers, "none"), [])
+
+    def workers_of(self, case, ex):
+        return sorted(k[3] for k in self.f.configs
+                      if k[0] == case[0] and k[1] == case[2] and k[2] == ex and k[4] == "none")
+
+    def best(self, case, ex, column="throughput"):
+        """(workers, Agg) of the pool size with the highest median."""
+        out = None
+        for w in self.workers_of(case, ex):
+            a = pb.agg(self.rows(case, ex, w), column)
+            if a and (out is None or a.median > out[1].median):
+                out = (w, a)
+        return out
+
+    def speedup(self, case, ex, seq):
+        """Best throughput over the language's own sequential median, as an
+        Agg over the best configuration's runs."""
+        b = self.best(case, ex)
+        s = pb.agg(self.rows(case, seq, 1), "throughput")
+        if not b or not s:
+            return None
+        return b[0], pb.agg(self.rows(case, ex, b[0]), "throughput",
+                            lambda r: r["throughput"] / s.median if r.get("throughput") else None)
+
+
+def rss_kib(r):
+    """Peak resident memory of the parent plus its workers: a process pool's
+    workers are alike, so workers x the largest child's peak."""
+    parent = r.get("peak_rss_kb")
+    if parent is None:
+        return None
+    child = r.get("peak_rss_children_kb") or 0
+    return parent + (r.get("workers") or 1) * child if r["executor"].endswith("procs") else parent
+
+
+def what(sign, a_name, b_name, ratio):
+    if sign is None:
+        return "not measured"
+    if sign == 0:
+        return "no significant difference between %s and %s" % (a_name, b_name)
+    return "%s %.2fx %s" % (a_name, ratio, "above " + b_name if sign > 0 else "below " + b_name)
+
+
+# -------------------------------------------------------------- the rows
+
+def row_cpu(cs, case):
+    cells, verdicts = [], []
+    for lang, seq, th, pr in LANGS:
+        t, p = cs.speedup(case, th, seq), cs.speedup(case, pr, seq)
+        cells += ["%sx (%d w)" % (fmt(x[1].median), x[0]) if x else "\u2013" for x in (t, p)]
+        if t and p:
+            sign = differs(p[1], t[1])
+            verdicts.append("%s: %s" % (lang, {1: "holds (processes %.2fx threads)" % (p[1].median / t[1].median),
+                                                0: "no significant difference",
+                                                -1: "false: threads %.2fx processes" % (t[1].median / p[1].median)}[sign]))
+    return cells, "; ".join(verdicts)
+
+
+def row_io(cs, case):
+    cells, verdicts = [], []
+    for lang, seq, th, pr in LANGS:
+        t, p = cs.speedup(case, th, seq), cs.speedup(case, pr, seq)
+        cells += ["%sx (%d w)" % (fmt(x[1].median), x[0]) if x else "\u2013" for x in (t, p)]
+        if t and p:
+            sign = differs(t[1], p[1])
+            verdicts.append("%s: %s" % (lang, {1: "holds (threads %.2fx processes)" % (t[1].median / p[1].median),
+                                                0: "either (no significant difference)",
+                                                -1: "false: processes %.2fx threads" % (p[1].median / t[1].median)}[sign]))
+    return cells, "; ".join(verdicts)
+
+
+def row_memory(cs, case):
+    cells, verdicts = [], []
+    for lang, _, th, pr in LANGS:
+        per = {}
+        for ex in (th, pr):
+            ws = cs.workers_of(case, ex)
+            per[ex] = {w: pb.agg(cs.rows(case, ex, w), None, rss_kib) for w in ws}
+            cells.append(" / ".join("%d w: %s" % (w, fmt(a.median / 1024)) for w, a in per[ex].items() if a)
+                         or "\u2013")
+        common = sorted(set(per[th]) & set(per[pr]))
+        if common:
+            n = common[-1]
+            a, b = per[pr][n], per[th][n]
+            if a and b and b.median:
+                verdicts.append("%s at %d workers: %s" % (lang, n, what(differs(a, b), "processes", "threads",
+                                                                           a.median / b.median)))
+    return cells, "; ".join(verdicts)
+
+
+def row_blocking(cs, case):
+    """Tasks that block (sleep): does one blocked worker hold the pool back?
+    Throughput at the largest pool against one worker, against the ideal."""
+    cells, verdicts = [], []
+    for lang, _, th, pr in LANGS:
+        for ex in (th, pr):
+            ws = cs.workers_of(case, ex)
+            if len(ws) < 2:
+                cells.append("\u2013")
+                continue
+            one, big = pb.agg(cs.rows(case, ex, ws[0]), "throughput"), pb.agg(cs.rows(case, ex, ws[-1]), "throughput")
+            cells.append("%d w: %sx of %d w" % (ws[-1], fmt(big.median / one.median), ws[0]) if one and big else "\u2013")
+            if ex == th and one and big:
+                sign = differs(big, one)
+                verdicts.append("%s: %s" % (lang, "false: %d blocked threads ran %.1fx one thread's rate (ideal %d)"
+                                            % (ws[-1], big.median / one.median, ws[-1] // ws[0]) if sign == 1 else
+                                            "not refuted (no significant gain from more threads)"))
+    return cells, "; ".join(verdicts)
+
+
+def row_sizing(cs, case):
+    cpus = cs.f.online_cpus()
+    rule = sizing_rule(cpus)
+    cells, verdicts = [], []
+    for lang, _, th, pr in LANGS:
+        for ex in (th, pr):
+            b = cs.best(case, ex)
+            at_rule = pb.agg(cs.rows(case, ex, rule), "throughput")
+            if not b:
+                cells.append("\u2013")
+                continue
+            cells.append("best %d w%s" % (b[0], "" if not at_rule else ", rule %s" % (
+                "= best" if b[0] == rule else "%.0f%%" % (100 * at_rule.median / b[1].median))))
+            if ex == th:
+                if not at_rule:
+                    verdicts.append("%s: the rule's %d workers were not measured" % (lang, rule))
+                else:
+                    sign = differs(at_rule, b[1])
+                    verdicts.append("%s %s: %s" % (lang, ex, "the rule's %d workers are as good as the best (%d)"
+                                                   % (rule, b[0]) if sign == 0 or b[0] == rule else
+                                                   "the rule's %d workers are significantly slower than %d (%.0f%%)"
+                                                   % (rule, b[0], 100 * at_rule.median / b[1].median)))
+    return cells, "; ".join(verdicts)
+
+
+def row_overhead_all(cs):
+    """Empty tasks (noop), all submitted at once: per-task cost at the
+    smallest pool of the Python noop case."""
+    case = next((c for c in cs.cases if c[0] == "noop"), None)
+    if not case:
+        return None
+    cells, verdicts = [], []
+    for lang, _, th, pr in LANGS:
+        aggs = {}
+        for ex in (th, pr):
+            ws = cs.workers_of(case, ex)
+            aggs[ex] = pb.agg(cs.rows(case, ex, ws[0]), None,
+                              lambda r: r["wall_s"] / r["tasks"] * 1e6 if r.get("wall_s") else None) if ws else None
+            cells.append("%s \u00b5s" % fmt(aggs[ex].median) if aggs[ex] else "\u2013")
+        a, b = aggs[pr], aggs[th]
+        if a and b and b.median:
+            verdicts.append("%s: %s" % (lang, what(differs(a, b), "processes", "threads", a.median / b.median)))
+    return cells, "; ".join(verdicts)
+
+
+def row_overhead_one(f):
+    """One task in flight: C from overhead.jsonl, Python from
+    peers_python.jsonl (medians over many tasks; one series each)."""
+    c = {o.get("executor"): o.get("latency_median_ns") for o in f.overhead or []
+         if isinstance(o, dict) and not o.get("exact_cpu")}
+    peers = pb.read_jsonl(os.path.join(f.path, "peers_python.jsonl"))
+    py = {}
+    for o in peers:
+        name = str(o.get("peer", ""))
+        py["threads" if "Thread" in name else "procs"] = o.get("latency_median_ns")
+    vals = [c.get("threads"), c.get("procs"), py.get("threads"), py.get("procs")]
+    if not any(isinstance(v, (int, float)) for v in vals):
+        return None
+    cells = ["%s \u00b5s" % fmt(v / 1e3) if isinstance(v, (int, float)) else "\u2013" for v in vals]
+    verdicts = []
+    for lang, t, p in (("C", vals[0], vals[1]), ("Python", vals[2], vals[3])):
+        if isinstance(t, (int, float)) and isinstance(p, (int, float)) and t:
+            verdicts.append("%s: processes %.1fx threads" % (lang, p / t))
+    return cells, "; ".join(verdicts) + " (one series of medians each: no significance test)"
+
+
+def rows(folder):
+    cs = Cases(folder)
+    out = []
+    ov = row_overhead_all(cs)
+    if ov:
+        out.append(("overhead: empty task, all submitted (per task, smallest pool)",
+                    "threads: low overhead; processes: higher overhead of IPC", *ov))
+    one = row_overhead_one(folder)
+    if one:
+        out.append(("overhead: one task in flight (round trip)", "the same", *one))
+    out.append(("shared state: read access to a large shared table", "threads share memory; processes "
+                "cannot share state efficiently", ["not measured"] * 4,
+                "not measured yet: needs a workload that reads a large shared table"))
+    for case in cs.of_kind("cpu")[:1]:
+        out.append(("resource usage: peak RSS parent + workers, MiB (%s)" % case[0],
+                    "threads use less memory", *row_memory(cs, case)))
+    for case in cs.of_kind("io"):
+        if case[0] == "sleep":
+            out.append(("blocking calls: %s, throughput at the largest pool vs one worker" % case[0],
+                        "a blocking call blocks the whole thread pool", *row_blocking(cs, case)))
+    for case in cs.of_kind("cpu"):
+        out.append(("CPU-bound: %s, best speedup vs own sequential" % case[0],
+                    "processes for CPU-bound work", *row_cpu(cs, case)))
+    for case in cs.of_kind("io"):
+        out.append(("I/O-bound: %s, best speedup vs own sequential" % case[0],
+                    "threads for I/O-bound work", *row_io(cs, case)))
+    for case in (cs.of_kind("cpu") + cs.of_kind("io"))[:4]:
+        out.append(("sizing rule min(32, cpu + 4) = %d: %s" % (sizing_rule(folder.online_cpus()), case[0]),
+                    "max_workers = min(32, cpu + 4)", *row_sizing(cs, case)))
+    return cs, out
+
+
+# ------------------------------------------------------------- the report
+
+def python_speedups(cs):
+    """Each Python executor's best speedup against py-seq and against C's seq."""
+    out = []
+    for case in cs.cases:
+        c_seq = pb.agg(cs.rows(case, "seq", 1), "throughput")
+        for ex in ("py-threads", "py-procs"):
+            b = cs.best(case, ex)
+            s = cs.speedup(case, ex, "py-seq")
+            if not b:
+                continue
+            vs_c = b[1].median / c_seq.median if c_seq else None
+            ok = all(r.get("digest_ok") == 1 for w in cs.workers_of(case, ex) for r in cs.rows(case, ex, w))
+            out.append([case[0], ex, str(b[0]), fmt(b[1].median), fmt(s[1].median) if s else "\u2013",
+                        fmt(vs_c), "yes" if ok else "**no**"])
+    return out
+
+
+def section(folder, table):
+    """REPORT.md lines of the section (report.py embeds the chart after
+    them); table(header, rows) is report.py's."""
+    cs, rws = rows(folder)
+    out = ["## Threads or processes, in C and in Python", ""]
+    if not cs.cases:
+        return out + ["No Python executors ran in this folder (`poolbench sweep -e py-seq,py-threads,"
+                      "py-procs`): no side-by-side table.", ""]
+    out += ["The classic comparison of Python's `concurrent.futures` guide, each row measured here for "
+            "C (poolbench `threads`, `procs`) and Python (`py-threads` = ThreadPoolExecutor, `py-procs` = "
+            "ProcessPoolExecutor, fork), on the same inputs with the same digests. Speedups are against "
+            "each language's own sequential run (`seq`, `py-seq`); figures are medians over the runs of "
+            "a configuration; a verdict calls two numbers different only when the min..max ranges of "
+            "their runs do not overlap (the report's rule). `w` = workers. mandelbrot is pure Python "
+            "(the GIL is held throughout); sha256 is hashlib, which releases the GIL; sleep and http "
+            "block in the kernel.", ""]
+    out.append(table(["row", "the claim", "C threads", "C procs", "Python threads", "Python procs", "verdict"],
+                     [[r[0], r[1], *r[2], r[3]] for r in rws]))
+    out.append("")
+    sp = python_speedups(cs)
+    if sp:
+        out += ["Python executors at their best pool size: speedup against Python's own sequential "
+                "loop (`py-seq`) and against C's `seq` (runs.csv `speedup` is the latter); digest = "
+                "every run's digest equals the C baseline's.", "",
+                table(["workload", "executor", "workers", "tasks/s", "vs py-seq", "vs C seq", "digest"], sp), ""]
+    return out
+
+
+# -------------------------------------------------------------- the chart
+
+def chart(plotter, plt):
+    """Four panels: CPU-bound and I/O-bound best speedups, memory against
+    workers, empty-task overhead; C and Python side by side."""
+    cs = Cases(plotter.f)
+    cpu, io = cs.of_kind("cpu"), cs.of_kind("io")
+    if not cs.cases or not (cpu or io):
+        plotter.skip("classic", "", "no Python executors in runs.csv")
+        return
+    fig, axes = plotter.panels(3, width=4.2, height=3.4, ncols=3)
+    series = [("C threads", "threads", "seq", "#1f77b4", None), ("C procs", "procs", "seq", "#d62728", None),
+              ("Python threads", "py-threads", "py-seq", "#1f77b4", "//"),
+              ("Python procs", "py-procs", "py-seq", "#d62728", "//")]
+    for ax, cases, title in ((axes[0], cpu, "CPU-bound: best speedup vs own sequential"),
+                             (axes[1], io, "I/O-bound: best speedup vs own sequential")):
+        for j, (name, ex, seq, color, hatch) in enumerate(series):
+            xs, ys, lo, hi = [], [], [], []
+            for i, case in enumerate(cases):
+                s = cs.speedup(case, ex, seq)
+                if s:
+                    xs.append(i + (j - 1.5) * 0.2)
+                    ys.append(s[1].median)
+                    lo.append(s[1].median - s[1].lo)
+                    hi.append(s[1].hi - s[1].median)
+            ax.bar(xs, ys, 0.2, color=color, alpha=0.55 if hatch else 0.9, hatch=hatch, label=name,
+                   yerr=[lo, hi], error_kw={"elinewidth": 0.8, "capsize": 2})
+        ax.set_xticks(range(len(cases)))
+        ax.set_xticklabels([c[0] for c in cases])
+        ax.axhline(1.0, color="#7f7f7f", linestyle=":", linewidth=1)
+        ax.set_title(title)
+        ax.set_ylabel("speedup (x)")
+    ax = axes[2]
+    for name, ex, _, color, hatch in series:
+        for case in cpu[:1]:
+            ws = cs.workers_of(case, ex)
+            pts = [(w, pb.agg(cs.rows(case, ex, w), None, rss_kib)) for w in ws]
+            pts = [(w, a) for w, a in pts if a]
+            if pts:
+                ax.plot([w for w, _ in pts], [a.median / 1024 for _, a in pts], color=color,
+                        linestyle="--" if hatch else "-", marker="o" if "threads" in ex else "^", label=name)
+    ax.set_title("peak RSS, parent + workers (%s)" % (cpu[0][0] if cpu else "-"))
+    ax.set_xlabel("workers")
+    ax.set_ylabel("MiB")
+    handles, labels = plotter.legend_of(axes)
+    plotter.finish(fig, "Threads or processes: C and Python side by side", "Bars: medians of each language's best "
+                   "pool size, whiskers min..max over its runs; speedup = throughput / the same language's "
+                   "sequential median (seq, py-seq). Memory: peak RSS of the parent, plus workers x the largest "
+                   "worker's for process pools (runs.csv peak_rss_kb, peak_rss_children_kb).", handles, labels)
+    plotter.save(fig, "classic", "classic_table", "", "Threads or processes: C and Python",
+                 "the measured threads-vs-processes table as a chart (REPORT.md, section 'Threads or processes')")
