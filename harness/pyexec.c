@@ -82,6 +82,8 @@ const char *pb_py_note(const wl_workload *w)
         {"fetch-hash", "identical; both stages in one task (no then())"},
         {"noop", "identical"},
         {"fault", "identical without crashes; a crash breaks the whole py-procs pool"},
+        {"table", "identical; a list of ints: reads write refcounts (copied pages)"},
+        {"mix", "identical; time.sleep or the bytearray sieve"},
     };
     for (size_t i = 0; i < sizeof notes / sizeof notes[0]; i++)
         if (strcmp(w->name, notes[i].name) == 0)

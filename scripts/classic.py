@@ -20,6 +20,7 @@ import os
 import pbresults as pb
 
 fmt = pb.fmt
+DASH = "\u2013"
 LANGS = (("C", "seq", "threads", "procs"), ("Python", "py-seq", "py-threads", "py-procs"))
 
 
@@ -50,7 +51,7 @@ class Cases:
             if any(k[0] == wl and k[1] == params and k[2].startswith("py-") for k in folder.configs):
                 self.cases.append((wl, kind, params))
 
-    def of_kind(self, kind, exclude=("noop", "fault")):
+    def of_kind(self, kind, exclude=("noop", "fault", "table", "mix")):
         return [c for c in self.cases if c[1] == kind and c[0] not in exclude]
 
     def rows(self, case, ex, workers):
@@ -90,12 +91,17 @@ def rss_kib(r):
     return parent + (r.get("workers") or 1) * child if r["executor"].endswith("procs") else parent
 
 
+def small(ratio):
+    """The report's note for a significant but small difference."""
+    return " (a small difference: under 5%)" if ratio and 1 / 1.05 < ratio < 1.05 else ""
+
+
 def what(sign, a_name, b_name, ratio):
     if sign is None:
         return "not measured"
     if sign == 0:
         return "no significant difference between %s and %s" % (a_name, b_name)
-    return "%s %.2fx %s" % (a_name, ratio, "above " + b_name if sign > 0 else "below " + b_name)
+    return "%s %.2fx %s%s" % (a_name, ratio, "above " + b_name if sign > 0 else "below " + b_name, small(ratio))
 
 
 # -------------------------------------------------------------- the rows
@@ -104,12 +110,14 @@ def row_cpu(cs, case):
     cells, verdicts = [], []
     for lang, seq, th, pr in LANGS:
         t, p = cs.speedup(case, th, seq), cs.speedup(case, pr, seq)
-        cells += ["%sx (%d w)" % (fmt(x[1].median), x[0]) if x else "\u2013" for x in (t, p)]
+        cells += ["%sx (%d w)" % (fmt(x[1].median), x[0]) if x else DASH for x in (t, p)]
         if t and p:
             sign = differs(p[1], t[1])
-            verdicts.append("%s: %s" % (lang, {1: "holds (processes %.2fx threads)" % (p[1].median / t[1].median),
-                                                0: "no significant difference",
-                                                -1: "false: threads %.2fx processes" % (t[1].median / p[1].median)}[sign]))
+            r = p[1].median / t[1].median
+            verdicts.append("%s: %s%s" % (lang, {1: "holds (processes %.2fx threads)" % r,
+                                                 0: "no significant difference",
+                                                 -1: "false: threads %.2fx processes" % (1 / r)}[sign],
+                                          small(r) if sign else ""))
     return cells, "; ".join(verdicts)
 
 
@@ -117,12 +125,14 @@ def row_io(cs, case):
     cells, verdicts = [], []
     for lang, seq, th, pr in LANGS:
         t, p = cs.speedup(case, th, seq), cs.speedup(case, pr, seq)
-        cells += ["%sx (%d w)" % (fmt(x[1].median), x[0]) if x else "\u2013" for x in (t, p)]
+        cells += ["%sx (%d w)" % (fmt(x[1].median), x[0]) if x else DASH for x in (t, p)]
         if t and p:
             sign = differs(t[1], p[1])
-            verdicts.append("%s: %s" % (lang, {1: "holds (threads %.2fx processes)" % (t[1].median / p[1].median),
-                                                0: "either (no significant difference)",
-                                                -1: "false: processes %.2fx threads" % (p[1].median / t[1].median)}[sign]))
+            r = t[1].median / p[1].median
+            verdicts.append("%s: %s%s" % (lang, {1: "holds (threads %.2fx processes)" % r,
+                                                 0: "either (no significant difference)",
+                                                 -1: "false: processes %.2fx threads" % (1 / r)}[sign],
+                                          small(r) if sign else ""))
     return cells, "; ".join(verdicts)
 
 
@@ -134,7 +144,7 @@ def row_memory(cs, case):
             ws = cs.workers_of(case, ex)
             per[ex] = {w: pb.agg(cs.rows(case, ex, w), None, rss_kib) for w in ws}
             cells.append(" / ".join("%d w: %s" % (w, fmt(a.median / 1024)) for w, a in per[ex].items() if a)
-                         or "\u2013")
+                         or DASH)
         common = sorted(set(per[th]) & set(per[pr]))
         if common:
             n = common[-1]
@@ -142,6 +152,52 @@ def row_memory(cs, case):
             if a and b and b.median:
                 verdicts.append("%s at %d workers: %s" % (lang, n, what(differs(a, b), "processes", "threads",
                                                                            a.median / b.median)))
+    return cells, "; ".join(verdicts)
+
+
+def row_shared(cs, case):
+    """The table workload: every task reads a shared table (a pointer in
+    threads, the fork snapshot in processes).  CPU time per task (the page
+    faults of copied pages included: the thread clock counts system time)
+    and memory, at the largest pool both executors ran that does not
+    exceed the CPUs (beyond, waiting for a CPU would blur the comparison)."""
+    cells, verdicts = [], []
+    cpus = cs.f.online_cpus() or 1
+    for lang, _, th, pr in LANGS:
+        common = sorted(set(cs.workers_of(case, th)) & set(cs.workers_of(case, pr)))
+        fit = [w for w in common if w <= cpus] or common[:1]
+        if not fit:
+            cells += [DASH, DASH]
+            continue
+        n = fit[-1]
+        run = {ex: pb.agg(cs.rows(case, ex, n), "cpu_mean_ms") for ex in (th, pr)}
+        mem = {ex: pb.agg(cs.rows(case, ex, n), None, rss_kib) for ex in (th, pr)}
+        sys_s = {ex: pb.agg(cs.rows(case, ex, n), "sys_s") for ex in (th, pr)}
+        cells += ["%s ms CPU/task, sys %s s, %s MiB (%d w)" % (
+            fmt(run[ex].median), fmt(sys_s[ex].median), fmt(mem[ex].median / 1024), n) for ex in (th, pr)]
+        if run[th].median and mem[th].median:
+            verdicts.append("%s: CPU per task %s; memory %s" % (
+                lang, what(differs(run[pr], run[th]), "processes", "threads", run[pr].median / run[th].median),
+                what(differs(mem[pr], mem[th]), "processes", "threads", mem[pr].median / mem[th].median)))
+    return cells, "; ".join(verdicts)
+
+
+def row_mix(cs, case):
+    """The mix workload: blocking calls among CPU work.  A pool that a
+    blocked worker held back would run no faster than the sequential loop."""
+    cells, verdicts = [], []
+    for lang, seq, th, pr in LANGS:
+        s = pb.agg(cs.rows(case, seq, 1), "throughput")
+        for ex in (th, pr):
+            b = cs.speedup(case, ex, seq)
+            cells.append("%sx (%d w)" % (fmt(b[1].median), b[0]) if b else DASH)
+            if ex == th and b and s:
+                ones = pb.Agg([1.0])
+                sign = differs(b[1], ones)
+                verdicts.append("%s: %s" % (lang, "false: %d threads ran the mix %.2fx faster than the "
+                                            "sequential loop (a blocked worker holds back only itself)"
+                                            % (b[0], b[1].median) if sign == 1 else
+                                            "not refuted (no significant gain over the sequential loop)"))
     return cells, "; ".join(verdicts)
 
 
@@ -153,10 +209,10 @@ def row_blocking(cs, case):
         for ex in (th, pr):
             ws = cs.workers_of(case, ex)
             if len(ws) < 2:
-                cells.append("\u2013")
+                cells.append(DASH)
                 continue
             one, big = pb.agg(cs.rows(case, ex, ws[0]), "throughput"), pb.agg(cs.rows(case, ex, ws[-1]), "throughput")
-            cells.append("%d w: %sx of %d w" % (ws[-1], fmt(big.median / one.median), ws[0]) if one and big else "\u2013")
+            cells.append("%d w: %sx of %d w" % (ws[-1], fmt(big.median / one.median), ws[0]) if one and big else DASH)
             if ex == th and one and big:
                 sign = differs(big, one)
                 verdicts.append("%s: %s" % (lang, "false: %d blocked threads ran %.1fx one thread's rate (ideal %d)"
@@ -174,7 +230,7 @@ def row_sizing(cs, case):
             b = cs.best(case, ex)
             at_rule = pb.agg(cs.rows(case, ex, rule), "throughput")
             if not b:
-                cells.append("\u2013")
+                cells.append(DASH)
                 continue
             cells.append("best %d w%s" % (b[0], "" if not at_rule else ", rule %s" % (
                 "= best" if b[0] == rule else "%.0f%%" % (100 * at_rule.median / b[1].median))))
@@ -203,7 +259,7 @@ def row_overhead_all(cs):
             ws = cs.workers_of(case, ex)
             aggs[ex] = pb.agg(cs.rows(case, ex, ws[0]), None,
                               lambda r: r["wall_s"] / r["tasks"] * 1e6 if r.get("wall_s") else None) if ws else None
-            cells.append("%s \u00b5s" % fmt(aggs[ex].median) if aggs[ex] else "\u2013")
+            cells.append("%s \u00b5s" % fmt(aggs[ex].median) if aggs[ex] else DASH)
         a, b = aggs[pr], aggs[th]
         if a and b and b.median:
             verdicts.append("%s: %s" % (lang, what(differs(a, b), "processes", "threads", a.median / b.median)))
@@ -223,7 +279,7 @@ def row_overhead_one(f):
     vals = [c.get("threads"), c.get("procs"), py.get("threads"), py.get("procs")]
     if not any(isinstance(v, (int, float)) for v in vals):
         return None
-    cells = ["%s \u00b5s" % fmt(v / 1e3) if isinstance(v, (int, float)) else "\u2013" for v in vals]
+    cells = ["%s \u00b5s" % fmt(v / 1e3) if isinstance(v, (int, float)) else DASH for v in vals]
     verdicts = []
     for lang, t, p in (("C", vals[0], vals[1]), ("Python", vals[2], vals[3])):
         if isinstance(t, (int, float)) and isinstance(p, (int, float)) and t:
@@ -241,15 +297,22 @@ def rows(folder):
     one = row_overhead_one(folder)
     if one:
         out.append(("overhead: one task in flight (round trip)", "the same", *one))
-    out.append(("shared state: read access to a large shared table", "threads share memory; processes "
-                "cannot share state efficiently", ["not measured"] * 4,
-                "not measured yet: needs a workload that reads a large shared table"))
+    shared = next((c for c in cs.cases if c[0] == "table"), None)
+    if shared:
+        out.append(("shared state: every task reads a shared %s MiB table (table)"
+                    % pb.parse_params(shared[2]).get("table_mb", "?"),
+                    "threads share memory; processes cannot share state efficiently",
+                    *row_shared(cs, shared)))
     for case in cs.of_kind("cpu")[:1]:
         out.append(("resource usage: peak RSS parent + workers, MiB (%s)" % case[0],
                     "threads use less memory", *row_memory(cs, case)))
+    mix = next((c for c in cs.cases if c[0] == "mix"), None)
+    if mix:
+        out.append(("blocking calls: mix (%s), best speedup vs own sequential" % pb.short_params(mix[2]),
+                    "a blocking call blocks the whole thread pool", *row_mix(cs, mix)))
     for case in cs.of_kind("io"):
         if case[0] == "sleep":
-            out.append(("blocking calls: %s, throughput at the largest pool vs one worker" % case[0],
+            out.append(("blocking calls: %s only, throughput at the largest pool vs one worker" % case[0],
                         "a blocking call blocks the whole thread pool", *row_blocking(cs, case)))
     for case in cs.of_kind("cpu"):
         out.append(("CPU-bound: %s, best speedup vs own sequential" % case[0],
@@ -277,7 +340,7 @@ def python_speedups(cs):
                 continue
             vs_c = b[1].median / c_seq.median if c_seq else None
             ok = all(r.get("digest_ok") == 1 for w in cs.workers_of(case, ex) for r in cs.rows(case, ex, w))
-            out.append([case[0], ex, str(b[0]), fmt(b[1].median), fmt(s[1].median) if s else "\u2013",
+            out.append([case[0], ex, str(b[0]), fmt(b[1].median), fmt(s[1].median) if s else DASH,
                         fmt(vs_c), "yes" if ok else "**no**"])
     return out
 
@@ -297,7 +360,12 @@ def section(folder, table):
             "a configuration; a verdict calls two numbers different only when the min..max ranges of "
             "their runs do not overlap (the report's rule). `w` = workers. mandelbrot is pure Python "
             "(the GIL is held throughout); sha256 is hashlib, which releases the GIL; sleep and http "
-            "block in the kernel.", ""]
+            "block in the kernel; `table` reads a table built before the pool (threads: a pointer or "
+            "a shared list; processes: the fork-time snapshot), `mix` interleaves sleeps with prime "
+            "sieving. Memory is peak RSS, parent plus workers x the largest worker: a page shared "
+            "copy-on-write counts in every process that maps it, so a process pool's figure is an "
+            "upper bound; the pages Python's workers really copy (reference counts written by reads) "
+            "show as system time (`sys`) in the shared-state row.", ""]
     out.append(table(["row", "the claim", "C threads", "C procs", "Python threads", "Python procs", "verdict"],
                      [[r[0], r[1], *r[2], r[3]] for r in rws]))
     out.append("")

@@ -52,6 +52,8 @@ file -p bytes=70000 -p files=3
 fetch-hash -p latency_ms=1 -p bytes=3000
 noop -p payload_bytes=1001
 fault -p error_rate=0.4
+table -p table_mb=2 -p lookups=5000
+mix -p latency_ms=2 -p span=20000
 LIST
 
 # -- bad input to the runner: exit 2 and a message naming it --------------

@@ -23,6 +23,8 @@ STREAM_NOOP = 0x4E4F4F5000000000
 STREAM_FILE = 0x46494C4500000000
 STREAM_BLUR = 0x424C555200000000
 STREAM_FAULT = 0x4641554C54000000
+STREAM_TABLE = 0x5441424C45000000
+STREAM_MIX = 0x4D49580000000000
 
 
 class UsageError(Exception):
@@ -258,6 +260,30 @@ def build_fault(p, n, seed, files):
     return out
 
 
+def build_table(p, n, seed, files):
+    """table.c: the shared table, here a list of ints published as
+    tasks.TABLE before any pool exists (threads share it, forked processes
+    inherit it), and inputs that name it by a tag."""
+    import tasks
+    words = p.int("table_mb") * (1024 * 1024 // 8)
+    raw = Rng(seed, STREAM_TABLE, 0).fill(words * 8)
+    tasks.TABLE = list(struct.unpack("<%dQ" % words, raw))
+    tasks.TABLE_TAG = mix64((seed ^ 1) & M64)
+    tag, lookups = le64(tasks.TABLE_TAG), le32(p.int("lookups"))
+    return [tag + le64(i) + lookups for i in range(n)]
+
+
+def build_mix(p, n, seed, files):
+    rate, span = p.float("block_rate"), p.int("span")
+    ns = llround(p.float("latency_ms") * 1e6)
+    out = []
+    for i in range(n):
+        blocks = Rng(seed, STREAM_MIX, i).double() < rate
+        lo = 1000000000 + i * span
+        out.append(le64(i) + bytes([1 if blocks else 0]) + le64(ns) + le64(lo) + le64(lo + span))
+    return out
+
+
 # ------------------------------------------------------------- file tree
 
 class Files:
@@ -291,7 +317,7 @@ BUILDERS = {
     "primes": build_primes, "sha256": build_sha256, "mandelbrot": build_mandelbrot,
     "blur": build_blur, "compress": build_compress, "sleep": build_sleep,
     "http": build_http, "file": build_file, "fetch-hash": build_http,
-    "noop": build_noop, "fault": build_fault,
+    "noop": build_noop, "fault": build_fault, "table": build_table, "mix": build_mix,
 }
 
 

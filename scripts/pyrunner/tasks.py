@@ -15,6 +15,9 @@ How close each one is to the C task, and whether the GIL is held:
   sleep       time.sleep; http, fetch-hash: http.client, one kept-alive
               connection per worker thread (as curl's reused handle);
   file        read + zlib.crc32
+  table       a shared list of ints (TABLE, built before the pool): reads
+              write its reference counts, so forked workers copy the pages
+  mix         time.sleep or the primes task, per the input
 """
 import array
 import errno as errno_mod
@@ -28,6 +31,8 @@ import threading
 import time
 import urllib.parse
 import zlib
+
+import inputs
 
 CODE_EINPUT = 900
 CODE_ENOMEM = 901
@@ -331,9 +336,42 @@ def task_noop(data):
     return data
 
 
+# ------------------------------------------------------------ table, mix
+
+TABLE = None        # the shared table (inputs.build_table), a list of ints
+TABLE_TAG = None
+LCG_A, LCG_C = 6364136223846793005, 1442695040888963407
+M64 = (1 << 64) - 1
+
+
+def task_table(data):
+    if len(data) != 20:
+        raise TaskError(CODE_EINPUT)
+    tag, i, lookups = struct.unpack("<QQI", data)
+    table = TABLE
+    if table is None or tag != TABLE_TAG:
+        raise TaskError(CODE_EINPUT)
+    n = len(table)
+    x = inputs.mix64((i + 1) & M64)
+    total = 0
+    for _ in range(lookups):
+        x = (x * LCG_A + LCG_C) & M64
+        total += table[(x >> 33) % n]
+    return struct.pack("<Q", total & M64)
+
+
+def task_mix(data):
+    if len(data) != 33 or data[8] > 1:
+        raise TaskError(CODE_EINPUT)
+    if data[8] == 0:
+        return task_primes(bytes(data[17:33]))
+    time.sleep(struct.unpack_from("<Q", data, 9)[0] / 1e9)
+    return bytes(data[:8])
+
+
 TASKS = {
     "primes": task_primes, "sha256": task_sha256, "mandelbrot": task_mandelbrot,
     "blur": task_blur, "compress": task_compress, "sleep": task_sleep,
     "http": task_http, "file": task_file, "fetch-hash": task_fetch_hash,
-    "noop": task_noop, "fault": task_fault,
+    "noop": task_noop, "fault": task_fault, "table": task_table, "mix": task_mix,
 }
