@@ -106,32 +106,21 @@ def what(sign, a_name, b_name, ratio):
 
 # -------------------------------------------------------------- the rows
 
-def row_cpu(cs, case):
+def row_speedups(cs, case, favoured):
+    """Best speedups of threads and processes; the claim holds when the
+    favoured one ("threads" or "processes") is significantly faster."""
     cells, verdicts = [], []
     for lang, seq, th, pr in LANGS:
         t, p = cs.speedup(case, th, seq), cs.speedup(case, pr, seq)
         cells += ["%sx (%d w)" % (fmt(x[1].median), x[0]) if x else DASH for x in (t, p)]
         if t and p:
-            sign = differs(p[1], t[1])
-            r = p[1].median / t[1].median
-            verdicts.append("%s: %s%s" % (lang, {1: "holds (processes %.2fx threads)" % r,
+            fav, other = (t, p) if favoured == "threads" else (p, t)
+            name = "processes" if favoured == "threads" else "threads"
+            sign = differs(fav[1], other[1])
+            r = fav[1].median / other[1].median
+            verdicts.append("%s: %s%s" % (lang, {1: "holds (%s %.2fx %s)" % (favoured, r, name),
                                                  0: "no significant difference",
-                                                 -1: "false: threads %.2fx processes" % (1 / r)}[sign],
-                                          small(r) if sign else ""))
-    return cells, "; ".join(verdicts)
-
-
-def row_io(cs, case):
-    cells, verdicts = [], []
-    for lang, seq, th, pr in LANGS:
-        t, p = cs.speedup(case, th, seq), cs.speedup(case, pr, seq)
-        cells += ["%sx (%d w)" % (fmt(x[1].median), x[0]) if x else DASH for x in (t, p)]
-        if t and p:
-            sign = differs(t[1], p[1])
-            r = t[1].median / p[1].median
-            verdicts.append("%s: %s%s" % (lang, {1: "holds (threads %.2fx processes)" % r,
-                                                 0: "either (no significant difference)",
-                                                 -1: "false: processes %.2fx threads" % (1 / r)}[sign],
+                                                 -1: "false: %s %.2fx %s" % (name, 1 / r, favoured)}[sign],
                                           small(r) if sign else ""))
     return cells, "; ".join(verdicts)
 
@@ -287,6 +276,25 @@ def row_overhead_one(f):
     return cells, "; ".join(verdicts) + " (one series of medians each: no significance test)"
 
 
+def row_advise(f):
+    """advise.json (C only): Goetz's predicted and the measured best pool
+    size per workload, against the rule (one repetition: no significance)."""
+    data = f.advise if isinstance(f.advise, list) else []
+    rule = sizing_rule(f.online_cpus())
+    out = []
+    for a in data:
+        if not isinstance(a, dict) or not isinstance(a.get("measured_best"), dict):
+            continue
+        best, pred = a["measured_best"], a.get("predicted") or {}
+        cells = ["best %s w, predicted %s" % (best.get(ex, "?"), pred.get(ex, "?")) for ex in ("threads", "procs")]
+        verdict = "C: the rule's %d workers %s the measured best (threads %s, processes %s; advise, one " \
+                  "repetition)" % (rule, "match" if best.get("threads") == rule else "differ from",
+                                   best.get("threads", "?"), best.get("procs", "?"))
+        out.append(("sizing rule min(32, cpu + 4) = %d vs advise: %s" % (rule, a.get("workload", "?")),
+                    "max_workers = min(32, cpu + 4)", cells + [DASH, DASH], verdict))
+    return out
+
+
 def rows(folder):
     cs = Cases(folder)
     out = []
@@ -316,13 +324,14 @@ def rows(folder):
                         "a blocking call blocks the whole thread pool", *row_blocking(cs, case)))
     for case in cs.of_kind("cpu"):
         out.append(("CPU-bound: %s, best speedup vs own sequential" % case[0],
-                    "processes for CPU-bound work", *row_cpu(cs, case)))
+                    "processes for CPU-bound work", *row_speedups(cs, case, "processes")))
     for case in cs.of_kind("io"):
         out.append(("I/O-bound: %s, best speedup vs own sequential" % case[0],
-                    "threads for I/O-bound work", *row_io(cs, case)))
+                    "threads for I/O-bound work", *row_speedups(cs, case, "threads")))
     for case in (cs.of_kind("cpu") + cs.of_kind("io"))[:4]:
         out.append(("sizing rule min(32, cpu + 4) = %d: %s" % (sizing_rule(folder.online_cpus()), case[0]),
                     "max_workers = min(32, cpu + 4)", *row_sizing(cs, case)))
+    out += row_advise(folder)
     return cs, out
 
 
