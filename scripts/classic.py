@@ -9,10 +9,10 @@ the same digests), overhead.jsonl (C, one task in flight) and
 peers_python.jsonl (Python, scripts/peers/py_executors.py). report.py
 calls section(); plot.py calls chart().
 
-Significance: two configurations differ only when the min..max ranges of
-their runs do not overlap, the report's rule (report.py, verdict()); it is
-applied in one place, differs(), to be replaced by the rank test of the
-report when that lands.
+Significance: the report's rule, applied in one place, differs(): the
+Mann-Whitney comparison of pbresults (Comparison) where this checkout has
+it, else the older rule, min..max ranges that do not overlap; each verdict
+names its evidence (the p-value, or the ranges).
 """
 
 import os
@@ -24,16 +24,50 @@ DASH = "\u2013"
 LANGS = (("C", "seq", "threads", "procs"), ("Python", "py-seq", "py-threads", "py-procs"))
 
 
+class Stat(pb.Agg):
+    """pb.Agg that keeps its values, for the significance test."""
+
+    __slots__ = ("values",)
+
+    def __init__(self, values):
+        vals = [v for v in values if v is not None]
+        super().__init__(vals)
+        self.values = vals
+
+
+def stat(rows, column, fn=None):
+    return Stat(fn(r) if fn else r.get(column) for r in rows)
+
+
+class Diff:
+    """sign: 1 / 0 / -1, a significantly above, indistinguishable from or
+    below b; note: the evidence, for the verdict."""
+
+    def __init__(self, sign, note):
+        self.sign, self.note = sign, note
+
+
 def differs(a, b):
-    """-1 / 0 / 1: a significantly below, indistinguishable from, or above b
-    (pb.Agg values; ranges that overlap are not a difference)."""
+    """The report's significance rule on two Stat samples: pb.Comparison
+    (Mann-Whitney U, p < pb.ALPHA and beyond the run-to-run spread) where
+    pbresults has it and scipy imports; otherwise the older rule, min..max
+    ranges that do not overlap.  None without data."""
     if not a or not b:
         return None
+    comparison = getattr(pb, "Comparison", None)
+    if comparison is not None:
+        try:
+            c = comparison(a.values, b.values)
+        except ImportError:
+            c = None
+        if c is not None and c.change_pct is not None:
+            sign = (1 if c.change_pct > 0 else -1) if c.significant else 0
+            return Diff(sign, pb.fmt_p(c.p) if c.p is not None else c.why_not())
     if a.lo > b.hi:
-        return 1
+        return Diff(1, "ranges apart")
     if a.hi < b.lo:
-        return -1
-    return 0
+        return Diff(-1, "ranges apart")
+    return Diff(0, "ranges overlap")
 
 
 def sizing_rule(cpus):
@@ -65,7 +99,7 @@ class Cases:
         """(workers, Agg) of the pool size with the highest median."""
         out = None
         for w in self.workers_of(case, ex):
-            a = pb.agg(self.rows(case, ex, w), column)
+            a = stat(self.rows(case, ex, w), column)
             if a and (out is None or a.median > out[1].median):
                 out = (w, a)
         return out
@@ -74,10 +108,10 @@ class Cases:
         """Best throughput over the language's own sequential median, as an
         Agg over the best configuration's runs."""
         b = self.best(case, ex)
-        s = pb.agg(self.rows(case, seq, 1), "throughput")
+        s = stat(self.rows(case, seq, 1), "throughput")
         if not b or not s:
             return None
-        return b[0], pb.agg(self.rows(case, ex, b[0]), "throughput",
+        return b[0], stat(self.rows(case, ex, b[0]), "throughput",
                             lambda r: r["throughput"] / s.median if r.get("throughput") else None)
 
 
@@ -96,12 +130,13 @@ def small(ratio):
     return " (a small difference: under 5%)" if ratio and 1 / 1.05 < ratio < 1.05 else ""
 
 
-def what(sign, a_name, b_name, ratio):
-    if sign is None:
+def what(d, a_name, b_name, ratio):
+    if d is None:
         return "not measured"
-    if sign == 0:
-        return "no significant difference between %s and %s" % (a_name, b_name)
-    return "%s %.2fx %s%s" % (a_name, ratio, "above " + b_name if sign > 0 else "below " + b_name, small(ratio))
+    if d.sign == 0:
+        return "no significant difference between %s and %s (%s)" % (a_name, b_name, d.note)
+    return "%s %.2fx %s%s (%s)" % (a_name, ratio, "above " + b_name if d.sign > 0 else "below " + b_name,
+                                   small(ratio), d.note)
 
 
 # -------------------------------------------------------------- the rows
@@ -116,12 +151,12 @@ def row_speedups(cs, case, favoured):
         if t and p:
             fav, other = (t, p) if favoured == "threads" else (p, t)
             name = "processes" if favoured == "threads" else "threads"
-            sign = differs(fav[1], other[1])
+            d = differs(fav[1], other[1])
             r = fav[1].median / other[1].median
-            verdicts.append("%s: %s%s" % (lang, {1: "holds (%s %.2fx %s)" % (favoured, r, name),
-                                                 0: "no significant difference",
-                                                 -1: "false: %s %.2fx %s" % (name, 1 / r, favoured)}[sign],
-                                          small(r) if sign else ""))
+            verdicts.append("%s: %s%s (%s)" % (lang, {1: "holds (%s %.2fx %s)" % (favoured, r, name),
+                                                      0: "no significant difference",
+                                                      -1: "false: %s %.2fx %s" % (name, 1 / r, favoured)}[d.sign],
+                                               small(r) if d.sign else "", d.note))
     return cells, "; ".join(verdicts)
 
 
@@ -131,7 +166,7 @@ def row_memory(cs, case):
         per = {}
         for ex in (th, pr):
             ws = cs.workers_of(case, ex)
-            per[ex] = {w: pb.agg(cs.rows(case, ex, w), None, rss_kib) for w in ws}
+            per[ex] = {w: stat(cs.rows(case, ex, w), None, rss_kib) for w in ws}
             cells.append(" / ".join("%d w: %s" % (w, fmt(a.median / 1024)) for w, a in per[ex].items() if a)
                          or DASH)
         common = sorted(set(per[th]) & set(per[pr]))
@@ -159,9 +194,9 @@ def row_shared(cs, case):
             cells += [DASH, DASH]
             continue
         n = fit[-1]
-        run = {ex: pb.agg(cs.rows(case, ex, n), "cpu_mean_ms") for ex in (th, pr)}
-        mem = {ex: pb.agg(cs.rows(case, ex, n), None, rss_kib) for ex in (th, pr)}
-        sys_s = {ex: pb.agg(cs.rows(case, ex, n), "sys_s") for ex in (th, pr)}
+        run = {ex: stat(cs.rows(case, ex, n), "cpu_mean_ms") for ex in (th, pr)}
+        mem = {ex: stat(cs.rows(case, ex, n), None, rss_kib) for ex in (th, pr)}
+        sys_s = {ex: stat(cs.rows(case, ex, n), "sys_s") for ex in (th, pr)}
         cells += ["%s ms CPU/task, sys %s s, %s MiB (%d w)" % (
             fmt(run[ex].median), fmt(sys_s[ex].median), fmt(mem[ex].median / 1024), n) for ex in (th, pr)]
         if run[th].median and mem[th].median:
@@ -176,17 +211,17 @@ def row_mix(cs, case):
     blocked worker held back would run no faster than the sequential loop."""
     cells, verdicts = [], []
     for lang, seq, th, pr in LANGS:
-        s = pb.agg(cs.rows(case, seq, 1), "throughput")
+        s = stat(cs.rows(case, seq, 1), "throughput")
         for ex in (th, pr):
             b = cs.speedup(case, ex, seq)
             cells.append("%sx (%d w)" % (fmt(b[1].median), b[0]) if b else DASH)
             if ex == th and b and s:
-                ones = pb.Agg([1.0])
-                sign = differs(b[1], ones)
-                verdicts.append("%s: %s" % (lang, "false: %d threads ran the mix %.2fx faster than the "
-                                            "sequential loop (a blocked worker holds back only itself)"
-                                            % (b[0], b[1].median) if sign == 1 else
-                                            "not refuted (no significant gain over the sequential loop)"))
+                d = differs(stat(cs.rows(case, ex, b[0]), "throughput"), s)
+                verdicts.append("%s: %s (%s)" % (lang, "false: %d threads ran the mix %.2fx faster than the "
+                                                 "sequential loop (a blocked worker holds back only itself)"
+                                                 % (b[0], b[1].median) if d.sign == 1 else
+                                                 "not refuted (no significant gain over the sequential loop)",
+                                                 d.note))
     return cells, "; ".join(verdicts)
 
 
@@ -200,13 +235,14 @@ def row_blocking(cs, case):
             if len(ws) < 2:
                 cells.append(DASH)
                 continue
-            one, big = pb.agg(cs.rows(case, ex, ws[0]), "throughput"), pb.agg(cs.rows(case, ex, ws[-1]), "throughput")
+            one, big = stat(cs.rows(case, ex, ws[0]), "throughput"), stat(cs.rows(case, ex, ws[-1]), "throughput")
             cells.append("%d w: %sx of %d w" % (ws[-1], fmt(big.median / one.median), ws[0]) if one and big else DASH)
             if ex == th and one and big:
-                sign = differs(big, one)
-                verdicts.append("%s: %s" % (lang, "false: %d blocked threads ran %.1fx one thread's rate (ideal %d)"
-                                            % (ws[-1], big.median / one.median, ws[-1] // ws[0]) if sign == 1 else
-                                            "not refuted (no significant gain from more threads)"))
+                d = differs(big, one)
+                verdicts.append("%s: %s (%s)" % (lang, "false: %d blocked threads ran %.1fx one thread's rate "
+                                                 "(ideal %d)" % (ws[-1], big.median / one.median, ws[-1] // ws[0])
+                                                 if d.sign == 1 else
+                                                 "not refuted (no significant gain from more threads)", d.note))
     return cells, "; ".join(verdicts)
 
 
@@ -217,7 +253,7 @@ def row_sizing(cs, case):
     for lang, _, th, pr in LANGS:
         for ex in (th, pr):
             b = cs.best(case, ex)
-            at_rule = pb.agg(cs.rows(case, ex, rule), "throughput")
+            at_rule = stat(cs.rows(case, ex, rule), "throughput")
             if not b:
                 cells.append(DASH)
                 continue
@@ -227,11 +263,14 @@ def row_sizing(cs, case):
                 if not at_rule:
                     verdicts.append("%s: the rule's %d workers were not measured" % (lang, rule))
                 else:
-                    sign = differs(at_rule, b[1])
+                    d = differs(at_rule, b[1])
                     verdicts.append("%s %s: %s" % (lang, ex, "the rule's %d workers are as good as the best (%d)"
-                                                   % (rule, b[0]) if sign == 0 or b[0] == rule else
-                                                   "the rule's %d workers are significantly slower than %d (%.0f%%)"
-                                                   % (rule, b[0], 100 * at_rule.median / b[1].median)))
+                                                   % (rule, b[0]) if b[0] == rule else
+                                                   "the rule's %d workers are as good as the best (%d; %s)"
+                                                   % (rule, b[0], d.note) if d.sign == 0 else
+                                                   "the rule's %d workers are significantly slower than %d "
+                                                   "(%.0f%%; %s)" % (rule, b[0], 100 * at_rule.median / b[1].median,
+                                                                    d.note)))
     return cells, "; ".join(verdicts)
 
 
@@ -246,7 +285,7 @@ def row_overhead_all(cs):
         aggs = {}
         for ex in (th, pr):
             ws = cs.workers_of(case, ex)
-            aggs[ex] = pb.agg(cs.rows(case, ex, ws[0]), None,
+            aggs[ex] = stat(cs.rows(case, ex, ws[0]), None,
                               lambda r: r["wall_s"] / r["tasks"] * 1e6 if r.get("wall_s") else None) if ws else None
             cells.append("%s \u00b5s" % fmt(aggs[ex].median) if aggs[ex] else DASH)
         a, b = aggs[pr], aggs[th]
@@ -341,7 +380,7 @@ def python_speedups(cs):
     """Each Python executor's best speedup against py-seq and against C's seq."""
     out = []
     for case in cs.cases:
-        c_seq = pb.agg(cs.rows(case, "seq", 1), "throughput")
+        c_seq = stat(cs.rows(case, "seq", 1), "throughput")
         for ex in ("py-threads", "py-procs"):
             b = cs.best(case, ex)
             s = cs.speedup(case, ex, "py-seq")
@@ -366,8 +405,9 @@ def section(folder, table):
             "C (poolbench `threads`, `procs`) and Python (`py-threads` = ThreadPoolExecutor, `py-procs` = "
             "ProcessPoolExecutor, fork), on the same inputs with the same digests. Speedups are against "
             "each language's own sequential run (`seq`, `py-seq`); figures are medians over the runs of "
-            "a configuration; a verdict calls two numbers different only when the min..max ranges of "
-            "their runs do not overlap (the report's rule). `w` = workers. mandelbrot is pure Python "
+            "a configuration; a verdict calls two configurations different only by the report's "
+            "significance rule (a Mann-Whitney U test over their runs where the scripts have it, "
+            "otherwise min..max ranges that do not overlap) and names its evidence. `w` = workers. mandelbrot is pure Python "
             "(the GIL is held throughout); sha256 is hashlib, which releases the GIL; sleep and http "
             "block in the kernel; `table` reads a table built before the pool (threads: a pointer or "
             "a shared list; processes: the fork-time snapshot), `mix` interleaves sleeps with prime "
@@ -423,7 +463,7 @@ def chart(plotter, plt):
     for name, ex, _, color, hatch in series:
         for case in cpu[:1]:
             ws = cs.workers_of(case, ex)
-            pts = [(w, pb.agg(cs.rows(case, ex, w), None, rss_kib)) for w in ws]
+            pts = [(w, stat(cs.rows(case, ex, w), None, rss_kib)) for w in ws]
             pts = [(w, a) for w, a in pts if a]
             if pts:
                 ax.plot([w for w, _ in pts], [a.median / 1024 for _, a in pts], color=color,
