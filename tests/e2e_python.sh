@@ -4,7 +4,8 @@
 # claim identity); the runner's bad input exits 2 with a message; a Python
 # worker that dies, a runner that is killed and tasks that hang become
 # counted errors in a completed run, within a bound, never a hang; a sweep
-# with py- executors writes rows whose digests match the C baseline's.
+# with py- executors writes rows whose digests match the C baseline's, and
+# its REPORT.md has the threads-or-processes table.
 set -u
 PB=${POOLBENCH:-./poolbench}
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -137,6 +138,18 @@ import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
 print(sum(1 for r in rows if r["digest_ok"] != "1"))' "$tmp/sw/runs.csv")
     check "sweep: every row digest_ok=1 against the C baseline" [ "$bad_digest" = 0 ]
+    # The report's side-by-side table: rows with a verdict for both languages.
+    if "$here/scripts/py.sh" "$here/scripts/report.py" "$tmp/sw" >/dev/null 2>"$tmp/err"; then
+        check "report: the threads-or-processes section" \
+            grep -q "^## Threads or processes, in C and in Python" "$tmp/sw/REPORT.md"
+        # (C procs did not run: the Python side alone has both executors)
+        check "report: the I/O-bound row has Python's verdict" \
+            grep -q "^| I/O-bound: sleep.*| Python: [a-z].* |$" "$tmp/sw/REPORT.md"
+        check "report: Python's speedups against py-seq, digests matched" \
+            grep -q "^| sha256 | py-procs | [12] | .* | yes |$" "$tmp/sw/REPORT.md"
+    else
+        echo "FAIL report.py on the sweep folder"; cat "$tmp/err"; fail=1
+    fi
 else
     echo "FAIL sweep with py- executors failed"; cat "$tmp/err"; fail=1
 fi
