@@ -127,7 +127,7 @@ const char *wl_kind_name(wl_kind kind)
 const char *wl_names(void)
 {
     return "primes, sha256, mandelbrot, blur, compress, sleep, http, file, "
-           "fetch-hash, noop, fault";
+           "fetch-hash, noop, fault, table, mix";
 }
 
 static ssize_t param_index(const wl_workload *w, const char *name)
