@@ -689,6 +689,77 @@ static void test_sleep(void **state)
     ex_buf_free(&o);
 }
 
+/* table: every output is the sum its check recomputes; a stale tag, a
+ * second instance and a malformed input are refused. */
+static void test_table(void **state)
+{
+    (void)state;
+    const char *kv[] = {"table_mb=1", "lookups=1000"};
+    wl_ctx *ctx = prepare("table", kv, 2, 4, 7);
+    char hex[WL_DIGEST_HEX_LEN + 1], again[WL_DIGEST_HEX_LEN + 1];
+    run_all(ctx, hex);
+    const void *in;
+    size_t len;
+    assert_int_equal(wl_input(ctx, 0, &in, &len), 0);
+    unsigned char stale[20];
+    memcpy(stale, in, sizeof stale);
+    ex_buf out = {0};
+    assert_int_equal(wl_task_fn(ctx)(in, len, &out), 0);
+    assert_int_equal(wl_check(ctx, 1, out.data, out.len, err, sizeof err), EX_EINVAL);
+    ex_buf_free(&out);
+    /* One instance at a time: the second prepare says so. */
+    wl_params *p = params_of("table", kv, 2);
+    wl_ctx *other = NULL;
+    assert_int_equal(wl_prepare(wl_find("table"), p, 1, 7, 0, &other, err, sizeof err),
+                     EX_EINVAL);
+    assert_null(other);
+    assert_non_null(strstr(err, "one instance at a time"));
+    wl_cleanup(ctx);
+    /* After cleanup the old input names no table. */
+    assert_int_equal(wl_table_task(stale, sizeof stale, &out), WL_CODE_EINPUT);
+    assert_int_equal(wl_table_task(stale, 19, &out), WL_CODE_EINPUT);
+    /* A new instance from the same seed computes the same outputs. */
+    ctx = prepare("table", kv, 2, 4, 7);
+    run_all(ctx, again);
+    assert_string_equal(hex, again);
+    wl_cleanup(ctx);
+    wl_params_destroy(p);
+    ex_buf_free(&out);
+}
+
+/* mix: block_rate 0 computes only, 1 blocks only; a bad kind byte is
+ * refused. */
+static void test_mix(void **state)
+{
+    (void)state;
+    const char *none[] = {"block_rate=0", "span=5000"};
+    const char *all[] = {"block_rate=1", "latency_ms=1"};
+    char hex[WL_DIGEST_HEX_LEN + 1];
+    wl_ctx *ctx = prepare("mix", none, 2, 3, 1);
+    run_all(ctx, hex);
+    const void *in;
+    size_t len;
+    assert_int_equal(wl_input(ctx, 0, &in, &len), 0);
+    assert_int_equal(((const unsigned char *)in)[8], 0);
+    unsigned char bad[33];
+    memcpy(bad, in, sizeof bad);
+    bad[8] = 2;
+    ex_buf out = {0};
+    assert_int_equal(wl_mix_task(bad, sizeof bad, &out), WL_CODE_EINPUT);
+    assert_int_equal(wl_mix_task(in, len - 1, &out), WL_CODE_EINPUT);
+    wl_cleanup(ctx);
+    ctx = prepare("mix", all, 2, 3, 1);
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(wl_input(ctx, i, &in, &len), 0);
+        assert_int_equal(((const unsigned char *)in)[8], 1);
+        assert_int_equal(wl_mix_task(in, len, &out), 0);
+        assert_int_equal(wl_check(ctx, i, out.data, out.len, err, sizeof err), 0);
+        out.len = 0;
+    }
+    wl_cleanup(ctx);
+    ex_buf_free(&out);
+}
+
 static void test_noop(void **state)
 {
     (void)state;
@@ -1426,6 +1497,8 @@ int main(void)
         cmocka_unit_test(test_blur_impulse),
         cmocka_unit_test(test_mandelbrot),
         cmocka_unit_test(test_sleep),
+        cmocka_unit_test(test_table),
+        cmocka_unit_test(test_mix),
         cmocka_unit_test(test_noop),
         cmocka_unit_test(test_fault),
         cmocka_unit_test(test_file),
