@@ -41,8 +41,8 @@ default)
     io_wl=sleep,http,file,fetch-hash; io_workers=1,2,4,8,16,32,64,128; io_tasks=256; latency=10
     payloads=64,1024,16384,262144,1048576,4194304
     pins=none,compact; reps=5; warmup=1; hf_runs=5; cal=; conc_tasks=51200
-    py_cpu_wl=mandelbrot,sha256,table,mix; py_cpu_workers="1,2,$rule"; py_cpu_tasks=36
-    py_io_wl=sleep,http; py_io_workers="1,4,$rule,16,64"; py_io_tasks=128; py_noop_tasks=4000
+    py_cpu_wl=mandelbrot,sha256,table,mix; py_cpu_workers="1,2,$rule"; py_cpu_tasks=24
+    py_io_wl=sleep,http; py_io_workers="1,4,$rule,16"; py_io_tasks=96; py_noop_tasks=4000
     py_peer_tasks=20000
     ;;
 full)
@@ -162,7 +162,7 @@ py_params() { # workload list -> the -p options of the Python sweeps that apply
     case ",$1," in *,sleep,* | *,http,*) p="$p -p latency_ms=3" ;; esac
     case ",$1," in *,http,* | *,file,*) p="$p -p bytes=4096" ;; esac
     case ",$1," in *,file,*) p="$p -p files=8" ;; esac
-    case ",$1," in *,table,*) p="$p -p table_mb=4 -p lookups=50000" ;; esac
+    case ",$1," in *,table,*) p="$p -p table_mb=4 -p lookups=20000" ;; esac
     # mix runs with the CPU workloads (none of them has latency_ms)
     case ",$1," in *,mix,*) p="$p -p latency_ms=20 -p block_rate=0.5" ;; esac
     echo "$p"

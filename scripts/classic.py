@@ -475,6 +475,7 @@ def chart(plotter, plt):
     plotter.finish(fig, "Threads or processes: C and Python side by side", "Bars: medians of each language's best "
                    "pool size, whiskers min..max over its runs; speedup = throughput / the same language's "
                    "sequential median (seq, py-seq). Memory: peak RSS of the parent, plus workers x the largest "
-                   "worker's for process pools (runs.csv peak_rss_kb, peak_rss_children_kb).", handles, labels)
+                   "worker's for process pools (runs.csv peak_rss_kb, peak_rss_children_kb); solid lines C, "
+                   "dashed Python.", handles, labels)
     plotter.save(fig, "classic", "classic_table", "", "Threads or processes: C and Python",
                  "the measured threads-vs-processes table as a chart (REPORT.md, section 'Threads or processes')")
