@@ -156,15 +156,15 @@ sweep "HTTP concurrency: 512 requests in flight at 20 ms" -W http -e threads -w 
 # 16-byte payloads, 3 ms latency), so that these configurations stay apart from theirs.
 py_params() { # workload list -> the -p options of the Python sweeps that apply
     p=""
-    case ",$1," in *,mandelbrot,*) p="$p -p tile=32 -p max_iter=1000" ;; esac
+    case ",$1," in *,mandelbrot,*) p="$p -p tile=32 -p max_iter=500" ;; esac
     case ",$1," in *,sha256,* | *,compress,*) p="$p -p bytes=65536" ;; esac
-    case ",$1," in *,primes,*) p="$p -p span=1000000" ;; esac
+    case ",$1," in *,primes,* | *,mix,*) p="$p -p span=150000" ;; esac
     case ",$1," in *,sleep,* | *,http,*) p="$p -p latency_ms=3" ;; esac
     case ",$1," in *,http,* | *,file,*) p="$p -p bytes=4096" ;; esac
     case ",$1," in *,file,*) p="$p -p files=8" ;; esac
     case ",$1," in *,table,*) p="$p -p table_mb=4 -p lookups=20000" ;; esac
     # mix runs with the CPU workloads (none of them has latency_ms)
-    case ",$1," in *,mix,*) p="$p -p latency_ms=20 -p block_rate=0.5" ;; esac
+    case ",$1," in *,mix,*) p="$p -p latency_ms=10 -p block_rate=0.5" ;; esac
     echo "$p"
 }
 all_ex=seq,threads,procs,py-seq,py-threads,py-procs
