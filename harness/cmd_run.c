@@ -142,7 +142,7 @@ static int parse_run(int argc, char **argv, run_cli *c)
     if (!c->o.workload)
         return pb_usage_error("run", "unknown workload '%s' (accepted: %s)", workload, wl_names());
     if ((c->o.timeout_ns || c->o.max_tasks_per_worker) && c->o.kind != EX_PROCS)
-        return pb_usage_error("run", "--timeout-ms and --max-tasks-per-worker need --executor procs");
+        return pb_usage_error("run", "--timeout-ms and --max-tasks-per-worker need --executor procs (--timeout-ms: or py-procs)");
     return 0;
 }
 
