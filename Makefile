@@ -172,6 +172,8 @@ install: all
 	install -m 644 executors/executor.h $(DESTDIR)$(PREFIX)/include/executor.h
 	install -m 644 $(LIBEX) $(DESTDIR)$(PREFIX)/lib/libexecutors.a
 	install -m 755 $(POOLBENCH) $(DESTDIR)$(PREFIX)/bin/poolbench
+	install -d $(DESTDIR)$(PREFIX)/share/poolbench/pyrunner
+	install -m 644 scripts/pyrunner/*.py $(DESTDIR)$(PREFIX)/share/poolbench/pyrunner/
 
 clean:
 	rm -rf build poolbench

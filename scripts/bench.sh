@@ -9,18 +9,20 @@
 # Steps: machine.json and the hwloc topology, the machine's noise (a
 # parallel spin and the load, again at the end: noise.jsonl), calibrate,
 # overhead, the sweeps (CPU workloads, I/O workloads, payload sizes, 512
-# concurrent HTTP requests), advise, hyperfine's whole-process timings, then
-# the charts and REPORT.md.  Ctrl-C stops it cleanly: every finished row
-# stays in runs.csv and the HTTP server (a child of the sweep) goes with it.
+# concurrent HTTP requests, Python's executors beside C's), Python's
+# one-in-flight peers, advise, hyperfine's whole-process timings, then the
+# charts and REPORT.md.  Ctrl-C stops it cleanly: every finished row stays
+# in runs.csv and the HTTP server (a child of the sweep) goes with it.
 #
 # Every profile sizes its runs by the same rule (poolbench sweep
 # --min-rounds, --min-time): at least `rounds` rounds of the pool and
-# `min_time` seconds measured (`io_time` for the I/O step, `conc_time` for
+# `min_time` seconds measured (`io_time` for the I/O steps, `conc_time` for
 # the 512-worker one, `noop_time` for the empty tasks), after
 # an in-run warm-up round; `reps`
 # interleaved repetitions, at least 5 so that a rank test can find a real
 # 10% difference significant (with 5 runs a side the smallest possible
-# p-value is 0.008; with 3 it is 0.1).
+# p-value is 0.008; with 3 it is 0.1).  The Python sweeps follow the same
+# rule (their -n, like every -n here, is only the floor).
 set -u
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here" || exit 1
@@ -31,6 +33,11 @@ profile=${BENCH_PROFILE:-default}
 command -v hyperfine >/dev/null || { echo "bench: hyperfine is missing (make deps)" >&2; exit 1; }
 scripts/py.sh -c 'import matplotlib, scipy.stats' || exit 1
 
+# Python's default pool size, min(32, cpu + 4), is one of the measured
+# sizes of the Python sweeps (the sizing-rule row of the report).
+ncpu=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)
+py_default=$((ncpu + 4 < 32 ? ncpu + 4 : 32))
+
 case $profile in
 quick)
     cpu_wl=primes,sha256;  cpu_workers=1,2,4;       cpu_tasks=10
@@ -38,6 +45,8 @@ quick)
     payloads=64,4096,65536,1048576
     pins=none; reps=5; warmup=1; hf_runs=3; cal=--quick
     rounds=10; min_time=0.2; io_time=0.2; conc_time=0.5; noop_time=0.05
+    py_cpu_wl=mandelbrot; py_cpu_workers=1,2; py_io_wl=sleep; py_io_workers=1,4
+    py_peer_tasks=2000
     ;;
 default)
     cpu_wl=primes,sha256,mandelbrot,blur,compress; cpu_workers=1,2,3,4,8; cpu_tasks=20
@@ -45,6 +54,8 @@ default)
     payloads=64,1024,16384,262144,1048576,4194304
     pins=none,compact; reps=7; warmup=1; hf_runs=5; cal=
     rounds=20; min_time=0.25; io_time=0.5; conc_time=1; noop_time=0.1
+    py_cpu_wl=mandelbrot,sha256,table,mix; py_cpu_workers="1,2,$py_default"
+    py_io_wl=sleep,http; py_io_workers="1,4,$py_default,16"; py_peer_tasks=20000
     ;;
 full)
     cpu_wl=primes,sha256,mandelbrot,blur,compress; cpu_workers=1-8; cpu_tasks=50
@@ -52,6 +63,8 @@ full)
     payloads=16,256,4096,65536,1048576,4194304,16777216
     pins=none,compact,scatter; reps=10; warmup=2; hf_runs=10; cal=
     rounds=50; min_time=0.5; io_time=1; conc_time=2; noop_time=0.25
+    py_cpu_wl=mandelbrot,sha256,primes,compress,table,mix; py_cpu_workers="1-4,$py_default,8"
+    py_io_wl=sleep,http,file; py_io_workers="1,2,4,$py_default,16,32,64,128"; py_peer_tasks=50000
     ;;
 *)
     echo "bench: BENCH_PROFILE must be quick, default or full (got '$profile')" >&2
@@ -66,7 +79,7 @@ mkdir -p "$out" || exit 1
 log=$out/bench.log
 t_start=$(date +%s)
 step=0
-nsteps=10
+nsteps=14
 current=""
 
 say() { echo "$*" | tee -a "$log" >&2; }
@@ -163,6 +176,41 @@ sweep "overhead against payload size (noop)" -W noop -w 2 -n 20 --vary payload_b
 # baseline: it would take tasks x 20 ms.
 sweep "HTTP concurrency: 512 requests in flight at 20 ms" -W http -e threads -w 512 \
     -p latency_ms=20 --no-baseline --min-time "$conc_time"
+
+# Python's executors beside C's on the same inputs (the same digests): the
+# report's "Threads or processes, in C and in Python" table.  Parameters
+# differ from the sweeps above (smaller tiles and buffers, 16-byte
+# payloads, 3 ms latency), so that these configurations stay apart from
+# theirs.  The runs follow the same rule as C's (a Python run is sized by
+# pilot runs, has the in-run warm-up round and records the same noise
+# columns), with the I/O step's and the empty tasks' time floors.
+py_params() { # workload list -> the -p options of the Python sweeps that apply
+    p=""
+    case ",$1," in *,mandelbrot,*) p="$p -p tile=32 -p max_iter=500" ;; esac
+    case ",$1," in *,sha256,* | *,compress,*) p="$p -p bytes=65536" ;; esac
+    case ",$1," in *,primes,* | *,mix,*) p="$p -p span=150000" ;; esac
+    case ",$1," in *,sleep,* | *,http,*) p="$p -p latency_ms=3" ;; esac
+    case ",$1," in *,http,* | *,file,*) p="$p -p bytes=4096" ;; esac
+    case ",$1," in *,file,*) p="$p -p files=8" ;; esac
+    case ",$1," in *,table,*) p="$p -p table_mb=4 -p lookups=20000" ;; esac
+    # mix runs with the CPU workloads (none of them has latency_ms)
+    case ",$1," in *,mix,*) p="$p -p latency_ms=10 -p block_rate=0.5" ;; esac
+    echo "$p"
+}
+all_ex=seq,threads,procs,py-seq,py-threads,py-procs
+# shellcheck disable=SC2046
+sweep "Python beside C, CPU-bound ($py_cpu_wl)" -W "$py_cpu_wl" -e "$all_ex" -w "$py_cpu_workers" \
+    -n "$cpu_tasks" $(py_params "$py_cpu_wl")
+# shellcheck disable=SC2046
+sweep "Python beside C, I/O-bound ($py_io_wl)" -W "$py_io_wl" -e "$all_ex" -w "$py_io_workers" \
+    -n "$io_tasks" $(py_params "$py_io_wl") --min-time "$io_time"
+sweep "Python beside C, empty tasks (noop)" -W noop -e "$all_ex" -w 2 -n 20 \
+    -p payload_bytes=16 --min-time "$noop_time"
+
+begin "python peers: one empty task in flight on ThreadPoolExecutor and ProcessPoolExecutor"
+must sh -c "scripts/py.sh scripts/peers/py_executors.py --tasks $py_peer_tasks --workers 2 \
+    > '$out/peers_python.jsonl'"
+end
 
 begin "advise: Goetz's pool size against a measured check"
 must "$PB" advise -W "${cpu_wl%%,*},${io_wl%%,*}" -p latency_ms="$latency" --reps 1 -n 64 \

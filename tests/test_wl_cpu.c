@@ -1,8 +1,9 @@
 /*
  * test_wl_cpu.c: known answers for every CPU workload: pi(10^6) = 78498,
  * SHA-256 test vectors, a zlib round trip, blur of a constant and of an
- * impulse, Mandelbrot points known inside and outside.  No test asserts an
- * upper time bound.
+ * impulse, Mandelbrot points known inside and outside; table's sums over
+ * a shared table (one instance at a time, stale inputs refused).  No test
+ * asserts an upper time bound.
  */
 #include "wl_util.h"
 
@@ -361,6 +362,48 @@ static void test_mandelbrot(void **state)
     ex_buf_free(&out);
 }
 
+/* ------------------------------------------------------------ table */
+
+/* table: every output is the sum its check recomputes; a stale tag, a
+ * second instance and a malformed input are refused. */
+static void test_table(void **state)
+{
+    (void)state;
+    const char *kv[] = {"table_mb=1", "lookups=1000"};
+    wl_ctx *ctx = prepare("table", kv, 2, 4, 7);
+    char hex[WL_DIGEST_HEX_LEN + 1], again[WL_DIGEST_HEX_LEN + 1];
+    run_all(ctx, hex);
+    const void *in;
+    size_t len;
+    assert_int_equal(wl_input(ctx, 0, &in, &len), 0);
+    unsigned char stale[20];
+    memcpy(stale, in, sizeof stale);
+    ex_buf out = {0};
+    assert_int_equal(wl_task_fn(ctx)(in, len, &out), 0);
+    assert_int_equal(wl_check(ctx, 1, out.data, out.len, err, sizeof err),
+                     EX_EINVAL);
+    ex_buf_free(&out);
+    /* One instance at a time: the second prepare says so. */
+    wl_params *p = params_of("table", kv, 2);
+    wl_ctx *other = NULL;
+    assert_int_equal(wl_prepare(wl_find("table"), p, 1, 7, 0, &other, err,
+                                sizeof err),
+                     EX_EINVAL);
+    assert_null(other);
+    assert_non_null(strstr(err, "one instance at a time"));
+    wl_cleanup(ctx);
+    /* After cleanup the old input names no table. */
+    assert_int_equal(wl_table_task(stale, sizeof stale, &out), WL_CODE_EINPUT);
+    assert_int_equal(wl_table_task(stale, 19, &out), WL_CODE_EINPUT);
+    /* A new instance from the same seed computes the same outputs. */
+    ctx = prepare("table", kv, 2, 4, 7);
+    run_all(ctx, again);
+    assert_string_equal(hex, again);
+    wl_cleanup(ctx);
+    wl_params_destroy(p);
+    ex_buf_free(&out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -370,6 +413,7 @@ int main(void)
         cmocka_unit_test(test_blur_constant),
         cmocka_unit_test(test_blur_impulse),
         cmocka_unit_test(test_mandelbrot),
+        cmocka_unit_test(test_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
