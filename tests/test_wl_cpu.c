@@ -352,6 +352,23 @@ static void test_mandelbrot(void **state)
     assert_int_equal(wl_check(ctx, 0, over, sizeof over, err, sizeof err),
                      EX_EINVAL);
     assert_int_equal(wl_check(ctx, 0, over, 4, err, sizeof err), EX_EINVAL);
+    /* Input i depends on i alone: a longer run starts with the same
+     * tiles (the digest over a sweep's first digest_tasks outputs), the
+     * first four spread over the view (tiles 0,0 0,16 16,0 16,16 of 32). */
+    wl_ctx *longer = prepare("mandelbrot", kv, 2, 50, 1);
+    for (size_t i = 0; i < 4; i++) {
+        const void *a, *b;
+        size_t alen, blen;
+        assert_int_equal(wl_input(ctx, i, &a, &alen), 0);
+        assert_int_equal(wl_input(longer, i, &b, &blen), 0);
+        assert_int_equal(alen, blen);
+        assert_memory_equal(a, b, alen);
+        double cx = wl_get_f64((const unsigned char *)a + 12);
+        double cy = wl_get_f64((const unsigned char *)a + 20);
+        assert_true(cx < -1.9 || (cx > -0.6 && cx < -0.4)); /* column 0, 16 */
+        assert_true(cy < -1.4 || (cy > -0.1 && cy < 0.1));  /* row 0, 16 */
+    }
+    wl_cleanup(longer);
     wl_cleanup(ctx);
 
     assert_int_equal(wl_mandelbrot_task("short", 5, &out), WL_CODE_EINPUT);

@@ -197,20 +197,28 @@ def build_file(p, n, seed, files):
     return [files.paths[i % len(files.paths)].encode() + b"\0" for i in range(n)]
 
 
+MANDELBROT_GRID_BITS = 5  # 32 x 32 tiles
+
+
+def mandelbrot_tile(i):
+    """Task i's tile (column, row): mandelbrot.c's tile_of, the index mod
+    1024 with its 10 bits reversed, x from the even bits, y from the odd."""
+    bits = 2 * MANDELBROT_GRID_BITS
+    k = i % (1 << bits)
+    r = int(format(k, "0%db" % bits)[::-1], 2)
+    tx = sum(((r >> (2 * b)) & 1) << b for b in range(MANDELBROT_GRID_BITS))
+    ty = sum(((r >> (2 * b + 1)) & 1) << b for b in range(MANDELBROT_GRID_BITS))
+    return tx, ty
+
+
 def build_mandelbrot(p, n, seed, files):
     tile, max_iter = p.int("tile"), p.int("max_iter")
-    n1 = n if n else 1
-    cols = int(math.ceil(math.sqrt(float(n1))))
-    while cols * cols < n1:
-        cols += 1
-    rows = (n1 + cols - 1) // cols
-    scale = 3.0 / (float(cols) * tile)
-    x0, y0 = -2.0, -scale * float(rows) * tile / 2.0
+    scale = 3.0 / (float(1 << MANDELBROT_GRID_BITS) * tile)
     out = []
     for i in range(n):
-        tx, ty = i % cols, i // cols
-        cx0 = x0 + (float(tx) * tile + 0.5) * scale
-        cy0 = y0 + (float(ty) * tile + 0.5) * scale
+        tx, ty = mandelbrot_tile(i)
+        cx0 = -2.0 + (float(tx) * tile + 0.5) * scale
+        cy0 = -1.5 + (float(ty) * tile + 0.5) * scale
         out.append(struct.pack("<III4d", tile, tile, max_iter, cx0, cy0, scale, scale))
     return out
 

@@ -51,6 +51,18 @@ class Generator(unittest.TestCase):
         self.assertIn(b". ", text)
 
 
+class Mandelbrot(unittest.TestCase):
+    def test_tiles_progressive_and_prefix_stable(self):
+        # mandelbrot.c's tile_of: bit-reversed index, x from the even bits.
+        self.assertEqual([inputs.mandelbrot_tile(i) for i in range(4)],
+                         [(0, 0), (0, 16), (16, 0), (16, 16)])
+        self.assertEqual(len({inputs.mandelbrot_tile(i) for i in range(1024)}), 1024)
+        self.assertEqual(inputs.mandelbrot_tile(1024 + 5), inputs.mandelbrot_tile(5))
+        p = inputs.Params("mandelbrot", [("tile", "8"), ("max_iter", "10")])
+        self.assertEqual(inputs.build_mandelbrot(p, 4, 1, None),
+                         inputs.build_mandelbrot(p, 40, 1, None)[:4])
+
+
 class Params(unittest.TestCase):
     def test_missing_and_malformed(self):
         p = inputs.Params("primes", [("span", "x")])
