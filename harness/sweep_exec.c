@@ -7,13 +7,12 @@
  * workers, unpinned, sized, ordered and checked as the C ones: pyexec.h).
  * Sizing: each configuration gets its run length from the steady-state
  * rule (plan.h), found with unrecorded pilot runs that double as the
- * warm-up runs.  Measuring: the
- * repetitions, either interleaved (rep 1 of every configuration in an
- * order shuffled from the recorded seed, then rep 2, ...) or grouped (all
- * repetitions of one configuration, then the next).  In both orders a
- * case's baseline runs before the other configurations of the same round,
- * so every row carries its speedup when it is written: against the median
- * of the baseline's repetitions so far.
+ * warm-up runs.  Measuring: the repetitions, either interleaved (rep 1 of
+ * every configuration in an order shuffled from the recorded seed, then
+ * rep 2, ...) or grouped (all repetitions of one configuration, then the
+ * next).  In both orders a case's baseline runs before the other
+ * configurations of the same round, so every row carries its speedup when
+ * it is written: against the median of the baseline's repetitions so far.
  *
  * Every run is a fresh child process (measure.c); rows are appended as
  * they finish (rows.c), so an interrupted sweep keeps all of them.
