@@ -7,6 +7,7 @@
  */
 #include "wl_util.h"
 
+#include <math.h>
 #include <zlib.h>
 
 /* ----------------------------------------------------------- CPU answers */
@@ -369,6 +370,34 @@ static void test_mandelbrot(void **state)
         assert_true(cy < -1.4 || (cy > -0.1 && cy < 0.1));  /* row 0, 16 */
     }
     wl_cleanup(longer);
+    /* The first 1024 tasks visit every tile of the 32 x 32 grid once, and
+     * task 1024 + k computes tile k again (the Python runner's
+     * mandelbrot_tile wraps the same way: the digests must agree). */
+    wl_ctx *full = prepare("mandelbrot", kv, 2, 1030, 1);
+    unsigned char seen[1024] = {0};
+    for (size_t i = 0; i < 1024; i++) {
+        const void *a;
+        size_t alen;
+        assert_int_equal(wl_input(full, i, &a, &alen), 0);
+        double cx = wl_get_f64((const unsigned char *)a + 12);
+        double cy = wl_get_f64((const unsigned char *)a + 20);
+        int tx = (int)floor((cx + 2.0) / 3.0 * 32.0);
+        int ty = (int)floor((cy + 1.5) / 3.0 * 32.0);
+        assert_in_range(tx, 0, 31);
+        assert_in_range(ty, 0, 31);
+        seen[ty * 32 + tx]++;
+    }
+    for (size_t t = 0; t < 1024; t++)
+        assert_int_equal(seen[t], 1);
+    for (size_t k = 0; k < 6; k++) {
+        const void *a, *b;
+        size_t alen, blen;
+        assert_int_equal(wl_input(full, k, &a, &alen), 0);
+        assert_int_equal(wl_input(full, 1024 + k, &b, &blen), 0);
+        assert_int_equal(alen, blen);
+        assert_memory_equal(a, b, alen);
+    }
+    wl_cleanup(full);
     wl_cleanup(ctx);
 
     assert_int_equal(wl_mandelbrot_task("short", 5, &out), WL_CODE_EINPUT);
