@@ -30,7 +30,7 @@ DEB_cmocka := libcmocka-dev
 # then build in a second make (below), which reads pkg-config after the
 # install.  A module pkg-config cannot find stops the build here, naming
 # its Debian package, instead of linking with an empty library list.
-NO_LIB_GOALS := deps clean test bench peers soak fuzz report build/fuzz/%
+NO_LIB_GOALS := deps clean test bench peers soak lint fuzz report build/fuzz/%
 BUILD_GOALS := $(filter-out $(NO_LIB_GOALS),$(or $(MAKECMDGOALS),all))
 ifneq ($(BUILD_GOALS),)
   NEED_MODS := $(PKGS) $(if $(filter test-suite build/%/tests/% build/tests/%,$(BUILD_GOALS)),cmocka)
@@ -87,7 +87,7 @@ LIBPB := $(BUILD)/libharness.a
 POOLBENCH := $(BUILD)/poolbench
 
 .PHONY: all test test-suite bench bench-run fuzz install clean deps report peers peers-run \
-        soak soak-run
+        soak soak-run lint
 
 all: $(LIBEX) $(LIBWL) $(POOLBENCH)
 
@@ -126,6 +126,10 @@ test: deps
 test-suite: all $(TEST_BIN)
 	@POOLBENCH=$(abspath $(POOLBENCH)) SANITIZE=$(SANITIZE) VALGRIND=$(VALGRIND) \
 	    tests/run.sh $(TEST_BIN)
+
+# The static checks (scripts/lint.sh): shellcheck, cppcheck, pyflakes.
+lint: deps
+	@scripts/lint.sh
 
 # The soak test (tests/soak.c): random rounds on every backend with
 # injected faults, invariants checked after each; SOAK_SEED replays.

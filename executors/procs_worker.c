@@ -172,7 +172,7 @@ _Noreturn void ex__procs_worker_main(const procs *p, unsigned index,
     worker_hello(p, index, out_fd);
     ex_buf in = {0}, out = {0};
     for (;;) {
-        wire_header h;
+        wire_header h = {0};
         wire_stats st;
         bool over_wall;
         read_task(p, in_fd, &h, &in);

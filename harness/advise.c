@@ -247,7 +247,7 @@ int pb_cmd_advise(int argc, char **argv)
         double n = (double)ncpu * util * (1 + a->ratio);
         a->predicted = n < 1 ? 1 : n > max_workers ? max_workers : (unsigned)lround(n);
         /* The check: sizes around the prediction, plus 1 and ncpu. */
-        unsigned cand[MAX_CAND];
+        unsigned cand[MAX_CAND] = {0};
         size_t nc = 0;
         unsigned raw[] = {1, ncpu, a->predicted / 4, a->predicted / 2, a->predicted,
                           a->predicted * 2};

@@ -192,8 +192,8 @@ int pb_cmd_overhead(int argc, char **argv)
     enum { CPU_ON, CPU_EXACT, CPU_OFF };
     static const char *const mode_name[] = {"on", "exact", "off"};
     size_t nruns = nk;
-    int mode_of[9];
-    ex_kind kind_of[9];
+    int mode_of[9] = {0};
+    ex_kind kind_of[9] = {0};
     for (size_t k = 0; k < nk; k++) {
         kind_of[k] = kinds[k];
         mode_of[k] = CPU_ON;

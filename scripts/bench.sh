@@ -56,7 +56,7 @@ quick)
     payloads=64,4096,65536,1048576
     pins=none; reps=5; warmup=1; hf_runs=3; cal=--quick
     rounds=10; min_time=0.2; io_time=0.2; conc_time=0.5; noop_time=0.05
-    py_cpu_wl=mandelbrot; py_cpu_workers=1,2; py_io_wl=sleep; py_io_workers=1,4
+    py_cpu_wl=mandelbrot; py_cpu_workers=1,2; py_io_wl="sleep"; py_io_workers=1,4
     py_peer_tasks=2000
     ;;
 default)
@@ -142,16 +142,17 @@ begin "overhead: empty-task cost per executor"
 must sh -c "'$PB' overhead --json --tasks 50000 > '$out/overhead.jsonl'"
 end
 
-rule="--min-rounds $rounds --min-time $min_time"
 sweep() { # label, then sweep arguments
     label=$1; shift
     begin "sweep: $label"
     # On a terminal the sweep draws its progress line (with ETA) on stderr;
     # otherwise its messages go to the log.
     if [ -t 2 ]; then
-        "$PB" sweep --out "$out" --reps "$reps" --warmup "$warmup" $rule "$@"
+        "$PB" sweep --out "$out" --reps "$reps" --warmup "$warmup" \
+            --min-rounds "$rounds" --min-time "$min_time" "$@"
     else
-        "$PB" sweep --out "$out" --reps "$reps" --warmup "$warmup" $rule "$@" 2>>"$log"
+        "$PB" sweep --out "$out" --reps "$reps" --warmup "$warmup" \
+            --min-rounds "$rounds" --min-time "$min_time" "$@" 2>>"$log"
     fi
     rc=$?
     [ "$rc" = 130 ] && interrupted

@@ -77,8 +77,9 @@ static void read_reply(int fd, struct reply *r)
     for (;;) {
         if (len == cap) {
             cap *= 2;
-            buf = realloc(buf, cap);
-            assert_non_null(buf);
+            unsigned char *grown = realloc(buf, cap);
+            assert_non_null(grown);
+            buf = grown;
         }
         ssize_t n = recv(fd, buf + len, cap - len, 0);
         if (n < 0 && errno == EINTR)
