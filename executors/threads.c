@@ -155,10 +155,15 @@ static void wake_for(threads_ex *t)
         signal_locked(t, &t->work_cv);
 }
 
+static bool has_queued(const void *arg)
+{
+    return atomic_load_explicit(&((const threads_ex *)arg)->queued, memory_order_acquire) != 0;
+}
+
 /* Polls for work for up to spin_ns; true if some came. */
 static bool spin_for_work(threads_ex *t)
 {
-    return ex__spin_until_nonzero(&t->queued, t->base.cfg.spin_ns);
+    return ex__spin_until(has_queued, t, t->base.cfg.spin_ns);
 }
 
 /* worker_start and the initializer, then counted as started (start()

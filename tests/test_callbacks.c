@@ -56,10 +56,7 @@ static void test_callbacks(void **state)
          * left its callback loop, a new callback is appended to that loop
          * (still in order) rather than run here.  Wait for it to leave. */
         for (int i = 0; i < 10000; i++) {
-            pthread_mutex_lock(&f->lock);
-            bool busy = f->running_callbacks;
-            pthread_mutex_unlock(&f->lock);
-            if (!busy)
+            if (!ex__future_callbacks_running(f))
                 break;
             sleep_ms(1);
         }
