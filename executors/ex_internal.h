@@ -364,12 +364,13 @@ static inline void ex__cpu_relax(void)
 }
 
 /* Busy-waits (with a CPU pause hint) until ready(arg) or spin_ns passed;
- * returns whether it became ready.  After EX_SPIN_YIELD_AFTER_NS it yields
- * the CPU between polls: when threads outnumber CPUs, the thread it waits
- * for may be queued behind it on this very CPU. */
+ * returns whether it became ready.  With may_yield, after
+ * EX_SPIN_YIELD_AFTER_NS it yields the CPU between polls: when threads
+ * outnumber CPUs, the thread it waits for may be queued behind it on this
+ * very CPU. */
 #define EX_SPIN_YIELD_AFTER_NS 2000
 bool ex__spin_until(bool (*ready)(const void *arg), const void *arg,
-                    int64_t spin_ns);
+                    int64_t spin_ns, bool may_yield);
 
 /* chunk.c: the batching used by ex_map's chunksize.  A chunk is one task
  * whose input packs the user function and several inputs, and whose output

@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 bool ex__spin_until(bool (*ready)(const void *arg), const void *arg,
-                    int64_t spin_ns)
+                    int64_t spin_ns, bool may_yield)
 {
     if (spin_ns <= 0)
         return ready(arg);
@@ -32,7 +32,7 @@ bool ex__spin_until(bool (*ready)(const void *arg), const void *arg,
             /* Past the first couple of microseconds, a hand-off from a
              * running thread would have come: the one that will make it
              * ready may be waiting for this CPU, so let it run. */
-            if (now - start >= EX_SPIN_YIELD_AFTER_NS)
+            if (may_yield && now - start >= EX_SPIN_YIELD_AFTER_NS)
                 sched_yield();
         }
     }

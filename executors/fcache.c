@@ -54,7 +54,7 @@
 #define SLAB_FUTURES ((SLAB_BYTES - SLAB_HEADER) / sizeof(ex_future))
 /* Slabs that stay resident at a quiet point (about 18,700 futures). */
 #define EX_SLAB_KEEP 2
-/* Added to `live` while the executor has not closed the cache. */
+/* Taken from `balance` while the executor has not closed the cache. */
 #define OPEN_BIAS ((size_t)1 << (sizeof(size_t) * 8 - 2))
 
 _Static_assert(sizeof(ex_future) == 112, "the future's layout (ex_internal.h)");
@@ -67,15 +67,22 @@ typedef struct slab {
 
 _Static_assert(sizeof(slab) <= SLAB_HEADER, "slab header");
 
+/* Counting without a read-modify-write per future handed out: `handed`
+ * (under lock) counts them out, `balance` (atomic, written by releasing
+ * threads) counts them back, starting at -OPEN_BIAS; closing adds
+ * OPEN_BIAS - handed.  So balance reaches 0 exactly once: when the cache
+ * is closed and every future is back, and whoever brings it there (the
+ * last release, or the close) frees the cache. */
 struct ex_fcache {
     pthread_mutex_t lock;  /* allocating threads */
     ex_future *local;      /* free list, through next, under lock */
     slab *first, *cur;     /* every slab, in mapping order; the one cut */
     size_t cut;            /* futures cut from cur */
+    size_t handed;         /* futures handed out, ever */
     int64_t spin_ns;
     /* Both written by releasing threads. */
     _Alignas(64) _Atomic(ex_future *) returned; /* through next */
-    atomic_size_t live;    /* futures out, + OPEN_BIAS until closed */
+    atomic_size_t balance; /* futures back - OPEN_BIAS (+ see above) */
 };
 
 static slab *slab_of(const ex_future *f)
@@ -191,6 +198,9 @@ static ex_future *cut_next(ex_fcache *c)
         c->cur = next;
         c->cut = 0;
     }
+    /* The next ones are written soon: start fetching their lines. */
+    if (c->cut + 2 < SLAB_FUTURES)
+        __builtin_prefetch(slab_future(c->cur, c->cut + 2), 1);
     return slab_future(c->cur, c->cut++);
 }
 
@@ -226,9 +236,10 @@ ex_fcache *ex__fcache_new(int64_t spin_ns)
     c->local = NULL;
     c->first = c->cur = NULL;
     c->cut = 0;
+    c->handed = 0;
     c->spin_ns = spin_ns;
     atomic_init(&c->returned, NULL);
-    atomic_init(&c->live, OPEN_BIAS);
+    atomic_init(&c->balance, (size_t)0 - OPEN_BIAS);
 #ifdef EX_HAVE_VALGRIND
     VALGRIND_CREATE_MEMPOOL(c, 0, 0);
 #endif
@@ -252,15 +263,22 @@ static void cache_free(ex_fcache *c)
 
 void ex__fcache_close(ex_fcache *c)
 {
-    if (c && atomic_fetch_sub_explicit(&c->live, OPEN_BIAS, memory_order_acq_rel) == OPEN_BIAS)
+    if (!c)
+        return;
+    /* No future is handed out any more (the executor is gone). */
+    pthread_mutex_lock(&c->lock);
+    size_t add = OPEN_BIAS - c->handed;
+    pthread_mutex_unlock(&c->lock);
+    if (atomic_fetch_add_explicit(&c->balance, add, memory_order_acq_rel) + add == 0)
         cache_free(c);
 }
 
-/* The private list first, then whatever was given back meanwhile. */
+/* The private list first, then whatever was given back meanwhile (the
+ * exchange only when there is something: it is a full barrier). */
 static ex_future *take_free(ex_fcache *c)
 {
     ex_future *f = c->local;
-    if (!f)
+    if (!f && atomic_load_explicit(&c->returned, memory_order_relaxed))
         f = atomic_exchange_explicit(&c->returned, NULL, memory_order_acquire);
     if (f)
         c->local = f->next;
@@ -271,14 +289,15 @@ ex_future *ex__fcache_get(ex_fcache *c)
 {
     pthread_mutex_lock(&c->lock);
     /* Acquire: every push of a future given back came before its count
-     * went down, so at OPEN_BIAS the lists hold every future out before. */
-    if (atomic_load_explicit(&c->live, memory_order_acquire) == OPEN_BIAS)
+     * went up, so when all are counted back the lists hold them all. */
+    size_t back = atomic_load_explicit(&c->balance, memory_order_acquire) + OPEN_BIAS;
+    if (back == c->handed)
         quiet_reset(c);
     ex_future *f = take_free(c);
     if (!f)
         f = cut_next(c);
     if (f)
-        atomic_fetch_add_explicit(&c->live, 1, memory_order_relaxed);
+        c->handed++;
     pthread_mutex_unlock(&c->lock);
     if (f)
         mark_used(c, f);
@@ -296,9 +315,9 @@ void ex__fcache_put(ex_future *f)
     while (!atomic_compare_exchange_weak_explicit(&c->returned, &top, f,
                                                   memory_order_release,
                                                   memory_order_relaxed));
-    /* After the push (see ex__fcache_get); the last one out of a closed
+    /* After the push (see ex__fcache_get); the last one back to a closed
      * cache frees it. */
-    if (atomic_fetch_sub_explicit(&c->live, 1, memory_order_acq_rel) == 1)
+    if (atomic_fetch_add_explicit(&c->balance, 1, memory_order_acq_rel) + 1 == 0)
         cache_free(c);
 }
 

@@ -104,11 +104,13 @@ void ex__future_lock(ex_future *f)
 
 /* Wakes every parked thread, whether it waits for the lock or for a final
  * state: those still waiting park again.  Contention on one future is
- * rare, so waking all is cheaper than telling them apart. */
+ * rare, so waking all is cheaper than telling them apart.  Acquire too: a
+ * waiter that parked while the lock was held (a release, see
+ * park_until_final) then happens before what follows, the callbacks. */
 void ex__future_unlock(ex_future *f)
 {
     uint32_t old = atomic_fetch_and_explicit(&f->word, ~(EX__W_LOCKED | EX__W_PARKED),
-                                             memory_order_release);
+                                             memory_order_acq_rel);
     if (old & EX__W_PARKED)
         ex__unpark_all(&f->word);
 }
@@ -288,14 +290,17 @@ static bool is_final(const void *arg)
     return word_final(atomic_load_explicit(&((ex_future *)arg)->word, memory_order_acquire));
 }
 
-/* Sleeps on the word until f is final or dl passes. */
+/* Sleeps on the word until f is final or dl passes.  Setting PARKED is a
+ * release, as taking a mutex to wait on a condition variable would be:
+ * what the waiter did before happens before the completion that wakes it
+ * (which reads the word to take the lock). */
 static int park_until_final(ex_future *f, int64_t dl)
 {
     uint32_t w = load_word(f, memory_order_acquire);
     while (!word_final(w)) {
         if (!(w & EX__W_PARKED)) {
             if (!atomic_compare_exchange_weak_explicit(&f->word, &w, w | EX__W_PARKED,
-                                                       memory_order_acquire,
+                                                       memory_order_acq_rel,
                                                        memory_order_acquire))
                 continue;
             w |= EX__W_PARKED;
@@ -317,12 +322,13 @@ int ex_future_wait(ex_future *f, int64_t timeout_ns)
         return EX_ETIMEDOUT;
     int64_t dl = ex__deadline(timeout_ns);
     /* A short poll first: a futex sleep and wake costs more than most
-     * short tasks on a VM. */
+     * short tasks on a VM.  Without yielding: a yield on a shared CPU can
+     * cost more than the hand-off it waits for. */
     int64_t spin = ex__fcache_spin_ns(f);
     if (spin > 0) {
         if (timeout_ns > 0 && timeout_ns < spin)
             spin = timeout_ns;
-        if (ex__spin_until(is_final, f, spin))
+        if (ex__spin_until(is_final, f, spin, false))
             return EX_OK;
     }
     return park_until_final(f, dl);
