@@ -8,10 +8,12 @@
 #
 # Steps: machine.json and the hwloc topology, the machine's noise (a
 # parallel spin and the load, again at the end: noise.jsonl), calibrate,
-# overhead, the sweeps (CPU workloads, I/O workloads, payload sizes, 512
-# concurrent HTTP requests), advise, hyperfine's whole-process timings, then
-# the charts and REPORT.md.  Ctrl-C stops it cleanly: every finished row
-# stays in runs.csv and the HTTP server (a child of the sweep) goes with it.
+# overhead, scale (threads against GLib's pool from 1k to 1M tasks, 10M in
+# full, and the memory per future: SCALE.md), the sweeps (CPU workloads,
+# I/O workloads, payload sizes, 512 concurrent HTTP requests), advise,
+# hyperfine's whole-process timings, then the charts and REPORT.md.  Ctrl-C
+# stops it cleanly: every finished row stays in runs.csv and the HTTP
+# server (a child of the sweep) goes with it.
 #
 # Every profile sizes its runs by the same rule (poolbench sweep
 # --min-rounds, --min-time): at least `rounds` rounds of the pool and
@@ -38,6 +40,7 @@ quick)
     payloads=64,4096,65536,1048576
     pins=none; reps=5; warmup=1; hf_runs=3; cal=--quick
     rounds=10; min_time=0.2; io_time=0.2; conc_time=0.5; noop_time=0.05
+    scale_sizes=1000,100000,1000000
     ;;
 default)
     cpu_wl=primes,sha256,mandelbrot,blur,compress; cpu_workers=1,2,3,4,8; cpu_tasks=20
@@ -45,6 +48,7 @@ default)
     payloads=64,1024,16384,262144,1048576,4194304
     pins=none,compact; reps=7; warmup=1; hf_runs=5; cal=
     rounds=20; min_time=0.25; io_time=0.5; conc_time=1; noop_time=0.1
+    scale_sizes=1000,10000,100000,1000000
     ;;
 full)
     cpu_wl=primes,sha256,mandelbrot,blur,compress; cpu_workers=1-8; cpu_tasks=50
@@ -52,6 +56,7 @@ full)
     payloads=16,256,4096,65536,1048576,4194304,16777216
     pins=none,compact,scatter; reps=10; warmup=2; hf_runs=10; cal=
     rounds=50; min_time=0.5; io_time=1; conc_time=2; noop_time=0.25
+    scale_sizes=1000,10000,100000,1000000,10000000
     ;;
 *)
     echo "bench: BENCH_PROFILE must be quick, default or full (got '$profile')" >&2
@@ -66,7 +71,7 @@ mkdir -p "$out" || exit 1
 log=$out/bench.log
 t_start=$(date +%s)
 step=0
-nsteps=10
+nsteps=11
 current=""
 
 say() { echo "$*" | tee -a "$log" >&2; }
@@ -116,6 +121,10 @@ end
 
 begin "overhead: empty-task cost per executor"
 must sh -c "'$PB' overhead --json --tasks 50000 > '$out/overhead.jsonl'"
+end
+
+begin "scale: threads against GLib's pool at $scale_sizes tasks, memory per future"
+must scripts/py.sh scripts/scale.py --poolbench "$PB" --out "$out" --sizes "$scale_sizes" --reps "$reps"
 end
 
 rule="--min-rounds $rounds --min-time $min_time"
