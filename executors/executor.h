@@ -198,10 +198,11 @@ unsigned ex_default_workers(void);
  * every worker).
  * Memory: a future takes 112 bytes, cut from 1 MiB slabs the executor maps
  * as it needs them; released futures are reused, however many were live
- * at once (no cap, no cost that grows with the count).  Whenever none is
- * out, the slabs past the first two are given back to the kernel lazily
- * (MADV_FREE: reclaimed only if memory runs short); all are unmapped once
- * the executor is destroyed and its last future released. */
+ * at once (no cap, no cost that grows with the count).  The first
+ * submission after a moment when none was out gives the slabs past the
+ * first two back to the kernel lazily (MADV_FREE: reclaimed only if memory
+ * runs short); all are unmapped once the executor is destroyed and its
+ * last future released. */
 int ex_create(const ex_config *cfg, ex_executor **out);
 
 /* Submits fn(in, len) and returns its future (one reference, the caller's;

@@ -15,9 +15,9 @@
  * the push has no ABA problem.
  *
  * No cap and no cliff: released futures are reused however many were out
- * at once.  When none is out (a quiet point: every task of a round was
- * released), the free lists are dropped and cutting starts again from the
- * first slab, so the next round gets its futures in address order (what
+ * at once.  When a future is asked for while none is out (a quiet point:
+ * every task of the last round was released), the free lists are dropped
+ * and cutting starts again from the first slab, so the next round gets its futures in address order (what
  * the prefetcher likes, and the one future of a submit-wait loop stays in
  * the same cache lines), and the slabs past the first EX_SLAB_KEEP are
  * handed back to the kernel lazily (MADV_FREE: their pages stay until the
@@ -57,7 +57,8 @@
 /* Taken from `balance` while the executor has not closed the cache. */
 #define OPEN_BIAS ((size_t)1 << (sizeof(size_t) * 8 - 2))
 
-_Static_assert(sizeof(ex_future) == 112, "the future's layout (ex_internal.h)");
+/* The layout of ex_internal.h, on 64-bit targets. */
+_Static_assert(sizeof(void *) != 8 || sizeof(ex_future) == 112, "the future's layout");
 
 typedef struct slab {
     ex_fcache *cache;

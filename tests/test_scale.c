@@ -5,7 +5,8 @@
  * over several slabs outlive their executor, with callbacks and chains;
  * released futures are reused round after round with no cap; waiters
  * parked on one future all wake; submissions racing a shutdown leave no
- * future behind; a cancelled future's result fields are its own.
+ * future behind; a cancelled future's result fields are its own; no slab
+ * to be had is EX_ENOMEM.
  * Sizes shrink under the sanitizers and valgrind, which run this code
  * 5-50x slower.
  */
@@ -281,6 +282,55 @@ static void test_cancelled_in_queue(void **state)
     ex_destroy(ex);
 }
 
+/* In a child with its address space capped: once no slab can be mapped,
+ * ex_submit says EX_ENOMEM, and the futures it handed out before run. */
+static int child_out_of_slabs(void)
+{
+    enum { MAX = 1000000 };
+    ex_future **fs = calloc(MAX, sizeof *fs);
+    ex_config cfg;
+    ex_config_init(&cfg, EX_THREADS);
+    cfg.max_workers = 1;
+    ex_executor *ex;
+    if (!fs || ex_create(&cfg, &ex))
+        return 10;
+    explicit_bzero(fs, MAX * sizeof *fs);
+    long size = 0;
+    FILE *fp = fopen("/proc/self/statm", "r");
+    if (!fp || fscanf(fp, "%ld", &size) != 1)
+        return 11;
+    fclose(fp);
+    struct rlimit rl = {.rlim_cur = (rlim_t)size * (rlim_t)sysconf(_SC_PAGESIZE) + (8u << 20)};
+    rl.rlim_max = rl.rlim_cur;
+    if (setrlimit(RLIMIT_AS, &rl))
+        return 12;
+    size_t k = 0;
+    int rc = 0;
+    while (k < MAX && (rc = ex_submit(ex, task_empty, NULL, 0, &fs[k])) == 0)
+        k++;
+    if (rc != EX_ENOMEM || k == 0 || ex_wait(fs, k, EX_ALL_COMPLETED, test_hang_ns(), NULL))
+        return 13;
+    return ex_future_state(fs[k - 1]) == EX_DONE ? 0 : 14;
+}
+
+static void test_out_of_slabs(void **state)
+{
+    (void)state;
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    skip(); /* their shadow memory does not live under an address-space cap */
+#endif
+    if (test_under_valgrind())
+        skip();
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(child_out_of_slabs());
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 int main(void)
 {
     test_alarm();
@@ -291,6 +341,7 @@ int main(void)
         cmocka_unit_test(test_parked_waiters),
         cmocka_unit_test(test_submit_races_shutdown),
         cmocka_unit_test(test_cancelled_in_queue),
+        cmocka_unit_test(test_out_of_slabs),
     };
     return cmocka_run_group_tests(tests, gate_setup, gate_teardown);
 }
