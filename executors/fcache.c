@@ -200,8 +200,11 @@ static ex_future *cut_next(ex_fcache *c)
         c->cut = 0;
     }
     /* The next ones are written soon: start fetching their lines. */
-    if (c->cut + 2 < SLAB_FUTURES)
-        __builtin_prefetch(slab_future(c->cur, c->cut + 2), 1);
+    if (c->cut + 2 < SLAB_FUTURES) {
+        char *ahead = (char *)slab_future(c->cur, c->cut + 2);
+        __builtin_prefetch(ahead, 1);
+        __builtin_prefetch(ahead + sizeof(ex_future) - 1, 1);
+    }
     return slab_future(c->cur, c->cut++);
 }
 

@@ -136,8 +136,10 @@ static ex_future *queue_pop(threads_ex *t, bool *busy)
             *busy = true;
     }
     atomic_store_explicit(&t->head, next ? next : head, memory_order_relaxed);
-    if (next)
-        __builtin_prefetch(next); /* the next pop reads it (written long ago) */
+    if (next) { /* the next pop reads all of it (written long ago) */
+        __builtin_prefetch(next);
+        __builtin_prefetch((char *)next + sizeof *next - 1);
+    }
     return next ? head : NULL;
 }
 
