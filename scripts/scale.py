@@ -11,8 +11,9 @@ size inside the program:
     poolbench overhead -e threads -w W -c 0 --json -n N     (ours)
     glib_pool N W                      (scripts/peers/glib_pool.c)
 
-Before each pair: the 1-minute load and a capacity check (W processes spin
-0.2 s; the CPUs they got, out of W), so a noisy figure shows as one.  Then
+Before each pair: the machine's state from `poolbench noise` (the CPUs a
+0.2 s spin on every CPU got, the 1-minute load, steal), so a noisy figure
+shows as one.  Then
 once per size, the resident-set growth per pending future:
 
     poolbench footprint -w W -n N --json                    (ours)
@@ -58,30 +59,6 @@ def build_peers(outdir):
     return peers
 
 
-def capacity(workers, seconds=0.2):
-    """CPUs that `workers` spinning processes got over `seconds`, of workers."""
-    pids = []
-    start = time.monotonic()
-    for _ in range(workers):
-        pid = os.fork()
-        if pid == 0:
-            end = time.monotonic() + seconds
-            while time.monotonic() < end:
-                pass
-            os._exit(0)
-        pids.append(pid)
-    cpu = 0.0
-    for pid in pids:
-        _, _, usage = os.wait4(pid, 0)
-        cpu += usage.ru_utime + usage.ru_stime
-    return cpu / max(time.monotonic() - start, seconds)
-
-
-def load1():
-    with open("/proc/loadavg") as f:
-        return float(f.read().split()[0])
-
-
 def run_json(cmd, timeout):
     """The last JSON line a command prints; raises on failure."""
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=True).stdout
@@ -89,9 +66,18 @@ def run_json(cmd, timeout):
     return json.loads(lines[-1])
 
 
+def conditions(args, n, rep):
+    """The machine's state before a pair (poolbench noise: a 0.2 s spin on
+    every allowed CPU, the load, steal and other processes' CPU)."""
+    j = run_json([args.poolbench, "noise", "--json", "--ms", "200"], args.timeout)
+    return {"n": n, "rep": rep, "load1": j["loadavg_1m"], "capacity_cpus": j["capacity_cpus"],
+            "online_cpus": j["online_cpus"], "steal_pct": j["steal_pct"],
+            "others_cpu_s": j["others_cpu_s"]}
+
+
 def measure_pair(args, peers, n, rep):
     """One alternation at size n: ours and GLib's, order flipped on odd reps."""
-    cond = {"n": n, "rep": rep, "load1": load1(), "capacity_cpus": capacity(args.workers)}
+    cond = conditions(args, n, rep)
     ours = [args.poolbench, "overhead", "-e", "threads", "-w", str(args.workers), "-c", "0",
             "--json", "-n", str(n)]
     runs = [("threads", ours)]
@@ -176,7 +162,7 @@ def write_report(args, summary, path):
                 % (socket.gethostname(), args.workers, args.reps, time.strftime("%Y-%m-%d %H:%M UTC",
                                                                                 time.gmtime())))
         f.write("| tasks | threads ns/task | GLib ns/task | ratio (paired) | one in flight ns "
-                "| load 1 min | capacity (CPUs of %d) | RSS B/future (ours / GLib) |\n" % args.workers)
+                "| load 1 min | capacity (CPUs) | RSS B/future (ours / GLib) |\n")
         f.write("|---|---|---|---|---|---|---|---|\n")
         for s in summary:
             ratio = ("%.2f (%.2f..%.2f)" % (statistics.median(s["ratios"]), min(s["ratios"]),
