@@ -25,10 +25,11 @@
 /* The state word: the state, the final error, and the bits that replace a
  * per-future mutex and condition variable.  A thread that must sleep (for
  * the lock, or for the future to become final) sets PARKED and parks on
- * the word (ex__park: a futex); whoever clears LOCKED or publishes a final
- * state with PARKED set wakes them all.  Final states are published with
- * release and read with acquire, so whatever was written before (error,
- * task_code, the result fields) is there for a reader that sees them. */
+ * the word (ex__park: a futex); clearing LOCKED wakes them all, and a
+ * final state is published without the lock only when no bit is set
+ * (nobody parked).  Final states are published with release and read with
+ * acquire, so whatever was written before (error, task_code, the result
+ * fields) is there for a reader that sees them. */
 #define EX__W_STATE 0x7u      /* ex_state */
 #define EX__W_LOCKED 0x8u     /* the future's lock (ex__future_lock) */
 #define EX__W_PARKED 0x10u    /* a thread sleeps on the word */
@@ -72,7 +73,9 @@ struct ex_future {
     int32_t task_code;        /* the task's positive code for EX_ETASK */
     int16_t cpu;              /* stats: CPU it ran on, -1 unknown */
     uint16_t stats_flags;     /* EX_STATS_*, EX__F_RESULT */
-    /* The measurements fixed by the time the task starts. */
+    /* The measurements known once the task starts: outside the union,
+     * since the process pool records them at dispatch, while the call is
+     * still needed (threads and seq record them with the rest). */
     struct {
         uint64_t submit_ns, start_ns;
         int32_t worker;       /* -1 if it never ran */
