@@ -5,8 +5,9 @@
  * over several slabs outlive their executor, with callbacks and chains;
  * released futures are reused round after round with no cap; waiters
  * parked on one future all wake; submissions racing a shutdown leave no
- * future behind; a cancelled future's result fields are its own; no slab
- * to be had is EX_ENOMEM.
+ * future behind; a cancelled future's result fields are its own, also
+ * when the cancel races a chain's submission; no slab to be had is
+ * EX_ENOMEM.
  * Sizes shrink under the sanitizers and valgrind, which run this code
  * 5-50x slower.
  */
@@ -282,6 +283,46 @@ static void test_cancelled_in_queue(void **state)
     ex_destroy(ex);
 }
 
+/* A chained future cancelled while its parent completes: the chain's
+ * submission and the cancel race for the same storage (the call fields
+ * give way to the result's), on both pools.  Either it ran, or its stats
+ * say it never did. */
+static void test_then_cancel_race(void **state)
+{
+    (void)state;
+    const ex_kind kinds[] = {EX_THREADS, EX_PROCS};
+    size_t rounds = scaled(2000);
+    for (size_t k = 0; k < 2; k++) {
+        ex_executor *ex = make(kinds[k], 2);
+        size_t cancelled = 0;
+        for (size_t i = 0; i < rounds; i++) {
+            ex_future *a, *b;
+            assert_int_equal(ex_submit(ex, task_empty, NULL, 0, &a), 0);
+            assert_int_equal(ex_future_then(a, ex, task_empty, &b), 0);
+            /* Cancel once the parent has started: its end is near. */
+            while (ex_future_state(a) == EX_PENDING)
+                sched_yield();
+            cancelled += ex_future_cancel(b) == 0;
+            assert_int_equal(ex_future_wait(b, test_hang_ns()), 0);
+            ex_task_stats st;
+            assert_int_equal(ex_future_stats(b, &st), 0);
+            if (ex_future_state(b) == EX_CANCELLED) {
+                assert_int_equal(st.worker, -1);
+                assert_int_equal(st.cpu_ns, 0);
+                assert_int_equal(ex_future_result(b, NULL, NULL, 0), EX_ECANCELLED);
+            } else {
+                assert_int_equal(ex_future_state(b), EX_DONE);
+                assert_true(st.worker >= 0);
+            }
+            ex_future_release(b);
+            ex_future_release(a);
+        }
+        print_message("then-cancel %s: %zu of %zu cancelled\n",
+                      kinds[k] == EX_THREADS ? "threads" : "procs", cancelled, rounds);
+        assert_int_equal(ex_destroy(ex), 0);
+    }
+}
+
 /* In a child with its address space capped: once no slab can be mapped,
  * ex_submit says EX_ENOMEM, and the futures it handed out before run. */
 static int child_out_of_slabs(void)
@@ -341,6 +382,7 @@ int main(void)
         cmocka_unit_test(test_parked_waiters),
         cmocka_unit_test(test_submit_races_shutdown),
         cmocka_unit_test(test_cancelled_in_queue),
+        cmocka_unit_test(test_then_cancel_race),
         cmocka_unit_test(test_out_of_slabs),
     };
     return cmocka_run_group_tests(tests, gate_setup, gate_teardown);
