@@ -335,9 +335,12 @@ static int procs_submit(ex_executor *ex, ex_future *f, bool force)
      * never waits for room. */
     if (force)
         ex__future_lock(f);
-    int rc = force && ex_future_state(f) != EX_PENDING ? EX_ECANCELLED : 0;
-    while (rc == 0 && (rc = submit_admit(p, f, force)) == 1)
-        pthread_cond_wait(&p->space, &p->lock);
+    int rc;
+    if (force && ex_future_state(f) != EX_PENDING)
+        rc = EX_ECANCELLED;
+    else
+        while ((rc = submit_admit(p, f, force)) == 1)
+            pthread_cond_wait(&p->space, &p->lock);
     if (rc == 0)
         f->id = ++p->next_id;
     if (force)
