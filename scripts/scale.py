@@ -151,6 +151,20 @@ def verdicts(summary):
     return lines
 
 
+def busy_note(args, summary):
+    """A warning when some pair ran with fewer CPUs than the pool has
+    workers: a pool's cost then depends on how it fares under contention
+    (GLib's swings by 10x), so the verdicts below say little."""
+    caps = [c for s in summary for c in s["capacity"]]
+    if not caps or min(caps) >= 0.9 * args.workers:
+        return None
+    return ("**Busy machine**: `poolbench noise` gave %.2f..%.2f CPUs (of %d workers) and a "
+            "1-minute load of %.1f..%.1f before the pairs; the speed verdicts below are only as good "
+            "as that.  Re-take on a quiet machine before judging a target." % (
+                min(caps), max(caps), args.workers,
+                min(l for s in summary for l in s["load"]), max(l for s in summary for l in s["load"])))
+
+
 def human(n):
     return "%dM" % (n // 1000000) if n >= 1000000 else "%dk" % (n // 1000) if n >= 1000 else str(n)
 
@@ -180,6 +194,9 @@ def write_report(args, summary, path):
                 "node.  At small sizes the fixed costs (the first pages of a slab or a "
                 "queue block) dominate the division; the targets apply from 100k.\n\n"
                 "## Targets\n\n")
+        busy = busy_note(args, summary)
+        if busy:
+            f.write(busy + "\n\n")
         f.write("\n".join(verdicts(summary)) + "\n\n## Commands\n\n```sh\n")
         f.write("poolbench overhead -e threads -w %d -c 0 --json -n N\nglib_pool N %d\n"
                 "poolbench footprint -w %d -n N --json\nglib_rss N %d\n```\n"
