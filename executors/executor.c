@@ -15,13 +15,14 @@
 #include <time.h>
 #include <unistd.h>
 
-bool ex__spin_until_nonzero(const atomic_size_t *flag, int64_t spin_ns)
+bool ex__spin_until(bool (*ready)(const void *arg), const void *arg,
+                    int64_t spin_ns, bool may_yield)
 {
     if (spin_ns <= 0)
-        return atomic_load_explicit(flag, memory_order_acquire) != 0;
+        return ready(arg);
     uint64_t start = ex_now_ns(), until = start + (uint64_t)spin_ns;
     for (unsigned i = 0;; i++) {
-        if (atomic_load_explicit(flag, memory_order_acquire))
+        if (ready(arg))
             return true;
         ex__cpu_relax();
         if ((i & 63) == 63) {
@@ -29,9 +30,9 @@ bool ex__spin_until_nonzero(const atomic_size_t *flag, int64_t spin_ns)
             if (now >= until)
                 return false;
             /* Past the first couple of microseconds, a hand-off from a
-             * running thread would have come: the one that will set the
-             * flag may be waiting for this CPU, so let it run. */
-            if (now - start >= EX_SPIN_YIELD_AFTER_NS)
+             * running thread would have come: the one that will make it
+             * ready may be waiting for this CPU, so let it run. */
+            if (may_yield && now - start >= EX_SPIN_YIELD_AFTER_NS)
                 sched_yield();
         }
     }
@@ -79,7 +80,8 @@ int ex_create(const ex_config *cfg, ex_executor **out)
     case EX_PROCS: make = ex__procs_new; break;
     default: return EX_EINVAL;
     }
-    ex_fcache *c = ex__fcache_new();
+    /* ex_future_wait polls a thread pool's futures first (spin_ns). */
+    ex_fcache *c = ex__fcache_new(cfg->kind == EX_THREADS ? cfg->spin_ns : 0);
     if (!c)
         return EX_ENOMEM;
     ex_executor *ex = NULL;
@@ -119,7 +121,6 @@ int ex_submit(ex_executor *ex, ex_task_fn fn, const void *in, size_t len,
     int rc = ex__future_new(ex->fcache, fn, in, len, &f);
     if (rc)
         return rc;
-    f->spin_ns = ex->cfg.kind == EX_THREADS ? ex->cfg.spin_ns : 0;
     rc = ex->vt->submit(ex, f, false);
     if (rc) {
         /* Never queued: drop both references (the executor's and ours). */

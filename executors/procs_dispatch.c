@@ -93,11 +93,11 @@ static int send_some(procs_worker *w)
 static void dispatch(procs *p, procs_worker *w, ex_future *f)
 {
     uint64_t now = ex_now_ns();
-    pthread_mutex_lock(&f->lock);
+    ex__future_lock(f);
     f->stats.start_ns = now;
     f->stats.worker = (int)w->index;
     f->stats.worker_pid = atomic_load(&w->pid);
-    pthread_mutex_unlock(&f->lock);
+    ex__future_unlock(f);
 
     wire_header h;
     memset(&h, 0, sizeof h);
@@ -138,12 +138,9 @@ static unsigned count_idle(procs *p)
     return n;
 }
 
-/* A future of a broken pool's batch: failed with EX_EBROKEN. */
+/* A future of a broken pool's batch: failed with EX_EBROKEN (ending now). */
 static void fail_broken(ex_future *f)
 {
-    pthread_mutex_lock(&f->lock);
-    f->stats.end_ns = ex_now_ns();
-    pthread_mutex_unlock(&f->lock);
     ex__future_finish(f, EX_EBROKEN, 0);
     ex_future_release(f);
 }
@@ -190,10 +187,9 @@ static void task_complete(procs *p, procs_worker *w)
     ex__procs_stats_end(f, now, h, &w->reader.stats);
 
     /* Hand the payload buffer to the future as is: no second copy. */
-    ex_buf tmp = f->out;
-    f->out = w->reader.payload;
-    w->reader.payload = tmp;
-    w->reader.payload.len = 0;
+    f->out_data = w->reader.payload.data;
+    f->out_len = w->reader.payload.len;
+    w->reader.payload = (ex_buf){0};
 
     int err, code = 0;
     if (h->flags & WIRE_F_EXERR) {

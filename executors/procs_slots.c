@@ -58,23 +58,24 @@ void ex__procs_startup_report(procs *p, procs_worker *w)
 void ex__procs_stats_end(ex_future *f, uint64_t now, const wire_header *h,
                          const wire_stats *st)
 {
-    pthread_mutex_lock(&f->lock);
-    f->stats.end_ns = now;
+    ex_task_stats s = {.start_ns = f->stats.start_ns, .end_ns = now,
+                       .worker = f->stats.worker,
+                       .worker_pid = f->stats.worker_pid, .cpu = -1};
     if (st) {
-        f->stats.flags |= EX_STATS_CPU;
+        s.flags = EX_STATS_CPU;
         if (h->flags & WIRE_F_CPU_OVER_WALL)
-            f->stats.flags |= EX_STATS_CPU_OVER_WALL;
-        f->stats.cpu_ns = st->cpu_ns;
-        f->stats.nvcsw = st->nvcsw;
-        f->stats.nivcsw = st->nivcsw;
-        f->stats.cpu = st->cpu;
-        f->stats.worker_pid = st->pid;
-        f->stats.ipc_send_ns = st->input_done_ns > f->stats.start_ns
-                                   ? st->input_done_ns - f->stats.start_ns : 0;
-        f->stats.ipc_recv_ns = now > st->output_start_ns
-                                   ? now - st->output_start_ns : 0;
+            s.flags |= EX_STATS_CPU_OVER_WALL;
+        s.cpu_ns = st->cpu_ns;
+        s.nvcsw = st->nvcsw;
+        s.nivcsw = st->nivcsw;
+        s.cpu = st->cpu;
+        s.worker_pid = st->pid;
+        s.ipc_send_ns = st->input_done_ns > s.start_ns ? st->input_done_ns - s.start_ns : 0;
+        s.ipc_recv_ns = now > st->output_start_ns ? now - st->output_start_ns : 0;
     }
-    pthread_mutex_unlock(&f->lock);
+    /* The task is over (no redispatch follows): its call gives way to
+     * its result. */
+    ex__future_record(f, &s, NULL);
 }
 
 /* A slot ready for a new process: no frame half-sent or half-read. */
@@ -160,12 +161,12 @@ static bool task_never_started(const procs_worker *w)
  * of the queue (or is cancelled, if shutdown(cancel_pending) came). */
 static void task_redispatch(procs *p, ex_future *f)
 {
-    pthread_mutex_lock(&f->lock);
+    ex__future_lock(f);
     f->redispatched++;
     f->stats.start_ns = 0;
     f->stats.worker = -1;
     f->stats.worker_pid = 0;
-    pthread_mutex_unlock(&f->lock);
+    ex__future_unlock(f);
     ex__future_unbegin(f);
     f->next = NULL;
     ex__procs_queue_requeue(p, f);

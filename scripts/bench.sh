@@ -8,11 +8,13 @@
 #
 # Steps: machine.json and the hwloc topology, the machine's noise (a
 # parallel spin and the load, again at the end: noise.jsonl), calibrate,
-# overhead, the sweeps (CPU workloads, I/O workloads, payload sizes, 512
-# concurrent HTTP requests, Python's executors beside C's), Python's
-# one-in-flight peers, advise, hyperfine's whole-process timings, then the
-# charts and REPORT.md.  Ctrl-C stops it cleanly: every finished row stays
-# in runs.csv and the HTTP server (a child of the sweep) goes with it.
+# overhead, scale (threads against GLib's pool from 1k to 1M tasks, 10M in
+# full, and the memory per future: SCALE.md), the sweeps (CPU workloads,
+# I/O workloads, payload sizes, 512 concurrent HTTP requests, Python's
+# executors beside C's), Python's one-in-flight peers, advise, hyperfine's
+# whole-process timings, then the charts and REPORT.md.  Ctrl-C stops it
+# cleanly: every finished row stays in runs.csv and the HTTP server (a
+# child of the sweep) goes with it.
 #
 # Every profile sizes its runs by the same rule (poolbench sweep
 # --min-rounds, --min-time): at least `rounds` rounds of the pool and
@@ -58,6 +60,7 @@ quick)
     rounds=10; min_time=0.2; io_time=0.2; conc_time=0.5; noop_time=0.05
     py_cpu_wl=mandelbrot; py_cpu_workers=1,2; py_io_wl="sleep"; py_io_workers=1,4
     py_peer_tasks=2000
+    scale_sizes=1000,100000,1000000
     ;;
 default)
     cpu_wl=primes,sha256,mandelbrot,blur,compress; cpu_workers=1,2,4,8; cpu_tasks=20
@@ -67,6 +70,7 @@ default)
     rounds=20; min_time=0.25; io_time=0.5; conc_time=1; noop_time=0.1
     py_cpu_wl=mandelbrot,sha256,table,mix; py_cpu_workers="1,2,$py_default"
     py_io_wl=sleep,http; py_io_workers="1,$py_default,16"; py_peer_tasks=20000
+    scale_sizes=1000,10000,100000,1000000
     ;;
 full)
     cpu_wl=primes,sha256,mandelbrot,blur,compress; cpu_workers=1-8; cpu_tasks=50
@@ -76,6 +80,7 @@ full)
     rounds=50; min_time=0.5; io_time=1; conc_time=2; noop_time=0.25
     py_cpu_wl=mandelbrot,sha256,primes,compress,table,mix; py_cpu_workers="1-4,$py_default,8"
     py_io_wl=sleep,http,file; py_io_workers="1,2,4,$py_default,16,32,64,128"; py_peer_tasks=50000
+    scale_sizes=1000,10000,100000,1000000,10000000
     ;;
 *)
     echo "bench: BENCH_PROFILE must be quick, default or full (got '$profile')" >&2
@@ -90,7 +95,7 @@ mkdir -p "$out" || exit 1
 log=$out/bench.log
 t_start=$(date +%s)
 step=0
-nsteps=14
+nsteps=15
 current=""
 
 say() { echo "$*" | tee -a "$log" >&2; }
@@ -140,6 +145,10 @@ end
 
 begin "overhead: empty-task cost per executor"
 must sh -c "'$PB' overhead --json --tasks 50000 > '$out/overhead.jsonl'"
+end
+
+begin "scale: threads against GLib's pool at $scale_sizes tasks, memory per future"
+must scripts/py.sh scripts/scale.py --poolbench "$PB" --out "$out" --sizes "$scale_sizes" --reps "$reps"
 end
 
 sweep() { # label, then sweep arguments
