@@ -212,7 +212,7 @@ assert sleep["wait_compute_ratio"] > 3 and sleep["predicted"] == {"threads": 8, 
 for a in adv:
     n = a["ncpu"] * a["utilization"] * (1 + a["wait_compute_ratio"])
     assert a["ncpu"] == ncpu, a
-    # (the JSON's ratio has 6 digits: either neighbour of n is right)
+    # (the ratio in the JSON has 6 digits: either neighbour of n is right)
     assert a["predicted"]["threads"] in {max(1, min(8, f(n))) for f in (math.floor, math.ceil)}, (n, a)
     sizes = {1, min(ncpu, 8), max(1, a["predicted"]["threads"] // 4),
              max(1, a["predicted"]["threads"] // 2), a["predicted"]["threads"],
