@@ -225,6 +225,10 @@ for a in adv:
 bad "--workers" topo --workers 0
 bad "unknown" topo --bogus
 bad "--tasks" overhead -n 5
+bad "unknown executor 'x'" overhead -e x
+bad "--workers" overhead -w 0
+bad "--chunksize" overhead -c abc
+bad "unknown option" overhead --bogus
 bad "--order must be interleaved or grouped" sweep --out "$tmp/b" --order random
 bad "--order-seed" sweep --out "$tmp/b" --order-seed x
 bad "--min-rounds" sweep --out "$tmp/b" --min-rounds -1
