@@ -500,110 +500,146 @@ static void describe_status(int status, char *buf, size_t len)
         snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
 }
 
-int pb_py_run(const pb_run_opts *o, pb_run_result *r, bool keep_latencies, char *err,
-              size_t errlen)
+/* One run of the runner: its command line, what it wrote, what it did. */
+typedef struct py_run {
+    char script[PATH_MAX + 64];
+    double deadline_s, warmup_s;
+    argv_buf a;
+    bytes b;
+    accum acc;
+    uint64_t t0, t1;
+    int status, late;
+    char how[64];
+} py_run;
+
+/* Whether the run can go to Python at all, and where the runner is. */
+static int py_check(const pb_run_opts *o, py_run *p, char *err, size_t errlen)
 {
-    char script[PATH_MAX + 64], why[512];
+    char why[512];
     if (pb_py_refusal(o, o->worker_start != NULL, why, sizeof why)) {
         pb_set_err(err, errlen, "%s", why);
         return EX_EINVAL;
     }
-    if (find_runner(script, sizeof script)) {
+    if (find_runner(p->script, sizeof p->script)) {
         pb_set_err(err, errlen, "cannot find scripts/pyrunner/runner.py beside poolbench "
                    "(set POOLBENCH_PYRUNNER)");
         return EX_ESYS;
     }
-    wl_ctx *ctx = NULL;
-    int rc = wl_prepare(o->workload, o->params, o->tasks, o->seed, WL_PREPARE_LAZY, &ctx, err,
-                        errlen);
-    if (rc)
-        return rc;
+    return 0;
+}
+
+/* The run's time limits from the per-task timeout: the runner's deadline,
+ * and the warm-up round's own share, as many rounds again. */
+static void py_limits(const pb_run_opts *o, py_run *p)
+{
     unsigned workers = o->py == PB_PY_SEQ ? 1 : o->workers;
-    double deadline_s = o->timeout_ns ? (double)o->timeout_ns / 1e9 *
-                                            (double)((o->tasks + workers - 1) / workers) : 0;
-    /* The warm-up round's own share of the limit, as many rounds again. */
-    double warmup_s = o->timeout_ns ? (double)o->timeout_ns / 1e9 *
-                                          (double)((python_warmup(o) + workers - 1) / workers) : 0;
-    r->digest_tasks = o->digest_tasks && o->digest_tasks < o->tasks ? o->digest_tasks : o->tasks;
-    argv_buf a = {0};
-    bytes b = {0};
-    accum acc = {.lat = calloc(o->tasks, sizeof(double))};
-    pid_t pid = -1;
-    int fd = -1;
-    if (!acc.lat || build_argv(o, script, deadline_s, r->digest_tasks, &a)) {
-        rc = EX_ENOMEM;
-        pb_set_err(err, errlen, "out of memory");
-        goto out;
-    }
-    /* The window (noise.h) spans the runner's whole life: its CPU, its
-     * pool's included, reaches our RUSAGE_CHILDREN when it is reaped. */
+    double per_task = (double)o->timeout_ns / 1e9;
+    p->deadline_s = o->timeout_ns ? per_task * (double)((o->tasks + workers - 1) / workers) : 0;
+    p->warmup_s = o->timeout_ns
+                      ? per_task * (double)((python_warmup(o) + workers - 1) / workers)
+                      : 0;
+}
+
+/* Starts the runner and reads its records until it ends or its limit
+ * passes; the window (noise.h) spans its whole life: its CPU, its pool's
+ * included, reaches our RUSAGE_CHILDREN when it is reaped. */
+static int py_execute(const pb_run_opts *o, py_run *p, pb_run_result *r, char *err,
+                      size_t errlen)
+{
     pb_usage u0, u1;
     pb_window_begin(o, &u0);
-    uint64_t t0 = ex_now_ns();
-    pid = spawn(&a, &fd, err, errlen);
-    if (pid < 0) {
-        rc = EX_ESYS;
-        goto out;
-    }
-    double limit_s = deadline_s > 0 ? deadline_s + warmup_s + GRACE_S : PB_PY_LIMIT_S;
-    int late = read_until(fd, &b, t0 + (uint64_t)(limit_s * 1e9));
-    int status = end_group(pid);
-    uint64_t t1 = ex_now_ns();
+    p->t0 = ex_now_ns();
+    int fd = -1;
+    pid_t pid = spawn(&p->a, &fd, err, errlen);
+    if (pid < 0)
+        return EX_ESYS;
+    double limit_s = p->deadline_s > 0 ? p->deadline_s + p->warmup_s + GRACE_S : PB_PY_LIMIT_S;
+    p->late = read_until(fd, &p->b, p->t0 + (uint64_t)(limit_s * 1e9));
+    close(fd);
+    p->status = end_group(pid);
+    p->t1 = ex_now_ns();
     pb_window_end(o, &u1);
     r->window_cpu_s = pb_usage_cpu_s(&u0, &u1);
-    if (late < 0) {
-        rc = EX_ENOMEM;
+    if (p->late < 0) {
         pb_set_err(err, errlen, "out of memory reading the runner's results");
-        goto out;
+        return EX_ENOMEM;
     }
-    char how[64];
-    describe_status(status, how, sizeof how);
-    if (b.len == 0 && !late && WIFEXITED(status)) { /* refused, an exception, no python */
-        rc = EX_ESYS;
+    describe_status(p->status, p->how, sizeof p->how);
+    if (p->b.len == 0 && !p->late && WIFEXITED(p->status)) { /* refused, an exception, no python */
         pb_set_err(err, errlen, "the Python runner (%s %s) %s without a result (its message "
-                   "is above)", a.argv[0], script, how);
-        goto out;
+                   "is above)", p->a.argv[0], p->script, p->how);
+        return EX_ESYS;
     }
+    return 0;
+}
+
+/* The records checked and digested by the workload's own code (a task the
+ * runner did not report counts as failed); 0 or EX_ENOMEM. */
+static int py_result(const pb_run_opts *o, wl_ctx *ctx, py_run *p, pb_run_result *r,
+                     bool keep_latencies, char *err, size_t errlen)
+{
     r->tasks = o->tasks;
     end_rec e;
     char digest[WL_DIGEST_HEX_LEN + 1];
-    rc = collect(o, ctx, &b, late ? EX_ETIMEDOUT : EX_EWORKER, r, &acc, &e, digest);
+    int rc = collect(o, ctx, &p->b, p->late ? EX_ETIMEDOUT : EX_EWORKER, r, &p->acc, &e, digest);
     if (rc < 0) {
         pb_set_err(err, errlen, "out of memory");
-        goto out;
+        return EX_ENOMEM;
     }
     if (rc == 0) {
-        apply_end(o, &e, &acc, r);
+        apply_end(o, &e, &p->acc, r);
         if (strcmp(e.digest, digest) != 0)
             fprintf(stderr, "poolbench: the Python runner's digest %s differs from the "
                     "harness's %s over the same outputs (runner.py: digest())\n", e.digest,
                     digest);
     } else { /* it died or was stopped: the wall time is what we waited */
         fprintf(stderr, "poolbench: the Python runner %s%s; the %zu tasks it did not "
-                "report count as failed\n", how, late ? " (past its deadline)" : "",
-                o->tasks - acc.nran);
-        r->wall_s = (double)(t1 - t0) / 1e9;
-        r->task_cpu_s = acc.sum_cpu / 1e9;
+                "report count as failed\n", p->how, p->late ? " (past its deadline)" : "",
+                o->tasks - p->acc.nran);
+        r->wall_s = (double)(p->t1 - p->t0) / 1e9;
+        r->task_cpu_s = p->acc.sum_cpu / 1e9;
     }
-    rc = 0;
     memcpy(r->digest, digest, sizeof digest);
     r->throughput = r->wall_s > 0 ? (double)o->tasks / r->wall_s : 0;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     r->cores = ncpu > 0 ? (unsigned)ncpu : 1;
     r->cpu_util = r->wall_s > 0 ? r->task_cpu_s / (r->wall_s * r->cores) : 0;
-    describe_observed(&acc, r);
-    pb_run_set_latencies(r, acc.lat, acc.nran);
+    describe_observed(&p->acc, r);
+    pb_run_set_latencies(r, p->acc.lat, p->acc.nran);
     if (keep_latencies) {
-        r->latencies = acc.lat;
-        r->nlatencies = acc.nran;
-        acc.lat = NULL;
+        r->latencies = p->acc.lat;
+        r->nlatencies = p->acc.nran;
+        p->acc.lat = NULL;
     }
-out:
-    if (fd >= 0)
-        close(fd);
-    argv_free(&a);
-    free(b.p);
-    free(acc.lat);
+    return 0;
+}
+
+int pb_py_run(const pb_run_opts *o, pb_run_result *r, bool keep_latencies, char *err,
+              size_t errlen)
+{
+    py_run p = {.status = 0};
+    int rc = py_check(o, &p, err, errlen);
+    if (rc)
+        return rc;
+    wl_ctx *ctx = NULL;
+    rc = wl_prepare(o->workload, o->params, o->tasks, o->seed, WL_PREPARE_LAZY, &ctx, err,
+                    errlen);
+    if (rc)
+        return rc;
+    py_limits(o, &p);
+    r->digest_tasks = o->digest_tasks && o->digest_tasks < o->tasks ? o->digest_tasks : o->tasks;
+    p.acc.lat = calloc(o->tasks, sizeof(double));
+    if (!p.acc.lat || build_argv(o, p.script, p.deadline_s, r->digest_tasks, &p.a)) {
+        rc = EX_ENOMEM;
+        pb_set_err(err, errlen, "out of memory");
+    }
+    if (rc == 0)
+        rc = py_execute(o, &p, r, err, errlen);
+    if (rc == 0)
+        rc = py_result(o, ctx, &p, r, keep_latencies, err, errlen);
+    argv_free(&p.a);
+    free(p.b.p);
+    free(p.acc.lat);
     wl_cleanup(ctx);
     return rc;
 }
