@@ -26,6 +26,7 @@
 
 #include "cli.h"
 #include "httpd.h"
+#include "sys.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -59,9 +60,7 @@
 
 static int64_t now_ms(void)
 {
-    struct timespec ts;
-    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)(ex_now_ns() / 1000000u);
 }
 
 static int remaining_ms(int64_t deadline_ms)
@@ -107,45 +106,9 @@ static void raise_nofile_limit(void)
 
 /* ---- the child --------------------------------------------------------- */
 
-static bool write_all(int fd, const void *buf, size_t len)
-{
-    const char *p = buf;
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return false;
-        p += n;
-        len -= (size_t)n;
-    }
-    return true;
-}
-
-/* Descriptors inherited from the parent would otherwise stay open for the
- * server's lifetime: a worker pool's pipe end held here, for one, would hide
- * that worker's EOF from the parent. Keeps 0, 1, 2 and keep. */
-static void close_inherited_fds(int keep)
-{
-    bool ok = true;
-    if (keep > 3 && close_range(3, (unsigned)keep - 1, 0) != 0)
-        ok = false;
-    if (ok && close_range((unsigned)keep + 1, ~0u, 0) != 0)
-        ok = false;
-    if (ok)
-        return;
-    /* Kernels before 5.9 have no close_range. */
-    long max = sysconf(_SC_OPEN_MAX);
-    if (max < 0 || max > 65536)
-        max = 65536;
-    for (int fd = 3; fd < max; fd++)
-        if (fd != keep)
-            (void)close(fd); /* EBADF for most: nothing to do about it */
-}
-
 static void report_and_exit(int wfd, int32_t msg, int status)
 {
-    (void)write_all(wfd, &msg, sizeof msg); /* EOF tells the parent anyway */
+    (void)ex__write_full(wfd, &msg, sizeof msg); /* EOF tells the parent anyway */
     _exit(status);
 }
 
@@ -159,7 +122,10 @@ __attribute__((noreturn)) static void server_child(const char *bind_addr,
         report_and_exit(wfd, -errno, 1);
     if (getppid() != parent)
         _exit(0); /* the parent died before prctl took effect */
-    close_inherited_fds(wfd);
+    /* Descriptors inherited from the parent would otherwise stay open for
+     * the server's lifetime: a worker pool's pipe end held here, for one,
+     * would hide that worker's EOF from the parent. */
+    ex__close_fds_except(&wfd, 1, 0);
 
     /* SIGTERM and SIGINT are taken by sigwait below, so they are blocked in
      * every thread (the server's threads inherit this mask) and their
@@ -185,7 +151,7 @@ __attribute__((noreturn)) static void server_child(const char *bind_addr,
     if (rc != 0)
         report_and_exit(wfd, rc, 1);
     int32_t msg = pb_httpd_port(h) | (realtime ? HANDSHAKE_REALTIME : 0);
-    bool told = write_all(wfd, &msg, sizeof msg);
+    bool told = ex__write_full(wfd, &msg, sizeof msg) == 0;
     /* wfd stays open: its EOF is how the parent sees this process exit. */
     if (told) {
         int sig;
