@@ -60,6 +60,17 @@ bad "unknown option" run -W primes --bogus
 bad "procs" run -W fault -e threads -p crash_rate=0.1
 bad "procs" run -W fault -e seq -p crash_rate=0.1
 bad "unknown command" frobnicate
+
+# -- every command is listed by --help, and answers its own --help ---------
+cmds=$("$PB" --help | sed -n '/^commands:/,/^$/s/^  \([a-z]*\) .*/\1/p')
+ncmds=$(echo "$cmds" | wc -w)
+check "poolbench --help lists the commands ($ncmds)" [ "$ncmds" -ge 10 ]
+for c in $cmds; do
+    check "poolbench $c --help: exit 0 and its usage" \
+        sh -c '"$1" "$2" --help 2>&1 | head -1 | grep -q "^usage: poolbench $2"' _ "$PB" "$c"
+    check "'$c' is among the accepted commands of the unknown-command message" \
+        sh -c '"$1" frobnicate 2>&1 | grep -q -e " $2[,;]"' _ "$PB" "$c"
+done
 bad "--port" serve --port 70000
 
 # -- pinning: the binding obtained is the one planned ----------------------
