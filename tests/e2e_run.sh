@@ -42,8 +42,8 @@ noop -p payload_bytes=1000
 fault -p error_rate=0.3 -p latency_ms=0
 LIST
 
-"$PB" run -W fault -e threads -w 2 -n 100 -p error_rate=0.3 -p latency_ms=0 --json >"$tmp/f.json" 2>&1
-e=$(sed -n 's/.*"EX_ETASK:77":\([0-9]*\).*/\1/p' "$tmp/f.json")
+"$PB" run -W fault -e threads -w 2 -n 100 -p error_rate=0.3 -p latency_ms=0 --json >"$tmp/f.json" 2>"$tmp/err"
+e=$(field "$tmp/f.json" errors.EX_ETASK:77)
 check "fault error_rate=0.3: about 30 of 100 fail with code 77 (${e:-0})" inrange "${e:-0}" 15 45
 
 # -- bad input: exit 2 and one line naming the problem --------------------
@@ -84,9 +84,9 @@ within_plan() { # observed plan
     done
 }
 for ex in threads procs; do
-    "$PB" run -W primes -e "$ex" -w 2 --pin compact -n 20 -p span=100000 --json >"$tmp/pin.json" 2>&1
-    plan=$(sed -n 's/.*"pinning":"compact: \([^"]*\)".*/\1/p' "$tmp/pin.json" | sed 's/->PU/:/g')
-    seen=$(sed -n 's/.*"cpus_observed":"\([^"]*\)".*/\1/p' "$tmp/pin.json")
+    "$PB" run -W primes -e "$ex" -w 2 --pin compact -n 20 -p span=100000 --json >"$tmp/pin.json" 2>"$tmp/err"
+    plan=$(field "$tmp/pin.json" pinning | sed -n 's/^compact: //p' | sed 's/->PU/:/g')
+    seen=$(field "$tmp/pin.json" cpus_observed)
     check "$ex --pin compact: observed '$seen' within planned '$plan'" within_plan "$seen" "${plan:-none planned}"
 done
 
@@ -101,7 +101,7 @@ check "unreachable --url: curl's connect error counted" grep -q '"EX_ETASK:1007"
 check "unreachable --url: server recorded as external" [ "$(field "$tmp/dead.json" server)" = external ]
 
 # -- /status/500 counted as errors ----------------------------------------
-"$PB" run -W http -e procs -w 2 -n 4 -p bytes=0 -p latency_ms=0 --json >"$tmp/ok.json" 2>&1
+"$PB" run -W http -e procs -w 2 -n 4 -p bytes=0 -p latency_ms=0 --json >"$tmp/ok.json" 2>"$tmp/err"
 check "http against the embedded server: 4 ok" [ "$(field "$tmp/ok.json" tasks_ok)" = 4 ]
 srv=$(field "$tmp/ok.json" server)
 check "embedded server recorded with its scheduling ('$srv')" \
@@ -123,7 +123,7 @@ fi
     >"$tmp/crash.json" 2>"$tmp/err"
 rc=$?
 check "fault crash_rate=0.1 on procs: exit 0" [ "$rc" = 0 ]
-w=$(sed -n 's/.*"EX_EWORKER":\([0-9]*\).*/\1/p' "$tmp/crash.json")
+w=$(field "$tmp/crash.json" errors.EX_EWORKER)
 okn=$(field "$tmp/crash.json" tasks_ok)
 check "fault crash_rate=0.1: about 10 of 100 EX_EWORKER (${w:-0})" inrange "${w:-0}" 3 25
 check "fault crash_rate=0.1: the rest ok ($okn)" [ $(( ${w:-0} + ${okn:-0} )) = 100 ]

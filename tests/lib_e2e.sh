@@ -13,8 +13,16 @@ inrange() { # value lo hi
     [ "$1" -ge "$2" ] && [ "$1" -le "$3" ]
 }
 
-field() { # json-file key -> value of a top-level string or number field
-    sed -n "s/.*\"$2\":\"\{0,1\}\([^,\"}]*\).*/\1/p" "$1"
+field() { # json-file key[.key...] -> the value, read as JSON: strings bare,
+    # numbers as written, true/false, nothing for null or a missing key.  The
+    # file holds one JSON object (keep stderr out of it).
+    python3 -c 'import json, sys
+v = json.load(open(sys.argv[1]), parse_float=str, parse_int=str)
+for k in sys.argv[2].split("."):
+    v = v.get(k) if isinstance(v, dict) else None
+if isinstance(v, bool):
+    v = str(v).lower()
+print("" if v is None else v)' "$1" "$2"
 }
 
 bad() { # expected-substring, poolbench args...: exit 2 and one line naming it
