@@ -97,7 +97,7 @@ port=$(( 20000 + $$ % 20000 ))
 rc=$?
 check "unreachable --url: exit 0" [ "$rc" = 0 ]
 check "unreachable --url: 6 failed tasks" [ "$(field "$tmp/dead.json" tasks_failed)" = 6 ]
-check "unreachable --url: curl's connect error counted" grep -q '"EX_ETASK:1007":6' "$tmp/dead.json"
+check "unreachable --url: curl's connect error counted" [ "$(field "$tmp/dead.json" errors.EX_ETASK:1007)" = 6 ]
 check "unreachable --url: server recorded as external" [ "$(field "$tmp/dead.json" server)" = external ]
 
 # -- /status/500 counted as errors ----------------------------------------
