@@ -112,6 +112,9 @@ static inline double wl_rng_double(wl_rng *r)
 
 void wl_rng_fill(wl_rng *r, void *buf, size_t n);
 
+/* A double as `poolbench list` and the messages show it (params.c). */
+void wl_format_double(double d, char *buf, size_t len);
+
 /* ------------------------------------------------ little-endian encoding */
 
 static inline void wl_put_le32(unsigned char *p, uint32_t v)
