@@ -1,6 +1,6 @@
 # poolbench: build, test, bench, install.
 #
-#   make                  libexecutors.a, libworkloads.a, poolbench
+#   make                  libexecutors.a, libworkloads.a, libserver.a, poolbench
 #   make test             cmocka suite (SANITIZE=address|undefined|thread)
 #   make bench            scripts/bench.sh (BENCH_PROFILE=quick|default|full)
 #   make fuzz             libFuzzer target for the frame decoder (clang)
@@ -48,7 +48,7 @@ ifneq ($(BUILD_GOALS),)
 endif
 
 BASE_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -pthread -D_GNU_SOURCE \
-               -Iexecutors -Iworkloads -Iharness $(PKG_CFLAGS)
+               -Iexecutors -Iworkloads -Iserver -Iharness $(PKG_CFLAGS)
 
 ifeq ($(SANITIZE),)
   BUILD := build
@@ -73,24 +73,27 @@ ALL_LDFLAGS := -pthread $(SAN_FLAGS) $(LDFLAGS)
 
 EX_SRC := $(wildcard executors/*.c)
 WL_SRC := $(wildcard workloads/*.c)
+SV_SRC := $(wildcard server/*.c)
 PB_SRC := $(wildcard harness/*.c)
 TEST_SRC := $(wildcard tests/test_*.c)
 
 EX_OBJ := $(EX_SRC:%.c=$(BUILD)/%.o)
 WL_OBJ := $(WL_SRC:%.c=$(BUILD)/%.o)
+SV_OBJ := $(SV_SRC:%.c=$(BUILD)/%.o)
 PB_OBJ := $(PB_SRC:%.c=$(BUILD)/%.o)
 PB_LIB_OBJ := $(filter-out $(BUILD)/harness/main.o,$(PB_OBJ))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
 LIBEX := $(BUILD)/libexecutors.a
 LIBWL := $(BUILD)/libworkloads.a
+LIBSV := $(BUILD)/libserver.a
 LIBPB := $(BUILD)/libharness.a
 POOLBENCH := $(BUILD)/poolbench
 
 .PHONY: all test test-suite bench bench-run fuzz install clean deps report peers peers-run \
         soak soak-run scale scale-run lint
 
-all: $(LIBEX) $(LIBWL) $(POOLBENCH)
+all: $(LIBEX) $(LIBWL) $(LIBSV) $(POOLBENCH)
 
 $(BUILD)/%.o: %.c $(wildcard */*.h)
 	@mkdir -p $(dir $@)
@@ -104,17 +107,21 @@ $(LIBWL): $(WL_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
+$(LIBSV): $(SV_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
 $(LIBPB): $(PB_LIB_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(POOLBENCH): $(BUILD)/harness/main.o $(LIBPB) $(LIBWL) $(LIBEX)
+$(POOLBENCH): $(BUILD)/harness/main.o $(LIBPB) $(LIBSV) $(LIBWL) $(LIBEX)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 	@if [ "$(BUILD)" = build ]; then ln -sf build/poolbench poolbench; fi
 
-$(BUILD)/tests/%: tests/%.c $(LIBPB) $(LIBWL) $(LIBEX) $(wildcard tests/*.h)
+$(BUILD)/tests/%: tests/%.c $(LIBPB) $(LIBSV) $(LIBWL) $(LIBEX) $(wildcard tests/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(LIBPB) $(LIBWL) $(LIBEX) \
+	$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(LIBPB) $(LIBSV) $(LIBWL) $(LIBEX) \
 	    $(ALL_LDFLAGS) $(CMOCKA_LIBS) $(PKG_LIBS) -lm
 
 # The suite: every tests/test_*.c binary, then every tests/e2e_*.sh; ends

@@ -20,6 +20,13 @@ int pb_cmd_sweep(int argc, char **argv);
 int pb_cmd_advise(int argc, char **argv);
 int pb_cmd_noise(int argc, char **argv);
 
+/* `poolbench serve`: --port N (0..65535, default 0), --bind ADDR (IPv4,
+ * default 127.0.0.1), --loops N, --help.  Prints "poolbench serve:
+ * listening on http://ADDR:PORT" and serves until SIGINT or SIGTERM, which
+ * it blocks in the calling thread meanwhile (call it before creating other
+ * threads).  0 after a clean stop, 1 if it cannot listen, 2 for bad usage. */
+int pb_serve_main(int argc, char **argv);
+
 /* Shared by run, sweep and advise: parse -p KEY=VALUE (and --url) into a
  * parameter set (0, or 2 after printing the message); start the loopback
  * server when the workload needs it and fill base_url (0, or 1 after

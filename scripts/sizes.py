@@ -2,7 +2,7 @@
 """Prints the sizes a newcomer meets first: lines per source file and lines
 per C function, longest first, with the counts over the house limits.
 
-    scripts/sizes.py                       executors/ workloads/ harness/ tests/
+    scripts/sizes.py                       executors/ workloads/ server/ harness/ tests/
     scripts/sizes.py executors             one folder (or files)
     scripts/sizes.py --over 40 --top 20    the functions over 40 lines, 20 at most
     scripts/sizes.py --check 80 executors  exit 1 if a function passes 80 lines
@@ -20,7 +20,7 @@ import signal
 import sys
 
 SOURCE_ENDINGS = (".c", ".h")
-DEFAULT_PATHS = ("executors", "workloads", "harness", "tests")
+DEFAULT_PATHS = ("executors", "workloads", "server", "harness", "tests")
 IDENT_BEFORE_PAREN = re.compile(r"([A-Za-z_]\w*)\s*\(")
 
 

@@ -11,6 +11,7 @@
 #include "util.h"
 
 #include "httpd.h"
+#include "commands.h"
 #include "server_proc.h"
 
 #include <arpa/inet.h>

@@ -5,7 +5,7 @@
  * process, so that the server's CPU never counts against (or competes inside)
  * the process being measured: pb_server_start() forks it on an ephemeral
  * port and returns once it answers GET /health; pb_server_stop() ends it.
- * pb_serve_main() is the body of `poolbench serve`, the same server in the
+ * `poolbench serve` (harness/cmd_serve.c) runs the same server in the
  * foreground.
  */
 #ifndef PB_SERVER_PROC_H
@@ -55,14 +55,8 @@ const char *pb_server_url(const pb_server *s);
  * server is a no-op returning 0. Blocks until the child is reaped. */
 int pb_server_stop(pb_server *s);
 
-/* The `poolbench serve` subcommand: argv[0] is the subcommand name, options
- * follow: --port N (0..65535, default 0), --bind ADDR (IPv4 literal, default
- * 127.0.0.1), --help. Prints "poolbench serve: listening on
- * http://ADDR:PORT" on stdout and serves until SIGINT or SIGTERM. Returns 0
- * after a clean stop, 1 if it cannot listen, 2 for bad usage (one line on
- * stderr). Blocks until the signal; SIGINT and SIGTERM are blocked in the
- * calling thread meanwhile (call it before creating other threads, or block
- * them there too, so that the signal reaches sigwait). */
-int pb_serve_main(int argc, char **argv);
+/* Raises the soft descriptor limit to the hard one: every connection is a
+ * descriptor, and the server is meant for thousands of them.  Best effort. */
+void pb_raise_nofile_limit(void);
 
 #endif /* PB_SERVER_PROC_H */
