@@ -9,6 +9,7 @@
  * pb_measured back over a pipe.
  */
 #include "commands.h"
+#include "sys.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,36 +18,6 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-static int read_full(int fd, void *buf, size_t len)
-{
-    char *p = buf;
-    while (len) {
-        ssize_t n = read(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-static int write_full(int fd, const void *buf, size_t len)
-{
-    const char *p = buf;
-    while (len) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
 
 /* pb_run's window hook: snapshots at pool creation and destruction. */
 static void on_window(void *arg, int phase)
@@ -78,7 +49,7 @@ static void child(const pb_run_opts *o, const pb_measure_opts *mo, int fd)
         pb_noise_account(&win, res.r.window_cpu_s, &res.noise);
     }
     res.r.latencies = NULL;
-    _exit(write_full(fd, &res, sizeof res) ? 3 : 0);
+    _exit(ex__write_full(fd, &res, sizeof res) ? 3 : 0);
 }
 
 void pb_measure(const pb_run_opts *o, const pb_measure_opts *mo, pb_measured *m)
@@ -102,7 +73,7 @@ void pb_measure(const pb_run_opts *o, const pb_measure_opts *mo, pb_measured *m)
         child(o, mo, fds[1]);
     }
     close(fds[1]);
-    int got = read_full(fds[0], m, sizeof *m);
+    int got = ex__read_full(fds[0], m, sizeof *m);
     close(fds[0]);
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
