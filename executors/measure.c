@@ -225,7 +225,7 @@ void ex__probe_init(ex_probe *p, const ex_config *cfg)
 #endif
 }
 
-static void probe_mark(ex_probe *p, ex_mark *m)
+void ex__probe_mark(ex_probe *p, ex_mark *m)
 {
     if (p->detect)
         detect_mark(p, m);
@@ -255,9 +255,9 @@ void ex__run_chained(ex_future *f, int worker, ex_probe *chain)
     if (chain->valid && chain->last.start_ns >= f->stats.submit_ns)
         start = chain->last;
     else
-        probe_mark(chain, &start);
+        ex__probe_mark(chain, &start);
     int rc = f->fn(f->in, f->in_len, &f->out);
-    probe_mark(chain, &end);
+    ex__probe_mark(chain, &end);
     ex__stats_measure(&f->stats, &start, &end);
     chain->last = end;
     chain->valid = true;
