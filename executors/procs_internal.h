@@ -95,6 +95,7 @@ typedef struct procs_worker {
                               with cancel_pending): it gets no more */
     bool dying;            /* being lost: its last results are read, and
                               nothing is sent or recycled meanwhile */
+    bool task_pipe_big;    /* its task pipe was grown (ex__pipe_grow) */
     unsigned completed;    /* tasks completed by this process */
     unsigned assigned;     /* tasks sent to this process (the budget of
                               max_tasks_per_worker) */
@@ -338,6 +339,12 @@ void ex__procs_shm_release(procs_worker *w, uint64_t in_end);
 /* Copies a RESULT's output from w's output ring into out and marks it
  * consumed.  0, EX_ENOMEM, or EX_EWORKER for a range outside the ring. */
 int ex__procs_shm_take(procs_worker *w, const wire_header *h, ex_buf *out);
+/* Transparent huge pages asked for a fresh destination of at least
+ * EX__PROCS_HUGE_MIN bytes (a no-op below, or where the kernel gives them
+ * only system-wide or never): a 64 MiB copy-out then takes tens of page
+ * faults instead of 16384.  Best effort. */
+#define EX__PROCS_HUGE_MIN ((size_t)4 << 20)
+void ex__procs_advise_huge(void *p, size_t len);
 /* The size of each ring of a region for this config (0: no shm). */
 size_t ex__procs_shm_ring_size(const ex_config *cfg, size_t max_payload);
 /* In the fork server (raw system calls only): a new region for a worker,

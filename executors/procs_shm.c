@@ -55,7 +55,7 @@
 /* Destination buffers at least this large get transparent huge pages
  * (where the kernel offers them on request): fewer faults when the
  * copy-out fills fresh memory. */
-#define HUGE_COPY ((size_t)4 << 20)
+#define HUGE_COPY EX__PROCS_HUGE_MIN
 
 /* What a ring has touched and what it recently carried. */
 typedef struct ring_use {
@@ -245,9 +245,7 @@ void ex__procs_shm_release(procs_worker *w, uint64_t in_end)
         use_trim(&r->in_use, r->fd, 0);
 }
 
-/* Huge pages for a large destination, where the kernel gives them on
- * request: the copy then takes a few faults instead of one per 4 KiB. */
-static void advise_huge(void *p, size_t len)
+void ex__procs_advise_huge(void *p, size_t len)
 {
     const uintptr_t huge = (uintptr_t)2 << 20;
     if (len < HUGE_COPY)
@@ -269,7 +267,7 @@ int ex__procs_shm_take(procs_worker *w, const wire_header *h, ex_buf *out)
     int rc = EX_ENOMEM;
     out->len = 0;
     if (ex_buf_reserve(out, len) == 0) {
-        advise_huge(out->data, len);
+        ex__procs_advise_huge(out->data, len);
         memcpy(out->data, r->base + r->ring + off, len);
         out->len = len;
         rc = 0;

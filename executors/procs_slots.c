@@ -87,7 +87,7 @@ static void slot_clear(procs_worker *w)
     w->win_head = w->win_len = w->win_sent = 0;
     w->completed = w->assigned = 0;
     w->next_seq = 1;
-    w->revoked = w->dying = false;
+    w->revoked = w->dying = w->task_pipe_big = false;
     atomic_store(&w->board->cursor, 0);
     atomic_store(&w->board->begun_ns[0], 0);
     atomic_store(&w->board->begun_ns[1], 0);

@@ -45,13 +45,19 @@
 #include "sys.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 /* Bytes written to one pipe per call before the dispatcher looks at the
  * others (a 64 MiB input does not starve small tasks). */
 #define SEND_BUDGET ((size_t)4 << 20)
+/* A frame larger than this grows its pipe (ex__pipe_grow). */
+#define PIPE_GROW_ABOVE ((size_t)64 << 10)
+/* An inline input at least this large goes by vmsplice. */
+#define SPLICE_MIN ((size_t)64 << 10)
 /* Frames gathered into one writev (two iovecs each). */
 #define SEND_FRAMES 32
 /* A task whose worker died before beginning it is dispatched again at
@@ -100,12 +106,23 @@ void ex__procs_window_add(procs *p, procs_worker *w, ex_future *f)
     e->in_end = w->shm ? ex__procs_shm_put(w, f, &h) : 0;
     ex__wire_header_encode(&h, e->hdr);
     e->frame_len = WIRE_HEADER_SIZE + (size_t)ex__wire_inline_len(&h);
+    if (e->frame_len > PIPE_GROW_ABOVE && !w->task_pipe_big) {
+        ex__pipe_grow(w->task_fd);
+        w->task_pipe_big = true;
+    }
     w->win_len++;
     w->assigned++;
     p->inflight++;
 }
 
-/* The unwritten part of entry e as up to two iovecs (header, input). */
+/* Whether e's input goes by vmsplice rather than a copy into the pipe. */
+static bool spliced(const procs_sent *e)
+{
+    return e->frame_len - WIRE_HEADER_SIZE >= SPLICE_MIN;
+}
+
+/* The unwritten part of entry e as up to two iovecs (header, input; a
+ * spliced input is left out). */
 static int gather_one(const procs_sent *e, struct iovec *iov)
 {
     int n = 0;
@@ -116,10 +133,24 @@ static int gather_one(const procs_sent *e, struct iovec *iov)
         iov[n++].iov_len = WIRE_HEADER_SIZE - off;
         off = WIRE_HEADER_SIZE;
     }
-    if (inl > 0) {
+    if (inl > 0 && !spliced(e)) {
         iov[n].iov_base = (unsigned char *)(uintptr_t)e->f->in +
                           (off - WIRE_HEADER_SIZE);
         iov[n++].iov_len = e->frame_len - off;
+    }
+    return n;
+}
+
+/* The unwritten frames from the oldest, up to SEND_FRAMES, stopping
+ * after the header of a spliced input. */
+static int gather(const procs_worker *w, struct iovec *iov)
+{
+    int n = 0;
+    for (unsigned i = w->win_sent; i < w->win_len && n < 2 * SEND_FRAMES; i++) {
+        const procs_sent *e = win_at(w, i);
+        n += gather_one(e, iov + n);
+        if (spliced(e))
+            break;
     }
     return n;
 }
@@ -139,15 +170,30 @@ static void credit(procs_worker *w, size_t k)
     }
 }
 
+/* Writes what the pipe takes of the oldest unwritten frame's input
+ * (its header is out): vmsplice gives the pipe the input's pages
+ * instead of a copy, so the worker's read is the only copy.  The input
+ * stays unchanged until the task is final (executor.h), by which time
+ * the worker has read it all. */
+static ssize_t splice_input(procs_worker *w, const procs_sent *e)
+{
+    size_t off = e->written - WIRE_HEADER_SIZE;
+    struct iovec iov = {
+        .iov_base = (unsigned char *)(uintptr_t)e->f->in + off,
+        .iov_len = e->frame_len - e->written,
+    };
+    return vmsplice(w->task_fd, &iov, 1, SPLICE_F_NONBLOCK);
+}
+
 int ex__procs_window_send(procs_worker *w)
 {
     size_t done = 0;
     while (w->win_sent < w->win_len && done < SEND_BUDGET) {
         struct iovec iov[2 * SEND_FRAMES];
-        int n = 0;
-        for (unsigned i = w->win_sent; i < w->win_len && n < 2 * SEND_FRAMES; i++)
-            n += gather_one(win_at(w, i), iov + n);
-        ssize_t k = writev(w->task_fd, iov, n);
+        const procs_sent *e = win_at(w, w->win_sent);
+        ssize_t k = spliced(e) && e->written >= WIRE_HEADER_SIZE
+                        ? splice_input(w, e)
+                        : writev(w->task_fd, iov, gather(w, iov));
         if (k < 0) {
             if (errno == EINTR)
                 continue;
@@ -331,14 +377,14 @@ void ex__procs_window_settle(procs *p, ex_future *began, ex_future *never,
 
 /* When task c began, read so that it is never paired with another task's
  * start: begun_ns[c & 1] is stored (release) before the swap to c, and
- * overwritten only for c + 2, after the swap to c + 1.  So if the cursor
- * still reads c after the start was read (acquire fence between), the
- * start is c's.  false: the worker moved on meanwhile. */
+ * overwritten only for c + 2, after the swap to c + 1.  A start read
+ * (acquire) from that later store brings the swap to c + 1 with it, so if
+ * the cursor still reads c afterwards, the start is c's.  false: the
+ * worker moved on meanwhile. */
 static bool begun_of(const procs_board *b, uint64_t c, uint64_t *ns)
 {
-    *ns = atomic_load_explicit(&b->begun_ns[c & 1], memory_order_relaxed);
-    atomic_thread_fence(memory_order_acquire);
-    uint64_t again = atomic_load_explicit(&b->cursor, memory_order_relaxed);
+    *ns = atomic_load_explicit(&b->begun_ns[c & 1], memory_order_acquire);
+    uint64_t again = atomic_load_explicit(&b->cursor, memory_order_acquire);
     return (again & ~PROCS_REVOKED) == c;
 }
 

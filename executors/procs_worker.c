@@ -44,8 +44,15 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
-/* A worker frees its reused buffers after a task above this size. */
+/* A worker keeps its reused buffers up to this size, or twice its
+ * largest payload of the last RECENT tasks if more (steady 64 MiB
+ * payloads then fault no fresh pages in; a burst of them is forgotten
+ * after RECENT small tasks), at most WORKER_KEEP_MAX. */
 #define WORKER_KEEP_BYTES ((size_t)4 << 20)
+#define WORKER_KEEP_MAX ((size_t)256 << 20)
+#define RECENT 16
+/* An inline output larger than this grows the result pipe. */
+#define PIPE_GROW_ABOVE ((size_t)64 << 10)
 /* Frames are read ahead into a buffer of this size (an input up to it
  * is run from there, in place). */
 #define WORKER_READ_SIZE ((size_t)64 << 10)
@@ -62,6 +69,9 @@ typedef struct worker_ctx {
     ex_buf heap;           /* reused output storage outside the region */
     uint64_t seq;          /* the last task begun */
     ex_probe probe;        /* CPU measurements across tasks */
+    size_t recent[RECENT]; /* payload sizes of the last tasks */
+    unsigned nrecent;
+    bool pipe_big;         /* the result pipe was grown */
 } worker_ctx;
 
 /* stdout and stderr only, as Python's multiprocessing does: fflush(NULL)
@@ -243,6 +253,10 @@ static void send_result(worker_ctx *c, const wire_header *h, int status,
     }
     if (lent)
         ex__procs_shm_wpublish(c->shm, out, &r);
+    if (ex__wire_inline_len(&r) > PIPE_GROW_ABOVE && !c->pipe_big) {
+        ex__pipe_grow(c->out_fd);
+        c->pipe_big = true;
+    }
     st->output_start_ns = ex_now_ns();
     ex__wire_header_encode(&r, hb);
     ex__wire_stats_encode(st, hb + WIRE_HEADER_SIZE);
@@ -252,6 +266,18 @@ static void send_result(worker_ctx *c, const wire_header *h, int status,
     };
     if (ex__writev_full(c->out_fd, iov, 2) != 0)
         _exit(1);
+}
+
+/* How large a buffer the worker keeps, after a task that moved len bytes
+ * (see WORKER_KEEP_BYTES). */
+static size_t keep_limit(worker_ctx *c, size_t len)
+{
+    c->recent[c->nrecent++ % RECENT] = len;
+    size_t keep = WORKER_KEEP_BYTES;
+    for (unsigned i = 0; i < RECENT; i++)
+        if (2 * c->recent[i] > keep)
+            keep = 2 * c->recent[i];
+    return keep < WORKER_KEEP_MAX ? keep : WORKER_KEEP_MAX;
 }
 
 /* One task: read, run, answer; then the buffers for the next.  The
@@ -277,11 +303,12 @@ static void worker_step(worker_ctx *c)
     send_result(c, &h, status, flags, &st, &out, lent != NULL);
     if (lent && out.data == lent)
         out = (ex_buf){0}; /* the region's: not ours to free */
-    if (out.cap > WORKER_KEEP_BYTES || c->heap.cap)
+    size_t keep = keep_limit(c, h.len > out.len ? (size_t)h.len : out.len);
+    if (out.cap > keep || c->heap.cap)
         ex_buf_free(&out);
     else
         c->heap = out;
-    if (c->in.cap > WORKER_KEEP_BYTES)
+    if (c->in.cap > keep)
         ex_buf_free(&c->in);
 }
 

@@ -16,6 +16,7 @@ int pb_cmd_list(int argc, char **argv);
 int pb_cmd_overhead(int argc, char **argv);
 int pb_cmd_sweep(int argc, char **argv);
 int pb_cmd_advise(int argc, char **argv);
+int pb_cmd_transport(int argc, char **argv);
 
 /* Shared by run, sweep and advise: parse -p KEY=VALUE (and --url) into a
  * parameter set (0, or 2 after printing the message); start the loopback
@@ -44,6 +45,10 @@ void pb_measure(const pb_run_opts *o, pb_pin_policy pin, const char *cpus, pb_me
 /* Whether the parameters make tasks hang (fault hang_rate > 0), so that a
  * run needs a per-task timeout to end. */
 int pb_needs_timeout(const wl_params *p);
+/* --window (opt 'O') or --transport (opt 'T') of run and sweep into o:
+ * 0, or PB_EXIT_USAGE after one line on stderr. */
+int pb_parse_procs_option(const char *cmd, int opt, const char *value,
+                          pb_run_opts *o);
 int pb_start_server_if_needed(const char *cmd, wl_params *p, pb_server *srv);
 /* One line on stderr if the server did not get real-time priority. */
 void pb_server_note(const char *cmd, const pb_server *srv);

@@ -23,6 +23,7 @@ static const char usage[] =
     "  run        run one configuration and print its numbers\n"
     "  list       list the workloads and their parameters\n"
     "  overhead   per-task cost of an empty task on each executor\n"
+    "  transport  what a payload costs in and out, per size and executor\n"
     "  serve      run the loopback HTTP server in the foreground\n"
     "\n"
     "  --help     this text\n"
@@ -37,6 +38,7 @@ static const command commands[] = {
     {"run", pb_cmd_run},
     {"list", pb_cmd_list},
     {"overhead", pb_cmd_overhead},
+    {"transport", pb_cmd_transport},
     {"sweep", pb_cmd_sweep},
     {"advise", pb_cmd_advise},
     {"calibrate", pb_calibrate_main},
@@ -62,7 +64,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(cmd, commands[i].name) == 0)
             return commands[i].fn(argc - 1, argv + 1);
-    fprintf(stderr, "poolbench: unknown command '%s' (accepted: run, sweep, advise, calibrate, topo, list, overhead, serve; "
+    fprintf(stderr, "poolbench: unknown command '%s' (accepted: run, sweep, advise, calibrate, topo, list, overhead, transport, serve; "
                     "see poolbench --help)\n", cmd);
     return PB_EXIT_USAGE;
 }

@@ -11,7 +11,7 @@
 
 #include "run.h"
 
-#define PB_SCHEMA_VERSION 4
+#define PB_SCHEMA_VERSION 5
 
 typedef struct pb_row_meta {
     const char *host;

@@ -59,6 +59,7 @@ typedef struct sweep_cli {
     size_t tasks;
     uint64_t seed;
     int64_t timeout_ns;
+    pb_run_opts procs;        /* procs: window and transport */
     const char *out;
     const char *url;
     bool quiet;
@@ -97,6 +98,9 @@ static const char usage[] =
     "  -n, --tasks N          tasks per run (default 100)\n"
     "      --seed S           input seed (default 1)\n"
     "      --timeout-ms N     procs: per-task timeout\n"
+    "      --window N         procs: tasks in flight per worker (default 8)\n"
+    "      --transport T      procs: pipe (default) or shm; a configuration\n"
+    "                         other than the defaults shows in config_id\n"
     "      --url URL          http workloads: this URL instead of the embedded server\n"
     "      --no-baseline      skip the sequential baseline (rows get no speedup\n"
     "                         and no digest check): for runs whose sequential\n"
@@ -177,6 +181,8 @@ static int parse_cli(int argc, char **argv, sweep_cli *c)
         {"tasks", required_argument, NULL, 'n'},
         {"seed", required_argument, NULL, 's'},
         {"timeout-ms", required_argument, NULL, 't'},
+        {"window", required_argument, NULL, 'O'},
+        {"transport", required_argument, NULL, 'T'},
         {"url", required_argument, NULL, 'U'},
         {"quiet", no_argument, NULL, 'q'},
         {"no-baseline", no_argument, NULL, 'B'},
@@ -296,6 +302,11 @@ static int parse_cli(int argc, char **argv, sweep_cli *c)
             if (!pb_parse_u64("sweep", "--timeout-ms", optarg, 1, 86400000, false, &v))
                 return PB_EXIT_USAGE;
             c->timeout_ns = (int64_t)v * 1000000;
+            break;
+        case 'O':
+        case 'T':
+            if (pb_parse_procs_option("sweep", ch, optarg, &c->procs) != 0)
+                return PB_EXIT_USAGE;
             break;
         case 'U': c->url = optarg; break;
         case 'q': c->quiet = true; break;
@@ -455,8 +466,13 @@ static double run_config(sweep_state *st, pb_run_opts *o, pb_pin_policy pin,
     char params[1024], config_id[1400], what[1600];
     if (wl_params_format(o->params, params, sizeof params))
         params[sizeof params - 1] = 0;
-    snprintf(config_id, sizeof config_id, "%s|%s|%s|%u|%s", o->workload->name, params,
-             ex_kind_name(o->kind), o->workers, pb_pin_policy_name(pin));
+    int len = snprintf(config_id, sizeof config_id, "%s|%s|%s|%u|%s", o->workload->name,
+                       params, ex_kind_name(o->kind), o->workers, pb_pin_policy_name(pin));
+    /* A process pool other than the default is another configuration. */
+    if (o->kind == EX_PROCS && len > 0 && (size_t)len < sizeof config_id &&
+        (o->transport != EX_TRANSPORT_PIPE || pb_run_window(o) != EX_DEFAULT_WINDOW))
+        snprintf(config_id + len, sizeof config_id - (size_t)len, "|%s|w%u",
+                 pb_run_transport(o), pb_run_window(o));
     double walls[1000], tputs[1000], speedups[1000], effs[1000], p95s[1000];
     unsigned rep_no[1000];
     size_t n = 0;
@@ -712,6 +728,9 @@ int pb_cmd_sweep(int argc, char **argv)
                         o.kind = c.executors[e];
                         o.workers = c.workers[wi];
                         o.timeout_ns = o.kind == EX_PROCS ? c.timeout_ns : 0;
+                        o.window = o.kind == EX_PROCS ? c.procs.window : 0;
+                        o.transport = o.kind == EX_PROCS ? c.procs.transport
+                                                         : EX_TRANSPORT_PIPE;
                         run_config(&st, &o, c.pins[pi], base_wall, digest, NULL);
                     }
             }
