@@ -29,7 +29,8 @@
  *     under valgrind, such a task stays RUNNING until its timeout).  Only
  *     the task it was running fails; the tasks sent ahead to it (its
  *     window) that it provably never began go back to PENDING and are
- *     dispatched again (each at most 3 times).  Neither the fork server nor the workers depend on
+ *     dispatched again (a task whose input the worker was reading when it
+ *     died, at most 3 times).  Neither the fork server nor the workers depend on
  *     fds a child the application forked may hold: ex_destroy and
  *     recycling never wait for such a child.
  *   - EX_PROCS: ex_create flushes stdout and stderr before forking, and a

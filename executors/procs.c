@@ -94,7 +94,7 @@ static void cancel_list(ex_future *list)
 
 /* cancel_all is read under the lock where shutdown sets it and drains the
  * queue, so none slips past it. */
-void ex__procs_queue_requeue(procs *p, ex_future *list)
+bool ex__procs_queue_requeue(procs *p, ex_future *list)
 {
     ex_future *last = list;
     size_t n = 1;
@@ -114,6 +114,7 @@ void ex__procs_queue_requeue(procs *p, ex_future *list)
     pthread_mutex_unlock(&p->lock);
     if (cancel)
         cancel_list(list);
+    return cancel;
 }
 
 /* Done: shut down, nothing queued, taken or in a window. */
@@ -124,7 +125,10 @@ ex_future *ex__procs_queue_take(procs *p, unsigned room, bool broken,
     pthread_mutex_lock(&p->lock);
     p->wake_pending = false;
     *cancel_all = p->cancel_all;
-    size_t take = broken ? p->qlen : (room < p->qlen ? room : p->qlen);
+    /* Broken, or cancelling: everything goes, to fail or to be cancelled
+     * (the windows take no more, and a chain may still be queued). */
+    size_t take = broken || p->cancel_all ? p->qlen
+                                          : (room < p->qlen ? room : p->qlen);
     for (size_t i = 0; i < take; i++) {
         ex_future *f = p->head;
         p->head = f->next;

@@ -120,8 +120,9 @@ static bool run_batch(procs *p, ex_future *batch, bool broken)
         if (!broken && !(w = pick_worker(p, batch))) {
             /* A window lost its worker meanwhile, or this input waits
              * for room in a region: the rest goes back to the front,
-             * still PENDING. */
-            ex__procs_queue_requeue(p, batch);
+             * still PENDING (or cancelled: then look again, the
+             * dispatcher may be done). */
+            again |= ex__procs_queue_requeue(p, batch);
             break;
         }
         ex_future *f = batch;

@@ -285,8 +285,10 @@ void ex__procs_window_revoke(procs *p, procs_worker *w);
 void ex__procs_window_take(procs *p, procs_worker *w, ex_future **began,
                            ex_future **never);
 /* Then, once the slot was replaced (or the pool broken): the began fail
- * with err, the never go back to the front of the queue still PENDING (at
- * most REDISPATCH_MAX times each, then they fail with err too). */
+ * with err, the never go back to the front of the queue still PENDING.
+ * The first of them, when the process was not running another task, may
+ * be why it died (it was reading its input): that one goes back at most
+ * REDISPATCH_MAX times, then fails with err too. */
 void ex__procs_window_settle(procs *p, ex_future *began, ex_future *never,
                              int err);
 /* When w must be looked at again for its timeout: the deadline of the
@@ -384,8 +386,8 @@ void ex__procs_wake(procs *p);
 ex_future *ex__procs_queue_take(procs *p, unsigned room, bool broken,
                                 bool *stop, bool *cancel_all);
 /* Puts a list of PENDING futures back at the head of the queue, or
- * cancels them if shutdown(cancel_pending) was asked. */
-void ex__procs_queue_requeue(procs *p, ex_future *list);
+ * cancels them if shutdown(cancel_pending) was asked (true). */
+bool ex__procs_queue_requeue(procs *p, ex_future *list);
 /* Starts a future taken from the queue, unless shutdown(cancel_pending)
  * came since.  false: not started (cancelled now, or by the user). */
 bool ex__procs_queue_begin(procs *p, ex_future *f);

@@ -60,9 +60,9 @@
 #define SPLICE_MIN ((size_t)64 << 10)
 /* Frames gathered into one writev (two iovecs each). */
 #define SEND_FRAMES 32
-/* A task whose worker died before beginning it is dispatched again at
- * most this many times (a task whose input itself gets workers killed,
- * e.g. by the OOM killer, must not loop forever). */
+/* A task whose worker died as it turned to it (reading its input) is
+ * dispatched again at most this many times (a task whose input itself
+ * gets workers killed, e.g. by the OOM killer, must not loop forever). */
 #define REDISPATCH_MAX 3u
 
 /* Entry i of w's window, counted from the oldest. */
@@ -346,9 +346,14 @@ static void fail_lost(ex_future *f, int err)
     ex_future_release(f);
 }
 
+/* Only the first task the process never began may have had a hand in
+ * its death, and only if it was not running another: the worker may have
+ * been reading that task's input (e.g. killed by the OOM killer for it).
+ * That one is charged a redispatch; the others were never touched. */
 void ex__procs_window_settle(procs *p, ex_future *began, ex_future *never,
                              int err)
 {
+    bool charge = began == NULL;
     while (began) {
         ex_future *f = began;
         began = f->next;
@@ -360,11 +365,13 @@ void ex__procs_window_settle(procs *p, ex_future *began, ex_future *never,
         ex_future *f = never;
         never = f->next;
         f->next = NULL;
-        if (f->redispatched >= REDISPATCH_MAX) {
+        if (charge && f->redispatched >= REDISPATCH_MAX) {
             fail_lost(f, err);
+            charge = false;
             continue;
         }
-        f->redispatched++;
+        f->redispatched += charge;
+        charge = false;
         unbegin(f);
         *tail = f;
         tail = &f->next;

@@ -287,6 +287,33 @@ static void test_cancel_window(void **state)
     }
 }
 
+/* shutdown(cancel_pending) revokes every window, so no worker takes
+ * tasks afterwards: a chain submitted when its running parent ends is
+ * still taken from the queue, and cancelled (it used to wait there, and
+ * ex_destroy with it). */
+static void do_destroy(void *arg)
+{
+    ex_destroy(arg);
+}
+
+static void test_cancel_then_chain(void **state)
+{
+    (void)state;
+    ex_executor *ex = make_window(2, 4, EX_TRANSPORT_PIPE, 0, 0);
+    uint64_t begun = gate_starts();
+    ex_future *g = submit(ex, task_gate, NULL, 0), *c;
+    assert_int_equal(ex_future_then(g, ex, task_echo, &c), 0);
+    wait_gate_starts(begun + 1);
+    assert_int_equal(ex_shutdown(ex, 0, 1), 0);
+    gate_open(1);
+    assert_int_equal(ex_future_wait(c, test_hang_ns()), 0);
+    assert_int_equal(ex_future_state(g), EX_DONE);
+    assert_int_equal(ex_future_state(c), EX_CANCELLED);
+    assert_true(call_within(do_destroy, ex, test_hang_ns()));
+    ex_future_release(g);
+    ex_future_release(c);
+}
+
 /* max_tasks_per_worker 3 with a window of 8: 12 tasks submitted at once
  * run 3 per process, in order, on 4 processes. */
 static void test_recycle_window(void **state)
@@ -349,6 +376,7 @@ int main(void)
         cmocka_unit_test(test_timeout_full_window),
         cmocka_unit_test(test_timeout_from_start),
         cmocka_unit_test(test_cancel_window),
+        cmocka_unit_test(test_cancel_then_chain),
         cmocka_unit_test(test_recycle_window),
         cmocka_unit_test(test_window_stream),
     };
