@@ -623,6 +623,18 @@ static int run_once(const measure_def *m, const pb_pin_plan *plan,
     return -EINVAL;
 }
 
+/* Whether name is in the comma-separated list only (NULL: every one). */
+static bool measure_wanted(const char *only, const char *name)
+{
+    if (!only)
+        return true;
+    size_t len = strlen(name);
+    for (const char *p = only; (p = strstr(p, name)); p += len)
+        if ((p == only || p[-1] == ',') && (p[len] == ',' || p[len] == 0))
+            return true;
+    return false;
+}
+
 static void progress_line(const pb_cal_options *opt, size_t i, size_t n,
                           const char *name, unsigned rep, unsigned reps)
 {
@@ -668,7 +680,9 @@ int pb_calibrate_run(const pb_cal_options *opt, pb_cal_result *results,
     rc = 0;
     for (size_t i = 0; i < nm && rc == 0; i++) {
         const measure_def *m = &measures[i];
-        pb_cal_result *r = &results[i];
+        if (!measure_wanted(opt->only, m->name))
+            continue;
+        pb_cal_result *r = &results[*n];
         memset(r, 0, sizeof *r);
         r->name = m->name;
         r->what = m->what;
@@ -677,7 +691,7 @@ int pb_calibrate_run(const pb_cal_options *opt, pb_cal_result *results,
         r->iters = opt->iters ? opt->iters : (opt->quick ? m->quick_iters : m->iters);
         const pb_pin_plan *plan = m->pin == PIN_SAME ? same
                                 : m->pin == PIN_CROSS ? cross : NULL;
-        *n = i + 1;
+        (*n)++;
         if (m->pin == PIN_CROSS && !cross) {
             r->skipped = 1;
             r->reps = 0;
@@ -874,7 +888,7 @@ void pb_cal_write_table(FILE *f, const pb_cal_result *results, size_t n)
 
 #define CAL_USAGE                                                              \
     "usage: poolbench calibrate [--reps N] [--iters N] [--json FILE] [--cpus LIST]\n" \
-    "                           [--quick] [--table]\n"                        \
+    "                           [--only LIST] [--quick] [--table]\n"                        \
     "  Measures this machine's limits, each the median of N repetitions:\n"    \
     "  pipe and condition-variable round trips (on one PU and across two\n"    \
     "  cores), context switch, pthread create+join, fork+wait at 1 MiB and\n"  \
@@ -887,13 +901,14 @@ void pb_cal_write_table(FILE *f, const pb_cal_result *results, size_t n)
     "  --json FILE  write the JSON to FILE (atomically) instead of stdout\n"   \
     "  --cpus LIST  place the parties within these PUs (default: the first\n"  \
     "               two cores)\n"                                              \
+    "  --only LIST  these measures only (names as in the JSON, comma-separated)\n" \
     "  --quick      fewer repetitions and iterations: a few seconds instead\n" \
     "               of 10-20 s\n"                         \
     "  --table      print the table on stderr even when it is not a terminal\n" \
     "  --help       this text\n"
 
 #define CAL_ACCEPTED \
-    "--reps N, --iters N, --json FILE, --cpus LIST, --quick, --table, --help"
+    "--reps N, --iters N, --json FILE, --cpus LIST, --only LIST, --quick, --table, --help"
 
 
 static int cal_parse_uint(const char *s, unsigned long max, unsigned *out)
@@ -976,6 +991,24 @@ static int json_output_close(json_output *o, const pb_cal_options *opt,
     return rc < 0 ? -1 : 0;
 }
 
+/* Every name of the list is a measure's. */
+static bool only_valid(const char *list)
+{
+    char buf[512];
+    if (!*list || strlen(list) >= sizeof buf)
+        return false;
+    strcpy(buf, list);
+    char *save = NULL;
+    for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        bool found = false;
+        for (size_t i = 0; i < sizeof measures / sizeof measures[0]; i++)
+            found |= strcmp(measures[i].name, t) == 0;
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
 int pb_calibrate_main(int argc, char **argv)
 {
     pb_cal_options opt;
@@ -1016,6 +1049,15 @@ int pb_calibrate_main(int argc, char **argv)
                 return 2;
             }
             opt.cpus = val;
+        } else if ((m = pb_opt_value(argc, argv, &i, "--only", &val)) != 0) {
+            if (m < 0 || !only_valid(val)) {
+                fprintf(stderr, "poolbench calibrate: --only: %s%s%s (accepted: "
+                        "measure names, comma-separated, as in the JSON)\n",
+                        m < 0 ? "missing value" : "'", m < 0 ? "" : val,
+                        m < 0 ? "" : "' names no measure");
+                return 2;
+            }
+            opt.only = val;
         } else if ((m = pb_opt_value(argc, argv, &i, "--json", &val)) != 0) {
             if (m < 0 || !*val) {
                 fprintf(stderr, "poolbench calibrate: --json: missing value "

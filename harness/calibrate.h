@@ -99,6 +99,8 @@ typedef struct pb_cal_options {
                               (0: 256 MiB); tests make it small */
     int progress;        /* a progress line on stderr */
     const char *cpus;    /* measure on these PUs only (NULL: all) */
+    const char *only;    /* these measures only, comma-separated names
+                            (NULL: all; results get only those) */
 } pb_cal_options;
 
 typedef struct pb_cal_result {

@@ -7,9 +7,10 @@
 #   BENCH_OUT=DIR          write there instead of results/<host>-<time>/
 #
 # Steps: machine.json and the hwloc topology, calibrate, overhead, the
-# sweeps (CPU workloads, I/O workloads, payload sizes, 512 concurrent HTTP
-# requests), advise, hyperfine's
-# whole-process timings, then the charts and REPORT.md.  Ctrl-C stops it
+# transports (payload round trips), the sweeps (CPU workloads, I/O
+# workloads, payload sizes, 512 concurrent HTTP requests, and the process
+# pool over pipes against shared memory in transport/), advise, hyperfine's
+# whole-process timings, then the charts, REPORT.md and TRANSPORT.md.  Ctrl-C stops it
 # cleanly: every finished row stays in runs.csv and the HTTP server (a child
 # of the sweep) goes with it.
 set -u
@@ -28,18 +29,21 @@ quick)
     io_wl=sleep,http;      io_workers=1,4,16,64;    io_tasks=64; latency=5
     payloads=64,4096,65536,1048576
     pins=none; reps=3; warmup=1; hf_runs=3; cal=--quick; conc_tasks=20480
+    reps_transport=5
     ;;
 default)
     cpu_wl=primes,sha256,mandelbrot,blur,compress; cpu_workers=1,2,3,4,8; cpu_tasks=80
     io_wl=sleep,http,file,fetch-hash; io_workers=1,2,4,8,16,32,64,128; io_tasks=256; latency=10
     payloads=64,1024,16384,262144,1048576,4194304
     pins=none,compact; reps=5; warmup=1; hf_runs=5; cal=; conc_tasks=51200
+    reps_transport=15
     ;;
 full)
     cpu_wl=primes,sha256,mandelbrot,blur,compress; cpu_workers=1-8; cpu_tasks=200
     io_wl=sleep,http,file,fetch-hash; io_workers=1-256x2; io_tasks=512; latency=10
     payloads=16,256,4096,65536,1048576,4194304,16777216
     pins=none,compact,scatter; reps=10; warmup=2; hf_runs=10; cal=; conc_tasks=102400
+    reps_transport=30
     ;;
 *)
     echo "bench: BENCH_PROFILE must be quick, default or full (got '$profile')" >&2
@@ -54,7 +58,7 @@ mkdir -p "$out" || exit 1
 log=$out/bench.log
 t_start=$(date +%s)
 step=0
-nsteps=10
+nsteps=12
 current=""
 
 say() { echo "$*" | tee -a "$log" >&2; }
@@ -105,6 +109,10 @@ begin "overhead: empty-task cost per executor"
 must sh -c "'$PB' overhead --json --tasks 50000 > '$out/overhead.jsonl'"
 end
 
+begin "transport: payload round trips (seq, threads, procs over pipes and over shared memory)"
+must sh -c "'$PB' transport --json --reps $reps_transport > '$out/transport.jsonl'"
+end
+
 sweep() { # label, then sweep arguments
     label=$1; shift
     begin "sweep: $label"
@@ -137,6 +145,19 @@ sweep "overhead against payload size (noop)" -W noop -w 2 -n 400 --vary payload_
 sweep "HTTP concurrency: 512 requests in flight at 20 ms" -W http -e threads -w 512 \
     -n "$conc_tasks" -p latency_ms=20 --no-baseline
 
+# The process pool's two strategies side by side, in a folder of their
+# own (procs rows over pipes and over shared memory; the main report's
+# procs rows stay the default transport).
+begin "transport sweep: sha256 and noop on procs over pipes and over shared memory"
+for tr in pipe shm; do
+    ex=seq,threads,procs; [ "$tr" = shm ] && ex=procs
+    must "$PB" sweep --out "$out/transport" --reps "$reps" --warmup "$warmup" -q -e "$ex" \
+        --transport "$tr" -W sha256 -w "$cpu_workers" -n "$cpu_tasks"
+    must "$PB" sweep --out "$out/transport" --reps "$reps" --warmup "$warmup" -q -e "$ex" \
+        --transport "$tr" -W noop -w 2 -n 64 --vary payload_bytes="$payloads"
+done
+end
+
 begin "advise: Goetz's pool size against a measured check"
 must "$PB" advise -W "${cpu_wl%%,*},${io_wl%%,*}" -p latency_ms="$latency" --reps 1 -n 64 \
     --json "$out/advise.json"
@@ -151,6 +172,7 @@ end
 begin "charts and REPORT.md"
 must scripts/py.sh scripts/plot.py "$out"
 must scripts/py.sh scripts/report.py "$out"
+must scripts/py.sh scripts/plot_transport.py "$out"
 end
 
 say ""
