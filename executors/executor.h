@@ -167,7 +167,8 @@ typedef struct ex_config {
      * 1 = one at a time, at most EX_MAX_WINDOW).  The dispatcher sends a
      * worker up to this many tasks ahead, in one write, so that it finds
      * its next task waiting when it ends one instead of idling for a round
-     * trip.  A task sent ahead counts as RUNNING for the API (its future
+     * trip; fewer when tasks are long (enough to cover a hand-off of about
+     * 50 us, at least 2), so that a long task holds back one other.  A task sent ahead counts as RUNNING for the API (its future
      * leaves PENDING when it is sent): ex_future_cancel no longer wins
      * against it, but shutdown(cancel_pending) still cancels it if its
      * worker has not begun it.  Its timeout counts from when it begins, a

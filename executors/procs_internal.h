@@ -174,6 +174,9 @@ typedef struct procs {
                                   INIT_FAIL / dead */
     bool revoked_all;          /* cancel_all seen: windows revoked, no
                                   worker is replaced any more */
+    uint64_t task_ns_avg;      /* running mean of tasks' run times, 1/8
+                                  weight to each new one (0: none yet):
+                                  how deep the windows go (procs_window.c) */
 
     /* Who may use this struct: the creating process only.  The fork
      * server and every worker hold a fork-time copy of it, marked

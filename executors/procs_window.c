@@ -30,7 +30,13 @@
  *   many (assigned; a revoked task is given back), so it runs exactly that
  *   many and is recycled once its window has emptied.
  * - Bounded: at most cfg.window entries per worker; the dispatcher takes
- *   from the queue only what the windows have room for.
+ *   from the queue only what the windows have room for.  And no deeper
+ *   than needed: a window covers a hand-off (HANDOFF_NS) with the tasks
+ *   queued in it, so with tasks of run time T it holds 1 + HANDOFF_NS / T
+ *   (at least 2, at most cfg.window; all of cfg.window before any task
+ *   has ended).  Empty tasks fill it; long ones keep it at 2, so a worker
+ *   stuck on a long task holds back one task, not cfg.window - 1, while
+ *   another worker idles at the end of a run.
  * - No deadlock (procs_dispatch.c): the dispatcher writes without blocking
  *   and reads every result pipe while it writes; a worker reads a whole
  *   frame before running it and writes its result before reading on, so a
@@ -65,17 +71,32 @@
  * gets workers killed, e.g. by the OOM killer, must not loop forever). */
 #define REDISPATCH_MAX 3u
 
+/* What a worker would idle between two tasks without a window: the
+ * result's way back, the dispatcher's turn and the next frame's way
+ * there (a cross-core pipe round trip and some, on a VM). */
+#define HANDOFF_NS 50000u
+
 /* Entry i of w's window, counted from the oldest. */
 static procs_sent *win_at(const procs_worker *w, unsigned i)
 {
     return &w->win[(w->win_head + i) % w->win_cap];
 }
 
+/* How many tasks a window holds now (see the file's comment). */
+static unsigned depth(const procs *p, const procs_worker *w)
+{
+    if (p->task_ns_avg == 0 || w->win_cap <= 2)
+        return w->win_cap;
+    uint64_t d = 1 + (HANDOFF_NS + p->task_ns_avg - 1) / p->task_ns_avg;
+    return d < 2 ? 2 : d > w->win_cap ? w->win_cap : (unsigned)d;
+}
+
 unsigned ex__procs_room(const procs *p, const procs_worker *w)
 {
-    if (w->state != W_READY || w->revoked || w->dying)
+    unsigned deep = depth(p, w);
+    if (w->state != W_READY || w->revoked || w->dying || w->win_len >= deep)
         return 0;
-    unsigned room = w->win_cap - w->win_len;
+    unsigned room = deep - w->win_len;
     unsigned max = p->base.cfg.max_tasks_per_worker;
     if (max && max - w->assigned < room)
         room = max - w->assigned;
@@ -232,6 +253,20 @@ static int take_output(procs_worker *w, ex_future *f)
     return 0;
 }
 
+/* A task's run time, in the running mean that sets the windows' depth. */
+static void note_run_time(procs *p, const wire_stats *st)
+{
+    uint64_t t = st->end_ns > st->start_ns ? st->end_ns - st->start_ns : 1;
+    if (p->task_ns_avg == 0)
+        p->task_ns_avg = t;
+    else if (t > p->task_ns_avg)
+        p->task_ns_avg += (t - p->task_ns_avg) / 8;
+    else
+        p->task_ns_avg -= (p->task_ns_avg - t) / 8;
+    if (p->task_ns_avg == 0)
+        p->task_ns_avg = 1;
+}
+
 int ex__procs_window_complete(procs *p, procs_worker *w)
 {
     procs_sent *e = win_at(w, 0);
@@ -245,6 +280,7 @@ int ex__procs_window_complete(procs *p, procs_worker *w)
     if (e->in_end)
         ex__procs_shm_release(w, e->in_end);
     ex__procs_stats_end(f, now, h, &w->reader.stats, e->queued_ns);
+    note_run_time(p, &w->reader.stats);
     if (rc != 0)
         err = rc; /* EX_ENOMEM copying the output out */
     else if (h->flags & WIRE_F_EXERR)

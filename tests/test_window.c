@@ -3,6 +3,7 @@
  * sent ahead to a worker while it runs the one before, on both transports:
  *
  *   - the window never holds more than its bound, and the bound is reached;
+ *     it goes no deeper than tasks need (2 after long tasks);
  *   - a crash with a full window fails exactly the task that was running,
  *     and the tasks queued behind it run again on a new worker;
  *   - a timeout with a full window likewise; and a task's timeout counts
@@ -134,6 +135,40 @@ static void test_window_bound(void **state)
     ex_config_init(&cfg, EX_PROCS);
     cfg.transport = (ex_transport)7;
     assert_int_equal(ex_create(&cfg, &ex), EX_EINVAL);
+}
+
+/* The window goes no deeper than tasks need: after long tasks it holds 2
+ * (one running, one waiting), after empty ones all 8. */
+static void test_window_depth(void **state)
+{
+    (void)state;
+    enum { N = 12 };
+    ex_executor *ex = make_window(1, 8, EX_TRANSPORT_PIPE, 0, 0);
+    const uint32_t ms = 5;
+    for (int i = 0; i < 4; i++) {
+        ex_future *f = submit(ex, task_sleep_pid, &ms, sizeof ms);
+        assert_true(i32_of(f) > 0);
+        ex_future_release(f);
+    }
+    for (unsigned expect = 2; expect <= 8; expect += 6) {
+        ex_future *fs[N];
+        for (int i = 0; i < N; i++)
+            fs[i] = submit(ex, task_gate, NULL, 0);
+        assert_int_equal(wait_n_running(fs, N, expect), expect);
+        sleep_ms(20);
+        assert_int_equal(count_state(fs, N, EX_RUNNING), expect);
+        gate_open(N);
+        assert_int_equal(ex_wait(fs, N, EX_ALL_COMPLETED, test_hang_ns(), NULL), 0);
+        for (int i = 0; i < N; i++)
+            ex_future_release(fs[i]);
+        /* Empty tasks bring the running mean down to microseconds. */
+        for (int i = 0; i < 200; i++) {
+            ex_future *f = submit(ex, task_empty, NULL, 0);
+            assert_int_equal(ex_future_wait(f, test_hang_ns()), 0);
+            ex_future_release(f);
+        }
+    }
+    assert_int_equal(ex_destroy(ex), 0);
 }
 
 /* One worker, window 8: a gate, a crash and 6 echoes, all sent ahead.  The
@@ -372,6 +407,7 @@ int main(void)
     test_alarm();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_window_bound),
+        cmocka_unit_test(test_window_depth),
         cmocka_unit_test(test_crash_full_window),
         cmocka_unit_test(test_timeout_full_window),
         cmocka_unit_test(test_timeout_from_start),
