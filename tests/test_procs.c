@@ -1,10 +1,13 @@
 /*
  * test_procs.c: what only the process pool (executors/procs*.c) promises.
  * A crashing, self-killing or hanging task fails only its own future and
- * the pool goes on; recycling; 64 MiB each way; the payload cap; a broken
- * initializer with no respawn loop; per-task stats from the child; two
- * pools side by side; the fork server's death; and after ex_destroy the
- * process has exactly the fds, threads and children it had before.
+ * the pool goes on; recycling; 64 MiB each way and the payload cap, over
+ * pipes and over shared memory; small shared-memory rings under deep
+ * windows, and a region's memory given back; a broken initializer with no
+ * respawn loop; per-task stats from the child; two pools side by side; the
+ * fork server's death; and after ex_destroy the process has exactly the
+ * fds, threads and children it had before, on both transports.  (The
+ * window itself: test_window.c.)
  *
  * Every wait is generous (seconds, scaled under valgrind) and no assertion
  * depends on speed: the suite runs on a loaded 2-core machine and under
@@ -14,6 +17,7 @@
 #include "util.h"
 
 #include <signal.h>
+#include <sys/stat.h>
 
 #define BIG ((size_t)64 << 20)
 
@@ -365,13 +369,121 @@ static void test_big_payloads(void **state)
         big_payloads(transports[t]);
 }
 
-/* max_payload: a bigger input is refused at submit; a bigger output fails
- * its future with EX_EINVAL without killing the worker. */
-static void test_payload_cap(void **state)
+/* Echoes a pseudo-random number of bytes (its uint64 input says how
+ * many and the pattern's seed): outputs of every size, from one task. */
+static int task_sized_out(const void *in, size_t len, ex_buf *out)
+{
+    uint64_t n;
+    if (len != sizeof n)
+        return 93;
+    memcpy(&n, in, sizeof n);
+    size_t bytes = (size_t)(n >> 32);
+    unsigned char *p = ex_buf_extend(out, bytes);
+    if (!p && bytes)
+        return 94;
+    for (size_t i = 0; i < bytes; i++)
+        p[i] = pattern_at(i + (uint32_t)n);
+    return 0;
+}
+
+/* Shared memory with small rings (max_payload 512 KiB: 1 MiB each) and
+ * deep windows: inputs that must wait for room, outputs that outgrow
+ * the room lent to them (moved to the heap, sent inline), wrap-arounds;
+ * every byte right, no worker lost. */
+static void test_shm_small_rings(void **state)
 {
     (void)state;
+    enum { N = 120, CAP = 512 << 10 };
+    ex_executor *ex = make_procs((procs_opts){.workers = 2, .window = 8,
+                                              .max_payload = CAP,
+                                              .transport = EX_TRANSPORT_SHM});
+    unsigned char *in = malloc((size_t)N * CAP);
+    assert_non_null(in);
+    ex_future *fs[N];
+    size_t lens[N];
+    uint64_t outs[N];
+    for (int i = 0; i < N; i++) {
+        lens[i] = (size_t)((i * 7919u) % CAP) + 1;
+        for (size_t k = 0; k < lens[i]; k++)
+            in[(size_t)i * CAP + k] = pattern_at(k + (size_t)i);
+        if (i % 2) {
+            fs[i] = submit(ex, task_echo, in + (size_t)i * CAP, lens[i]);
+        } else {
+            outs[i] = ((uint64_t)((i * 104729u) % CAP) << 32) | (uint32_t)i;
+            fs[i] = submit(ex, task_sized_out, &outs[i], sizeof outs[i]);
+        }
+    }
+    for (int i = 0; i < N; i++) {
+        const void *out;
+        size_t len;
+        assert_int_equal(ex_future_result(fs[i], &out, &len, test_hang_ns()), 0);
+        const unsigned char *o = out;
+        size_t want = i % 2 ? lens[i] : (size_t)(outs[i] >> 32), bad = 0;
+        assert_int_equal(len, want);
+        for (size_t k = 0; k < len; k++)
+            bad += o[k] != pattern_at(k + (size_t)i); /* both tasks' pattern */
+        assert_int_equal(bad, 0);
+        ex_future_release(fs[i]);
+    }
+    assert_int_equal(ex_workers_replaced(ex), 0);
+    free(in);
+    ex_destroy(ex);
+}
+
+/* Bytes of memory a worker region (memfd "poolbench-shm") of this
+ * process holds, summed over the regions open (-1: none). */
+static long long shm_bytes(void)
+{
+    long long sum = -1;
+    char path[64], link[128];
+    for (int fd = 3; fd < 1024; fd++) {
+        snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+        ssize_t k = readlink(path, link, sizeof link - 1);
+        if (k <= 0)
+            continue;
+        link[k] = 0;
+        struct stat st;
+        if (strstr(link, "memfd:poolbench-shm") && fstat(fd, &st) == 0)
+            sum = (sum < 0 ? 0 : sum) + (long long)st.st_blocks * 512;
+    }
+    return sum;
+}
+
+/* A region's memory grows with the payloads it carries and is given back
+ * once they are over: 32 MiB each way, then small tasks. */
+static void test_shm_memory(void **state)
+{
+    (void)state;
+    const size_t big = (size_t)32 << 20;
+    ex_executor *ex = make_pool_t(1, 0, 0, 0, EX_TRANSPORT_SHM);
+    long long idle = shm_bytes();
+    assert_true(idle >= 0 && idle < (8 << 20));
+    unsigned char *in = malloc(big);
+    assert_non_null(in);
+    memset(in, 0x5a, big);
+    ex_future *f = submit(ex, task_echo, in, big);
+    assert_int_equal(ex_future_result(f, NULL, NULL, test_hang_ns()), 0);
+    ex_future_release(f);
+    assert_true(shm_bytes() >= (long long)(2 * big)); /* both rings */
+    for (int i = 0; i < 40; i++) {
+        f = submit(ex, task_echo, in, 8192);
+        assert_int_equal(ex_future_result(f, NULL, NULL, test_hang_ns()), 0);
+        ex_future_release(f);
+    }
+    assert_true(shm_bytes() <= (8 << 20));
+    free(in);
+    ex_destroy(ex);
+    assert_int_equal(shm_bytes(), -1); /* closed with the pool */
+}
+
+/* max_payload: a bigger input is refused at submit; a bigger output fails
+ * its future with EX_EINVAL without killing the worker (also when it was
+ * written in place in a region, and when it outgrew the room lent there:
+ * 3 MiB against a 1 MiB ring). */
+static void payload_cap(ex_transport t)
+{
     enum { CAP = 1024 };
-    ex_executor *ex = make_pool(1, 0, 0, CAP);
+    ex_executor *ex = make_pool_t(1, 0, 0, CAP, t);
     static unsigned char in[CAP + 1];
     ex_future *f = (ex_future *)&f;
     assert_int_equal(ex_submit(ex, task_echo, in, CAP + 1, &f), EX_EINVAL);
@@ -383,15 +495,24 @@ static void test_payload_cap(void **state)
     assert_int_equal(len, CAP);
     ex_future_release(f);
 
-    uint64_t n = CAP + 1;
-    f = submit(ex, task_big_out, &n, sizeof n);
-    assert_int_equal(ex_future_result(f, NULL, NULL, test_hang_ns()), EX_EINVAL);
-    ex_future_release(f);
+    const uint64_t over[2] = {CAP + 1, (uint64_t)3 << 20};
+    for (int i = 0; i < 2; i++) {
+        f = submit(ex, task_big_out, &over[i], sizeof over[i]);
+        assert_int_equal(ex_future_result(f, NULL, NULL, test_hang_ns()), EX_EINVAL);
+        ex_future_release(f);
+    }
     pid_t pid = ex_worker_pid(ex, 0);
     run_echoes(ex, 5);
     assert_int_equal(ex_worker_pid(ex, 0), pid);
     assert_int_equal(ex_workers_replaced(ex), 0);
     ex_destroy(ex);
+}
+
+static void test_payload_cap(void **state)
+{
+    (void)state;
+    for (size_t t = 0; t < NKINDS(transports); t++)
+        payload_cap(transports[t]);
 }
 
 /* An initializer that fails, one that crashes, a worker_start that fails
@@ -646,6 +767,8 @@ int main(void)
         cmocka_unit_test(test_recycle),
         cmocka_unit_test(test_recycle_stuck_pipe),
         cmocka_unit_test(test_big_payloads),
+        cmocka_unit_test(test_shm_small_rings),
+        cmocka_unit_test(test_shm_memory),
         cmocka_unit_test(test_payload_cap),
         cmocka_unit_test(test_init_failure),
         cmocka_unit_test(test_stats),
