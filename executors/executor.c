@@ -105,6 +105,19 @@ int ex_create(const ex_config *cfg, ex_executor **out)
     return EX_OK;
 }
 
+/* How long ex_future_wait polls a future of this executor before it
+ * sleeps: a thread hand-off takes a few microseconds, a process pool's
+ * round trip (dispatcher, pipe, worker, pipe, dispatcher) ten to a hundred
+ * on a VM, where a sleeping waiter adds one more cross-CPU wake-up. */
+static int64_t wait_spin_ns(const ex_config *cfg)
+{
+    switch (cfg->kind) {
+    case EX_THREADS: return cfg->spin_ns;
+    case EX_PROCS: return EX_PROCS_WAIT_SPIN_FACTOR * cfg->spin_ns;
+    default: return 0;
+    }
+}
+
 int ex_submit(ex_executor *ex, ex_task_fn fn, const void *in, size_t len,
               ex_future **out)
 {
@@ -119,7 +132,7 @@ int ex_submit(ex_executor *ex, ex_task_fn fn, const void *in, size_t len,
     int rc = ex__future_new(ex->fcache, fn, in, len, &f);
     if (rc)
         return rc;
-    f->spin_ns = ex->cfg.kind == EX_THREADS ? ex->cfg.spin_ns : 0;
+    f->spin_ns = wait_spin_ns(&ex->cfg);
     rc = ex->vt->submit(ex, f, false);
     if (rc) {
         /* Never queued: drop both references (the executor's and ours). */

@@ -181,7 +181,10 @@ typedef struct ex_config {
      * on the condition variable (ns; 0 = never).  A short poll turns most
      * hand-offs into a cache-line transfer instead of a futex wake, which
      * costs tens of microseconds on a VM.  ex_config_init sets
-     * EX_DEFAULT_SPIN_NS. */
+     * EX_DEFAULT_SPIN_NS.  ex_future_wait polls a future this long before
+     * it sleeps (EX_THREADS), or EX_PROCS_WAIT_SPIN_FACTOR times this long
+     * (EX_PROCS: a round trip through a worker process takes longer, and
+     * a waiter that sleeps adds a cross-CPU wake-up to it). */
     int64_t spin_ns;
     /* Per-task CPU time and context switches (ex_task_stats.cpu_ns, nvcsw,
      * nivcsw).  On by default (ex_config_init).  With switch detection
@@ -217,6 +220,7 @@ typedef struct ex_config {
 int ex_cpu_switch_detection(void);
 
 #define EX_DEFAULT_SPIN_NS 20000
+#define EX_PROCS_WAIT_SPIN_FACTOR 5
 
 typedef struct ex_executor ex_executor;
 typedef struct ex_future ex_future;
