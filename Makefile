@@ -65,7 +65,9 @@ else
   $(error SANITIZE must be one of: address, undefined, thread (got '$(SANITIZE)'))
 endif
 
-ALL_CFLAGS  := $(BASE_CFLAGS) $(SAN_FLAGS) $(CFLAGS)
+# The binary names its own build kind in every runs.csv row (build_info.c).
+SAN_DEFINE := $(if $(SANITIZE),-DPB_SANITIZE='"$(SANITIZE)"')
+ALL_CFLAGS  := $(BASE_CFLAGS) $(SAN_FLAGS) $(SAN_DEFINE) $(CFLAGS)
 ALL_LDFLAGS := -pthread $(SAN_FLAGS) $(LDFLAGS)
 
 EX_SRC := $(wildcard executors/*.c)

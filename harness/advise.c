@@ -68,7 +68,7 @@ static double throughput_of(pb_run_opts *o, unsigned reps)
     size_t n = 0;
     for (unsigned i = 0; i < reps; i++) {
         pb_measured m;
-        pb_measure(o, PB_PIN_NONE, NULL, &m);
+        pb_measure(o, &(pb_measure_opts){.pin = PB_PIN_NONE}, &m);
         if (m.ok)
             v[n++] = m.r.throughput;
         else
@@ -232,7 +232,7 @@ int pb_cmd_advise(int argc, char **argv)
         pb_run_opts o = {.kind = EX_SEQ, .workers = 1, .workload = a->w, .params = params[i],
                          .tasks = tasks, .seed = 1};
         pb_measured m;
-        pb_measure(&o, PB_PIN_NONE, NULL, &m);
+        pb_measure(&o, &(pb_measure_opts){.pin = PB_PIN_NONE}, &m);
         if (!m.ok) {
             fprintf(stderr, "poolbench advise: %s: %s\n", a->w->name, m.err);
             rc = 1;

@@ -35,6 +35,8 @@ static const char run_usage[] =
     "                          (default 8; 1 = one at a time)\n"
     "      --transport T       procs: pipe (default) or shm (a shared-memory\n"
     "                          region per worker for the payloads)\n"
+    "      --warmup-tasks N    tasks run before the clock starts, results\n"
+    "                          discarded (default: one round, = workers)\n"
     "      --json              print one JSON object instead of the summary\n"
     "  -h, --help              this text\n";
 
@@ -46,6 +48,7 @@ typedef struct run_cli {
     bool json;
     pb_pin_policy pin;
     const char *cpus;
+    bool warmup_set;
 } run_cli;
 
 static int parse_run(int argc, char **argv, run_cli *c)
@@ -61,8 +64,9 @@ static int parse_run(int argc, char **argv, run_cli *c)
         {"queue", required_argument, NULL, 'q'},
         {"timeout-ms", required_argument, NULL, 't'},
         {"max-tasks-per-worker", required_argument, NULL, 'm'},
-        {"window", required_argument, NULL, 'O'},
-        {"transport", required_argument, NULL, 'T'},
+        {"window", required_argument, NULL, PB_OPT_WINDOW},
+        {"transport", required_argument, NULL, PB_OPT_TRANSPORT},
+        {"warmup-tasks", required_argument, NULL, 'T'},
         {"json", no_argument, NULL, 'j'},
         {"pin", required_argument, NULL, 'P'},
         {"cpus", required_argument, NULL, 'c'},
@@ -124,10 +128,16 @@ static int parse_run(int argc, char **argv, run_cli *c)
                 return PB_EXIT_USAGE;
             c->o.max_tasks_per_worker = (unsigned)v;
             break;
-        case 'O':
-        case 'T':
+        case PB_OPT_WINDOW:
+        case PB_OPT_TRANSPORT:
             if (pb_parse_procs_option("run", ch, optarg, &c->o) != 0)
                 return PB_EXIT_USAGE;
+            break;
+        case 'T':
+            if (!pb_parse_u64("run", "--warmup-tasks", optarg, 0, 10000000, true, &v))
+                return PB_EXIT_USAGE;
+            c->o.warmup_tasks = (size_t)v;
+            c->warmup_set = true;
             break;
         case 'j': c->json = true; break;
         case 'P':
@@ -149,7 +159,9 @@ static int parse_run(int argc, char **argv, run_cli *c)
     c->o.workload = wl_find(workload);
     if (!c->o.workload)
         return pb_usage_error("run", "unknown workload '%s' (accepted: %s)", workload, wl_names());
-    if ((c->o.timeout_ns || c->o.max_tasks_per_worker || c->o.window ||
+    if (!c->warmup_set)
+        c->o.warmup_tasks = c->o.workers; /* one round, as sweep */
+    if ((c->o.timeout_ns || c->o.max_tasks_per_worker || c->o.procs_window ||
          c->o.transport != EX_TRANSPORT_PIPE) && c->o.kind != EX_PROCS)
         return pb_usage_error("run", "--timeout-ms, --max-tasks-per-worker, --window and "
                                      "--transport need --executor procs");
@@ -201,14 +213,14 @@ int pb_parse_procs_option(const char *cmd, int opt, const char *value,
                           pb_run_opts *o)
 {
     uint64_t v;
-    if (opt == 'T') {
+    if (opt == PB_OPT_TRANSPORT) {
         if (ex_transport_parse(value, &o->transport) != 0)
             return pb_usage_error(cmd, "unknown transport '%s' (accepted: pipe, shm)", value);
         return 0;
     }
     if (!pb_parse_u64(cmd, "--window", value, 1, EX_MAX_WINDOW, false, &v))
         return PB_EXIT_USAGE;
-    o->window = (unsigned)v;
+    o->procs_window = (unsigned)v;
     return 0;
 }
 
@@ -263,7 +275,9 @@ static void print_summary(const pb_run_opts *o, const pb_run_result *r)
     printf("workload    %s (%s) %s\n", o->workload->name, wl_kind_name(o->workload->kind), params);
     printf("executor    %s, %u workers, %zu tasks, seed %llu\n", ex_kind_name(o->kind),
            o->workers, r->tasks, (unsigned long long)o->seed);
-    printf("wall        %.4f s (+ %.4f s to start the workers)\n", r->wall_s, r->startup_s);
+    printf("wall        %.4f s, %zu rounds (+ %.4f s to start the workers, %.4f s for a "
+           "warm-up of %zu tasks)\n", r->wall_s, (r->tasks + o->workers - 1) / o->workers,
+           r->startup_s, r->warmup_s, r->warmup_tasks);
     printf("throughput  %.1f tasks/s\n", r->throughput);
     printf("tasks       %zu ok, %zu failed", r->tasks_ok, r->tasks_failed);
     for (size_t i = 0; i < r->nerrors; i++) {

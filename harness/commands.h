@@ -6,6 +6,7 @@
 #ifndef POOLBENCH_COMMANDS_H
 #define POOLBENCH_COMMANDS_H
 
+#include "noise.h"
 #include "pin.h"
 #include "run.h"
 #include "server_proc.h"
@@ -17,6 +18,7 @@ int pb_cmd_overhead(int argc, char **argv);
 int pb_cmd_sweep(int argc, char **argv);
 int pb_cmd_advise(int argc, char **argv);
 int pb_cmd_transport(int argc, char **argv);
+int pb_cmd_noise(int argc, char **argv);
 
 /* Shared by run, sweep and advise: parse -p KEY=VALUE (and --url) into a
  * parameter set (0, or 2 after printing the message); start the loopback
@@ -32,21 +34,35 @@ int pb_pin_attach(pb_run_opts *o, pb_pin_policy pin, const char *cpus, pb_pin_pl
                   char *desc, size_t desclen, char *err, size_t errlen);
 
 /* One run in a forked child process (fresh state, its own rusage and peak
- * RSS; a crash costs that run only), pinned per pin/cpus.  ok = 1 and r
+ * RSS; a crash costs that run only), pinned per pin/cpus, with the
+ * machine's noise recorded around it (noise.h: load and a capacity probe of
+ * probe_ms just before, steal, iowait and other processes' CPU over the
+ * run, the HTTP server's CPU counted as the run's own).  ok = 1 and r
  * filled, or ok = 0 and err says why.  Blocks for the run. */
+typedef struct pb_measure_opts {
+    pb_pin_policy pin;
+    const char *cpus;    /* NULL: all */
+    double probe_ms;     /* <= 0: no capacity probe */
+    pid_t server_pid;    /* <= 0: no server */
+} pb_measure_opts;
 typedef struct pb_measured {
     pb_run_result r;
     char pinning[256];
+    pb_noise noise;
     int ok;
     char err[512];
 } pb_measured;
-void pb_measure(const pb_run_opts *o, pb_pin_policy pin, const char *cpus, pb_measured *m);
+void pb_measure(const pb_run_opts *o, const pb_measure_opts *mo, pb_measured *m);
 
 /* Whether the parameters make tasks hang (fault hang_rate > 0), so that a
  * run needs a per-task timeout to end. */
 int pb_needs_timeout(const wl_params *p);
-/* --window (opt 'O') or --transport (opt 'T') of run and sweep into o:
- * 0, or PB_EXIT_USAGE after one line on stderr. */
+/* The getopt_long codes of --window and --transport, the procs options
+ * run and sweep share (past every character code, so that they never
+ * collide with a short option). */
+enum { PB_OPT_WINDOW = 0x100, PB_OPT_TRANSPORT = 0x101 };
+/* --window (PB_OPT_WINDOW) or --transport (PB_OPT_TRANSPORT) of run and
+ * sweep into o: 0, or PB_EXIT_USAGE after one line on stderr. */
 int pb_parse_procs_option(const char *cmd, int opt, const char *value,
                           pb_run_opts *o);
 int pb_start_server_if_needed(const char *cmd, wl_params *p, pb_server *srv);

@@ -1,6 +1,7 @@
 /*
  * main.c: the poolbench program: dispatches to the subcommands.
  */
+#include "build_info.h"
 #include "cli.h"
 #include "calibrate.h"
 #include "commands.h"
@@ -24,6 +25,7 @@ static const char usage[] =
     "  list       list the workloads and their parameters\n"
     "  overhead   per-task cost of an empty task on each executor\n"
     "  transport  what a payload costs in and out, per size and executor\n"
+    "  noise      the machine's state now: CPUs available, load, steal\n"
     "  serve      run the loopback HTTP server in the foreground\n"
     "\n"
     "  --help     this text\n"
@@ -44,6 +46,7 @@ static const command commands[] = {
     {"calibrate", pb_calibrate_main},
     {"topo", pb_topo_main},
     {"serve", pb_serve_main},
+    {"noise", pb_cmd_noise},
 };
 
 int main(int argc, char **argv)
@@ -58,13 +61,14 @@ int main(int argc, char **argv)
         return 0;
     }
     if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
-        printf("poolbench %s (libexecutors %s)\n", PB_VERSION, EX_VERSION);
+        printf("poolbench %s (libexecutors %s; build: %s)\n", PB_VERSION, EX_VERSION,
+               pb_build_kind());
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(cmd, commands[i].name) == 0)
             return commands[i].fn(argc - 1, argv + 1);
-    fprintf(stderr, "poolbench: unknown command '%s' (accepted: run, sweep, advise, calibrate, topo, list, overhead, transport, serve; "
+    fprintf(stderr, "poolbench: unknown command '%s' (accepted: run, sweep, advise, calibrate, topo, list, overhead, transport, serve, noise; "
                     "see poolbench --help)\n", cmd);
     return PB_EXIT_USAGE;
 }

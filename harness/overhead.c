@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "executor.h"
+#include "stats.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -20,12 +21,6 @@ static int empty_task(const void *in, size_t len, ex_buf *out)
     (void)len;
     (void)out;
     return 0;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return (x > y) - (x < y);
 }
 
 /* Returns ns per task, or a negative value on error. */
@@ -73,10 +68,11 @@ out:
     return r;
 }
 
-/* Median round trip of one task in flight, ns. */
+/* Median round trip of one task in flight, ns, and its p95: stats.c's
+ * median and percentile, as everywhere else in poolbench. */
 static double measure_latency(ex_executor *ex, size_t n, double *p95)
 {
-    uint64_t *v = calloc(n, sizeof *v);
+    double *v = calloc(n, sizeof *v);
     if (!v)
         return -1;
     for (size_t i = 0; i < n; i++) {
@@ -87,14 +83,16 @@ static double measure_latency(ex_executor *ex, size_t n, double *p95)
             return -1;
         }
         ex_future_wait(f, EX_FOREVER);
-        v[i] = ex_now_ns() - t0;
+        v[i] = (double)(ex_now_ns() - t0);
         ex_future_release(f);
     }
-    qsort(v, n, sizeof *v, cmp_u64);
-    double med = (double)v[n / 2];
-    *p95 = (double)v[(n * 95) / 100];
+    pb_summary s;
+    int rc = pb_summarize(v, n, &s);
     free(v);
-    return med;
+    if (rc)
+        return -1;
+    *p95 = s.p95;
+    return s.median;
 }
 
 static const char usage[] =

@@ -5,6 +5,8 @@
  */
 #include "rows.h"
 
+#include "build_info.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -14,7 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define MAX_FIELDS 64
+#define MAX_FIELDS 96
 
 typedef struct field {
     const char *name;
@@ -180,6 +182,37 @@ static void header_of(const fields *fs, line *l)
     put(l, "\n", 1);
 }
 
+/* The steady-state rule and how this run stands against it. */
+static void rule_fields(fields *fs, const pb_run_result *r, unsigned workers, const pb_rule *rule)
+{
+    add_fmt(fs, "rounds", "%zu", pb_rounds(r->tasks, workers));
+    add_fmt(fs, "min_rounds", "%u", rule->min_rounds);
+    add_num(fs, "min_time_s", rule->min_time_s > 0 ? rule->min_time_s : 0);
+    add_fmt(fs, "rule_met", "%d", pb_rule_met(rule, r->tasks, workers, r->wall_s));
+    add_fmt(fs, "warmup_tasks", "%zu", r->warmup_tasks);
+    add_num(fs, "warmup_s", r->warmup_s);
+}
+
+/* What the machine was doing (empty cells when not measured). */
+static void noise_fields(fields *fs, const pb_noise *n)
+{
+    pb_noise none = {.loadavg_1m = NAN, .procs_running = -1, .capacity_cpus = NAN,
+                     .window_s = NAN, .steal_pct = NAN, .iowait_pct = NAN,
+                     .others_cpu_s = NAN};
+    if (!n)
+        n = &none;
+    add_num(fs, "loadavg_1m", n->loadavg_1m);
+    if (n->procs_running >= 0)
+        add_fmt(fs, "procs_running", "%ld", n->procs_running);
+    else
+        add_fmt(fs, "procs_running", "%s", "");
+    add_num(fs, "capacity_cpus", n->capacity_cpus);
+    add_num(fs, "steal_pct", n->steal_pct);
+    add_num(fs, "iowait_pct", n->iowait_pct);
+    add_num(fs, "others_cpu_s", n->others_cpu_s);
+    add_num(fs, "noise_window_s", n->window_s);
+}
+
 static void run_fields(fields *fs, const pb_run_opts *o, const pb_run_result *r,
                        const pb_row_meta *m)
 {
@@ -211,6 +244,10 @@ static void run_fields(fields *fs, const pb_run_opts *o, const pb_run_result *r,
     add_fmt(fs, "rep", "%u", m->rep);
     add_fmt(fs, "tasks", "%zu", r->tasks);
     add_fmt(fs, "seed", "%llu", (unsigned long long)o->seed);
+    add_str(fs, "order", m->order);
+    add_fmt(fs, "order_seed", "%llu", (unsigned long long)m->order_seed);
+    add_fmt(fs, "sequence", "%zu", m->sequence);
+    rule_fields(fs, r, o->workers, &m->rule);
     add_num(fs, "wall_s", r->wall_s);
     add_num(fs, "startup_s", r->startup_s);
     add_num(fs, "throughput", r->throughput);
@@ -219,6 +256,7 @@ static void run_fields(fields *fs, const pb_run_opts *o, const pb_run_result *r,
     add_fmt(fs, "check_failed", "%zu", r->check_failed);
     add_str(fs, "errors", errors);
     add_str(fs, "digest", r->digest);
+    add_fmt(fs, "digest_tasks", "%zu", r->digest_tasks);
     /* Empty when there is nothing to compare with (no baseline ran). */
     if (m->baseline_digest && m->baseline_digest[0])
         add_fmt(fs, "digest_ok", "%d", strcmp(m->baseline_digest, r->digest) == 0);
@@ -241,15 +279,17 @@ static void run_fields(fields *fs, const pb_run_opts *o, const pb_run_result *r,
     add_fmt(fs, "peak_rss_children_kb", "%ld", r->peak_rss_children_kb);
     add_fmt(fs, "nvcsw", "%ld", r->nvcsw);
     add_fmt(fs, "nivcsw", "%ld", r->nivcsw);
+    noise_fields(fs, m->noise);
     add_fmt(fs, "cores", "%u", r->cores);
     add_fmt(fs, "distinct_cpus", "%zu", r->distinct_cpus);
     add_str(fs, "cpus_observed", r->cpus_observed);
     add_str(fs, "server", o->server ? o->server : "");
+    add_str(fs, "build", pb_build_kind());
     add_fmt(fs, "workers_replaced", "%llu", (unsigned long long)r->workers_replaced);
     add_fmt(fs, "cpu_over_wall", "%zu", r->cpu_over_wall);
     add_fmt(fs, "cpu_under_zero", "%zu", r->cpu_under_zero);
-    add_num(fs, "baseline_wall_s", m->baseline_wall_s);
-    double speedup = m->baseline_wall_s > 0 && r->wall_s > 0 ? m->baseline_wall_s / r->wall_s : NAN;
+    add_num(fs, "baseline_throughput", m->baseline_throughput);
+    double speedup = m->baseline_throughput > 0 ? r->throughput / m->baseline_throughput : NAN;
     add_num(fs, "speedup", speedup);
     add_num(fs, "efficiency", speedup / (double)o->workers);
     add_procs_fields(fs, o);
@@ -270,6 +310,7 @@ static void summary_fields(fields *fs, const pb_config_summary *s)
     add_fmt(fs, "workers", "%u", s->o->workers);
     add_str(fs, "pin", s->pin);
     add_fmt(fs, "reps", "%zu", s->n);
+    add_fmt(fs, "tasks", "%zu", s->tasks);
     add_num(fs, "wall_median_s", s->wall_median_s);
     add_num(fs, "wall_ci_low_s", s->wall_ci_low_s);
     add_num(fs, "wall_ci_high_s", s->wall_ci_high_s);
@@ -339,7 +380,7 @@ static void build_headers(void)
     pb_run_result r;
     memset(&r, 0, sizeof r);
     pb_row_meta m = {.host = "", .timestamp = "", .config_id = "", .pin = "", .cpus = "",
-                     .pinning = "", .baseline_digest = ""};
+                     .pinning = "", .baseline_digest = "", .order = ""};
     fields *fs = malloc(sizeof *fs);
     if (fs) {
         line l = {0};

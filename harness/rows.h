@@ -9,6 +9,8 @@
 #ifndef POOLBENCH_ROWS_H
 #define POOLBENCH_ROWS_H
 
+#include "noise.h"
+#include "plan.h"
 #include "run.h"
 
 #define PB_SCHEMA_VERSION 5
@@ -21,8 +23,13 @@ typedef struct pb_row_meta {
     const char *cpus;        /* "" when all */
     const char *pinning;     /* the binding obtained, described */
     unsigned rep;
-    double baseline_wall_s;  /* median seq wall of this workload+params */
+    double baseline_throughput; /* median seq throughput, this workload+params */
     const char *baseline_digest;
+    pb_rule rule;            /* the steady-state rule the run was sized by */
+    const char *order;       /* "interleaved" or "grouped" */
+    uint64_t order_seed;
+    size_t sequence;         /* position among the sweep's measured runs */
+    const pb_noise *noise;   /* NULL: not measured */
 } pb_row_meta;
 
 typedef struct pb_rows pb_rows;
@@ -42,6 +49,7 @@ typedef struct pb_config_summary {
     const pb_run_opts *o;
     const char *pin;
     size_t n;
+    size_t tasks;               /* per run (the rule's size) */
     double wall_median_s, wall_ci_low_s, wall_ci_high_s, ci_level, wall_cv;
     const char *outlier_reps;   /* "2;5" */
     double throughput_median, speedup_median, efficiency_median;

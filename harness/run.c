@@ -101,6 +101,41 @@ static void progress_line(const pb_run_opts *o, size_t done, size_t total,
             total ? 100.0 * (double)done / (double)total : 100.0, el);
 }
 
+/* The warm-up round: n tasks (inputs 0, 1, ... cycling over the run's)
+ * run to completion before the clock starts, their results discarded.  It
+ * opens what workers open lazily (a curl handle and an HTTP connection per
+ * worker, the executor's future cache, the task's code and data in the
+ * caches), so that the measured window starts in the steady state instead
+ * of paying for it in its first round.  Best effort: on a failure the
+ * round is cut short and r->warmup_tasks says how many ran. */
+static void warm_up(ex_executor *ex, wl_ctx *ctx, size_t n, pb_run_result *r)
+{
+    size_t nstages = wl_stage_count(ctx), ntasks = wl_ntasks(ctx), k = 0;
+    ex_future **fs = n ? calloc(n * nstages, sizeof *fs) : NULL;
+    ex_future **finals = n ? calloc(n, sizeof *finals) : NULL;
+    uint64_t t0 = ex_now_ns();
+    for (; fs && finals && k < n; k++) {
+        const void *in;
+        size_t len;
+        ex_future **f = &fs[k * nstages];
+        if (wl_input(ctx, k % ntasks, &in, &len) || ex_submit(ex, wl_task_fn(ctx), in, len, f))
+            break;
+        if (nstages > 1 && ex_future_then(f[0], ex, wl_stage_fn(ctx, 1), &f[1])) {
+            ex_future_release(f[0]);
+            f[0] = NULL;
+            break;
+        }
+        finals[k] = f[nstages - 1];
+    }
+    ex_wait(finals, k, EX_ALL_COMPLETED, EX_FOREVER, NULL);
+    r->warmup_s = (double)(ex_now_ns() - t0) / 1e9;
+    r->warmup_tasks = k;
+    for (size_t i = 0; fs && i < k * nstages; i++)
+        ex_future_release(fs[i]);
+    free(fs);
+    free(finals);
+}
+
 void pb_run_result_free(pb_run_result *r)
 {
     if (!r)
@@ -129,7 +164,11 @@ int pb_run(const pb_run_opts *o, pb_run_result *r, bool keep_latencies,
     ex_future **finals = calloc(o->tasks, sizeof *finals);
     double *lat = calloc(o->tasks, sizeof *lat);
     wl_digest *digest = NULL;
-    if (!slots || !finals || !lat || wl_digest_create(o->tasks, &digest)) {
+    /* The digest covers the first digest_tasks outputs (all when 0), so
+     * that runs of different lengths can prove they computed the same
+     * thing; later indexes are refused by wl_digest_add, harmlessly. */
+    r->digest_tasks = o->digest_tasks && o->digest_tasks < o->tasks ? o->digest_tasks : o->tasks;
+    if (!slots || !finals || !lat || wl_digest_create(r->digest_tasks, &digest)) {
         rc = errf(err, errlen, "run: out of memory for %zu tasks", o->tasks);
         rc = EX_ENOMEM;
         goto out;
@@ -141,12 +180,14 @@ int pb_run(const pb_run_opts *o, pb_run_result *r, bool keep_latencies,
     cfg.queue_capacity = o->queue_capacity;
     cfg.max_tasks_per_worker = o->max_tasks_per_worker;
     cfg.timeout_ns = o->timeout_ns;
-    cfg.window = o->window;
+    cfg.window = o->procs_window;
     cfg.transport = o->transport;
     cfg.worker_start = o->worker_start;
     cfg.worker_start_arg = o->worker_start_arg;
 
     struct rusage self0, kids0, self1, kids1;
+    if (o->window)
+        o->window(o->window_arg, 0);
     getrusage(RUSAGE_SELF, &self0);
     getrusage(RUSAGE_CHILDREN, &kids0);
     uint64_t c0 = ex_now_ns();
@@ -157,14 +198,16 @@ int pb_run(const pb_run_opts *o, pb_run_result *r, bool keep_latencies,
              ex_strerror(rc));
         goto out;
     }
-    uint64_t t0 = ex_now_ns();
-    r->startup_s = (double)(t0 - c0) / 1e9;
+    r->startup_s = (double)(ex_now_ns() - c0) / 1e9;
     if (ex_is_broken(ex)) {
         ex_destroy(ex);
         rc = errf(err, errlen, "run: the %s executor is broken: a worker failed to start "
                   "(pinning or initializer)", ex_kind_name(o->kind));
         goto out;
     }
+    warm_up(ex, ctx, o->warmup_tasks, r);
+    uint64_t replaced_before = ex_workers_replaced(ex);
+    uint64_t t0 = ex_now_ns();
 
     /* Submit everything.  A submit error (not a task error) is counted
      * against that task like any failure, so the run still completes. */
@@ -218,10 +261,12 @@ int pb_run(const pb_run_opts *o, pb_run_result *r, bool keep_latencies,
         progress_line(o, o->tasks, o->tasks, t0);
         fputc('\n', stderr);
     }
-    r->workers_replaced = ex_workers_replaced(ex);
+    r->workers_replaced = ex_workers_replaced(ex) - replaced_before;
     ex_destroy(ex);
     getrusage(RUSAGE_SELF, &self1);
     getrusage(RUSAGE_CHILDREN, &kids1);
+    if (o->window)
+        o->window(o->window_arg, 1);
 
     /* Collect in input order. */
     r->tasks = o->tasks;
@@ -402,6 +447,9 @@ void pb_run_json(const pb_run_opts *o, const pb_run_result *r, FILE *f, const ch
     json_num(f, r->wall_s);
     fputs(",\"startup_s\":", f);
     json_num(f, r->startup_s);
+    fprintf(f, ",\"warmup_tasks\":%zu,\"warmup_s\":", r->warmup_tasks);
+    json_num(f, r->warmup_s);
+    fprintf(f, ",\"rounds\":%zu", (r->tasks + o->workers - 1) / o->workers);
     fputs(",\"throughput\":", f);
     json_num(f, r->throughput);
     fprintf(f, ",\"tasks_ok\":%zu,\"tasks_failed\":%zu,\"check_failed\":%zu,\"errors\":{",
@@ -455,7 +503,7 @@ unsigned pb_run_window(const pb_run_opts *o)
 {
     if (o->kind != EX_PROCS)
         return 0;
-    return o->window ? o->window : EX_DEFAULT_WINDOW;
+    return o->procs_window ? o->procs_window : EX_DEFAULT_WINDOW;
 }
 
 const char *pb_run_transport(const pb_run_opts *o)

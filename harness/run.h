@@ -28,7 +28,7 @@ typedef struct pb_run_opts {
     size_t queue_capacity;     /* 0 = unbounded */
     unsigned max_tasks_per_worker;
     int64_t timeout_ns;        /* procs per-task timeout, 0 = none */
-    unsigned window;           /* procs tasks in flight per worker (0 =
+    unsigned procs_window;     /* procs tasks in flight per worker (0 =
                                   EX_DEFAULT_WINDOW) */
     ex_transport transport;    /* procs payload transport */
     int (*worker_start)(unsigned index, void *arg); /* pinning hook */
@@ -38,6 +38,20 @@ typedef struct pb_run_opts {
     /* The HTTP server the tasks talk to: "loopback SCHED_FIFO", "loopback
      * normal" (pb_server), "external" (--url) or NULL (none). */
     const char *server;
+    /* Tasks run before the clock starts, results discarded (the warm-up
+     * round: workers' connections and caches; sweep uses one round, i.e.
+     * workers).  0 = none. */
+    size_t warmup_tasks;
+    /* The digest covers the first digest_tasks outputs (0 = all): a sweep
+     * sets it to the shortest run of a workload so that every run of it is
+     * checked against the same outputs. */
+    size_t digest_tasks;
+    /* Called with phase 0 right before the executor is created and phase 1
+     * right after it is destroyed, in pb_run's thread: the window over
+     * which user_s and sys_s are measured (the sweep samples the machine's
+     * noise there, noise.h).  NULL: none. */
+    void (*window)(void *arg, int phase);
+    void *window_arg;
 } pb_run_opts;
 
 typedef struct pb_error_count {
@@ -49,6 +63,9 @@ typedef struct pb_error_count {
 typedef struct pb_run_result {
     double wall_s;             /* first submit -> last task final */
     double startup_s;          /* ex_create (workers started) */
+    size_t warmup_tasks;       /* the warm-up round that ran (not in wall_s) */
+    double warmup_s;           /* its wall time */
+    size_t digest_tasks;       /* outputs the digest covers (the first ones) */
     double throughput;         /* tasks / wall_s */
     size_t tasks, tasks_ok, tasks_failed, check_failed;
     pb_error_count errors[PB_MAX_ERROR_KINDS];

@@ -1,70 +1,31 @@
 /*
  * sweep.c: `poolbench sweep`, the cartesian product of executors x workers
  * x workloads x varied parameters x pin policies, with warm-up runs and
- * repetitions.
- *
- * Every measured run happens in a forked child of the sweep, so each run
- * starts from the same state (no allocator or page-cache warmth carried
- * from the previous configuration, a fresh peak RSS, rusage of its own) and
- * a run that crashes the harness costs one row, not the sweep.  The child
- * sends its pb_run_result back over a pipe.  For every workload and
- * parameter combination the sequential baseline runs first, so every row
- * carries its speedup and efficiency when it is written.  Rows are appended
- * as they finish (rows.c): an interrupted sweep keeps all of them.
+ * repetitions: its command line, the validation of every parameter before
+ * anything runs, and the loopback server's life.  sweep_exec.c runs the
+ * plan: it sizes every configuration by the steady-state rule, then runs
+ * the repetitions interleaved (or grouped), each in a fresh child process
+ * (measure.c), and appends the rows (rows.c).
  */
 #include "cli.h"
 #include "commands.h"
 #include "pin.h"
-#include "rows.h"
-#include "run.h"
-#include "stats.h"
+#include "sweep.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
-#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-#define MAX_LIST 64
-#define MAX_VARY 4
+#define MAX_LIST SWEEP_MAX_LIST
+#define MAX_VARY SWEEP_MAX_VARY
 
-typedef struct vary {
-    const char *key;
-    char *values[MAX_LIST];
-    size_t n;
-} vary;
-
-typedef struct sweep_cli {
-    ex_kind executors[3];
-    size_t nexecutors;
-    unsigned workers[MAX_LIST];
-    size_t nworkers;
-    const wl_workload *workloads[MAX_LIST];
-    size_t nworkloads;
-    pb_pin_policy pins[3];
-    size_t npins;
-    const char *cpus;
-    const char *fixed[MAX_LIST];
-    size_t nfixed;
-    vary vary[MAX_VARY];
-    size_t nvary;
-    unsigned reps, warmup;
-    size_t tasks;
-    uint64_t seed;
-    int64_t timeout_ns;
-    pb_run_opts procs;        /* procs: window and transport */
-    const char *out;
-    const char *url;
-    bool quiet;
-    bool no_baseline;
-} sweep_cli;
+typedef sweep_vary vary;
 
 static volatile sig_atomic_t interrupted;
 
@@ -93,9 +54,12 @@ static const char usage[] =
     "      --vary KEY=V1,V2   a parameter to sweep (up to 4 keys)\n"
     "      --pin LIST         none,compact,scatter (default none)\n"
     "      --cpus LIST        restrict workers to these CPUs (e.g. 0-3)\n"
-    "  -r, --reps N           measured repetitions, 1..1000 (default 3)\n"
-    "      --warmup N         unrecorded warm-up runs, 0..100 (default 1)\n"
-    "  -n, --tasks N          tasks per run (default 100)\n"
+    "  -r, --reps N           measured repetitions, 1..1000 (default 5: the\n"
+    "                         fewest with which a rank test can call a\n"
+    "                         difference significant at p < 0.05 is 4)\n"
+    "      --warmup N         unrecorded warm-up runs, 0..100 (default 1); the\n"
+    "                         rule's pilot runs count as warm-ups\n"
+    "  -n, --tasks N          at least N tasks per run (default 100)\n"
     "      --seed S           input seed (default 1)\n"
     "      --timeout-ms N     procs: per-task timeout\n"
     "      --window N         procs: tasks in flight per worker (default 8)\n"
@@ -106,7 +70,25 @@ static const char usage[] =
     "                         and no digest check): for runs whose sequential\n"
     "                         time would be prohibitive, e.g. 512 x 20 ms HTTP\n"
     "  -q, --quiet            no progress line\n"
-    "  -h, --help             this text\n";
+    "  -h, --help             this text\n"
+    "\n"
+    "Run length, by rule: each configuration's runs have at least R rounds of\n"
+    "the pool (tasks >= R x workers) and last at least T seconds of measured\n"
+    "time, sized with unrecorded pilot runs; a warm-up round runs inside each\n"
+    "run before its clock starts.\n"
+    "      --min-rounds R     0..100000 (default %u)\n"
+    "      --min-time T       seconds, 0..3600 (default %g; 0: no pilot runs)\n"
+    "      --warmup-rounds K  in-run warm-up, rounds of the pool, 0..100 (default 1)\n"
+    "\n"
+    "Order and noise:\n"
+    "      --order ORDER      interleaved (default: rep 1 of every configuration\n"
+    "                         in a shuffled order, then rep 2, ...) or grouped\n"
+    "                         (all reps of one configuration, then the next)\n"
+    "      --order-seed S     the shuffle's seed (default: random; recorded in\n"
+    "                         runs.csv order_seed)\n"
+    "      --probe-ms N       spin on every CPU for N ms before each measured\n"
+    "                         run to record the CPUs available, 0..1000\n"
+    "                         (default 20; 0: no probe)\n";
 
 /* "1,2,4", "1-8", "1-64x2" -> values. */
 static int parse_workers(const char *text, unsigned *out, size_t *n)
@@ -165,6 +147,49 @@ static int split_list(const char *opt, char *text, char **items, size_t *n)
     return 0;
 }
 
+/* A seed for the shuffled order when none is given: from the kernel's
+ * generator, else the clock and the pid; recorded in every row either way. */
+static uint64_t random_seed(void)
+{
+    uint64_t v;
+    if (getrandom(&v, sizeof v, GRND_NONBLOCK) == (ssize_t)sizeof v)
+        return v >> 1; /* below 2^63: prints the same in every tool */
+    return (ex_now_ns() ^ ((uint64_t)getpid() << 32)) >> 1;
+}
+
+/* The run-length rule, the order and the probe options. */
+static int parse_steady(int ch, const char *arg, sweep_cli *c)
+{
+    uint64_t v;
+    switch (ch) {
+    case 'R':
+        if (!pb_parse_u64("sweep", "--min-rounds", arg, 0, 100000, false, &v))
+            return PB_EXIT_USAGE;
+        c->rule.min_rounds = (unsigned)v;
+        return 0;
+    case 'M':
+        return pb_parse_double("sweep", "--min-time", arg, 0, 3600, &c->rule.min_time_s)
+                   ? 0 : PB_EXIT_USAGE;
+    case 'K':
+        if (!pb_parse_u64("sweep", "--warmup-rounds", arg, 0, 100, false, &v))
+            return PB_EXIT_USAGE;
+        c->warmup_rounds = (unsigned)v;
+        return 0;
+    case 'O':
+        if (strcmp(arg, "interleaved") && strcmp(arg, "grouped"))
+            return pb_usage_error("sweep", "--order must be interleaved or grouped, got '%s'", arg);
+        c->grouped = strcmp(arg, "grouped") == 0;
+        return 0;
+    case 'S':
+        if (!pb_parse_u64("sweep", "--order-seed", arg, 0, INT64_MAX, false, &c->order_seed))
+            return PB_EXIT_USAGE;
+        return 0;
+    default: /* 'X' */
+        return pb_parse_double("sweep", "--probe-ms", arg, 0, 1000, &c->probe_ms)
+                   ? 0 : PB_EXIT_USAGE;
+    }
+}
+
 static int parse_cli(int argc, char **argv, sweep_cli *c)
 {
     static const struct option opts[] = {
@@ -181,11 +206,17 @@ static int parse_cli(int argc, char **argv, sweep_cli *c)
         {"tasks", required_argument, NULL, 'n'},
         {"seed", required_argument, NULL, 's'},
         {"timeout-ms", required_argument, NULL, 't'},
-        {"window", required_argument, NULL, 'O'},
-        {"transport", required_argument, NULL, 'T'},
+        {"window", required_argument, NULL, PB_OPT_WINDOW},
+        {"transport", required_argument, NULL, PB_OPT_TRANSPORT},
         {"url", required_argument, NULL, 'U'},
         {"quiet", no_argument, NULL, 'q'},
         {"no-baseline", no_argument, NULL, 'B'},
+        {"min-rounds", required_argument, NULL, 'R'},
+        {"min-time", required_argument, NULL, 'M'},
+        {"warmup-rounds", required_argument, NULL, 'K'},
+        {"order", required_argument, NULL, 'O'},
+        {"order-seed", required_argument, NULL, 'S'},
+        {"probe-ms", required_argument, NULL, 'X'},
         {"help", no_argument, NULL, 'h'},
         {0, 0, 0, 0},
     };
@@ -204,10 +235,14 @@ static int parse_cli(int argc, char **argv, sweep_cli *c)
     c->nworkloads = 2;
     c->pins[0] = PB_PIN_NONE;
     c->npins = 1;
-    c->reps = 3;
+    c->reps = 5;
     c->warmup = 1;
     c->tasks = 100;
     c->seed = 1;
+    c->rule = (pb_rule){PB_RULE_DEFAULT_ROUNDS, PB_RULE_DEFAULT_TIME_S};
+    c->warmup_rounds = 1;
+    c->probe_ms = 20;
+    c->order_seed = random_seed();
     uint64_t v;
     int ch, rc;
     char *items[MAX_LIST];
@@ -303,15 +338,23 @@ static int parse_cli(int argc, char **argv, sweep_cli *c)
                 return PB_EXIT_USAGE;
             c->timeout_ns = (int64_t)v * 1000000;
             break;
-        case 'O':
-        case 'T':
-            if (pb_parse_procs_option("sweep", ch, optarg, &c->procs) != 0)
+        case PB_OPT_WINDOW:
+        case PB_OPT_TRANSPORT: {
+            pb_run_opts procs = {.procs_window = c->window, .transport = c->transport};
+            if (pb_parse_procs_option("sweep", ch, optarg, &procs) != 0)
                 return PB_EXIT_USAGE;
+            c->window = procs.procs_window;
+            c->transport = procs.transport;
             break;
+        }
         case 'U': c->url = optarg; break;
         case 'q': c->quiet = true; break;
         case 'B': c->no_baseline = true; break;
-        case 'h': fputs(usage, stdout); return -1;
+        case 'R': case 'M': case 'K': case 'O': case 'S': case 'X':
+            if ((rc = parse_steady(ch, optarg, c)))
+                return rc;
+            break;
+        case 'h': printf(usage, PB_RULE_DEFAULT_ROUNDS, PB_RULE_DEFAULT_TIME_S); return -1;
         case ':': return pb_usage_error("sweep", "option %s needs a value", argv[optind - 1]);
         default:
             return pb_usage_error("sweep", "unknown option '%s' (see poolbench sweep --help)",
@@ -345,259 +388,60 @@ static int parse_cli(int argc, char **argv, sweep_cli *c)
     return 0;
 }
 
-/* ------------------------------------------------------------ measuring */
-
-static int read_full(int fd, void *buf, size_t len)
+/* One varied combination of w: valid, runnable on every selected
+ * executor, with a timeout if it can hang.  0 or the exit status. */
+static int validate_combo(const sweep_cli *c, const wl_workload *w, const wl_params *base,
+                          size_t combo, bool *need_server)
 {
-    char *p = buf;
-    while (len) {
-        ssize_t n = read(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        p += n;
-        len -= (size_t)n;
+    char err[512], why[512];
+    wl_params *p;
+    if (wl_params_copy(base, &p)) {
+        fprintf(stderr, "poolbench sweep: out of memory\n");
+        return 1;
+    }
+    int bad = pb_sweep_set_combo(c, w, p, combo, err, sizeof err) ||
+              wl_params_validate(p, err, sizeof err);
+    for (size_t e = 0; !bad && e < c->nexecutors; e++)
+        if (c->executors[e] != EX_PROCS && wl_requires_isolation(p, why, sizeof why)) {
+            snprintf(err, sizeof err, "%.400s (drop %s from --executors)", why,
+                     ex_kind_name(c->executors[e]));
+            bad = 1;
+        }
+    if (!bad && pb_needs_timeout(p) && !c->timeout_ns) {
+        snprintf(err, sizeof err, "hang_rate > 0 needs --timeout-ms: only the process "
+                 "pool's per-task timeout ends a hung task");
+        bad = 1;
+    }
+    *need_server |= wl_needs_server(p) != 0;
+    wl_params_destroy(p);
+    return bad ? pb_usage_error("sweep", "%s", err) : 0;
+}
+
+/* Validates every workload's parameters (each varied combination, and
+ * what the executors can run) before anything is measured: 0, or the exit
+ * status after one message.  base[k] gets workload k's fixed parameters;
+ * *need_server whether any needs the loopback server. */
+static int validate_params(const sweep_cli *c, wl_params **base, bool *need_server)
+{
+    int rc;
+    for (size_t k = 0; k < c->nworkloads; k++) {
+        const wl_workload *w = c->workloads[k];
+        const char *mine[MAX_LIST];
+        size_t nmine = 0;
+        for (size_t i = 0; i < c->nfixed; i++) {
+            char key[128];
+            snprintf(key, sizeof key, "%.*s", (int)(strchr(c->fixed[i], '=') - c->fixed[i]), c->fixed[i]);
+            if (wl_param_find(w, key))
+                mine[nmine++] = c->fixed[i];
+        }
+        if ((rc = pb_build_params("sweep", w, mine, nmine, wl_param_find(w, "url") ? c->url : NULL,
+                                  &base[k])))
+            return rc;
+        for (size_t combo = 0; combo < pb_sweep_combos(c, w); combo++)
+            if ((rc = validate_combo(c, w, base[k], combo, need_server)))
+                return rc;
     }
     return 0;
-}
-
-/* Runs o in a forked child; fills m.  The child pins (plan made there) and
- * exits with _exit. */
-void pb_measure(const pb_run_opts *o, pb_pin_policy pin, const char *cpus, pb_measured *m)
-{
-    memset(m, 0, sizeof *m);
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC)) {
-        snprintf(m->err, sizeof m->err, "pipe: %s", strerror(errno));
-        return;
-    }
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) {
-        snprintf(m->err, sizeof m->err, "fork: %s", strerror(errno));
-        close(fds[0]);
-        close(fds[1]);
-        return;
-    }
-    if (pid == 0) {
-        close(fds[0]);
-        signal(SIGINT, SIG_DFL);
-        signal(SIGTERM, SIG_DFL);
-        pb_measured res;
-        memset(&res, 0, sizeof res);
-        pb_run_opts ro = *o;
-        pb_pin_plan *plan = NULL;
-        int rc = pb_pin_attach(&ro, pin, cpus, &plan, res.pinning, sizeof res.pinning, res.err,
-                               sizeof res.err);
-        if (rc == 0 && pb_run(&ro, &res.r, false, res.err, sizeof res.err) == 0)
-            res.ok = 1;
-        res.r.latencies = NULL;
-        const char *p = (const char *)&res;
-        size_t left = sizeof res;
-        while (left) {
-            ssize_t w = write(fds[1], p, left);
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w <= 0)
-                _exit(3);
-            p += w;
-            left -= (size_t)w;
-        }
-        _exit(0);
-    }
-    close(fds[1]);
-    int got = read_full(fds[0], m, sizeof *m);
-    close(fds[0]);
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    if (got) {
-        m->ok = 0;
-        if (WIFSIGNALED(status))
-            snprintf(m->err, sizeof m->err, "the run's process died of signal %d", WTERMSIG(status));
-        else
-            snprintf(m->err, sizeof m->err, "the run's process exited with status %d without a result",
-                     WEXITSTATUS(status));
-    }
-}
-
-/* ---------------------------------------------------------------- sweep */
-
-typedef struct progress {
-    bool on;
-    size_t done, total;
-    uint64_t t0;
-} progress;
-
-static void show(progress *p, const char *what)
-{
-    if (!p->on)
-        return;
-    double el = (double)(ex_now_ns() - p->t0) / 1e9;
-    double eta = p->done ? el / (double)p->done * (double)(p->total - p->done) : 0;
-    fprintf(stderr, "\r\033[K[%zu/%zu] %s | %.0f s elapsed, ETA %.0f s", p->done, p->total, what,
-            el, eta);
-}
-
-static void utc_now(char *buf, size_t len)
-{
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-typedef struct sweep_state {
-    sweep_cli *c;
-    pb_rows *rows;
-    progress prog;
-    char host[256];
-    size_t failures;
-    size_t rows_written;
-} sweep_state;
-
-/* Runs one configuration: warm-ups, reps, rows, a summary row.  Returns
- * the median wall time (for the baseline) and its digest. */
-static double run_config(sweep_state *st, pb_run_opts *o, pb_pin_policy pin,
-                         double baseline_wall, const char *baseline_digest, char *digest_out)
-{
-    sweep_cli *c = st->c;
-    char params[1024], config_id[1400], what[1600];
-    if (wl_params_format(o->params, params, sizeof params))
-        params[sizeof params - 1] = 0;
-    int len = snprintf(config_id, sizeof config_id, "%s|%s|%s|%u|%s", o->workload->name,
-                       params, ex_kind_name(o->kind), o->workers, pb_pin_policy_name(pin));
-    /* A process pool other than the default is another configuration. */
-    if (o->kind == EX_PROCS && len > 0 && (size_t)len < sizeof config_id &&
-        (o->transport != EX_TRANSPORT_PIPE || pb_run_window(o) != EX_DEFAULT_WINDOW))
-        snprintf(config_id + len, sizeof config_id - (size_t)len, "|%s|w%u",
-                 pb_run_transport(o), pb_run_window(o));
-    double walls[1000], tputs[1000], speedups[1000], effs[1000], p95s[1000];
-    unsigned rep_no[1000];
-    size_t n = 0;
-    for (unsigned k = 0; k < c->warmup + c->reps && !interrupted; k++) {
-        bool warm = k < c->warmup;
-        snprintf(what, sizeof what, "%s %s w=%u pin=%s %s %u/%u", o->workload->name,
-                 ex_kind_name(o->kind), o->workers, pb_pin_policy_name(pin),
-                 warm ? "warm-up" : "rep", warm ? k + 1 : k - c->warmup + 1,
-                 warm ? c->warmup : c->reps);
-        show(&st->prog, what);
-        pb_measured m;
-        pb_measure(o, pin, c->cpus, &m);
-        st->prog.done++;
-        if (interrupted)
-            break;
-        if (!m.ok) {
-            st->failures++;
-            if (st->prog.on)
-                fputc('\n', stderr);
-            fprintf(stderr, "poolbench sweep: %s: %s\n", config_id, m.err);
-            continue;
-        }
-        if (warm)
-            continue;
-        if (digest_out && !digest_out[0])
-            snprintf(digest_out, WL_DIGEST_HEX_LEN + 1, "%s", m.r.digest);
-        /* The baseline's own repetitions compare with its first one. */
-        const char *compare_to = digest_out ? digest_out : baseline_digest;
-        char ts[32];
-        utc_now(ts, sizeof ts);
-        walls[n] = m.r.wall_s;
-        double row_baseline = baseline_wall;
-        if (digest_out) {
-            /* The baseline itself (the one call that asks for its digest):
-             * against the median of its repetitions so far (this one
-             * included), so its rows can be written now.  Other rows
-             * without a baseline (none ran: --no-baseline, or work only
-             * procs survives) get no speedup. */
-            pb_summary so_far;
-            row_baseline = pb_summarize(walls, n + 1, &so_far) == 0 ? so_far.median : NAN;
-        }
-        pb_row_meta meta = {
-            .host = st->host, .timestamp = ts, .config_id = config_id,
-            .pin = pb_pin_policy_name(pin), .cpus = c->cpus ? c->cpus : "",
-            .pinning = m.pinning, .rep = k - c->warmup + 1,
-            .baseline_wall_s = row_baseline, .baseline_digest = compare_to,
-        };
-        if (pb_rows_add_run(st->rows, o, &m.r, &meta)) {
-            fprintf(stderr, "poolbench sweep: cannot append a row: %s\n", strerror(errno));
-            st->failures++;
-            interrupted = 1;
-            break;
-        }
-        st->rows_written++;
-        rep_no[n] = k - c->warmup + 1;
-        tputs[n] = m.r.throughput;
-        speedups[n] = row_baseline > 0 ? row_baseline / m.r.wall_s : NAN;
-        effs[n] = speedups[n] / (double)o->workers;
-        p95s[n] = m.r.lat_p95_ns / 1e6;
-        n++;
-    }
-    if (n == 0)
-        return NAN;
-    pb_summary ws, ts_, ss, es, ps;
-    pb_summarize(walls, n, &ws);
-    pb_summarize(tputs, n, &ts_);
-    pb_summarize(p95s, n, &ps);
-    bool have_speedup = isfinite(speedups[0]);
-    if (have_speedup) {
-        pb_summarize(speedups, n, &ss);
-        pb_summarize(effs, n, &es);
-    }
-    unsigned char flags[1000];
-    size_t nout = 0;
-    char outliers[256] = "";
-    if (pb_outliers(walls, n, flags, &nout) == 0) {
-        size_t off = 0;
-        for (size_t i = 0; i < n && off < sizeof outliers; i++)
-            if (flags[i])
-                off += (size_t)snprintf(outliers + off, sizeof outliers - off, "%s%u",
-                                        off ? ";" : "", rep_no[i]);
-    }
-    char warning[256] = "";
-    if (n >= 2)
-        pb_spread_warning(&ws, 0, warning, sizeof warning);
-    pb_config_summary s = {
-        .config_id = config_id, .o = o, .pin = pb_pin_policy_name(pin), .n = n,
-        .wall_median_s = ws.median, .wall_ci_low_s = ws.ci_low, .wall_ci_high_s = ws.ci_high,
-        .ci_level = ws.ci_level, .wall_cv = ws.cv, .outlier_reps = outliers,
-        .throughput_median = ts_.median,
-        .speedup_median = have_speedup ? ss.median : NAN,
-        .efficiency_median = have_speedup ? es.median : NAN,
-        .latency_p95_median_ms = ps.median, .warning = warning,
-    };
-    pb_rows_add_summary(st->rows, &s);
-    if (warning[0] && !c->quiet) {
-        if (st->prog.on)
-            fputc('\n', stderr);
-        fprintf(stderr, "poolbench sweep: warning: %s: %s\n", config_id, warning);
-    }
-    return ws.median;
-}
-
-/* Applies the idx-th combination of the varied keys that w has. */
-static int set_combo(sweep_cli *c, const wl_workload *w, wl_params *p, size_t idx, char *err,
-                     size_t errlen)
-{
-    for (size_t v = 0; v < c->nvary; v++) {
-        if (!wl_param_find(w, c->vary[v].key))
-            continue;
-        size_t k = idx % c->vary[v].n;
-        idx /= c->vary[v].n;
-        if (wl_params_set(p, c->vary[v].key, c->vary[v].values[k], err, errlen))
-            return -1;
-    }
-    return 0;
-}
-
-static size_t combos_of(sweep_cli *c, const wl_workload *w)
-{
-    size_t n = 1;
-    for (size_t v = 0; v < c->nvary; v++)
-        if (wl_param_find(w, c->vary[v].key))
-            n *= c->vary[v].n;
-    return n;
 }
 
 int pb_cmd_sweep(int argc, char **argv)
@@ -610,66 +454,16 @@ int pb_cmd_sweep(int argc, char **argv)
         fprintf(stderr, "poolbench sweep: cannot create %s: %s\n", c.out, strerror(errno));
         return 1;
     }
-    /* Validate every workload's parameters before measuring anything. */
     wl_params *base[MAX_LIST] = {0};
     bool need_server = false;
-    for (size_t k = 0; k < c.nworkloads; k++) {
-        const wl_workload *w = c.workloads[k];
-        const char *mine[MAX_LIST];
-        size_t nmine = 0;
-        for (size_t i = 0; i < c.nfixed; i++) {
-            char key[128];
-            snprintf(key, sizeof key, "%.*s", (int)(strchr(c.fixed[i], '=') - c.fixed[i]), c.fixed[i]);
-            if (wl_param_find(w, key))
-                mine[nmine++] = c.fixed[i];
-        }
-        if ((rc = pb_build_params("sweep", w, mine, nmine, wl_param_find(w, "url") ? c.url : NULL,
-                                  &base[k])))
-            goto out_params;
-        char err[512];
-        for (size_t combo = 0; combo < combos_of(&c, w); combo++) {
-            wl_params *p;
-            if (wl_params_copy(base[k], &p)) {
-                rc = 1;
-                goto out_params;
-            }
-            int bad = set_combo(&c, w, p, combo, err, sizeof err) ||
-                      wl_params_validate(p, err, sizeof err);
-            char why[512];
-            for (size_t e = 0; !bad && e < c.nexecutors; e++)
-                if (c.executors[e] != EX_PROCS && wl_requires_isolation(p, why, sizeof why)) {
-                    snprintf(err, sizeof err, "%.400s (drop %s from --executors)", why,
-                             ex_kind_name(c.executors[e]));
-                    bad = 1;
-                }
-            if (!bad && pb_needs_timeout(p) && !c.timeout_ns) {
-                snprintf(err, sizeof err, "hang_rate > 0 needs --timeout-ms: only the process "
-                         "pool's per-task timeout ends a hung task");
-                bad = 1;
-            }
-            need_server |= wl_needs_server(p) != 0;
-            wl_params_destroy(p);
-            if (bad) {
-                rc = pb_usage_error("sweep", "%s", err);
-                goto out_params;
-            }
-        }
-    }
-    sweep_state st = {.c = &c};
-    char err[512];
-    if (pb_rows_open(c.out, &st.rows, err, sizeof err)) {
-        fprintf(stderr, "poolbench sweep: %s\n", err);
-        rc = 1;
-        goto out_params;
-    }
-    gethostname(st.host, sizeof st.host - 1);
-    /* The server is a child process of its own, started before any run. */
     pb_server srv = {.pid = -1};
+    if ((rc = validate_params(&c, base, &need_server)))
+        goto out_params;
+    /* The server is a child process of its own, started before any run. */
     if (need_server) {
         int s = pb_server_start("127.0.0.1", 0, &srv);
         if (s) {
             fprintf(stderr, "poolbench sweep: cannot start the loopback HTTP server: %s\n", strerror(-s));
-            pb_rows_close(st.rows);
             rc = 1;
             goto out_params;
         }
@@ -680,79 +474,10 @@ int pb_cmd_sweep(int argc, char **argv)
     struct sigaction old_int, old_term;
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
-
-    /* Count the runs for the progress line. */
-    size_t per_combo = 0;
-    for (size_t e = 0; e < c.nexecutors; e++)
-        if (c.executors[e] != EX_SEQ)
-            per_combo += c.nworkers * c.npins;
-    st.prog.on = !c.quiet && pb_progress_enabled();
-    st.prog.t0 = ex_now_ns();
-    for (size_t k = 0; k < c.nworkloads; k++) {
-        char why[512];
-        size_t baseline =
-            c.no_baseline || wl_requires_isolation(base[k], why, sizeof why) ? 0 : 1;
-        st.prog.total += combos_of(&c, c.workloads[k]) * (per_combo + baseline) *
-                         (c.warmup + c.reps);
-    }
-
-    for (size_t k = 0; k < c.nworkloads && !interrupted; k++) {
-        const wl_workload *w = c.workloads[k];
-        for (size_t combo = 0; combo < combos_of(&c, w) && !interrupted; combo++) {
-            wl_params *p = NULL;
-            if (wl_params_copy(base[k], &p) || set_combo(&c, w, p, combo, err, sizeof err)) {
-                fprintf(stderr, "poolbench sweep: %s: %s\n", w->name,
-                        p ? err : "out of memory");
-                wl_params_destroy(p);
-                st.failures++;
-                break;
-            }
-            if (wl_needs_server(p))
-                wl_params_set(p, "base_url", pb_server_url(&srv), err, sizeof err);
-            pb_run_opts o = {.kind = EX_SEQ, .workers = 1, .workload = w, .params = p,
-                             .tasks = c.tasks, .seed = c.seed, .label = w->name,
-                             .server = pb_server_label(p, &srv)};
-            /* The baseline: seq, one worker, unpinned; not for work that
-             * crashes or hangs its worker (only procs survives that: its
-             * rows then have no speedup and no digest to compare). */
-            char digest[WL_DIGEST_HEX_LEN + 1] = "";
-            double base_wall = NAN;
-            char why[512];
-            if (!c.no_baseline && !wl_requires_isolation(p, why, sizeof why))
-                base_wall = run_config(&st, &o, PB_PIN_NONE, NAN, "", digest);
-            for (size_t e = 0; e < c.nexecutors && !interrupted; e++) {
-                if (c.executors[e] == EX_SEQ)
-                    continue;
-                for (size_t wi = 0; wi < c.nworkers && !interrupted; wi++)
-                    for (size_t pi = 0; pi < c.npins && !interrupted; pi++) {
-                        o.kind = c.executors[e];
-                        o.workers = c.workers[wi];
-                        o.timeout_ns = o.kind == EX_PROCS ? c.timeout_ns : 0;
-                        o.window = o.kind == EX_PROCS ? c.procs.window : 0;
-                        o.transport = o.kind == EX_PROCS ? c.procs.transport
-                                                         : EX_TRANSPORT_PIPE;
-                        run_config(&st, &o, c.pins[pi], base_wall, digest, NULL);
-                    }
-            }
-            wl_params_destroy(p);
-        }
-    }
-    if (st.prog.on)
-        fputc('\n', stderr);
+    rc = pb_sweep_execute(&c, base, &srv, &interrupted);
     pb_server_stop(&srv);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
-    pb_rows_close(st.rows);
-    if (interrupted) {
-        fprintf(stderr, "poolbench sweep: interrupted; %zu finished rows kept in %s/runs.csv\n",
-                st.rows_written, c.out);
-        rc = 130;
-    } else {
-        if (!c.quiet)
-            fprintf(stderr, "poolbench sweep: %zu rows in %s/runs.csv (%zu failed runs)\n",
-                    st.rows_written, c.out, st.failures);
-        rc = st.failures ? 1 : 0;
-    }
 out_params:
     for (size_t k = 0; k < MAX_LIST; k++)
         wl_params_destroy(base[k]);

@@ -1,18 +1,28 @@
 #!/bin/sh
 # make bench: measures this machine and writes results/<host>-<UTC time>/.
 #
-#   BENCH_PROFILE=quick    about 2 minutes on 2 cores
-#   BENCH_PROFILE=default  (or unset) about 10-15 minutes on 2 cores
+#   BENCH_PROFILE=quick    under 3 minutes on 2 cores
+#   BENCH_PROFILE=default  (or unset) about 15 minutes on 2 cores
 #   BENCH_PROFILE=full     all workloads, all pin policies, more repetitions
 #   BENCH_OUT=DIR          write there instead of results/<host>-<time>/
 #
-# Steps: machine.json and the hwloc topology, calibrate, overhead, the
-# transports (payload round trips), the sweeps (CPU workloads, I/O
-# workloads, payload sizes, 512 concurrent HTTP requests, and the process
-# pool over pipes against shared memory in transport/), advise, hyperfine's
-# whole-process timings, then the charts, REPORT.md and TRANSPORT.md.  Ctrl-C stops it
-# cleanly: every finished row stays in runs.csv and the HTTP server (a child
-# of the sweep) goes with it.
+# Steps: machine.json and the hwloc topology, the machine's noise (a
+# parallel spin and the load, again at the end: noise.jsonl), calibrate,
+# overhead, the transports (payload round trips), the sweeps (CPU
+# workloads, I/O workloads, payload sizes, 512 concurrent HTTP requests,
+# and the process pool over pipes against shared memory in transport/),
+# advise, hyperfine's whole-process timings, then the charts, REPORT.md and
+# TRANSPORT.md.  Ctrl-C stops it cleanly: every finished row stays in
+# runs.csv and the HTTP server (a child of the sweep) goes with it.
+#
+# Every profile sizes its runs by the same rule (poolbench sweep
+# --min-rounds, --min-time): at least `rounds` rounds of the pool and
+# `min_time` seconds measured (`io_time` for the I/O step, `conc_time` for
+# the 512-worker one, `noop_time` for the empty tasks), after
+# an in-run warm-up round; `reps`
+# interleaved repetitions, at least 5 so that a rank test can find a real
+# 10% difference significant (with 5 runs a side the smallest possible
+# p-value is 0.008; with 3 it is 0.1).
 set -u
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here" || exit 1
@@ -21,28 +31,31 @@ profile=${BENCH_PROFILE:-default}
 
 [ -x "$PB" ] || { echo "bench: $PB is missing: run make first" >&2; exit 1; }
 command -v hyperfine >/dev/null || { echo "bench: hyperfine is missing (make deps)" >&2; exit 1; }
-scripts/py.sh -c 'import matplotlib' || exit 1
+scripts/py.sh -c 'import matplotlib, scipy.stats' || exit 1
 
 case $profile in
 quick)
-    cpu_wl=primes,sha256;  cpu_workers=1,2,4;       cpu_tasks=100
-    io_wl=sleep,http;      io_workers=1,4,16,64;    io_tasks=64; latency=5
+    cpu_wl=primes,sha256;  cpu_workers=1,2,4;       cpu_tasks=10
+    io_wl=sleep,http;      io_workers=1,4,16,64;    io_tasks=10; latency=5
     payloads=64,4096,65536,1048576
-    pins=none; reps=3; warmup=1; hf_runs=3; cal=--quick; conc_tasks=20480
+    pins=none; reps=5; warmup=1; hf_runs=3; cal=--quick
+    rounds=10; min_time=0.2; io_time=0.2; conc_time=0.5; noop_time=0.05
     reps_transport=5
     ;;
 default)
-    cpu_wl=primes,sha256,mandelbrot,blur,compress; cpu_workers=1,2,3,4,8; cpu_tasks=80
-    io_wl=sleep,http,file,fetch-hash; io_workers=1,2,4,8,16,32,64,128; io_tasks=256; latency=10
+    cpu_wl=primes,sha256,mandelbrot,blur,compress; cpu_workers=1,2,3,4,8; cpu_tasks=20
+    io_wl=sleep,http,file,fetch-hash; io_workers=1,2,4,8,16,32,64,128; io_tasks=20; latency=10
     payloads=64,1024,16384,262144,1048576,4194304
-    pins=none,compact; reps=5; warmup=1; hf_runs=5; cal=; conc_tasks=51200
+    pins=none,compact; reps=7; warmup=1; hf_runs=5; cal=
+    rounds=20; min_time=0.25; io_time=0.5; conc_time=1; noop_time=0.1
     reps_transport=15
     ;;
 full)
-    cpu_wl=primes,sha256,mandelbrot,blur,compress; cpu_workers=1-8; cpu_tasks=200
-    io_wl=sleep,http,file,fetch-hash; io_workers=1-256x2; io_tasks=512; latency=10
+    cpu_wl=primes,sha256,mandelbrot,blur,compress; cpu_workers=1-8; cpu_tasks=50
+    io_wl=sleep,http,file,fetch-hash; io_workers=1-256x2; io_tasks=50; latency=10
     payloads=16,256,4096,65536,1048576,4194304,16777216
-    pins=none,compact,scatter; reps=10; warmup=2; hf_runs=10; cal=; conc_tasks=102400
+    pins=none,compact,scatter; reps=10; warmup=2; hf_runs=10; cal=
+    rounds=50; min_time=0.5; io_time=1; conc_time=2; noop_time=0.25
     reps_transport=30
     ;;
 *)
@@ -97,7 +110,8 @@ must "$PB" topo --xml "$out/topology.xml"
 "$PB" topo >>"$log" 2>&1
 must scripts/py.sh scripts/machine.py --out "$out/machine.json" \
     --topology "$out/topology.xml" --profile "$profile" --cc "${CC:-cc}" \
-    --cflags "${BENCH_CFLAGS:-}" --pins "$pins" --reps "$reps" --warmup "$warmup"
+    --cflags "${BENCH_CFLAGS:-}" --pins "$pins" --reps "$reps" --warmup "$warmup" --poolbench "$PB"
+"$PB" noise --json --label "before the sweeps" >>"$out/noise.jsonl" 2>>"$log"
 end
 
 begin "calibrate: pipe round trip, hand-off, context switch, thread and fork cost"
@@ -113,15 +127,16 @@ begin "transport: payload round trips (seq, threads, procs over pipes and over s
 must sh -c "'$PB' transport --json --reps $reps_transport > '$out/transport.jsonl'"
 end
 
+rule="--min-rounds $rounds --min-time $min_time"
 sweep() { # label, then sweep arguments
     label=$1; shift
     begin "sweep: $label"
     # On a terminal the sweep draws its progress line (with ETA) on stderr;
     # otherwise its messages go to the log.
     if [ -t 2 ]; then
-        "$PB" sweep --out "$out" --reps "$reps" --warmup "$warmup" "$@"
+        "$PB" sweep --out "$out" --reps "$reps" --warmup "$warmup" $rule "$@"
     else
-        "$PB" sweep --out "$out" --reps "$reps" --warmup "$warmup" "$@" 2>>"$log"
+        "$PB" sweep --out "$out" --reps "$reps" --warmup "$warmup" $rule "$@" 2>>"$log"
     fi
     rc=$?
     [ "$rc" = 130 ] && interrupted
@@ -133,17 +148,30 @@ sweep "CPU-bound workloads ($cpu_wl)" -W "$cpu_wl" -w "$cpu_workers" -n "$cpu_ta
 # -p applies to each listed workload that has the parameter.
 io_params="-p latency_ms=$latency -p bytes=4096"
 case ",$io_wl," in *,file,*) io_params="$io_params -p files=16" ;; esac
+# A longer time floor for the I/O step (`io_time`): every run pays a few ms
+# to set its idle workers going, which http at 64 workers and 5 ms still
+# showed at 40 rounds (0.2 s: -3.5% against 1000 rounds) and hardly at 100
+# (0.5 s: -1.1%; scripts/runlength.py).
 # shellcheck disable=SC2086
-sweep "I/O-bound workloads ($io_wl)" -W "$io_wl" -w "$io_workers" -n "$io_tasks" $io_params
-sweep "overhead against payload size (noop)" -W noop -w 2 -n 400 --vary payload_bytes="$payloads"
+sweep "I/O-bound workloads ($io_wl)" -W "$io_wl" -w "$io_workers" -n "$io_tasks" $io_params \
+    --min-time "$io_time"
+# The -n floors stay small: the rule sizes every run by time, and a large
+# floor would build hundreds of MiB of 1 MiB inputs for every run.  The
+# empty tasks get a shorter time floor (`noop_time`): a run of them holds
+# tens of thousands of tasks, thousands of rounds, and most of its cost is
+# outside the clock (building and checking every input and output).
+sweep "overhead against payload size (noop)" -W noop -w 2 -n 20 --vary payload_bytes="$payloads" \
+    --min-time "$noop_time"
 # 512 HTTP requests always in flight, each delayed 20 ms by the server: the
 # ideal rate is 512 / 20 ms = 25600/s, and the report gives the share of it
-# reached.  100 rounds of 512 (default profile): the first rounds, all 512
-# requests in step and the connections being opened, run below the steady
-# rate, and a short run is mostly them.  No sequential baseline: it would
-# take tasks x 20 ms.
+# reached.  The run length follows the rule like every other step, with a
+# longer time floor: the in-run warm-up round opens the 512 connections
+# before the clock starts, but each run still pays a few ms to wake 512
+# idle workers (measured: 10 rounds of 20 ms read 3% below 200 rounds, 50
+# rounds no longer differed; scripts/runlength.py).  No sequential
+# baseline: it would take tasks x 20 ms.
 sweep "HTTP concurrency: 512 requests in flight at 20 ms" -W http -e threads -w 512 \
-    -n "$conc_tasks" -p latency_ms=20 --no-baseline
+    -p latency_ms=20 --no-baseline --min-time "$conc_time"
 
 # The process pool's two strategies side by side, in a folder of their
 # own (procs rows over pipes and over shared memory; the main report's
@@ -151,10 +179,13 @@ sweep "HTTP concurrency: 512 requests in flight at 20 ms" -W http -e threads -w 
 begin "transport sweep: sha256 and noop on procs over pipes and over shared memory"
 for tr in pipe shm; do
     ex=seq,threads,procs; [ "$tr" = shm ] && ex=procs
-    must "$PB" sweep --out "$out/transport" --reps "$reps" --warmup "$warmup" -q -e "$ex" \
+    # shellcheck disable=SC2086
+    must "$PB" sweep --out "$out/transport" --reps "$reps" --warmup "$warmup" $rule -q -e "$ex" \
         --transport "$tr" -W sha256 -w "$cpu_workers" -n "$cpu_tasks"
-    must "$PB" sweep --out "$out/transport" --reps "$reps" --warmup "$warmup" -q -e "$ex" \
-        --transport "$tr" -W noop -w 2 -n 64 --vary payload_bytes="$payloads"
+    # shellcheck disable=SC2086
+    must "$PB" sweep --out "$out/transport" --reps "$reps" --warmup "$warmup" $rule -q -e "$ex" \
+        --transport "$tr" -W noop -w 2 -n 20 --vary payload_bytes="$payloads" \
+        --min-time "$noop_time"
 done
 end
 
@@ -168,6 +199,8 @@ must hyperfine -N --warmup 1 --runs "$hf_runs" --export-json "$out/hyperfine.jso
     -L executor seq,threads,procs -L workload "${cpu_wl%%,*},${io_wl%%,*}" \
     "$PB run -e {executor} -w 2 -W {workload} -n 40"
 end
+
+"$PB" noise --json --label "after the sweeps" >>"$out/noise.jsonl" 2>>"$log"
 
 begin "charts and REPORT.md"
 must scripts/py.sh scripts/plot.py "$out"

@@ -1,13 +1,30 @@
 #!/usr/bin/env python3
-"""Several machines' poolbench results side by side.
+# needs: scipy
+"""poolbench results compared: against a saved baseline, or machines side by side.
 
-    scripts/py.sh scripts/compare.py DIR_A DIR_B [...] [--out DIR]
+    scripts/compare.py --baseline BASE_DIR NEW_DIR [--threshold PCT] [--out DIR]
+                       [--across-machines] [--ignore-param KEY]
+    scripts/compare.py DIR_A DIR_B [...] [--out DIR]
 
-For every workload (and parameter set) found in the folders: one markdown
-table (executor x workers, one column per machine: median throughput and
-speedup over that folder's runs) and one speedup chart with the machines
-as lines (colour = machine, line style and marker = executor, each
-machine's ideal min(workers, its CPUs) dotted in its colour). Writes
+With --baseline (what a CI job runs after `make bench`): for every
+configuration (workload, parameters, executor, workers, pin) in both
+folders, the change of the median throughput in %, the p-value of a
+two-sided Mann-Whitney U test between the two folders' runs, and a verdict:
+"regression" when throughput fell by more than the threshold (default 5%)
+with p < 0.05 and a change beyond the run-to-run spread, "improvement" the
+other way, otherwise "no significant difference (p = ...)" or "within the
+threshold". Writes COMPARE.md (in NEW_DIR unless --out) and prints its
+path. Exit status: 0 no regression, 1 a regression, 2 bad usage or folders
+from different machines or builds (host, CPU model, CPU count, compiler,
+flags, build kind; machine.json, else runs.csv), which only
+--across-machines compares. --ignore-param KEY matches configurations whose
+parameters differ only in KEY (a workload whose default changed).
+
+Without --baseline, several machines side by side: for every workload (and
+parameter set) one markdown table (executor x workers, one column per
+machine: median throughput and speedup) and one speedup chart with the
+machines as lines (colour = machine, line style and marker = executor,
+each machine's ideal min(workers, its CPUs) dotted in its colour). Writes
 OUT/COMPARE.md and OUT/compare_speedup_<workload>.png/.svg; prints the
 markdown file's path. Speedups are always against the same machine's own
 sequential baseline.
@@ -21,9 +38,6 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pbresults as pb  # noqa: E402
-import plot  # noqa: E402  (sets the Agg backend)
-
-plt = plot.plt
 MACHINE_COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
 EXEC_LINE = {"threads": ("-", "o"), "procs": ("--", "^"), "seq": (":", "s")}
 
@@ -39,26 +53,55 @@ def labels_for(folders):
     return out
 
 
-class ComparePlotter(plot.Plotter):
-    def __init__(self, outdir, machines_line):
-        self.out = outdir
-        self.machine = machines_line
-        self.charts = []
-        self.skipped = []
-        self.several_pins = False
+def plotter(outdir, machines_line):
+    """A plot.Plotter writing into outdir (matplotlib imported only here:
+    the --baseline mode does without it)."""
+    import plot  # noqa: E402  (sets the Agg backend)
+
+    class ComparePlotter(plot.Plotter):
+        def __init__(self):
+            self.out = outdir
+            self.machine = machines_line
+            self.charts = []
+            self.skipped = []
+            self.several_pins = False
+    return ComparePlotter()
+
+
+def parse_args():
+    ap = argparse.ArgumentParser(description="Compare poolbench results folders: NEW against a saved "
+                                 "baseline (--baseline, exit 1 on a regression), or several machines side "
+                                 "by side.")
+    ap.add_argument("results", nargs="+", metavar="DIR", help="results folders (with runs.csv)")
+    ap.add_argument("--out", metavar="DIR", help="output folder (default: with --baseline the NEW folder, "
+                    "else results/compare-<UTC time> if ./results exists, else compare-<UTC time>)")
+    ap.add_argument("--baseline", metavar="DIR", help="the saved baseline folder: compare the one DIR "
+                    "against it")
+    ap.add_argument("--threshold", metavar="PCT", default="5",
+                    help="with --baseline: a change beyond this %% counts (default 5)")
+    ap.add_argument("--across-machines", action="store_true",
+                    help="with --baseline: compare even folders from different machines or builds")
+    ap.add_argument("--ignore-param", metavar="KEY", action="append", default=[],
+                    help="with --baseline: match configurations whose parameters differ only in KEY")
+    return ap.parse_args()
+
+
+def usage_error(msg):
+    print("poolbench: compare.py: " + msg, file=sys.stderr)
+    return 2
 
 
 def main():
-    ap = argparse.ArgumentParser(description="Put several poolbench results folders side by side: "
-                                 "a table and a speedup chart per workload, machines as lines.")
-    ap.add_argument("results", nargs="+", metavar="DIR", help="results folders (with runs.csv)")
-    ap.add_argument("--out", metavar="DIR", help="output folder (default results/compare-<UTC time> "
-                    "if ./results exists, else compare-<UTC time>)")
-    args = ap.parse_args()
-    for d in args.results:
+    args = parse_args()
+    for d in args.results + ([args.baseline] if args.baseline else []):
         if not os.path.isfile(os.path.join(d, "runs.csv")):
-            print("poolbench: %s is not a results folder (no runs.csv)" % d, file=sys.stderr)
-            return 2
+            return usage_error("%s is not a results folder (no runs.csv)" % d)
+    if args.baseline:
+        import regress  # noqa: E402
+        return regress.main(args, usage_error)
+    if args.across_machines or args.ignore_param or args.threshold != "5":
+        return usage_error("--threshold, --across-machines and --ignore-param need --baseline")
+    pb.require(["matplotlib"], "compare.py (its charts)")
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     out = args.out or os.path.join("results" if os.path.isdir("results") else ".", "compare-" + stamp)
     os.makedirs(out, exist_ok=True)
@@ -74,7 +117,7 @@ def main():
     for f, name in zip(folders, names):
         m = f.machine
         lines.append("| %s | %s | %s / %s | %s | %s | %s | %s | `%s` |" % (
-            name, m.get("cpu_model", "unknown"), m.get("cores", f.online_cpus() or "unknown"),
+            name, pb.clean_text(m.get("cpu_model", "unknown")), m.get("cores", f.online_cpus() or "unknown"),
             m.get("pus", "unknown"), m.get("kernel", "unknown"),
             {True: "yes", False: "no"}.get(m.get("is_vm"), "unknown"), m.get("governor", "unknown"),
             m.get("git_revision", "unknown"), f.path))
@@ -90,8 +133,8 @@ def main():
     for wl, kind, params in cases:
         by_workload.setdefault(wl, (kind, []))[1].append(params)
 
-    p = ComparePlotter(out, "machines: " + "; ".join(
-        "%s (%s)" % (n, f.machine.get("cpu_model", "unknown CPU")) for f, n in zip(folders, names)))
+    p = plotter(out, "machines: " + "; ".join(
+        "%s (%s)" % (n, pb.clean_text(f.machine.get("cpu_model", "unknown CPU"))) for f, n in zip(folders, names)))
     for wl, (kind, plist) in by_workload.items():
         lines += ["## %s (%s-bound)" % (wl, kind), ""]
         varied = pb.varied_keys(plist)

@@ -3,7 +3,8 @@
 # Idempotent: a machine that has them all does nothing and prints nothing.
 set -eu
 PKGS="build-essential pkg-config libhwloc-dev hwloc libcurl4-openssl-dev libmicrohttpd-dev
-libcmocka-dev zlib1g-dev libssl-dev hyperfine python3-matplotlib clang valgrind stress-ng"
+libcmocka-dev zlib1g-dev libssl-dev hyperfine python3-matplotlib python3-scipy clang valgrind
+stress-ng"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

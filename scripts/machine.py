@@ -3,8 +3,11 @@
 
 Everything here is read from the machine (no guesses): CPU model, cores and
 PUs from the hwloc topology XML (falling back to /proc/cpuinfo), kernel,
-CPU frequency governor, whether it is a VM, the compiler and flags, library
-versions from pkg-config, and the git revision.
+whether it is a VM, the compiler and flags, library versions from
+pkg-config, the git revision, and what makes timings noisy or
+unrepresentative: frequency boost (turbo), governor and current
+frequencies, isolated CPUs, address-space randomisation, and whether the
+poolbench binary is an optimised build or a -O0 / sanitizer one.
 """
 import argparse
 import json
@@ -53,6 +56,47 @@ def topology_counts(xml_path):
     return counts, model
 
 
+def cpufreq():
+    """Boost (turbo) state, governors and current frequencies, as the kernel
+    exposes them; 'unavailable' where it does not (typical of a VM)."""
+    boost = read("/sys/devices/system/cpu/cpufreq/boost")
+    if boost is not None:
+        boost = "on" if boost == "1" else "off"
+    else:
+        no_turbo = read("/sys/devices/system/cpu/intel_pstate/no_turbo")
+        boost = ("off" if no_turbo == "1" else "on") if no_turbo is not None else \
+            "unavailable (no cpufreq boost control)"
+    freqs, governors = {}, set()
+    for cpu in sorted(os.listdir("/sys/devices/system/cpu")):
+        if not re.fullmatch(r"cpu\d+", cpu):
+            continue
+        f = read("/sys/devices/system/cpu/%s/cpufreq/scaling_cur_freq" % cpu)
+        if f is not None and f.isdigit():
+            freqs[cpu] = int(f)
+        g = read("/sys/devices/system/cpu/%s/cpufreq/scaling_governor" % cpu)
+        if g:
+            governors.add(g)
+    return boost, freqs or "unavailable (no cpufreq: typical of a VM)", sorted(governors)
+
+
+def build_kind(poolbench, cflags):
+    """What the poolbench binary says of itself (poolbench --version: 'build:
+    optimized', 'unoptimized+address', ...), else what the flags imply."""
+    out = run([poolbench, "--version"]) if poolbench else None
+    m = re.search(r"build: ([\w+]+)", out or "")
+    if m:
+        kind, source = m.group(1), "poolbench --version"
+    else:
+        opt = re.findall(r"(?:^|\s)-O(\w*)", cflags or "")
+        san = re.findall(r"-fsanitize=([\w,]+)", cflags or "")
+        kind = "optimized" if opt and opt[-1] != "0" else "unoptimized"  # the last -O wins
+        if san:
+            kind += "+" + san[-1]
+        source = "compiler flags"
+    return {"kind": kind, "optimized": kind.split("+")[0] == "optimized",
+            "sanitizer": kind.split("+", 1)[1] if "+" in kind else None, "source": source}
+
+
 def virtualization():
     """(hypervisor, container): e.g. ("kvm", "docker"), "none" where absent."""
     vm = run(["systemd-detect-virt", "--vm"])
@@ -78,13 +122,15 @@ def main():
     ap.add_argument("--pins", default="none")
     ap.add_argument("--reps", type=int, default=0)
     ap.add_argument("--warmup", type=int, default=0)
+    ap.add_argument("--poolbench", help="the poolbench binary (its --version names its build kind)")
     args = ap.parse_args()
 
     counts, model = topology_counts(args.topology)
     cpuinfo = read("/proc/cpuinfo") or ""
     if not model:
         m = re.search(r"model name\s*:\s*(.+)", cpuinfo)
-        model = m.group(1).strip() if m else platform.processor() or "unknown"
+        model = m.group(1) if m else platform.processor() or "unknown"
+    model = " ".join(model.split())  # /proc and hwloc pad it with blanks
     if not counts["pus"]:
         counts["pus"] = os.cpu_count()
     virt, container = virtualization()
@@ -97,8 +143,10 @@ def main():
     if rev != "unknown" and run(["git", "status", "--porcelain", "--untracked-files=no"]):
         rev += "-dirty"
     cc_version = (run([args.cc, "--version"]) or "unknown").splitlines()[0]
+    boost, freqs, governors = cpufreq()
+    aslr = read("/proc/sys/kernel/randomize_va_space")
     doc = {
-        "schema_version": 1,
+        "schema_version": 2,
         "host": socket.gethostname(),
         "timestamp_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "cpu_model": model,
@@ -112,13 +160,19 @@ def main():
         "kernel": platform.release(),
         "os": (re.search(r'PRETTY_NAME="([^"]+)"', read("/etc/os-release") or "") or
                re.search("(.*)", "unknown")).group(1),
-        "governor": read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor") or
-                    "unavailable (no cpufreq: typical of a VM)",
+        "governor": ", ".join(governors) or "unavailable (no cpufreq: typical of a VM)",
+        "boost": boost,
+        "scaling_cur_freq_khz": freqs,
+        "isolated_cpus": read("/sys/devices/system/cpu/isolated") or "none",
+        "nohz_full": read("/sys/devices/system/cpu/nohz_full") or "none",
+        "aslr": {"0": "0 (off)", "1": "1 (stack, mmap, vdso)", "2": "2 (full, heap too)"}.get(
+            aslr, aslr or "unknown"),
         "virtualization": virt,
         "container": container,
         "is_vm": virt != "none",
         "compiler": cc_version,
         "cflags": args.cflags,
+        "build": build_kind(args.poolbench, args.cflags),
         "libraries": libs,
         "hyperfine": run(["hyperfine", "--version"]) or "unknown",
         "git_revision": rev,

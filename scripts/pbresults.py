@@ -1,8 +1,11 @@
-"""Reading a poolbench results folder (results/README.md, schema 4).
+"""Reading a poolbench results folder (results/README.md: runs.csv schema 4;
+folders of schemas 1 to 3 read too, their missing columns as empty).
 
 Shared by plot.py, report.py and compare.py so that the three agree on what
-a configuration is, how repetitions are aggregated and how numbers print.
-Standard library only. Every aggregate is the median over the measured
+a configuration is, how repetitions are aggregated, how two configurations
+are compared (a Mann-Whitney U test: compare_samples) and how numbers print.
+Standard library only, except compare_samples, which needs scipy (call
+require(["scipy"]) first). Every aggregate is the median over the measured
 repetitions of one configuration (the rows of runs.csv sharing workload,
 params, executor, workers and pin), with min..max over those rows as its
 range: nothing is computed from numbers that are not in the folder.
@@ -13,7 +16,11 @@ import json
 import math
 import os
 import statistics
+import subprocess
 import sys
+
+# A difference is significant below this p-value (two-sided).
+ALPHA = 0.05
 
 EXECUTOR_ORDER = ["seq", "threads", "procs"]
 
@@ -26,6 +33,10 @@ NUMERIC = {
     "ipc_mean_ms", "task_cpu_s", "cpu_util", "user_s", "sys_s", "peak_rss_kb",
     "peak_rss_children_kb", "nvcsw", "nivcsw", "cores", "distinct_cpus",
     "workers_replaced", "cpu_over_wall", "cpu_under_zero", "baseline_wall_s", "speedup", "efficiency",
+    # schema 4
+    "rounds", "min_rounds", "min_time_s", "rule_met", "warmup_tasks", "warmup_s",
+    "sequence", "digest_tasks", "loadavg_1m", "procs_running", "capacity_cpus",
+    "steal_pct", "iowait_pct", "others_cpu_s", "noise_window_s", "baseline_throughput",
     # summary.csv
     "reps", "wall_median_s", "wall_ci_low_s", "wall_ci_high_s", "ci_level",
     "wall_cv", "throughput_median", "speedup_median", "efficiency_median",
@@ -35,6 +46,43 @@ NUMERIC = {
 
 def warn(msg):
     print("poolbench: " + msg, file=sys.stderr)
+
+
+def _imports(python, modules):
+    code = "import " + ", ".join(modules)
+    try:
+        return subprocess.run([python, "-c", code], capture_output=True, timeout=60).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def require(modules, what):
+    """Makes sure this interpreter imports every module in `modules`: if it
+    does not, runs the calling script again with one that does
+    ($POOLBENCH_PYTHON, Debian's /usr/bin/python3, then python3 on the PATH;
+    the first without the modules is often a pyenv build), or exits 1 with
+    one line naming the missing modules and the Debian packages."""
+    missing = []
+    for m in modules:
+        try:
+            __import__(m)
+        except ImportError:
+            missing.append(m)
+    if not missing:
+        return
+    if not os.environ.get("POOLBENCH_REEXEC"):
+        here = os.path.realpath(sys.executable)
+        cands = [os.environ.get("POOLBENCH_PYTHON"), "/usr/bin/python3"]
+        for d in os.environ.get("PATH", "").split(os.pathsep):
+            cands.append(os.path.join(d, "python3"))
+        for py in cands:
+            if py and os.access(py, os.X_OK) and os.path.realpath(py) != here and _imports(py, modules):
+                os.environ["POOLBENCH_REEXEC"] = "1"
+                os.execv(py, [py] + sys.argv)
+    print("poolbench: %s needs %s: no python3 here imports %s (apt-get install %s)"
+          % (what, ", ".join(missing), ", ".join(missing),
+             " ".join("python3-" + m for m in missing)), file=sys.stderr)
+    sys.exit(1)
 
 
 def number(text):
@@ -63,7 +111,7 @@ def read_csv(path):
                 if k is None:
                     continue
                 row[k] = number(v) if k in NUMERIC else (v or "")
-            for k in ("workers", "rep", "tasks"):
+            for k in ("workers", "rep", "tasks", "rounds", "sequence"):
                 if row.get(k) is not None:
                     row[k] = int(row[k])
             row.setdefault("pin", "none")
@@ -185,7 +233,7 @@ class Folder:
     def machine_line(self):
         """'host vm, AMD EPYC, 2 cores / 2 PUs' for chart titles."""
         m = self.machine
-        cpu = m.get("cpu_model") or "unknown CPU"
+        cpu = clean_text(m.get("cpu_model")) or "unknown CPU"
         cores = m.get("cores")
         pus = m.get("pus")
         if cores is None:
@@ -200,6 +248,12 @@ class Folder:
         if m.get("is_vm") is True:
             vm = ", VM (%s)" % m.get("virtualization") if m.get("virtualization") else ", VM"
         return "host %s, %s, %s%s" % (self.host(), cpu, cpus, vm)
+
+
+def clean_text(v):
+    """'AMD EPYC Processor    ' -> 'AMD EPYC Processor': /proc and hwloc pad
+    the CPU model with blanks."""
+    return " ".join(str(v).split()) if v is not None else v
 
 
 def config_sort_key(k):
@@ -386,4 +440,163 @@ def hyperfine_results(obj):
     for r in obj["results"]:
         if isinstance(r, dict) and isinstance(r.get("times"), list) and r["times"]:
             out.append(r)
+    return out
+
+
+# -- comparing two configurations ---------------------------------------------
+
+
+def mann_whitney(a, b):
+    """Two-sided Mann-Whitney U test of samples a and b: (p, method, U) or
+    None when a side has fewer than 2 values. Exact (the permutation
+    distribution of U) when no value is tied and each side has at most 50
+    values; otherwise the normal approximation with tie and continuity
+    corrections. scipy.stats.mannwhitneyu does the arithmetic."""
+    from scipy.stats import mannwhitneyu
+    a, b = [float(x) for x in a], [float(x) for x in b]
+    if len(a) < 2 or len(b) < 2:
+        return None
+    ties = len(set(a) | set(b)) < len(a) + len(b)
+    method = "exact" if not ties and max(len(a), len(b)) <= 50 else "asymptotic"
+    res = mannwhitneyu(a, b, alternative="two-sided", method=method)
+    return float(res.pvalue), method, float(res.statistic)
+
+
+def cv_pct(values):
+    """Coefficient of variation in % (sample stddev / mean), None if < 2."""
+    v = [x for x in values if x is not None]
+    if len(v) < 2 or not statistics.mean(v):
+        return None
+    return 100.0 * statistics.stdev(v) / abs(statistics.mean(v))
+
+
+def spread_pct(values):
+    """The run-to-run spread in %: 1.4826 x the median absolute deviation /
+    the median (for normal data this estimates the coefficient of variation,
+    and one outlying run does not inflate it). None if < 2 values."""
+    v = [x for x in values if x is not None]
+    if len(v) < 2 or not statistics.median(v):
+        return None
+    med = statistics.median(v)
+    return 100.0 * 1.4826 * statistics.median(abs(x - med) for x in v) / abs(med)
+
+
+def fmt_p_value(p):
+    """A p-value alone: '0.0079', '0.056', '< 0.0001', 'n/a' (two significant digits)."""
+    if p is None:
+        return "n/a"
+    return "< 0.0001" if p < 1e-4 else "%.2g" % p
+
+
+def fmt_p(p):
+    """p-values as printed in sentences: 'p = 0.0079', 'p = 0.056', 'p < 0.0001'."""
+    v = fmt_p_value(p)
+    return "p " + v if v.startswith("<") else "p = " + v
+
+
+class Comparison:
+    """a against b (lists of one metric over repetitions, higher = better):
+    change_pct = (median a / median b - 1) x 100; p from mann_whitney; noise_pct
+    = the larger of the two sides' run-to-run spreads (spread_pct).
+    significant: p < ALPHA and |change_pct| > noise_pct, the only
+    case in which a verdict may say "faster" or "slower"."""
+
+    def __init__(self, a, b):
+        self.a = [x for x in a if x is not None]
+        self.b = [x for x in b if x is not None]
+        self.median_a = statistics.median(self.a) if self.a else None
+        self.median_b = statistics.median(self.b) if self.b else None
+        self.change_pct = (100.0 * (self.median_a / self.median_b - 1)
+                           if self.median_a is not None and self.median_b else None)
+        mw = mann_whitney(self.a, self.b)
+        self.p, self.method = (mw[0], mw[1]) if mw else (None, None)
+        spreads = [c for c in (spread_pct(self.a), spread_pct(self.b)) if c is not None]
+        self.noise_pct = max(spreads) if spreads else None
+        self.beyond_noise = (self.change_pct is not None and self.noise_pct is not None
+                             and abs(self.change_pct) > self.noise_pct)
+        self.significant = self.p is not None and self.p < ALPHA and self.beyond_noise
+
+    def why_not(self):
+        """Why the difference is not called significant, in a few words."""
+        if self.p is None:
+            return "fewer than 2 runs a side: no test"
+        if self.p >= ALPHA:
+            return fmt_p(self.p)
+        return "%s, but the %.1f%% difference is within the %.1f%% run-to-run spread" % (
+            fmt_p(self.p), abs(self.change_pct or 0), self.noise_pct or 0)
+
+
+def ideal_rate(row):
+    """For an I/O row with an injected latency (latency_ms in params): the
+    highest rate a pool of `workers` can reach on `tasks` tasks when each
+    takes exactly the latency and costs nothing else:
+        tasks / (ceil(tasks / workers) x latency)
+    (the tasks go in rounds of `workers`; a last, partial round takes a
+    whole latency). Little's law, workers / latency, is its limit for long
+    runs. None for other rows."""
+    if row.get("workload_kind") != "io":
+        return None
+    lat = param_number(row.get("params"), "latency_ms")
+    w, n = row.get("workers"), row.get("tasks")
+    if not lat or lat <= 0 or not w or not n:
+        return None
+    return n / (math.ceil(n / w) * lat / 1000.0)
+
+
+# -- which machine and build a folder comes from --------------------------------
+
+IDENTITY_KEYS = [("host", "host"), ("cpu_model", "CPU model"), ("pus", "CPUs (PUs)"),
+                 ("compiler", "compiler"), ("cflags", "compiler flags"), ("build", "build kind")]
+
+
+def identity(folder):
+    """{key: value} naming the machine and the build of a results folder, from
+    machine.json, else from runs.csv (host, build)."""
+    m = folder.machine
+    out = {}
+    for key, _ in IDENTITY_KEYS:
+        v = m.get(key)
+        if key == "build" and isinstance(v, dict):
+            v = v.get("kind")
+        if v is None and folder.runs:
+            col = {"host": "host", "build": "build"}.get(key)
+            vals = sorted({r.get(col) for r in folder.runs if col and r.get(col)})
+            v = ", ".join(vals) if vals else None
+        out[key] = clean_text(v) if isinstance(v, str) else v
+    return out
+
+
+def identity_differences(a, b):
+    """[(label, value in a, value in b)] where two identities differ (keys
+    unknown on either side are not counted as differences)."""
+    out = []
+    for key, label in IDENTITY_KEYS:
+        va, vb = a.get(key), b.get(key)
+        if va is not None and vb is not None and va != vb:
+            out.append((label, va, vb))
+    return out
+
+
+# -- noise on record --------------------------------------------------------------
+
+STEAL_MAX_PCT = 2.0       # stolen share of a run's CPU time above which a run is suspect
+OTHERS_MAX_SHARE = 0.10   # other processes' share of the CPUs over a run
+OTHERS_MIN_S = 0.05       # ... and at least this much CPU (5 ticks: above /proc/stat's resolution)
+CAPACITY_MIN_SHARE = 0.9  # CPUs a parallel spin got just before the run, share of the online ones
+
+
+def noise_reasons(row):
+    """Why a runs.csv row's surroundings make it suspect: a list of short
+    phrases (empty when nothing was wrong or nothing was measured)."""
+    out = []
+    steal = row.get("steal_pct")
+    if steal is not None and steal > STEAL_MAX_PCT:
+        out.append("steal %.1f%%" % steal)
+    others, window, cores = row.get("others_cpu_s"), row.get("noise_window_s"), row.get("cores")
+    if others is not None and window and cores and others > OTHERS_MIN_S \
+            and others / (window * cores) > OTHERS_MAX_SHARE:
+        out.append("other processes took %.0f%% of the CPUs" % (100 * others / (window * cores)))
+    cap = row.get("capacity_cpus")
+    if cap is not None and cores and cap < CAPACITY_MIN_SHARE * cores:
+        out.append("%.2f of %d CPUs available" % (cap, int(cores)))
     return out

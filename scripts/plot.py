@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# needs: matplotlib
 """Charts of a poolbench results folder: DIR/charts/*.png and *.svg.
 
     scripts/py.sh scripts/plot.py RESULTS_DIR
@@ -267,7 +268,8 @@ class Plotter:
                 if lat and lat > 0:
                     ax.plot(ws, [w / (lat / 1000.0) for w in ws], color=REF_COLOR, linestyle=":",
                             marker="x", markersize=7, linewidth=1.4,
-                            label="Little's law: workers / latency_ms", zorder=1)
+                            label="Little's law (long-run limit): workers / latency_ms", zorder=1)
+                    self.round_ideal(ax, ser)
                     predicted.append(lat)
                 else:
                     why = ("latency_ms=0" if lat == 0 else "no latency_ms parameter")
@@ -281,20 +283,41 @@ class Plotter:
                     ax.set_ylim(0, top)
                 ax.set_title(self.panel_title(wl, params, plist))
             title = "Throughput against workers: %s (I/O-bound)" % wl
-            foot = ("Point: median throughput (tasks / wall_s) of %d runs; bar: min..max. Little's law: "
-                    "a pool of N workers whose tasks each take latency_ms completes at most "
-                    "N / latency_ms tasks per second (per-task overhead ignored)." % nmax)
+            foot = ("Point: median throughput (tasks / wall_s) of %d runs; bar: min..max. Ideal rate of a "
+                    "run: tasks / (ceil(tasks / workers) x latency_ms): the tasks go in rounds of N "
+                    "workers, each round one latency (per-task overhead ignored); drawn as + where the "
+                    "runs' last round is partial, else it equals Little's law, N / latency_ms, its limit "
+                    "for long runs." % nmax)
             h, lb = self.legend_of(axes)
             self.finish(fig, title, foot, h, lb)
             if predicted:
-                cap = ("Measured throughput against pool size for %s beside Little's-law prediction "
-                       "workers / latency_ms (latency_ms from the params column); median of %d runs, "
-                       "bar = min..max." % (wl, nmax))
+                cap = ("Measured throughput against pool size for %s beside the ideal rate, tasks / "
+                       "(ceil(tasks / workers) x latency_ms), whose long-run limit is Little's law, workers "
+                       "/ latency_ms (latency_ms from the params column); median of %d runs, bar = min..max."
+                       % (wl, nmax))
             else:
                 cap = ("Measured throughput against pool size for %s; no Little's-law line: the workload "
                        "has no latency_ms parameter (or it is 0). Median of %d runs, bar = min..max."
                        % (wl, nmax))
             self.save(fig, "throughput", "throughput_%s" % pb.slug(wl), wl, title, cap)
+
+    @staticmethod
+    def round_ideal(ax, ser):
+        """The ideal rate of the runs as they were sized, tasks / (ceil(tasks
+        / workers) x latency), where it falls below Little's law (the runs'
+        last round is partial): + markers at each configuration's workers."""
+        pts = {}
+        for _, _, rows_by_w in ser:
+            for workers, rows in rows_by_w:
+                for r in rows:
+                    ideal = pb.ideal_rate(r)
+                    lat = pb.param_number(r.get("params"), "latency_ms")
+                    if ideal and lat and ideal < 0.999 * workers / (lat / 1000.0):
+                        pts.setdefault(workers, []).append(ideal)
+        if pts:
+            xs = sorted(pts)
+            ax.plot(xs, [pb.Agg(pts[x]).median for x in xs], color=REF_COLOR, linestyle="none",
+                    marker="+", markersize=9, label="ideal for these runs' length", zorder=1)
 
     def config_label(self, ex, workers, pin):
         s = "%s\n%d w" % (ex, workers)

@@ -1,17 +1,20 @@
 #!/usr/bin/env python3
+# needs: scipy
 """REPORT.md for a poolbench results folder.
 
     scripts/py.sh scripts/report.py RESULTS_DIR [--out FILE]
 
-The machine and the conditions, the calibration, one table per workload
-(executor x workers: throughput, speedup, efficiency, p95 latency, CPU
-utilisation, peak RSS) with the best cells marked, the charts that plot.py
-drew (charts/charts.json), a verdict per workload computed from the numbers,
-the advise, overhead and hyperfine results when their files exist, and
-warnings wherever the spread, a digest or a failed task makes a comparison
-untrustworthy. Every figure is a median over the runs.csv rows of one
-configuration, with min..max over those rows, or a value copied from the
-file named beside it.
+The machine and the conditions (the run-length rule, the order of the
+repetitions, the noise recorded per run), the calibration, one table per
+workload (executor x workers: throughput, speedup, efficiency, p95 latency,
+CPU utilisation, peak RSS) with the best cells marked, the charts that
+plot.py drew (charts/charts.json), a verdict per workload from a
+Mann-Whitney U test between each executor's best configuration and the
+best overall, the advise, overhead and hyperfine results when their files
+exist, and warnings wherever the spread, the machine's noise, the build, a
+digest or a failed task makes a comparison untrustworthy, naming the runs.
+Every figure is a median over the runs.csv rows of one configuration, with
+min..max over those rows, or a value copied from the file named beside it.
 """
 
 import argparse
@@ -20,6 +23,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pbresults as pb  # noqa: E402
+
+pb.require(["scipy"], "report.py (the verdicts' rank test)")
 
 fmt = pb.fmt
 BEST = "\u2605"      # best median in a column of a workload table
@@ -62,24 +67,20 @@ def span(a, unit=""):
     return "%s%s (%s..%s)" % (fmt(a.median), unit, fmt(a.lo), fmt(a.hi))
 
 
-def ideal_rate(row):
-    """For an I/O row with an injected latency (latency_ms in params): the
-    rate if every worker always had a request in flight and each took
-    exactly the latency, min(workers, tasks) / latency; else None."""
-    if row.get("workload_kind") != "io":
-        return None
-    for kv in str(row.get("params") or "").split(","):
-        key, _, value = kv.partition("=")
-        if key == "latency_ms":
-            try:
-                lat = float(value) / 1000
-            except ValueError:
-                return None
-            w, n = row.get("workers"), row.get("tasks")
-            if lat <= 0 or not w or not n:
-                return None
-            return min(w, n) / lat
-    return None
+def name_runs(rows, limit=6):
+    """'`config_id` rep 2; ...' for the first rows, '... (N more)' after."""
+    out = "; ".join("`%s` rep %s" % (r.get("config_id"), r.get("rep")) for r in rows[:limit])
+    return out + (" ... (%d more)" % (len(rows) - limit) if len(rows) > limit else "")
+
+
+def value_range(rows, column, unit="", digits=None):
+    """'0.21..0.52 s' over the rows that have the column, or 'not recorded'."""
+    vals = [r[column] for r in rows if r.get(column) is not None]
+    if not vals:
+        return "not recorded"
+    f = (lambda v: ("%%.%df" % digits) % v) if digits is not None else fmt
+    lo, hi = min(vals), max(vals)
+    return (f(lo) if lo == hi else "%s..%s" % (f(lo), f(hi))) + unit
 
 
 class Report:
@@ -118,7 +119,7 @@ class Report:
         libs = m.get("libraries") if isinstance(m.get("libraries"), dict) else {}
         rows = [
             ("host", unknown(self.f.host())),
-            ("CPU", unknown(m.get("cpu_model"))),
+            ("CPU", unknown(pb.clean_text(m.get("cpu_model")))),
             ("cores / PUs / packages / NUMA nodes", "%s / %s / %s / %s" % tuple(
                 unknown(m.get(k)) for k in ("cores", "pus", "packages", "numa_nodes"))),
             ("online CPUs seen by the runs (runs.csv cores)", unknown(self.f.online_cpus())),
@@ -126,6 +127,12 @@ class Report:
              and m["memory_kb"] > 0 else "unknown"),
             ("operating system, kernel", "%s, %s" % (unknown(m.get("os")), unknown(m.get("kernel")))),
             ("CPU frequency governor", unknown(m.get("governor"))),
+            ("frequency boost (turbo)", unknown(m.get("boost"))),
+            ("current frequencies (kHz)", unknown(m.get("scaling_cur_freq_khz"))),
+            ("isolated CPUs / nohz_full", "%s / %s" % (unknown(m.get("isolated_cpus")),
+                                                       unknown(m.get("nohz_full")))),
+            ("address-space randomisation", unknown(m.get("aslr"))),
+            ("build of poolbench", self.build_text()),
             ("virtual machine", "%s (%s)" % (unknown(m.get("is_vm")), unknown(m.get("virtualization")))),
             ("container", unknown(m.get("container"))),
             ("compiler, flags", "%s, `%s`" % (unknown(m.get("compiler")), unknown(m.get("cflags")))),
@@ -158,8 +165,16 @@ class Report:
             ("tasks per run", ", ".join(str(t) for t in tasks) or "unknown"),
             ("input seed", ", ".join(str(s) for s in seeds) or "unknown"),
             ("runs recorded", "%s .. %s" % (stamps[0], stamps[-1]) if stamps else "unknown"),
-        ]
+        ] + self.steady_conditions(runs) + self.noise_conditions(runs)
         self.w("Conditions, from runs.csv:", "", table(["", "value"], cond), "")
+        snaps = pb.read_jsonl(os.path.join(self.f.path, "noise.jsonl"))
+        if snaps:
+            self.w("The machine around the bench (`poolbench noise`, noise.jsonl): " + "; ".join(
+                "%s: %s of %s CPUs to a parallel spin, load %s, %s runnable, other processes %s CPU s "
+                "over %s s" % (unknown(n.get("label") or n.get("timestamp")), fmt(n.get("capacity_cpus")),
+                               unknown(n.get("online_cpus")), fmt(n.get("loadavg_1m")),
+                               unknown(n.get("procs_running")), fmt(n.get("others_cpu_s")),
+                               fmt(n.get("window_s"))) for n in snaps) + ".", "")
         files = ["runs.csv", "summary.csv", "machine.json", "calibrate.json", "overhead.jsonl",
                  "advise.json", "hyperfine.json"]
         present = [x for x in files if os.path.exists(os.path.join(self.f.path, x))]
@@ -168,8 +183,75 @@ class Report:
                                       " Absent: %s." % ", ".join("`%s`" % x for x in absent) if absent else ""),
                "")
 
-    def warnings(self):
+    def build_text(self):
+        b = self.f.machine.get("build")
+        kinds = sorted({r.get("build") for r in self.f.runs if r.get("build")})
+        if isinstance(b, dict):
+            return "%s (%s)" % (unknown(b.get("kind")), unknown(b.get("source")))
+        return ", ".join(kinds) + " (runs.csv build)" if kinds else "unknown"
+
+    def steady_conditions(self, runs):
+        """The run-length rule, the order and the warm-up, from runs.csv."""
+        rules = sorted({(r.get("min_rounds"), r.get("min_time_s")) for r in runs
+                        if r.get("min_rounds") is not None})
+        orders = sorted({"%s (seed %s)" % (r.get("order"), r.get("order_seed")) for r in runs if r.get("order")})
+        met = [r for r in runs if r.get("rule_met") is not None]
+        return [
+            ("run length rule (min_rounds, min_time_s)", "; ".join(
+                ">= %d rounds of the pool and >= %s s measured" % (int(a), fmt(b)) for a, b in rules)
+             or "not recorded (schema < 4)"),
+            ("runs meeting the rule (rule_met)", "%d of %d" % (sum(1 for r in met if r["rule_met"]), len(met))
+             if met else "not recorded"),
+            ("rounds per run (ceil(tasks / workers))", value_range(runs, "rounds", digits=0)),
+            ("measured seconds per run (wall_s)", value_range(runs, "wall_s", " s")),
+            ("in-run warm-up (warmup_tasks, outside wall_s)", value_range(runs, "warmup_tasks", " tasks",
+                                                                          digits=0)),
+            ("order of the repetitions", ", ".join(orders) or "not recorded (grouped, schema < 4)"),
+        ]
+
+    def noise_conditions(self, runs):
+        return [
+            ("CPUs a parallel spin got just before each run (capacity_cpus)",
+             value_range(runs, "capacity_cpus", digits=2)),
+            ("load average just before (loadavg_1m)", value_range(runs, "loadavg_1m", digits=2)),
+            ("runnable processes just before (procs_running, the reader included)",
+             value_range(runs, "procs_running", digits=0)),
+            ("steal over a run (steal_pct)", value_range(runs, "steal_pct", "%", digits=1)),
+            ("iowait over a run (iowait_pct)", value_range(runs, "iowait_pct", "%", digits=1)),
+            ("other processes' CPU over a run (others_cpu_s)", value_range(runs, "others_cpu_s", " s", digits=2)),
+        ]
+
+    def noise_warnings(self):
+        """Runs whose surroundings make them suspect, and a build that is not
+        an optimised one, each naming the runs."""
         items = []
+        noisy = [(r, pb.noise_reasons(r)) for r in self.f.runs]
+        for what, key in (("steal above %g%% of the run" % pb.STEAL_MAX_PCT, "steal"),
+                          ("other processes competed for the CPUs (more than %d%% of them over the run)"
+                           % (100 * pb.OTHERS_MAX_SHARE), "other processes"),
+                          ("fewer CPUs available than online just before the run (a parallel spin got "
+                           "under %d%% of them)" % (100 * pb.CAPACITY_MIN_SHARE), "CPUs available")):
+            rows = [r for r, why in noisy if any(key in w for w in why)]
+            if rows:
+                items.append("%s **noise: %s** in %d of %d runs: %s. Their numbers measure the machine as much "
+                             "as the pool; re-take them on a quiet machine." % (
+                                 SPREAD, what, len(rows), len(self.f.runs), name_runs(rows)))
+        short = [r for r in self.f.runs if r.get("rule_met") == 0]
+        if short:
+            items.append("%s **shorter than the run-length rule** (rule_met = 0) in %d of %d runs: %s. A run "
+                         "below min_rounds rounds or min_time_s seconds still carries its start-up in its "
+                         "rate." % (SPREAD, len(short), len(self.f.runs), name_runs(short)))
+        slow = [r for r in self.f.runs if r.get("build") and r["build"] != "optimized"]
+        b = self.f.machine.get("build")
+        if slow or (isinstance(b, dict) and b.get("optimized") is False):
+            kinds = sorted({r["build"] for r in slow}) or [unknown(b.get("kind"))]
+            items.append("%s **not an optimised build** (%s): a -O0 or sanitizer build measures the "
+                         "instrumentation, not the pool. %s" % (
+                             BAD, ", ".join(kinds), ("Runs: " + name_runs(slow) + ".") if slow else ""))
+        return items
+
+    def warnings(self):
+        items = self.noise_warnings()
         by_wl = {}
         for r in self.f.summary:
             if r.get("spread_warning"):
@@ -224,11 +306,13 @@ class Report:
         if noisy:
             items.append("%s **calibration spread**: %s (calibrate.json notes): treat %s as rough."
                          % (SPREAD, ", ".join(noisy), "it" if len(noisy) == 1 else "them"))
-        few = [k for k, v in self.f.configs.items() if len(v) < 3]
+        few = [k for k, v in self.f.configs.items() if len(v) < 4]
         if few:
-            items.append("%d configuration%s ha%s fewer than 3 runs: their min..max ranges say little "
-                         "about the spread." % (len(few), "" if len(few) == 1 else "s",
-                                                "s" if len(few) == 1 else "ve"))
+            items.append("%d configuration%s ha%s fewer than 4 runs: no comparison with %s can be "
+                         "significant (with 3 runs a side the smallest two-sided Mann-Whitney p-value is "
+                         "2 / C(6, 3) = 0.1), and a min..max range of so few runs says little about the "
+                         "spread." % (len(few), "" if len(few) == 1 else "s", "s" if len(few) == 1 else "ve",
+                                      "it" if len(few) == 1 else "them"))
         self.w("## Warnings", "")
         if items:
             self.w(*["- " + i for i in items])
@@ -304,49 +388,52 @@ class Report:
                 best[ex] = (k, a)
         return best
 
+    def where(self, k):
+        pin = ", pin=%s" % k[4] if self.several_pins else ""
+        return "%d worker%s%s" % (k[3], "" if k[3] == 1 else "s", pin)
+
     def verdict(self, wl, params, keys):
         best = self.best_by_executor(keys)
         if not best:
             return ["No throughput values: no verdict."]
         ranked = sorted(best.items(), key=lambda kv: -kv[1][1].median)
         (top, (tk, ta)) = ranked[0]
-        n = min(a.n for _, (_, a) in ranked)
-        out = []
-
-        def where(k):
-            pin = ", pin=%s" % k[4] if self.several_pins else ""
-            return "%d worker%s%s" % (k[3], "" if k[3] == 1 else "s", pin)
-
-        summary = "**%s** at %s: %s tasks/s" % (top, where(tk), fmt(ta.median))
+        summary = "**%s** at %s: %s tasks/s" % (top, self.where(tk), fmt(ta.median))
         seq = best.get("seq")
         if seq and top != "seq" and seq[1].median:
             summary += ", %.2fx the sequential baseline" % (ta.median / seq[1].median)
-        out.append("Best configuration: %s (median of %d runs)." % (summary, ta.n))
+        out = ["Best configuration: %s (median of %d runs)." % (summary, ta.n)]
         for other, (ok, oa) in ranked[1:]:
-            if not oa.median:
-                continue
-            ratio = ta.median / oa.median
-            same = tk[3] == ok[3] and tk[4] == ok[4]
-            small = " (a small difference: under 5%)" if ratio < 1.05 else ""
-            spread = ""
-            sw = [self.f.summary_by_id.get(self.config_id(k), {}).get("spread_warning") for k in (tk, ok)]
-            if any(sw):
-                spread = " %s the sweep flagged a wide spread for one of them." % SPREAD
-            if ta.lo <= oa.hi:
-                out.append("%s vs %s: **no significant difference** (%s vs %s tasks/s, best configurations "
-                           "%s and %s; the min..max ranges of their runs overlap).%s" % (
-                               top, other, fmt(ta.median), fmt(oa.median), where(tk), where(ok), spread))
-            elif same:
-                out.append("**%s is %.2fx faster than %s at %s** (%s vs %s tasks/s, medians of %d runs, "
-                           "ranges do not overlap)%s.%s" % (top, ratio, other, where(tk), fmt(ta.median),
-                                                           fmt(oa.median), n, small, spread))
-            else:
-                out.append("**%s at %s is %.2fx faster than %s at %s** (each at its best pool size; %s vs "
-                           "%s tasks/s, medians of %d runs, ranges do not overlap)%s.%s" % (
-                               top, where(tk), ratio, other, where(ok), fmt(ta.median), fmt(oa.median), n,
-                               small, spread))
+            if oa.median:
+                out.append(self.pair_verdict(top, tk, other, ok))
         self.verdicts.append((wl, params, out[0] if len(out) == 1 else out[0] + " " + out[1]))
         return out
+
+    def pair_verdict(self, top, tk, other, ok):
+        """One sentence comparing two configurations' throughput with a
+        Mann-Whitney U test: "faster" only at p < 0.05 and a difference
+        beyond the run-to-run spread, else "no significant difference"."""
+        c = pb.Comparison([r.get("throughput") for r in self.f.configs[tk]],
+                          [r.get("throughput") for r in self.f.configs[ok]])
+        at = ("at %s" % self.where(tk)) if tk[3:] == ok[3:] else ""
+        n = "%d vs %d runs" % (len(c.a), len(c.b))
+        spread = ""
+        sw = [self.f.summary_by_id.get(self.config_id(k), {}).get("spread_warning") for k in (tk, ok)]
+        if any(sw):
+            spread = " %s the sweep flagged a wide spread for one of them." % SPREAD
+        test = "Mann-Whitney U, %s, %s" % (c.method or "no test", n)
+        if c.significant:
+            ratio = c.median_a / c.median_b
+            if at:
+                head = "**%s is %.2fx faster than %s %s**" % (top, ratio, other, at)
+            else:
+                head = "**%s at %s is %.2fx faster than %s at %s** (each at its best pool size)" % (
+                    top, self.where(tk), ratio, other, self.where(ok))
+            return "%s: %s vs %s tasks/s, %s (%s); run-to-run spread %.1f%%.%s" % (
+                head, fmt(c.median_a), fmt(c.median_b), pb.fmt_p(c.p), test, c.noise_pct, spread)
+        return ("%s vs %s: **no significant difference (%s)** (%s vs %s tasks/s, best configurations %s "
+                "and %s; %s).%s" % (top, other, c.why_not(), fmt(c.median_a), fmt(c.median_b),
+                                    self.where(tk), self.where(ok), test, spread))
 
     @staticmethod
     def config_id(k):
@@ -398,14 +485,27 @@ class Report:
                 notes.append("%s digest mismatch in %d run%s" % (BAD, m["digest_bad"], "" if m["digest_bad"] == 1 else "s"))
             if m["failed"]:
                 notes.append("%s %d failed tasks" % (BAD, m["failed"]))
-            ideal = ideal_rate(self.f.configs[k][0])
-            if ideal and m["tp"]:
-                notes.append("%.0f%% of the ideal rate (%s tasks/s = workers / latency)"
-                             % (100 * m["tp"].median / ideal, fmt(ideal)))
+            share = self.ideal_share(self.f.configs[k])
+            if share:
+                notes.append(share)
             rows.append([k[2], str(k[3])] + ([k[4]] if self.several_pins else []) + [
                 str(m["n"]), tp, span(m["sp"]), span(m["ef"]), p95, fmt(m["cpu"].median) if m["cpu"] else "\u2013",
                 rss, "; ".join(notes)])
         return table(header, rows)
+
+    @staticmethod
+    def ideal_share(rows):
+        """'88% of the ideal rate (11636 tasks/s for 2560 tasks in 40 rounds)':
+        the median over the runs of throughput / ideal (pb.ideal_rate), or
+        None for rows without an injected latency."""
+        shares = [r["throughput"] / pb.ideal_rate(r) for r in rows
+                  if pb.ideal_rate(r) and r.get("throughput") is not None]
+        if not shares:
+            return None
+        r0 = rows[0]
+        return "%.0f%% of the ideal rate (%s tasks/s for %d tasks in %d rounds of %d)" % (
+            100 * pb.Agg(shares).median, fmt(pb.ideal_rate(r0)), r0["tasks"],
+            -(-r0["tasks"] // r0["workers"]), r0["workers"])
 
     def charts_for(self, kind=None, workload=None):
         if not isinstance(self.index, dict):
@@ -426,11 +526,19 @@ class Report:
             return
         self.w("Table legend: %s best median in its column for that workload (highest throughput, lowest "
                "p95 latency); %s the sweep flagged a wide spread (summary.csv `spread_warning`); %s a digest "
-               "mismatch or failed tasks. Throughput = tasks / wall_s; speedup = seq median wall_s / wall_s "
-               "(runs.csv `speedup`); efficiency = speedup / workers; latency is submit to result, queueing "
+               "mismatch or failed tasks. Throughput = tasks / wall_s; speedup = throughput / the seq baseline's "
+               "median throughput (runs.csv `speedup`: runs of different lengths compare by rate); "
+               "efficiency = speedup / workers; latency is submit to result, queueing "
                "included; CPU util = task CPU / (wall x online CPUs); peak RSS from getrusage. For an I/O workload "
-               "with an injected latency, the notes give the median throughput as a share of the ideal rate, "
-               "min(workers, tasks) / latency: what the pool would reach if it cost nothing." % (BEST, SPREAD, BAD), "")
+               "with an injected latency, the notes give the median over the runs of throughput / ideal rate, "
+               "where the ideal rate = tasks / (ceil(tasks / workers) x latency): the tasks go in rounds of "
+               "`workers`, each round takes one latency, so this is what the pool would reach if it cost "
+               "nothing; its limit for long runs is Little's law, workers / latency. Verdicts compare the "
+               "throughput of each executor's best configuration with the best one's by a two-sided "
+               "Mann-Whitney U test (exact without ties): \"faster\" needs p < %g and a difference larger "
+               "than the run-to-run spread (1.4826 x the median absolute deviation / the median, the larger of "
+               "the two), otherwise they "
+               "read \"no significant difference\" with the p-value." % (BEST, SPREAD, BAD, pb.ALPHA), "")
         for wl, (kind, plist) in self.f.workloads().items():
             self.w("### %s (%s-bound)" % (wl, kind), "")
             varied = pb.varied_keys(plist)

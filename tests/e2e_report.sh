@@ -24,7 +24,7 @@ if ! "$scripts/py.sh" -c 'import matplotlib' 2>"$tmp/err"; then
 fi
 
 # -- a small real results folder --------------------------------------------
-"$PB" sweep --out "$r" -W primes,sleep,noop -w 1,2 --reps 3 --warmup 0 -n 20 \
+"$PB" sweep --out "$r" -W primes,sleep,noop -w 1,2 --reps 3 --warmup 0 -n 20 --min-time 0.02 \
     -p span=100000 -p latency_ms=2 --vary payload_bytes=64,65536 -q 2>"$tmp/err" ||
     { cat "$tmp/err"; echo "FAIL poolbench sweep"; exit 1; }
 "$PB" calibrate --quick --json "$r/calibrate.json" >/dev/null 2>"$tmp/err" ||
@@ -42,7 +42,7 @@ else  # hyperfine's --export-json format, by hand
 EOF
 fi
 cat >"$r/machine.json" <<'EOF'
-{"schema_version":1,"host":"e2e-host","timestamp_utc":"2026-01-01T00:00:00Z","cpu_model":"Test CPU 9000","cores":2,"pus":2,"is_vm":false,"governor":"performance","pin_policies":["none"],"reps":3,"warmup":0}
+{"schema_version":1,"host":"e2e-host","timestamp_utc":"2026-01-01T00:00:00Z","cpu_model":"Test CPU 9000      ","cores":2,"pus":2,"is_vm":false,"governor":"performance","pin_policies":["none"],"reps":3,"warmup":0}
 EOF
 
 out=$(sh "$scripts/report.sh" "$r" 2>"$tmp/err")
@@ -99,7 +99,8 @@ sp=$(median_of primes procs 2 speedup)
 check "primes procs x2: median speedup $sp (runs.csv) is in REPORT.md's row" row_has primes procs 2 "$sp"
 p95=$(median_of sleep threads 2 latency_p95_ms)
 check "sleep threads x2: median p95 $p95 ms (runs.csv) is in REPORT.md's row" row_has sleep threads 2 "$p95"
-check "REPORT.md names the machine" has "$rep" "Test CPU 9000"
+check "REPORT.md names the machine, its CPU model trimmed" has "$rep" "| CPU | Test CPU 9000 |"
+check "chart titles name the CPU model trimmed" has "$r/charts/speedup_primes.svg" "Test CPU 9000, 2 cores"
 check "REPORT.md states the aggregation" has "$rep" "median over the repetitions"
 check "REPORT.md marks a best cell" has "$rep" "$(printf '\342\230\205')"
 for wl in primes sleep noop; do

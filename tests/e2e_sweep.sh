@@ -1,8 +1,10 @@
 #!/bin/sh
 # End to end: a sweep killed with SIGKILL midway leaves valid runs.csv and
 # runs.jsonl (every finished row whole, no torn line) and no process behind;
-# every bad option of sweep, calibrate, advise and topo exits 2 with one
-# line naming it.
+# repetitions are interleaved in an order the seed fixes (or grouped); runs
+# follow the run-length rule and record the machine's noise and the build;
+# every bad option of sweep, calibrate, advise, topo and noise exits 2 with
+# one line naming it.
 set -u
 PB=${POOLBENCH:-./poolbench}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -14,7 +16,7 @@ trap 'rm -rf "$tmp"' EXIT INT TERM
 
 # -- SIGKILL midway ------------------------------------------------------
 "$PB" sweep --out "$tmp/k" -W sleep,http -e seq,threads,procs -w 1,2,4 -p latency_ms=2 \
-    --reps 50 --warmup 0 -n 8 -q 2>"$tmp/k.err" &
+    --reps 50 --warmup 0 --min-time 0 -n 8 -q 2>"$tmp/k.err" &
 pid=$!
 i=0
 while [ "$i" -lt 300 ]; do
@@ -65,12 +67,12 @@ check "the killed sweep's children ($kids ) are gone (left:${left:- none})" [ -z
 for k in $left; do kill -9 "$k" 2>/dev/null; done
 
 # -- the same folder can be resumed (appended) ----------------------------
-"$PB" sweep --out "$tmp/k" -W sleep -e seq -w 1 -p latency_ms=1 --reps 1 --warmup 0 -n 2 -q
+"$PB" sweep --out "$tmp/k" -W sleep -e seq -w 1 -p latency_ms=1 --reps 1 --warmup 0 --min-time 0 -n 2 -q
 check "a later sweep appends to the same runs.csv" [ "$(($(wc -l <"$tmp/k/runs.csv") - 1))" -gt "$rows" ]
 
 # -- crashing work on procs alone: no seq baseline, the sweep succeeds ------
 "$PB" sweep --out "$tmp/f" -W fault -e procs -w 2 -p crash_rate=0.2 -p latency_ms=0 \
-    --reps 2 --warmup 0 -n 20 -q 2>"$tmp/f.err"
+    --reps 2 --warmup 0 --min-time 0 -n 20 -q 2>"$tmp/f.err"
 rc=$?
 check "fault crash_rate=0.2 on procs only: sweep exits 0 ($rc)" [ "$rc" = 0 ]
 check "fault on procs: 2 rows" [ "$(grep -c ',procs,2,' "$tmp/f/runs.csv")" = 2 ]
@@ -85,10 +87,85 @@ check "fault on procs: no speedup without a baseline" [ -z "$(col "$tmp/f/runs.c
 
 # -- --no-baseline: the pools' rows alone, no speedup, no digest check ------
 "$PB" sweep --out "$tmp/nb" -W sleep -e seq,threads -w 4 -p latency_ms=1 --no-baseline \
-    --reps 2 --warmup 0 -n 8 -q
+    --reps 2 --warmup 0 --min-time 0 -n 8 -q
 check "--no-baseline: 2 rows, all threads" [ "$(col "$tmp/nb/runs.csv" executor | sort -u | tr '\n' ' ')" = "threads " ]
 check "--no-baseline: no speedup" [ -z "$(col "$tmp/nb/runs.csv" speedup | tr -d '\n')" ]
 check "--no-baseline: no digest check" [ -z "$(col "$tmp/nb/runs.csv" digest_ok | tr -d '\n')" ]
+
+# -- the run-length rule, the order, the noise columns ----------------------
+# A python reader of runs.csv: prints, for each row in the order written,
+# the columns asked for, tab-separated.
+cols() { # file col... -> rows
+    f=$1; shift
+    "$root/scripts/py.sh" -c 'import csv,sys
+for r in csv.DictReader(open(sys.argv[1])): print("\t".join(r[c] for c in sys.argv[2:]))' "$f" "$@"
+}
+"$PB" sweep --out "$tmp/o1" -W sleep -e threads,procs -w 1,2,4 -p latency_ms=1 --reps 3 \
+    --warmup 0 --min-rounds 3 --min-time 0 -n 2 --order-seed 7 -q
+"$PB" sweep --out "$tmp/o2" -W sleep -e threads,procs -w 1,2,4 -p latency_ms=1 --reps 3 \
+    --warmup 0 --min-rounds 3 --min-time 0 -n 2 --order-seed 7 -q
+"$PB" sweep --out "$tmp/o3" -W sleep -e threads,procs -w 1,2,4 -p latency_ms=1 --reps 3 \
+    --warmup 0 --min-rounds 3 --min-time 0 -n 2 --order-seed 8 -q
+cols "$tmp/o1/runs.csv" sequence rep executor workers order order_seed >"$tmp/o1.txt"
+check "interleaved: 21 rows (7 configurations x 3)" [ "$(wc -l <"$tmp/o1.txt")" = 21 ]
+check "interleaved: sequence numbers 1..21 in row order" \
+    [ "$(cut -f1 "$tmp/o1.txt" | tr '\n' ' ')" = "$(seq 1 21 | tr '\n' ' ')" ]
+check "interleaved: rep 1 of every configuration before any rep 2" \
+    [ "$(cut -f2 "$tmp/o1.txt" | tr '\n' ' ')" = "$(printf '1 %.0s' $(seq 7))$(printf '2 %.0s' $(seq 7))$(printf '3 %.0s' $(seq 7))" ]
+check "interleaved: the seq baseline opens every round" \
+    [ "$(awk -F'\t' 'NR % 7 == 1 { print $3 }' "$tmp/o1.txt" | sort -u)" = seq ]
+check "interleaved: order and seed recorded" [ "$(cut -f5,6 "$tmp/o1.txt" | sort -u)" = "$(printf 'interleaved\t7')" ]
+cols "$tmp/o2/runs.csv" rep executor workers >"$tmp/o2.txt"
+check "the same seed gives the same order" [ "$(cut -f2-4 "$tmp/o1.txt")" = "$(cat "$tmp/o2.txt")" ]
+cols "$tmp/o3/runs.csv" rep executor workers >"$tmp/o3.txt"
+check "another seed gives another order" [ "$(cut -f2-4 "$tmp/o1.txt")" != "$(cat "$tmp/o3.txt")" ]
+r1=$(awk -F'\t' '$2 == 1 { print $3 $4 }' "$tmp/o1.txt" | tr '\n' ' ')
+r2=$(awk -F'\t' '$2 == 2 { print $3 $4 }' "$tmp/o1.txt" | tr '\n' ' ')
+check "each round is shuffled afresh (round 1: $r1; round 2: $r2)" [ "$r1" != "$r2" ]
+"$PB" sweep --out "$tmp/g" -W sleep -e threads -w 1,2 -p latency_ms=1 --reps 3 --warmup 0 \
+    --min-rounds 1 --min-time 0 -n 2 --order grouped -q
+check "grouped: every configuration's repetitions together" \
+    [ "$(cols "$tmp/g/runs.csv" executor workers rep order | tr '\t\n' ', ')" = \
+      "seq,1,1,grouped seq,1,2,grouped seq,1,3,grouped threads,1,1,grouped threads,1,2,grouped threads,1,3,grouped threads,2,1,grouped threads,2,2,grouped threads,2,3,grouped " ]
+# The rule: tasks >= min_rounds x workers, whole rounds, a warm-up round,
+# rule_met consistent with the row, one digest prefix per case.
+check "rule: every run has >= 3 rounds and rounds = ceil(tasks / workers)" \
+    [ -z "$(cols "$tmp/o1/runs.csv" tasks rounds workers | awk -F'\t' '$2 < 3 || $2 != int(($1 + $3 - 1) / $3)')" ]
+check "rule: a warm-up round of one task per worker" \
+    [ -z "$(cols "$tmp/o1/runs.csv" warmup_tasks workers | awk -F'\t' '$1 != $2')" ]
+check "rule: rule_met = 1 (3 rounds, no time floor)" [ "$(cols "$tmp/o1/runs.csv" rule_met min_rounds | sort -u)" = "$(printf '1\t3')" ]
+check "digest: one prefix length per case (the shortest run: seq's 3 tasks)" \
+    [ "$(cols "$tmp/o1/runs.csv" digest_tasks digest_ok | sort -u)" = "$(printf '3\t1')" ]
+# A time floor: one 2 ms task is far below 0.05 s, so pilots scale it up
+# until a run lasts the floor (sleeps only get longer under load).
+"$PB" sweep --out "$tmp/t" -W sleep -e seq -p latency_ms=2 --reps 2 --warmup 0 --min-rounds 1 \
+    --min-time 0.05 -n 1 -q
+check "time floor: pilots made the runs longer than 1 task ($(cols "$tmp/t/runs.csv" tasks | tr '\n' ' '))" \
+    [ -z "$(cols "$tmp/t/runs.csv" tasks | awk '$1 <= 1')" ]
+check "time floor: rule_met says whether the run lasted 0.05 s" \
+    [ -z "$(cols "$tmp/t/runs.csv" rule_met wall_s | awk -F'\t' '($1 == 1) != ($2 >= 0.05)')" ]
+# Noise on record: a capacity probe within the CPUs, shares in 0..100,
+# procs_running >= 1 (the reader), the build kind the binary reports.
+cores=$(getconf _NPROCESSORS_ONLN)
+check "noise: 0 < capacity_cpus <= $cores CPUs (+5%)" \
+    [ -z "$(cols "$tmp/o1/runs.csv" capacity_cpus | awk -v c="$cores" '!($1 > 0 && $1 <= c * 1.05)')" ]
+odd=$(cols "$tmp/o1/runs.csv" steal_pct iowait_pct procs_running noise_window_s wall_s loadavg_1m others_cpu_s |
+    awk -F'\t' 'function share(v) { return v == "" || (v >= 0 && v <= 100) }
+        !(share($1) && share($2) && $3 >= 1 && $4 >= $5 && $6 >= 0 && $7 != "")')
+# (steal and iowait are empty when no clock tick fell in a short run's window)
+check "noise: steal and iowait are shares, procs_running >= 1, a window >= wall_s (odd rows: ${odd:-none})" \
+    [ -z "$odd" ]
+kind=$("$PB" --version | sed -n 's/.*build: \([^)]*\)).*/\1/p')
+check "build: every row says '$kind', as poolbench --version" [ "$(cols "$tmp/o1/runs.csv" build | sort -u)" = "$kind" ]
+if [ -n "${SANITIZE:-}" ]; then
+    check "build: a SANITIZE=$SANITIZE build says so ($kind)" sh -c "case '$kind' in *+$SANITIZE) true ;; *) false ;; esac"
+fi
+"$PB" sweep --out "$tmp/np" -W sleep -e seq -p latency_ms=1 --reps 1 --warmup 0 --min-time 0 \
+    -n 2 --probe-ms 0 -q
+check "--probe-ms 0: no capacity figure" [ -z "$(cols "$tmp/np/runs.csv" capacity_cpus | tr -d '\n')" ]
+"$PB" noise --json --ms 20 --label e2e >"$tmp/noise.json"
+check "poolbench noise --json: one object with its label and a capacity" \
+    sh -c "grep -q '^{\"label\":\"e2e\",' '$tmp/noise.json' && grep -q '\"capacity_cpus\":[0-9]' '$tmp/noise.json'"
 
 # -- bad options: exit 2 and one line ---------------------------------------
 bad "--out" sweep -W primes
@@ -114,5 +191,15 @@ bad "crash" advise -W fault -p crash_rate=0.2
 bad "--workers" topo --workers 0
 bad "unknown" topo --bogus
 bad "--tasks" overhead -n 5
+bad "--order must be interleaved or grouped" sweep --out "$tmp/b" --order random
+bad "--order-seed" sweep --out "$tmp/b" --order-seed x
+bad "--min-rounds" sweep --out "$tmp/b" --min-rounds -1
+bad "--min-time" sweep --out "$tmp/b" --min-time 4000
+bad "--min-time" sweep --out "$tmp/b" --min-time abc
+bad "--warmup-rounds" sweep --out "$tmp/b" --warmup-rounds 101
+bad "--probe-ms" sweep --out "$tmp/b" --probe-ms 5000
+bad "--ms" noise --ms 0
+bad "unknown option" noise --bogus
+bad "--warmup-tasks" run -W primes --warmup-tasks x
 [ -e "$tmp/b/runs.csv" ] && { echo "FAIL a refused sweep wrote rows"; fail=1; }
 exit $fail
