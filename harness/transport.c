@@ -165,7 +165,7 @@ static int parse_cli(int argc, char **argv, transport_cli *c)
     static const struct option opts[] = {
         {"sizes", required_argument, NULL, 's'},
         {"reps", required_argument, NULL, 'r'},
-        {"window", required_argument, NULL, 'O'},
+        {"window", required_argument, NULL, PB_OPT_WINDOW},
         {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
         {0, 0, 0, 0},
@@ -185,11 +185,13 @@ static int parse_cli(int argc, char **argv, transport_cli *c)
                 return PB_EXIT_USAGE;
             c->reps = (unsigned)v;
             break;
-        case 'O':
-            if (!pb_parse_u64("transport", "--window", optarg, 1, EX_MAX_WINDOW, false, &v))
+        case PB_OPT_WINDOW: {
+            pb_run_opts procs = {.procs_window = c->window};
+            if (pb_parse_procs_option("transport", ch, optarg, &procs) != 0)
                 return PB_EXIT_USAGE;
-            c->window = (unsigned)v;
+            c->window = procs.procs_window;
             break;
+        }
         case 'j': c->json = true; break;
         case 'h': fputs(usage, stdout); return -1;
         case ':': return pb_usage_error("transport", "option %s needs a value", argv[optind - 1]);
