@@ -86,11 +86,14 @@ def plot_bandwidth(rows, cal, out_dir, title):
     for name, rs in sorted(by.items()):
         rs.sort(key=lambda r: r["payload_bytes"])
         xs = [r["payload_bytes"] for r in rs if r["payload_bytes"] > 0]
-        ys = [r["gbps_both_ways_median"] for r in rs if r["payload_bytes"] > 0]
+        # From the round trips, as the bars are: the JSON's GB/s is rounded
+        # to 4 decimals, which put a 64-byte median outside its own bars.
+        ys = [2 * r["payload_bytes"] / r["round_trip_median_ns"] for r in rs if r["payload_bytes"] > 0]
         lo = [2 * r["payload_bytes"] / r["round_trip_p95_ns"] for r in rs if r["payload_bytes"] > 0]
         hi = [2 * r["payload_bytes"] / r["round_trip_p5_ns"] for r in rs if r["payload_bytes"] > 0]
         st = STYLE.get(name, {"color": "#9467bd", "marker": "x", "linestyle": "-"})
-        ax.errorbar(xs, ys, yerr=[[y - a for y, a in zip(ys, lo)], [b - y for y, b in zip(ys, hi)]],
+        ax.errorbar(xs, ys, yerr=[[max(0.0, y - a) for y, a in zip(ys, lo)],
+                                  [max(0.0, b - y) for y, b in zip(ys, hi)]],
                     label=name, capsize=2, **st)
     refs = calibrated(cal)
     for name, (nbytes, gbps) in sorted(refs.items()):
