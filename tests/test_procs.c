@@ -669,10 +669,13 @@ static void test_fork_server_death(void **state)
     ex_executor *ex = make_pool(2, 0, 0, 0);
     pid_t fs = only_child();
     assert_true(fs > 0);
-    ex_future *f = submit(ex, task_hang, NULL, 0);
-    /* Running, so it fails as the worker's (not as a queued) task. */
-    for (int t = 0; t < 2000 * test_slow() && ex_future_state(f) == EX_PENDING; t++)
-        sleep_ms(5);
+    /* Begun by its worker (not just sent ahead into its window: RUNNING
+     * alone does not say that), so it fails as the worker's task, not as
+     * a queued one of a broken pool.  The gate is never opened: the task
+     * blocks until its worker dies with the fork server. */
+    uint64_t begun = gate_starts();
+    ex_future *f = submit(ex, task_gate, NULL, 0);
+    wait_gate_starts(begun + 1);
     assert_int_equal(ex_future_state(f), EX_RUNNING);
     assert_int_equal(kill(fs, SIGKILL), 0);
     assert_int_equal(ex_future_result(f, NULL, NULL, test_hang_ns()), EX_EWORKER);
