@@ -6,6 +6,7 @@
 #   make fuzz             libFuzzer target for the frame decoder (clang)
 #   make soak             seeded randomized fault soak (SOAK_SECONDS=60, SOAK_SEED=)
 #   make peers            empty-task cost of GLib's and Python's pools beside ours
+#   make scale            threads against GLib's pool from 1k to 1M tasks, memory per future
 #   make install PREFIX=/usr/local DESTDIR=
 #   make deps             install missing Debian packages (idempotent)
 
@@ -30,7 +31,7 @@ DEB_cmocka := libcmocka-dev
 # then build in a second make (below), which reads pkg-config after the
 # install.  A module pkg-config cannot find stops the build here, naming
 # its Debian package, instead of linking with an empty library list.
-NO_LIB_GOALS := deps clean test bench peers soak fuzz report build/fuzz/%
+NO_LIB_GOALS := deps clean test bench peers scale soak lint fuzz report build/fuzz/%
 BUILD_GOALS := $(filter-out $(NO_LIB_GOALS),$(or $(MAKECMDGOALS),all))
 ifneq ($(BUILD_GOALS),)
   NEED_MODS := $(PKGS) $(if $(filter test-suite build/%/tests/% build/tests/%,$(BUILD_GOALS)),cmocka)
@@ -87,7 +88,7 @@ LIBPB := $(BUILD)/libharness.a
 POOLBENCH := $(BUILD)/poolbench
 
 .PHONY: all test test-suite bench bench-run fuzz install clean deps report peers peers-run \
-        soak soak-run
+        soak soak-run scale scale-run lint
 
 all: $(LIBEX) $(LIBWL) $(POOLBENCH)
 
@@ -127,6 +128,10 @@ test-suite: all $(TEST_BIN)
 	@POOLBENCH=$(abspath $(POOLBENCH)) SANITIZE=$(SANITIZE) VALGRIND=$(VALGRIND) \
 	    tests/run.sh $(TEST_BIN)
 
+# The static checks (scripts/lint.sh): shellcheck, cppcheck, pyflakes.
+lint: deps
+	@scripts/lint.sh
+
 # The soak test (tests/soak.c): random rounds on every backend with
 # injected faults, invariants checked after each; SOAK_SEED replays.
 SOAK_SECONDS ?= 60
@@ -154,6 +159,19 @@ peers: deps
 peers-run: all
 	@scripts/peers/run.sh
 
+# The scale step (scripts/scale.py): `poolbench overhead` on threads and
+# GLib's GThreadPool alternated at every size, and the memory per pending
+# future (`poolbench footprint`).  SCALE_SIZES, SCALE_REPS, SCALE_OUT.
+SCALE_SIZES ?= 1000,10000,100000,1000000
+SCALE_REPS ?= 5
+SCALE_OUT ?=
+scale: deps
+	@$(MAKE) --no-print-directory scale-run
+
+scale-run: all
+	@scripts/py.sh scripts/scale.py --poolbench $(abspath $(POOLBENCH)) \
+	    --sizes $(SCALE_SIZES) --reps $(SCALE_REPS) $(if $(SCALE_OUT),--out $(SCALE_OUT))
+
 FUZZ_SECONDS ?= 60
 fuzz: build/fuzz/fuzz_wire
 	build/fuzz/fuzz_wire -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 \
@@ -172,6 +190,8 @@ install: all
 	install -m 644 executors/executor.h $(DESTDIR)$(PREFIX)/include/executor.h
 	install -m 644 $(LIBEX) $(DESTDIR)$(PREFIX)/lib/libexecutors.a
 	install -m 755 $(POOLBENCH) $(DESTDIR)$(PREFIX)/bin/poolbench
+	install -d $(DESTDIR)$(PREFIX)/share/poolbench/pyrunner
+	install -m 644 scripts/pyrunner/*.py $(DESTDIR)$(PREFIX)/share/poolbench/pyrunner/
 
 clean:
 	rm -rf build poolbench

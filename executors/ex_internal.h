@@ -6,7 +6,8 @@
  * Ownership: a future has a reference count.  ex_submit hands one reference
  * to the caller and one to the executor; the backend gives its reference
  * back (ex_future_release) once the future is final and it no longer touches
- * it.  Every state transition happens in future.c under f->lock.
+ * it.  Every state transition happens in future.c under the future's lock
+ * (a bit of its state word, below).
  */
 #ifndef POOLBENCH_EX_INTERNAL_H
 #define POOLBENCH_EX_INTERNAL_H
@@ -21,62 +22,121 @@
 /* Worker index recorded when a CALLER_RUNS task ran in the submitter. */
 #define EX_WORKER_CALLER (-2)
 
-struct ex_callback;
-struct ex_waiter;
+/* The state word: the state, the final error, and the bits that replace a
+ * per-future mutex and condition variable.  A thread that must sleep (for
+ * the lock, or for the future to become final) sets PARKED and parks on
+ * the word (ex__park: a futex); clearing LOCKED wakes them all, and a
+ * final state is published without the lock only when no bit is set
+ * (nobody parked).  Final states are published with release and read with
+ * acquire, so whatever was written before (error, task_code, the result
+ * fields) is there for a reader that sees them. */
+#define EX__W_STATE 0x7u      /* ex_state */
+#define EX__W_LOCKED 0x8u     /* the future's lock (ex__future_lock) */
+#define EX__W_PARKED 0x10u    /* a thread sleeps on the word */
+#define EX__W_LISTENERS 0x20u /* listeners is not empty */
+#define EX__W_CALLBACKS 0x40u /* the completer is running callbacks */
+#define EX__W_ERROR_SHIFT 8   /* bits 8-15: -error (EX_E*, 0 if none) */
 
-struct ex_future {
-    pthread_mutex_t lock;
-    pthread_cond_t cond;      /* signalled when the state becomes final */
-    atomic_int refs;
-    _Atomic ex_state state;   /* written under lock; read lock-free for polls */
-    int error;                /* 0, or EX_E* when FAILED / CANCELLED */
-    int task_code;            /* the task's positive code for EX_ETASK */
-    int cond_waiters;         /* threads in ex_future_wait on cond */
-    bool running_callbacks;   /* the completer is still running callbacks */
-    int64_t spin_ns;          /* ex_future_wait polls this long first */
+/* stats_flags: EX_STATS_* (public), and this one: the call fields have
+ * given way to the result fields (ex__future_end_call). */
+#define EX__F_RESULT 0x8000u
 
-    ex_task_fn fn;
-    const void *in;
-    size_t in_len;
-    ex_buf out;
-    ex_task_stats stats;
-
-    struct ex_callback *callbacks, **callbacks_tail;
-    struct ex_waiter_link *waiters; /* ex_wait / as_completed registrations */
-
-    /* Backend use only: queue links and free per-backend words.  Owned by
-     * the backend from submit until the executor's reference is released. */
-    ex_future *next;
-    _Atomic(ex_future *) qnext; /* threads.c's lock-free queue */
-    uint64_t id;
-    void *backend_ptr;
-    unsigned redispatched; /* procs: times its worker died before reading it */
-
-    /* ex_future_then: the future whose output is this one's input (one
-     * reference held until this future is final), and where to submit. */
-    ex_future *parent;
-    ex_executor *then_ex;
-
-    struct ex_fcache *home; /* its executor's cache: where it goes back to */
+/* Something to run once a future is final (ex__future_listen).  `early`
+ * ones run first, under the future's lock, and stay owned by whoever
+ * added them (group waiters: they may unlisten and go away at any time,
+ * which takes that lock); the others run in the order added, without the
+ * lock, and fn disposes of its own node. */
+struct ex__listener {
+    struct ex__listener *next;
+    void (*fn)(ex_future *f, struct ex__listener *self);
+    bool early;
 };
 
-/* Each executor keeps the futures released back to it for its next
- * submissions (up to EX_FCACHE_MAX of them), so a steady stream of tasks
- * neither calls malloc nor faults fresh pages in.  A future may outlive
- * its executor: the cache counts the futures it handed out and is freed
- * when the executor has closed it and the last of them came back. */
-#define EX_FCACHE_MAX 131072u
-typedef struct ex_fcache ex_fcache;
-ex_fcache *ex__fcache_new(void);
-/* The executor's end: frees the cached futures, and the cache itself once
- * every future it handed out has been released. */
-void ex__fcache_close(ex_fcache *c);
+/*
+ * The future: 112 bytes, laid out for the hot path.  What it must hold is
+ * the call until it has run, then the result, never both: so the call
+ * (fn, in, in_len, and the process pool's id and redispatch count) and the
+ * result (output and the measurements taken when the task ends) share
+ * their storage.  The call fields are valid from ex__future_new until the
+ * owner turns them into the result (ex__future_end_call, by the runner
+ * once the task returned, or by whoever makes the future final without
+ * running it, under the lock); the result fields from then on, and for
+ * anyone else only once the state is final.
+ *
+ * No mutex, no condition variable: waiting and locking use the state word
+ * (above).  No pointer to the executor or its cache: futures live in the
+ * executor's slabs (fcache.c), found from the future's address.
+ */
+struct ex_future {
+    _Atomic uint32_t word;    /* EX__W_*: state | error | lock and waits */
+    atomic_uint refs;
+    int32_t task_code;        /* the task's positive code for EX_ETASK */
+    int16_t cpu;              /* stats: CPU it ran on, -1 unknown */
+    uint16_t stats_flags;     /* EX_STATS_*, EX__F_RESULT */
+    /* The measurements known once the task starts: outside the union,
+     * since the process pool records them at dispatch, while the call is
+     * still needed (threads and seq record them with the rest). */
+    struct {
+        uint64_t submit_ns, start_ns;
+        int32_t worker;       /* -1 if it never ran */
+        pid_t worker_pid;
+    } stats;
+    /* Listeners (ex__future_listen) in a circular list, through the last
+     * one (its next is the first), under the lock. */
+    struct ex__listener *listeners;
+    /* Backend use only, owned by the backend from submit until the
+     * executor's reference is released: queue links (threads.c's
+     * lock-free queue uses qnext, the others next).  A future may stay
+     * linked after it became final (cancelled in the queue). */
+    union {
+        ex_future *next;
+        _Atomic(ex_future *) qnext;
+    };
+    union {
+        struct { /* the call */
+            ex_task_fn fn;
+            const void *in;
+            size_t in_len;
+            uint64_t id;            /* procs: its task id on the wire */
+            unsigned redispatched;  /* procs: times its worker died first */
+        };
+        struct { /* the result */
+            unsigned char *out_data; /* the task's output (malloc'd) */
+            size_t out_len;
+            uint64_t end_ns, cpu_ns;
+            uint32_t nvcsw, nivcsw;  /* this task's, saturated */
+            uint64_t ipc_send_ns, ipc_recv_ns;
+        };
+    };
+};
 
-/* Registration of a group waiter on one future (see group.c). */
+/* The executor's futures come from its cache of slabs (fcache.c): 1 MiB
+ * mappings cut into futures, handed out from a free list or in address
+ * order, and taken back from any thread without a lock.  No cap: released
+ * futures are reused however many were live at once.  A future may
+ * outlive its executor: the cache is freed when the executor has closed it
+ * and the last future came back. */
+typedef struct ex_fcache ex_fcache;
+/* spin_ns: how long ex_future_wait polls a future of this cache. */
+ex_fcache *ex__fcache_new(int64_t spin_ns);
+/* The executor's end: the cache goes once every future it handed out has
+ * come back (at once if none is out). */
+void ex__fcache_close(ex_fcache *c);
+/* An uninitialised future, or NULL (out of memory).  Does not block for
+ * long (a short lock among allocating threads). */
+ex_future *ex__fcache_get(ex_fcache *c);
+/* Gives f back to the cache it came from.  Lock-free. */
+void ex__fcache_put(ex_future *f);
+/* The spin_ns of f's cache. */
+int64_t ex__fcache_spin_ns(const ex_future *f);
+
+/* Registration of a group waiter on one future (see group.c): an early
+ * listener. */
 struct ex_waiter_link {
-    struct ex_waiter_link *next;
+    struct ex__listener node;
     struct ex_waiter *waiter;
     size_t index;
+    bool listening;     /* added to the future (not already final) */
 };
 
 struct ex_waiter {
@@ -184,21 +244,48 @@ int ex__procs_new(const ex_config *cfg, ex_executor **out);
 
 /* future.c */
 /* A new PENDING future with two references (the caller's and the
- * executor's), taken from cache c (its executor's) or allocated. */
+ * executor's), from cache c (its executor's). */
 int ex__future_new(ex_fcache *c, ex_task_fn fn, const void *in, size_t len,
                    ex_future **out);
-/* PENDING -> RUNNING (true) or false if it was cancelled meanwhile. */
+/* PENDING -> RUNNING (true) or false if it was cancelled meanwhile.  The
+ * thread that wins owns the future until it is final. */
 bool ex__future_begin(ex_future *f);
 /* RUNNING -> PENDING (true), for a task whose process-pool worker died
  * before it read the task: it provably never started and is dispatched
  * again.  Only the backend that began f may call it. */
 bool ex__future_unbegin(ex_future *f);
+/* The call is over: its fields become the result's, cleared (no output,
+ * no CPU time, end_ns 0).  By f's owner, once it no longer needs fn, in,
+ * in_len, id or redispatched; at most once.  Does not block. */
+void ex__future_end_call(ex_future *f);
+/* Records a run's measurements (start, end, CPU, switches, worker, pid,
+ * CPU number, IPC, flags) and its output, ending the call first if the
+ * owner has not; out's buffer passes to f (out is cleared). */
+void ex__future_record(ex_future *f, const ex_task_stats *st, ex_buf *out);
 /* RUNNING (or PENDING) -> DONE if error == 0, else FAILED with error and
- * task_code; wakes waiters, runs callbacks.  Does not drop any reference.
- * Returns whether any callback ran (their CPU time is the caller's). */
+ * task_code; wakes waiters, runs listeners.  A future finished without a
+ * recorded run ends now (end_ns).  Does not drop any reference.  Returns
+ * whether any callback ran (their CPU time is the caller's). */
 bool ex__future_finish(ex_future *f, int error, int task_code);
 /* PENDING -> CANCELLED (true), false if not pending. */
 bool ex__future_cancel_pending(ex_future *f);
+/* The future's lock (EX__W_LOCKED), for a backend writing fields that a
+ * cancel may write too.  Never held while a task or a callback runs. */
+void ex__future_lock(ex_future *f);
+void ex__future_unlock(ex_future *f);
+/* Adds l to run once f is final (early ones first, under the lock; the
+ * others in the order added): true.  False if f is already final and no
+ * callback of it is running (l was not added: the caller acts now).
+ * A non-early l added while f's callbacks run joins them (true). */
+bool ex__future_listen(ex_future *f, struct ex__listener *l);
+/* Takes l off f's list if it is still there (f not final yet). */
+void ex__future_unlisten(ex_future *f, struct ex__listener *l);
+/* Called with the lock held and a final state just stored: runs the
+ * listeners (listen.c) and returns with the lock released, and whether
+ * any callback ran. */
+bool ex__future_complete_locked(ex_future *f);
+/* Whether f's completer is still running its callbacks (tests). */
+bool ex__future_callbacks_running(ex_future *f);
 
 /* measure.c: the per-task measurements every backend takes.
  *
@@ -285,12 +372,14 @@ static inline void ex__cpu_relax(void)
 #endif
 }
 
-/* Busy-waits (with a CPU pause hint) until *flag != 0 or spin_ns passed;
- * returns whether it became nonzero.  After EX_SPIN_YIELD_AFTER_NS it
- * yields the CPU between polls: when threads outnumber CPUs, the thread it
- * waits for may be queued behind it on this very CPU. */
+/* Busy-waits (with a CPU pause hint) until ready(arg) or spin_ns passed;
+ * returns whether it became ready.  With may_yield, after
+ * EX_SPIN_YIELD_AFTER_NS it yields the CPU between polls: when threads
+ * outnumber CPUs, the thread it waits for may be queued behind it on this
+ * very CPU. */
 #define EX_SPIN_YIELD_AFTER_NS 2000
-bool ex__spin_until_nonzero(const atomic_size_t *flag, int64_t spin_ns);
+bool ex__spin_until(bool (*ready)(const void *arg), const void *arg,
+                    int64_t spin_ns, bool may_yield);
 
 /* buf.c: storage lent to an ex_buf that does not own it (a process-pool
  * worker lends its output ring, so that a task writes its output in

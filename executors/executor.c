@@ -15,13 +15,14 @@
 #include <time.h>
 #include <unistd.h>
 
-bool ex__spin_until_nonzero(const atomic_size_t *flag, int64_t spin_ns)
+bool ex__spin_until(bool (*ready)(const void *arg), const void *arg,
+                    int64_t spin_ns, bool may_yield)
 {
     if (spin_ns <= 0)
-        return atomic_load_explicit(flag, memory_order_acquire) != 0;
+        return ready(arg);
     uint64_t start = ex_now_ns(), until = start + (uint64_t)spin_ns;
     for (unsigned i = 0;; i++) {
-        if (atomic_load_explicit(flag, memory_order_acquire))
+        if (ready(arg))
             return true;
         ex__cpu_relax();
         if ((i & 63) == 63) {
@@ -29,9 +30,9 @@ bool ex__spin_until_nonzero(const atomic_size_t *flag, int64_t spin_ns)
             if (now >= until)
                 return false;
             /* Past the first couple of microseconds, a hand-off from a
-             * running thread would have come: the one that will set the
-             * flag may be waiting for this CPU, so let it run. */
-            if (now - start >= EX_SPIN_YIELD_AFTER_NS)
+             * running thread would have come: the one that will make it
+             * ready may be waiting for this CPU, so let it run. */
+            if (may_yield && now - start >= EX_SPIN_YIELD_AFTER_NS)
                 sched_yield();
         }
     }
@@ -65,6 +66,19 @@ void ex_config_init(ex_config *cfg, ex_kind kind)
     cfg->measure_cpu = true;
 }
 
+/* How long ex_future_wait polls a future of this executor before it
+ * sleeps: a thread hand-off takes a few microseconds, a process pool's
+ * round trip (dispatcher, pipe, worker, pipe, dispatcher) ten to a hundred
+ * on a VM, where a sleeping waiter adds one more cross-CPU wake-up. */
+static int64_t wait_spin_ns(const ex_config *cfg)
+{
+    switch (cfg->kind) {
+    case EX_THREADS: return cfg->spin_ns;
+    case EX_PROCS: return EX_PROCS_WAIT_SPIN_FACTOR * cfg->spin_ns;
+    default: return 0;
+    }
+}
+
 int ex_create(const ex_config *cfg, ex_executor **out)
 {
     if (!cfg || !out)
@@ -79,7 +93,8 @@ int ex_create(const ex_config *cfg, ex_executor **out)
     case EX_PROCS: make = ex__procs_new; break;
     default: return EX_EINVAL;
     }
-    ex_fcache *c = ex__fcache_new();
+    /* ex_future_wait polls the futures of a pool first, then parks. */
+    ex_fcache *c = ex__fcache_new(wait_spin_ns(cfg));
     if (!c)
         return EX_ENOMEM;
     ex_executor *ex = NULL;
@@ -105,19 +120,6 @@ int ex_create(const ex_config *cfg, ex_executor **out)
     return EX_OK;
 }
 
-/* How long ex_future_wait polls a future of this executor before it
- * sleeps: a thread hand-off takes a few microseconds, a process pool's
- * round trip (dispatcher, pipe, worker, pipe, dispatcher) ten to a hundred
- * on a VM, where a sleeping waiter adds one more cross-CPU wake-up. */
-static int64_t wait_spin_ns(const ex_config *cfg)
-{
-    switch (cfg->kind) {
-    case EX_THREADS: return cfg->spin_ns;
-    case EX_PROCS: return EX_PROCS_WAIT_SPIN_FACTOR * cfg->spin_ns;
-    default: return 0;
-    }
-}
-
 int ex_submit(ex_executor *ex, ex_task_fn fn, const void *in, size_t len,
               ex_future **out)
 {
@@ -132,7 +134,6 @@ int ex_submit(ex_executor *ex, ex_task_fn fn, const void *in, size_t len,
     int rc = ex__future_new(ex->fcache, fn, in, len, &f);
     if (rc)
         return rc;
-    f->spin_ns = wait_spin_ns(&ex->cfg);
     rc = ex->vt->submit(ex, f, false);
     if (rc) {
         /* Never queued: drop both references (the executor's and ours). */

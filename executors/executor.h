@@ -237,9 +237,13 @@ unsigned ex_default_workers(void);
  * EX_EINVAL for a bad config, including EX_PROCS with CALLER_RUNS.
  * EX_PROCS flushes stdout and stderr first (they would be copied into
  * every worker).
- * Memory: the executor keeps released futures for its next submissions, up
- * to 131072 of them (about 44 MB at most, after that many were live at
- * once), until ex_destroy frees them. */
+ * Memory: a future takes 112 bytes, cut from 1 MiB slabs the executor maps
+ * as it needs them; released futures are reused, however many were live
+ * at once (no cap, no cost that grows with the count).  The first
+ * submission after a moment when none was out gives the slabs past the
+ * first two back to the kernel lazily (MADV_FREE: reclaimed only if memory
+ * runs short); all are unmapped once the executor is destroyed and its
+ * last future released. */
 int ex_create(const ex_config *cfg, ex_executor **out);
 
 /* Submits fn(in, len) and returns its future (one reference, the caller's;

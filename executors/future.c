@@ -6,250 +6,273 @@
  *   PENDING -> FAILED             (executor broken or shut before it ran)
  *   RUNNING -> PENDING            (procs: its worker died before reading it)
  *
- * Every transition to a final state happens here, under f->lock, and is
- * followed, in this order, by: waking ex_future_wait callers, notifying
- * group waiters (ex_wait, as_completed), then running the callbacks in the
- * order they were added.  PENDING -> RUNNING is a lock-free compare-and-swap
- * because nobody waits for it; cancel uses the same CAS, so exactly one of
- * "start" and "cancel" wins.
+ * Everything lives in one 32-bit word (ex_internal.h): the state, the final
+ * error, a lock bit and the bits that say who waits.  Every transition
+ * happens under that lock, as CPython's futures do under their condition's
+ * lock, with two lock-free shortcuts that are the same transitions done in
+ * one compare-and-swap: start (PENDING -> RUNNING, only while nobody holds
+ * the lock) and finish (RUNNING -> final, only while no bit at all is set:
+ * nobody waits, listens or locks).  A final transition is followed, in this
+ * order, by: group waiters (early listeners), waking the threads parked on
+ * the word, then the callbacks in the order they were added.
  *
- * Publication: error, task_code and the output are written before the
- * final state is stored (release); lock-free readers load the state with
- * acquire and only then read them, so a final state is never seen with
- * its error or output missing.
+ * Cancel takes the lock, checks PENDING and writes the future's end; start
+ * cannot slip in between, since it needs the lock free.  So exactly one of
+ * "start" and "cancel" wins, and a cancelled future's fields were written
+ * by the canceller alone.
  *
- * Invariant: a callback added while the completer is still running the
- * callback list is appended to that list (not run at once), so callbacks run
- * strictly in the order added, even across threads.
+ * Publication: task_code and the result fields (output, measurements) are
+ * written before the final state is stored with release; readers load the
+ * word with acquire and only then read them, so a final state is never
+ * seen with its error, output or stats missing.  Nothing is written after.
+ *
+ * Waiting: a short poll (the executor's spin_ns), then the thread sets
+ * PARKED and sleeps on the word (a futex): no mutex, no condition variable
+ * per future.  Listeners (callbacks, group waiters, then-chains) are in
+ * listen.c.
  */
 #include "ex_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-struct ex_callback {
-    struct ex_callback *next;
-    ex_done_fn fn;
-    void *arg;
-};
+/* Polls before parking on the lock: it is held for a few stores. */
+#define LOCK_SPINS 128
 
 static bool state_final(ex_state s)
 {
     return s == EX_DONE || s == EX_FAILED || s == EX_CANCELLED;
 }
 
-struct ex_fcache {
-    pthread_mutex_t lock;
-    ex_future *free;    /* linked through next */
-    size_t nfree;
-    size_t outstanding; /* handed out and not yet released */
-    bool closed;        /* the executor is gone */
-};
-
-ex_fcache *ex__fcache_new(void)
+static ex_state word_state(uint32_t w)
 {
-    ex_fcache *c = calloc(1, sizeof *c);
-    if (c)
-        c->lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
-    return c;
+    return (ex_state)(w & EX__W_STATE);
 }
 
-static void fcache_free(ex_fcache *c, ex_future *list)
+static bool word_final(uint32_t w)
 {
-    while (list) {
-        ex_future *next = list->next;
-        free(list);
-        list = next;
+    return state_final(word_state(w));
+}
+
+/* EX_E* codes are -1..-10; a value outside a byte (a corrupt worker
+ * status) is kept as EX_ESYS. */
+static uint32_t error_bits(int error)
+{
+    if (error > 0 || error < -255)
+        error = EX_ESYS;
+    return (uint32_t)-error << EX__W_ERROR_SHIFT;
+}
+
+static int word_error(uint32_t w)
+{
+    return -(int)((w >> EX__W_ERROR_SHIFT) & 0xffu);
+}
+
+static uint32_t load_word(ex_future *f, memory_order mo)
+{
+    return atomic_load_explicit(&f->word, mo);
+}
+
+/* ------------------------------------------------------------- the lock */
+
+void ex__future_lock(ex_future *f)
+{
+    uint32_t w = load_word(f, memory_order_relaxed);
+    for (unsigned spins = 0;;) {
+        if (!(w & EX__W_LOCKED)) {
+            if (atomic_compare_exchange_weak_explicit(&f->word, &w, w | EX__W_LOCKED,
+                                                      memory_order_acquire,
+                                                      memory_order_relaxed))
+                return;
+            continue;
+        }
+        if (spins < LOCK_SPINS) {
+            spins++;
+            ex__cpu_relax();
+            w = load_word(f, memory_order_relaxed);
+            continue;
+        }
+        if (!(w & EX__W_PARKED) &&
+            !atomic_compare_exchange_weak_explicit(&f->word, &w, w | EX__W_PARKED,
+                                                   memory_order_relaxed,
+                                                   memory_order_relaxed))
+            continue;
+        ex__park(&f->word, w | EX__W_PARKED, -1);
+        w = load_word(f, memory_order_relaxed);
     }
-    if (c) {
-        pthread_mutex_destroy(&c->lock);
-        free(c);
-    }
 }
 
-/* Gives back one handed-out future (f, or NULL when allocating it failed). */
-static void fcache_put(ex_fcache *c, ex_future *f)
+/* Wakes every parked thread, whether it waits for the lock or for a final
+ * state: those still waiting park again.  Contention on one future is
+ * rare, so waking all is cheaper than telling them apart.  Acquire too: a
+ * waiter that parked while the lock was held (a release, see
+ * park_until_final) then happens before what follows, the callbacks. */
+void ex__future_unlock(ex_future *f)
 {
-    pthread_mutex_lock(&c->lock);
-    c->outstanding--;
-    if (f && !c->closed && c->nfree < EX_FCACHE_MAX) {
-        f->next = c->free;
-        c->free = f;
-        c->nfree++;
-        f = NULL;
-    }
-    bool gone = c->closed && c->outstanding == 0;
-    pthread_mutex_unlock(&c->lock);
-    free(f);
-    if (gone)
-        fcache_free(c, NULL); /* closed: its list was freed then */
+    uint32_t old = atomic_fetch_and_explicit(&f->word, ~(EX__W_LOCKED | EX__W_PARKED),
+                                             memory_order_acq_rel);
+    if (old & EX__W_PARKED)
+        ex__unpark_all(&f->word);
 }
 
-void ex__fcache_close(ex_fcache *c)
+/* Under the lock: the state (and error) become s, keeping the other bits
+ * (a waiter may set PARKED meanwhile). */
+static void set_state_locked(ex_future *f, ex_state s, int error)
 {
-    if (!c)
-        return;
-    pthread_mutex_lock(&c->lock);
-    c->closed = true;
-    ex_future *list = c->free;
-    c->free = NULL;
-    c->nfree = 0;
-    bool gone = c->outstanding == 0;
-    pthread_mutex_unlock(&c->lock);
-    fcache_free(gone ? c : NULL, list);
+    uint32_t w = load_word(f, memory_order_relaxed), to;
+    do
+        to = (w & ~(EX__W_STATE | (0xffu << EX__W_ERROR_SHIFT))) | (uint32_t)s |
+             (error ? error_bits(error) : 0);
+    while (!atomic_compare_exchange_weak_explicit(&f->word, &w, to, memory_order_release,
+                                                  memory_order_relaxed));
 }
+
+/* --------------------------------------------------------------- create */
 
 int ex__future_new(ex_fcache *c, ex_task_fn fn, const void *in, size_t len,
                    ex_future **out)
 {
-    pthread_mutex_lock(&c->lock);
-    ex_future *f = c->free;
-    if (f) {
-        c->free = f->next;
-        c->nfree--;
-    }
-    c->outstanding++;
-    pthread_mutex_unlock(&c->lock);
-    if (f) {
-        memset(f, 0, sizeof *f);
-    } else if (!(f = calloc(1, sizeof *f))) {
-        fcache_put(c, NULL);
+    ex_future *f = ex__fcache_get(c);
+    if (!f)
         return EX_ENOMEM;
-    }
-    f->home = c;
-    /* Static initialisers: nothing to fail, no library call per task. */
-    f->lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
-    ex__cond_init(&f->cond);
+    atomic_init(&f->word, EX_PENDING);
     atomic_init(&f->refs, 2); /* the caller's and the executor's */
-    atomic_init(&f->state, EX_PENDING);
+    f->task_code = 0;
+    f->cpu = -1;
+    f->stats_flags = 0;
+    f->stats.submit_ns = ex_now_ns();
+    f->stats.start_ns = 0;
+    f->stats.worker = -1;
+    f->stats.worker_pid = 0;
+    f->listeners = NULL;
+    f->next = NULL;
     f->fn = fn;
     f->in = in;
     f->in_len = len;
-    f->callbacks_tail = &f->callbacks;
-    f->stats.worker = -1;
-    f->stats.cpu = -1;
-    f->stats.submit_ns = ex_now_ns();
+    f->id = 0;
+    f->redispatched = 0;
     *out = f;
     return EX_OK;
 }
 
+/* --------------------------------------------------------- transitions */
+
+/* from -> to if f is in state from; through the lock if it is held. */
+static bool move(ex_future *f, ex_state from, ex_state to)
+{
+    uint32_t w = load_word(f, memory_order_relaxed);
+    while (!(w & EX__W_LOCKED)) {
+        if (word_state(w) != from)
+            return false;
+        if (atomic_compare_exchange_weak_explicit(&f->word, &w,
+                                                  (w & ~EX__W_STATE) | (uint32_t)to,
+                                                  memory_order_acq_rel,
+                                                  memory_order_relaxed))
+            return true;
+    }
+    ex__future_lock(f);
+    bool ok = word_state(load_word(f, memory_order_relaxed)) == from;
+    if (ok)
+        set_state_locked(f, to, 0);
+    ex__future_unlock(f);
+    return ok;
+}
+
 bool ex__future_begin(ex_future *f)
 {
-    ex_state expect = EX_PENDING;
-    return atomic_compare_exchange_strong_explicit(
-        &f->state, &expect, EX_RUNNING, memory_order_acq_rel,
-        memory_order_acquire);
+    return move(f, EX_PENDING, EX_RUNNING);
 }
 
 bool ex__future_unbegin(ex_future *f)
 {
-    ex_state expect = EX_RUNNING;
-    return atomic_compare_exchange_strong_explicit(
-        &f->state, &expect, EX_PENDING, memory_order_acq_rel,
-        memory_order_acquire);
+    return move(f, EX_RUNNING, EX_PENDING);
 }
 
-/* Counts f, final in state s, in every group waiting on it (ex_wait,
- * as_completed), and wakes the waiter when it can make progress.  Called
- * with f->lock held. */
-static void notify_waiters(ex_future *f, ex_state s)
+void ex__future_end_call(ex_future *f)
 {
-    for (struct ex_waiter_link *l = f->waiters; l; l = l->next) {
-        struct ex_waiter *w = l->waiter;
-        pthread_mutex_lock(&w->lock);
-        ex__waiter_count(w, l->index, s);
-        if (w->nfinal >= w->wake_nfinal || (s == EX_FAILED && w->wake_on_fail))
-            pthread_cond_broadcast(&w->cond);
-        pthread_mutex_unlock(&w->lock);
+    f->out_data = NULL;
+    f->out_len = 0;
+    f->end_ns = f->cpu_ns = 0;
+    f->nvcsw = f->nivcsw = 0;
+    f->ipc_send_ns = f->ipc_recv_ns = 0;
+    f->stats_flags |= EX__F_RESULT;
+}
+
+static uint32_t saturate_u32(int64_t v)
+{
+    return v < 0 ? 0 : v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+}
+
+void ex__future_record(ex_future *f, const ex_task_stats *st, ex_buf *out)
+{
+    if (!(f->stats_flags & EX__F_RESULT))
+        ex__future_end_call(f);
+    f->stats_flags = EX__F_RESULT | (uint16_t)(st->flags & ~EX__F_RESULT);
+    f->stats.start_ns = st->start_ns;
+    f->stats.worker = st->worker;
+    f->stats.worker_pid = st->worker_pid;
+    f->cpu = st->cpu >= INT16_MIN && st->cpu <= INT16_MAX ? (int16_t)st->cpu : -1;
+    f->end_ns = st->end_ns;
+    f->cpu_ns = st->cpu_ns;
+    f->nvcsw = saturate_u32(st->nvcsw);
+    f->nivcsw = saturate_u32(st->nivcsw);
+    f->ipc_send_ns = st->ipc_send_ns;
+    f->ipc_recv_ns = st->ipc_recv_ns;
+    if (out) {
+        f->out_data = out->data;
+        f->out_len = out->len;
+        *out = (ex_buf){0};
     }
 }
 
-/* Runs the callbacks in the order added, without f->lock (they may do
- * anything), including those added while they run.  Called and returns
- * with f->lock held; whether any ran. */
-static bool run_callbacks_locked(ex_future *f)
+static ex_state final_state_of(int error)
 {
-    bool ran = false;
-    f->running_callbacks = true;
-    while (f->callbacks) {
-        ran = true;
-        struct ex_callback *cb = f->callbacks;
-        f->callbacks = NULL;
-        f->callbacks_tail = &f->callbacks;
-        pthread_mutex_unlock(&f->lock);
-        while (cb) {
-            struct ex_callback *next = cb->next;
-            cb->fn(f, cb->arg);
-            free(cb);
-            cb = next;
-        }
-        pthread_mutex_lock(&f->lock);
-    }
-    f->running_callbacks = false;
-    return ran;
+    return error == 0 ? EX_DONE : error == EX_ECANCELLED ? EX_CANCELLED : EX_FAILED;
 }
 
-/* Called with f->lock held and the final state stored; returns unlocked,
- * and whether any callback ran. */
-static bool complete_locked(ex_future *f)
+/* Under the lock, f not final: f ends now (unless a run was recorded),
+ * becomes final, and its listeners run (returns unlocked). */
+static bool finish_locked(ex_future *f, int error, int task_code)
 {
-    ex_state s = atomic_load_explicit(&f->state, memory_order_relaxed);
-    if (f->cond_waiters)
-        pthread_cond_broadcast(&f->cond);
-    notify_waiters(f, s);
-    bool ran = run_callbacks_locked(f);
-    ex_future *parent = f->parent;
-    f->parent = NULL;
-    pthread_mutex_unlock(&f->lock);
-    /* The chained input (parent's output) is no longer needed. */
-    if (parent)
-        ex_future_release(parent);
-    return ran;
+    if (!(f->stats_flags & EX__F_RESULT)) {
+        ex__future_end_call(f);
+        f->end_ns = ex_now_ns();
+    }
+    f->task_code = error == EX_ETASK ? task_code : 0;
+    set_state_locked(f, final_state_of(error), error);
+    return ex__future_complete_locked(f);
 }
 
 bool ex__future_finish(ex_future *f, int error, int task_code)
 {
-    pthread_mutex_lock(&f->lock);
-    ex_state s = atomic_load_explicit(&f->state, memory_order_relaxed);
-    if (state_final(s)) {
-        pthread_mutex_unlock(&f->lock);
+    /* The common case in one CAS: the owner of a RUNNING future with its
+     * run recorded, and no bit set (nobody waits, listens or locks).  Only
+     * the owner writes a RUNNING future's fields, so reading them is safe
+     * once the word says RUNNING. */
+    uint32_t w = load_word(f, memory_order_relaxed);
+    if (w == EX_RUNNING && (f->stats_flags & EX__F_RESULT)) {
+        f->task_code = error == EX_ETASK ? task_code : 0;
+        uint32_t to = (uint32_t)final_state_of(error) | (error ? error_bits(error) : 0);
+        if (atomic_compare_exchange_strong_explicit(&f->word, &w, to, memory_order_release,
+                                                    memory_order_relaxed))
+            return false;
+    }
+    ex__future_lock(f);
+    if (word_final(load_word(f, memory_order_relaxed))) {
+        ex__future_unlock(f);
         return false;
     }
-    f->error = error;
-    f->task_code = error == EX_ETASK ? task_code : 0;
-    ex_state to = error == 0 ? EX_DONE
-                  : error == EX_ECANCELLED ? EX_CANCELLED : EX_FAILED;
-    atomic_store_explicit(&f->state, to, memory_order_release);
-    return complete_locked(f);
+    return finish_locked(f, error, task_code);
 }
 
-/* Readers that see a final state read error and task_code without the
- * lock (acquire on state), so they are written before the state is
- * published (release).  Cancel races the lock-free start
- * (ex__future_begin) on one CAS, so it writes them first and takes them
- * back if start won: nobody reads them while the state is not final, and
- * the task's own final transition needs this lock, which we hold.  The
- * stats are read under the lock (ex_future_stats), so end_ns can wait for
- * the CAS (a worker that won writes its own). */
 bool ex__future_cancel_pending(ex_future *f)
 {
-    pthread_mutex_lock(&f->lock);
-    if (atomic_load_explicit(&f->state, memory_order_relaxed) != EX_PENDING) {
-        pthread_mutex_unlock(&f->lock);
+    ex__future_lock(f);
+    if (word_state(load_word(f, memory_order_relaxed)) != EX_PENDING) {
+        ex__future_unlock(f);
         return false;
     }
-    f->error = EX_ECANCELLED;
-    f->task_code = 0;
-    ex_state expect = EX_PENDING;
-    if (!atomic_compare_exchange_strong_explicit(
-            &f->state, &expect, EX_CANCELLED, memory_order_acq_rel,
-            memory_order_acquire)) {
-        f->error = 0;
-        pthread_mutex_unlock(&f->lock);
-        return false;
-    }
-    f->stats.end_ns = ex_now_ns();
-    complete_locked(f);
+    finish_locked(f, EX_ECANCELLED, 0);
     return true;
 }
 
@@ -260,40 +283,55 @@ int ex_future_cancel(ex_future *f)
     return ex__future_cancel_pending(f) ? EX_OK : EX_EINVAL;
 }
 
+/* ------------------------------------------------------------- waiting */
+
+static bool is_final(const void *arg)
+{
+    return word_final(atomic_load_explicit(&((ex_future *)arg)->word, memory_order_acquire));
+}
+
+/* Sleeps on the word until f is final or dl passes.  Setting PARKED is a
+ * release, as taking a mutex to wait on a condition variable would be:
+ * what the waiter did before happens before the completion that wakes it
+ * (which reads the word to take the lock). */
+static int park_until_final(ex_future *f, int64_t dl)
+{
+    uint32_t w = load_word(f, memory_order_acquire);
+    while (!word_final(w)) {
+        if (!(w & EX__W_PARKED)) {
+            if (!atomic_compare_exchange_weak_explicit(&f->word, &w, w | EX__W_PARKED,
+                                                       memory_order_acq_rel,
+                                                       memory_order_acquire))
+                continue;
+            w |= EX__W_PARKED;
+        }
+        if (ex__park(&f->word, w, dl) == EX_ETIMEDOUT)
+            return is_final(f) ? EX_OK : EX_ETIMEDOUT;
+        w = load_word(f, memory_order_acquire);
+    }
+    return EX_OK;
+}
+
 int ex_future_wait(ex_future *f, int64_t timeout_ns)
 {
     if (!f)
         return EX_EINVAL;
-    if (state_final(atomic_load_explicit(&f->state, memory_order_acquire)))
+    if (is_final(f))
         return EX_OK;
     if (timeout_ns == 0)
         return EX_ETIMEDOUT;
     int64_t dl = ex__deadline(timeout_ns);
-    if (f->spin_ns > 0) {
-        /* A short poll first: a futex sleep and wake costs more than most
-         * short tasks on a VM. */
-        int64_t spin = timeout_ns > 0 && timeout_ns < f->spin_ns ? timeout_ns : f->spin_ns;
-        uint64_t until = ex_now_ns() + (uint64_t)spin;
-        while (ex_now_ns() < until)
-            for (int i = 0; i < 64; i++) {
-                if (state_final(atomic_load_explicit(&f->state, memory_order_acquire)))
-                    return EX_OK;
-                ex__cpu_relax();
-            }
+    /* A short poll first: a futex sleep and wake costs more than most
+     * short tasks on a VM.  Without yielding: a yield on a shared CPU can
+     * cost more than the hand-off it waits for. */
+    int64_t spin = ex__fcache_spin_ns(f);
+    if (spin > 0) {
+        if (timeout_ns > 0 && timeout_ns < spin)
+            spin = timeout_ns;
+        if (ex__spin_until(is_final, f, spin, false))
+            return EX_OK;
     }
-    int rc = EX_OK;
-    pthread_mutex_lock(&f->lock);
-    f->cond_waiters++;
-    while (!state_final(atomic_load_explicit(&f->state, memory_order_relaxed))) {
-        if (ex__cond_wait_until(&f->cond, &f->lock, dl) != 0 &&
-            !state_final(atomic_load_explicit(&f->state, memory_order_relaxed))) {
-            rc = EX_ETIMEDOUT;
-            break;
-        }
-    }
-    f->cond_waiters--;
-    pthread_mutex_unlock(&f->lock);
-    return rc;
+    return park_until_final(f, dl);
 }
 
 int ex_future_result(ex_future *f, const void **out, size_t *len,
@@ -302,125 +340,63 @@ int ex_future_result(ex_future *f, const void **out, size_t *len,
     int rc = ex_future_wait(f, timeout_ns);
     if (rc)
         return rc;
-    if (atomic_load_explicit(&f->state, memory_order_acquire) != EX_DONE)
-        return f->error;
+    uint32_t w = load_word(f, memory_order_acquire);
+    if (word_state(w) != EX_DONE)
+        return word_error(w);
     if (out)
-        *out = f->out.data;
+        *out = f->out_data;
     if (len)
-        *len = f->out.len;
+        *len = f->out_len;
     return EX_OK;
 }
 
+/* ------------------------------------------------------------- reading */
+
 ex_state ex_future_state(ex_future *f)
 {
-    return f ? atomic_load_explicit(&f->state, memory_order_acquire) : EX_PENDING;
+    return f ? word_state(load_word(f, memory_order_acquire)) : EX_PENDING;
 }
 
 int ex_future_error(ex_future *f)
 {
     if (!f)
         return EX_EINVAL;
-    if (!state_final(atomic_load_explicit(&f->state, memory_order_acquire)))
-        return 0;
-    return f->error;
+    uint32_t w = load_word(f, memory_order_acquire);
+    return word_final(w) ? word_error(w) : 0;
 }
 
 int ex_future_task_code(ex_future *f)
 {
-    if (!f || !state_final(atomic_load_explicit(&f->state, memory_order_acquire)))
+    if (!f || !is_final(f))
         return 0;
     return f->task_code;
-}
-
-int ex_future_on_done(ex_future *f, ex_done_fn cb, void *arg)
-{
-    if (!f || !cb)
-        return EX_EINVAL;
-    pthread_mutex_lock(&f->lock);
-    if (!state_final(atomic_load_explicit(&f->state, memory_order_relaxed)) ||
-        f->running_callbacks) {
-        struct ex_callback *node = malloc(sizeof *node);
-        if (!node) {
-            pthread_mutex_unlock(&f->lock);
-            return EX_ENOMEM;
-        }
-        node->next = NULL;
-        node->fn = cb;
-        node->arg = arg;
-        *f->callbacks_tail = node;
-        f->callbacks_tail = &node->next;
-        pthread_mutex_unlock(&f->lock);
-        return EX_OK;
-    }
-    pthread_mutex_unlock(&f->lock);
-    cb(f, arg);
-    return EX_OK;
-}
-
-/* The callback behind ex_future_then: parent is final; submit or propagate.
- * `next` carries the executor's reference until a backend takes it. */
-static void then_fire(ex_future *parent, void *arg)
-{
-    ex_future *next = arg;
-    ex_executor *ex = next->then_ex;
-    ex_state s = atomic_load_explicit(&parent->state, memory_order_acquire);
-    if (s == EX_DONE) {
-        next->in = parent->out.data;
-        next->in_len = parent->out.len;
-        next->stats.submit_ns = ex_now_ns();
-        int rc = atomic_load(&ex->broken) ? EX_EBROKEN
-                                          : ex->vt->submit(ex, next, true);
-        if (rc == EX_OK)
-            return; /* the backend owns the reference now */
-        ex__future_finish(next, rc, 0);
-    } else if (s == EX_CANCELLED) {
-        ex__future_cancel_pending(next);
-    } else {
-        ex__future_finish(next, parent->error, parent->task_code);
-    }
-    ex_future_release(next);
-}
-
-int ex_future_then(ex_future *f, ex_executor *ex, ex_task_fn fn,
-                   ex_future **next)
-{
-    if (!f || !ex || !fn || !next)
-        return EX_EINVAL;
-    *next = NULL;
-    if (atomic_load(&ex->shut))
-        return EX_ESHUTDOWN;
-    ex_future *n;
-    int rc = ex__future_new(ex->fcache, fn, NULL, 0, &n);
-    if (rc)
-        return rc;
-    ex_future_retain(f);
-    n->parent = f;
-    n->then_ex = ex;
-    *next = n; /* set before the callback can run (seq runs it inline) */
-    rc = ex_future_on_done(f, then_fire, n);
-    if (rc) {
-        *next = NULL;
-        ex_future_release(n);
-        ex_future_release(n);
-        return rc;
-    }
-    return EX_OK;
 }
 
 int ex_future_stats(ex_future *f, ex_task_stats *out)
 {
     if (!f || !out)
         return EX_EINVAL;
-    /* The worker writes the stats without the lock while the task runs;
-     * they are complete, and published by the final state, once it is
-     * final. */
-    if (!state_final(atomic_load_explicit(&f->state, memory_order_acquire)))
+    /* Written by whoever made f final, before the state was published;
+     * never after. */
+    if (!is_final(f))
         return EX_EINVAL;
-    pthread_mutex_lock(&f->lock);
-    *out = f->stats;
-    pthread_mutex_unlock(&f->lock);
+    memset(out, 0, sizeof *out);
+    out->flags = f->stats_flags & ~EX__F_RESULT;
+    out->submit_ns = f->stats.submit_ns;
+    out->start_ns = f->stats.start_ns;
+    out->end_ns = f->end_ns;
+    out->cpu_ns = f->cpu_ns;
+    out->nvcsw = f->nvcsw;
+    out->nivcsw = f->nivcsw;
+    out->worker = f->stats.worker;
+    out->cpu = f->cpu;
+    out->worker_pid = f->stats.worker_pid;
+    out->ipc_send_ns = f->ipc_send_ns;
+    out->ipc_recv_ns = f->ipc_recv_ns;
     return EX_OK;
 }
+
+/* ---------------------------------------------------------- references */
 
 void ex_future_retain(ex_future *f)
 {
@@ -432,17 +408,10 @@ void ex_future_release(ex_future *f)
 {
     if (!f || atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1)
         return;
-    /* Last reference: nobody else can reach f. */
-    struct ex_callback *cb = f->callbacks;
-    while (cb) {
-        struct ex_callback *next = cb->next;
-        free(cb);
-        cb = next;
-    }
-    if (f->parent)
-        ex_future_release(f->parent);
-    ex_buf_free(&f->out);
-    pthread_cond_destroy(&f->cond);
-    pthread_mutex_destroy(&f->lock);
-    fcache_put(f->home, f);
+    /* Last reference: nobody else can reach f.  It is final (the executor
+     * holds its reference until then), so no listener is left, or it was
+     * never queued (a refused submission): then it has no result. */
+    if (f->stats_flags & EX__F_RESULT)
+        free(f->out_data);
+    ex__fcache_put(f);
 }

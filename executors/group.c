@@ -2,12 +2,16 @@
  * group.c: waiting on many futures at once: ex_wait (FIRST_COMPLETED,
  * FIRST_FAILED, ALL_COMPLETED) and the as_completed iterator.
  *
- * Both count the futures already final without taking any lock, then
- * register one ex_waiter with each of the others (a link node each,
- * allocated once per call, not per completion).  future.c counts each as
- * it becomes final, and for as_completed appends its index to
- * waiter->order, so the iterator yields completions in the order they
- * happened.  Lock order: future, then waiter; never the other way round.
+ * ALL_COMPLETED needs no registration: it waits for each future in turn,
+ * the last one first (in a FIFO pool it ends last, so by then the others
+ * are final and one wake-up serves them all), and costs the tasks nothing.
+ * The others count the futures already final without taking any lock,
+ * then register one ex_waiter with each of the others: a link each (an
+ * early listener, listen.c), allocated once per call, not per completion.
+ * Each is counted as it becomes final, and for as_completed its index is
+ * appended to waiter->order, so the iterator yields completions in the
+ * order they happened.  Lock order: future, then waiter; never the other
+ * way round.
  */
 #include "ex_internal.h"
 
@@ -82,7 +86,7 @@ static int group_collect(group *g, ex_future *const *fs, size_t n)
 {
     size_t cap = 0;
     for (size_t i = 0; i < n; i++) {
-        ex_state s = atomic_load_explicit(&fs[i]->state, memory_order_acquire);
+        ex_state s = ex_future_state(fs[i]);
         if (final_state(s)) {
             ex__waiter_count(&g->w, i, s);
             continue;
@@ -94,33 +98,40 @@ static int group_collect(group *g, ex_future *const *fs, size_t n)
                 return EX_ENOMEM;
             g->links = l;
         }
-        g->links[g->nlinks].next = NULL;
         g->links[g->nlinks].waiter = &g->w;
         g->links[g->nlinks++].index = i;
     }
     return EX_OK;
 }
 
-/* Second pass: register with the others, re-checking under each future's
- * lock (it may have become final since); from the first registration on,
- * completions update w under its lock. */
+/* A future a group waits on became final (under its lock). */
+static void link_fired(ex_future *f, struct ex__listener *node)
+{
+    struct ex_waiter_link *l = (struct ex_waiter_link *)node;
+    struct ex_waiter *w = l->waiter;
+    ex_state s = ex_future_state(f);
+    pthread_mutex_lock(&w->lock);
+    ex__waiter_count(w, l->index, s);
+    if (w->nfinal >= w->wake_nfinal || (s == EX_FAILED && w->wake_on_fail))
+        pthread_cond_broadcast(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* Second pass: register with the others (a future that became final
+ * since is counted now); from the first registration on, completions
+ * update w under its lock. */
 static void group_register(group *g, ex_future *const *fs)
 {
     for (size_t j = 0; j < g->nlinks; j++) {
         struct ex_waiter_link *l = &g->links[j];
-        ex_future *f = fs[l->index];
-        pthread_mutex_lock(&f->lock);
-        ex_state s = atomic_load_explicit(&f->state, memory_order_relaxed);
-        if (final_state(s)) {
+        l->node.fn = link_fired;
+        l->node.early = true;
+        l->listening = ex__future_listen(fs[l->index], &l->node);
+        if (!l->listening) {
             pthread_mutex_lock(&g->w.lock);
-            ex__waiter_count(&g->w, l->index, s);
+            ex__waiter_count(&g->w, l->index, ex_future_state(fs[l->index]));
             pthread_mutex_unlock(&g->w.lock);
-            l->waiter = NULL; /* not registered */
-        } else {
-            l->next = f->waiters;
-            f->waiters = l;
         }
-        pthread_mutex_unlock(&f->lock);
     }
 }
 
@@ -139,19 +150,9 @@ static int group_init(group *g, ex_future *const *fs, size_t n, bool with_order)
 
 static void group_fini(group *g)
 {
-    for (size_t j = 0; j < g->nlinks; j++) {
-        struct ex_waiter_link *l = &g->links[j];
-        if (!l->waiter)
-            continue;
-        ex_future *f = g->fs[l->index];
-        pthread_mutex_lock(&f->lock);
-        for (struct ex_waiter_link **pp = &f->waiters; *pp; pp = &(*pp)->next)
-            if (*pp == l) {
-                *pp = l->next;
-                break;
-            }
-        pthread_mutex_unlock(&f->lock);
-    }
+    for (size_t j = 0; j < g->nlinks; j++)
+        if (g->links[j].listening)
+            ex__future_unlisten(g->fs[g->links[j].index], &g->links[j].node);
     pthread_cond_destroy(&g->w.cond);
     pthread_mutex_destroy(&g->w.lock);
     group_free(g);
@@ -167,6 +168,36 @@ static bool condition_met(const struct ex_waiter *w, ex_wait_mode mode)
     return true;
 }
 
+/* What is left of the time to an absolute deadline (EX_FOREVER stays). */
+static int64_t time_left(int64_t dl)
+{
+    if (dl < 0)
+        return EX_FOREVER;
+    int64_t now = (int64_t)ex_now_ns();
+    return dl > now ? dl - now : 0;
+}
+
+/* ALL_COMPLETED: each in turn, the last first. */
+static int wait_all(ex_future *const *fs, size_t n, int64_t timeout_ns,
+                    size_t *ndone)
+{
+    int64_t dl = ex__deadline(timeout_ns);
+    int rc = EX_OK;
+    for (size_t i = n; i-- > 0;)
+        if (ex_future_wait(fs[i], time_left(dl)) != EX_OK) {
+            rc = EX_ETIMEDOUT;
+            break;
+        }
+    if (ndone) {
+        size_t done = n;
+        if (rc != EX_OK)
+            for (size_t i = done = 0; i < n; i++)
+                done += final_state(ex_future_state(fs[i]));
+        *ndone = done;
+    }
+    return rc;
+}
+
 int ex_wait(ex_future *const *fs, size_t n, ex_wait_mode mode,
             int64_t timeout_ns, size_t *ndone)
 {
@@ -175,6 +206,8 @@ int ex_wait(ex_future *const *fs, size_t n, ex_wait_mode mode,
     for (size_t i = 0; i < n; i++)
         if (!fs[i])
             return EX_EINVAL;
+    if (mode == EX_ALL_COMPLETED)
+        return wait_all(fs, n, timeout_ns, ndone);
     group g;
     int rc = group_init(&g, fs, n, false);
     if (rc)

@@ -191,7 +191,7 @@ static int next_packed(ex_map *m, map_slot *s, int *code, const void **o,
                        size_t *l)
 {
     if (!m->have_cursor) {
-        if (ex__chunk_out_begin(&m->cursor, s->f->out.data, s->f->out.len,
+        if (ex__chunk_out_begin(&m->cursor, s->f->out_data, s->f->out_len,
                                 (uint32_t)s->count))
             m->cursor.remaining = 0;
         m->have_cursor = true;

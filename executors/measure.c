@@ -233,22 +233,37 @@ void ex__probe_mark(ex_probe *p, ex_mark *m)
         ex__mark_exact(m);
 }
 
-/* Timestamps only (ex_config.measure_cpu off). */
-static void run_unmeasured(ex_future *f)
+/* What a worker reads of a task before it runs: the call fields give way
+ * to the result once it has (ex__future_record). */
+typedef struct call {
+    ex_task_fn fn;
+    const void *in;
+    size_t len;
+} call;
+
+static call call_of(const ex_future *f)
 {
-    f->stats.start_ns = ex_now_ns();
-    int rc = f->fn(f->in, f->in_len, &f->out);
-    f->stats.end_ns = ex_now_ns();
+    return (call){f->fn, f->in, f->in_len};
+}
+
+/* Timestamps only (ex_config.measure_cpu off). */
+static void run_unmeasured(ex_future *f, ex_task_stats *st)
+{
+    call c = call_of(f);
+    ex_buf out = {0};
+    st->start_ns = ex_now_ns();
+    int rc = c.fn(c.in, c.len, &out);
+    st->end_ns = ex_now_ns();
+    ex__future_record(f, st, &out);
     ex__future_finish(f, rc == 0 ? 0 : EX_ETASK, rc);
 }
 
 void ex__run_chained(ex_future *f, int worker, ex_probe *chain)
 {
-    f->stats.worker = worker;
-    f->stats.worker_pid = chain->pid ? chain->pid : getpid();
-    f->stats.cpu = sched_getcpu();
+    ex_task_stats st = {.worker = worker, .cpu = sched_getcpu()};
+    st.worker_pid = chain->pid ? chain->pid : getpid();
     if (!chain->measure_cpu) {
-        run_unmeasured(f);
+        run_unmeasured(f, &st);
         return;
     }
     ex_mark start, end;
@@ -256,9 +271,12 @@ void ex__run_chained(ex_future *f, int worker, ex_probe *chain)
         start = chain->last;
     else
         ex__probe_mark(chain, &start);
-    int rc = f->fn(f->in, f->in_len, &f->out);
+    call c = call_of(f);
+    ex_buf out = {0};
+    int rc = c.fn(c.in, c.len, &out);
     ex__probe_mark(chain, &end);
-    ex__stats_measure(&f->stats, &start, &end);
+    ex__stats_measure(&st, &start, &end);
+    ex__future_record(f, &st, &out);
     chain->last = end;
     chain->valid = true;
     /* Callbacks run in ex__future_finish, after the reading: their time

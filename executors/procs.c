@@ -385,14 +385,27 @@ static int procs_submit(ex_executor *ex, ex_future *f, bool force)
     if (p->in_child)
         return EX_EINVAL; /* a task of this pool: it holds only a copy */
     pthread_mutex_lock(&p->lock);
+    /* A chained future is its user's already: a cancel may end it at any
+     * time, turning its call fields (in_len, id) into its result's
+     * (ex_internal.h).  So they are read and written under its lock,
+     * nested in p->lock as in ex__procs_queue_begin; a forced submission
+     * never waits for room. */
+    if (force)
+        ex__future_lock(f);
     int rc;
-    while ((rc = submit_admit(p, f, force)) == 1)
-        pthread_cond_wait(&p->space, &p->lock);
+    if (force && ex_future_state(f) != EX_PENDING)
+        rc = EX_ECANCELLED;
+    else
+        while ((rc = submit_admit(p, f, force)) == 1)
+            pthread_cond_wait(&p->space, &p->lock);
+    if (rc == 0)
+        f->id = ++p->next_id;
+    if (force)
+        ex__future_unlock(f);
     if (rc != 0) {
         pthread_mutex_unlock(&p->lock);
         return rc;
     }
-    f->id = ++p->next_id;
     f->next = NULL;
     if (p->tail)
         p->tail->next = f;

@@ -66,18 +66,33 @@ void ex__procs_consume_sigpipe(void)
 
 /* ------------------------------------------------------ handing out */
 
-/* The worker with room for f whose window is the shortest (the lowest
- * index among equals), or NULL. */
-static procs_worker *pick_worker(procs *p, const ex_future *f)
+/* The worker with room for an input of len bytes whose window is the
+ * shortest (the lowest index among equals), or NULL. */
+static procs_worker *pick_worker(procs *p, size_t len)
 {
     procs_worker *best = NULL;
     for (unsigned i = 0; i < p->base.workers; i++) {
         procs_worker *w = &p->w[i];
-        if (ex__procs_room(p, w) > 0 && ex__procs_shm_fits(w, f->in_len) &&
+        if (ex__procs_room(p, w) > 0 && ex__procs_shm_fits(w, len) &&
             (!best || w->win_len < best->win_len))
             best = w;
     }
     return best;
+}
+
+/* f's input length, if f is still PENDING: a queued future is its user's
+ * too, and a cancel turns its call fields into its result's
+ * (ex_internal.h), so they are read under its lock (nested in no other
+ * here).  false: f is final already (cancelled in the queue: run_batch
+ * drops it). */
+static bool pending_len(ex_future *f, size_t *len)
+{
+    ex__future_lock(f);
+    bool pending = ex_future_state(f) == EX_PENDING;
+    if (pending)
+        *len = f->in_len;
+    ex__future_unlock(f);
+    return pending;
 }
 
 static unsigned total_room(procs *p)
@@ -88,10 +103,9 @@ static unsigned total_room(procs *p)
     return n;
 }
 
-/* A future of a broken pool's batch: failed with EX_EBROKEN. */
+/* A future of a broken pool's batch: failed with EX_EBROKEN (ending now). */
 static void fail_broken(ex_future *f)
 {
-    f->stats.end_ns = ex_now_ns();
     ex__future_finish(f, EX_EBROKEN, 0);
     ex_future_release(f);
 }
@@ -117,7 +131,9 @@ static bool run_batch(procs *p, ex_future *batch, bool broken)
     bool again = broken && batch;
     while (batch) {
         procs_worker *w = NULL;
-        if (!broken && !(w = pick_worker(p, batch))) {
+        size_t len = 0;
+        bool pending = pending_len(batch, &len);
+        if (pending && !broken && !(w = pick_worker(p, len))) {
             /* A window lost its worker meanwhile, or this input waits
              * for room in a region: the rest goes back to the front,
              * still PENDING (or cancelled: then look again, the
@@ -128,8 +144,8 @@ static bool run_batch(procs *p, ex_future *batch, bool broken)
         ex_future *f = batch;
         batch = f->next;
         f->next = NULL;
-        if (!ex__procs_queue_begin(p, f)) {
-            ex_future_release(f);
+        if (!pending || !ex__procs_queue_begin(p, f)) {
+            ex_future_release(f); /* cancelled in the queue */
             again = true;
         } else if (broken) {
             fail_broken(f);

@@ -316,11 +316,13 @@ void ex__procs_slot_recycle(procs *p, procs_worker *w, uint64_t now);
 /* READY, INIT_FAIL or death of an initial worker: start() may return
  * once every one has reported. */
 void ex__procs_startup_report(procs *p, procs_worker *w);
-/* End-of-task stats from the parent side; h and st: the worker's RESULT
- * (NULL when the task never reported); queued_ns: when its frame was
- * queued for sending. */
+/* End-of-task stats from the parent side, recorded with the output (out
+ * passes to f; NULL: none): the call fields give way to the result's, so
+ * f must not be sent again.  h and st: the worker's RESULT (NULL when the
+ * task never reported); queued_ns: when its frame was queued for
+ * sending.  By the dispatcher, f RUNNING. */
 void ex__procs_stats_end(ex_future *f, uint64_t now, const wire_header *h,
-                         const wire_stats *st, uint64_t queued_ns);
+                         const wire_stats *st, uint64_t queued_ns, ex_buf *out);
 
 /* --------------------------------------------------------- procs_shm.c */
 

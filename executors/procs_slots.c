@@ -52,31 +52,37 @@ void ex__procs_startup_report(procs *p, procs_worker *w)
 }
 
 void ex__procs_stats_end(ex_future *f, uint64_t now, const wire_header *h,
-                         const wire_stats *st, uint64_t queued_ns)
+                         const wire_stats *st, uint64_t queued_ns, ex_buf *out)
 {
-    /* No lock: the stats are read only once the future is final, and its
-     * final state (stored with release) publishes them. */
-    f->stats.end_ns = now;
-    if (!st)
-        return;
-    f->stats.flags |= EX_STATS_CPU;
-    if (h->flags & WIRE_F_CPU_OVER_WALL)
-        f->stats.flags |= EX_STATS_CPU_OVER_WALL;
-    if (h->flags & WIRE_F_CPU_UNDER_ZERO)
-        f->stats.flags |= EX_STATS_CPU_UNDER_ZERO;
-    /* The worker's own start: a task waiting in a window has not begun. */
-    if (st->start_ns >= f->stats.submit_ns && st->start_ns <= now)
-        f->stats.start_ns = st->start_ns;
-    f->stats.cpu_ns = st->cpu_ns;
-    f->stats.nvcsw = st->nvcsw;
-    f->stats.nivcsw = st->nivcsw;
-    f->stats.cpu = st->cpu;
-    f->stats.worker_pid = st->pid;
-    /* Sending: from when its frame was queued, or the worker turned to it
-     * after the task before, whichever came last, to its input read. */
-    uint64_t from = queued_ns > st->read_begin_ns ? queued_ns : st->read_begin_ns;
-    f->stats.ipc_send_ns = st->input_done_ns > from ? st->input_done_ns - from : 0;
-    f->stats.ipc_recv_ns = now > st->output_start_ns ? now - st->output_start_ns : 0;
+    ex_task_stats s = {.start_ns = f->stats.start_ns, .end_ns = now,
+                       .worker = f->stats.worker,
+                       .worker_pid = f->stats.worker_pid, .cpu = -1};
+    if (st) {
+        s.flags = EX_STATS_CPU;
+        if (h->flags & WIRE_F_CPU_OVER_WALL)
+            s.flags |= EX_STATS_CPU_OVER_WALL;
+        if (h->flags & WIRE_F_CPU_UNDER_ZERO)
+            s.flags |= EX_STATS_CPU_UNDER_ZERO;
+        /* The worker's own start: a task waiting in a window has not
+         * begun. */
+        if (st->start_ns >= f->stats.submit_ns && st->start_ns <= now)
+            s.start_ns = st->start_ns;
+        s.cpu_ns = st->cpu_ns;
+        s.nvcsw = st->nvcsw;
+        s.nivcsw = st->nivcsw;
+        s.cpu = st->cpu;
+        s.worker_pid = st->pid;
+        /* Sending: from when its frame was queued, or the worker turned
+         * to it after the task before, whichever came last, to its input
+         * read. */
+        uint64_t from = queued_ns > st->read_begin_ns ? queued_ns : st->read_begin_ns;
+        s.ipc_send_ns = st->input_done_ns > from ? st->input_done_ns - from : 0;
+        s.ipc_recv_ns = now > st->output_start_ns ? now - st->output_start_ns : 0;
+    }
+    /* The task is over (no redispatch follows): its call gives way to
+     * its result.  No lock: the dispatcher owns the RUNNING future, and
+     * its final state (stored with release) publishes the result. */
+    ex__future_record(f, &s, out);
 }
 
 /* A slot ready for a new process: an empty window, a clean board, no

@@ -239,17 +239,15 @@ int ex__procs_window_check(const procs_worker *w, const wire_header *h)
     return h->id == win_at(w, 0)->f->id ? 0 : EX_EWORKER;
 }
 
-/* The RESULT's output into f->out: the reader's buffer handed over as is
- * (no second copy), or copied out of w's region. */
-static int take_output(procs_worker *w, ex_future *f)
+/* The RESULT's output into out (empty): the reader's buffer handed over
+ * as is (no second copy), or copied out of w's region. */
+static int take_output(procs_worker *w, ex_buf *out)
 {
     const wire_header *h = &w->reader.hdr;
     if (h->flags & WIRE_F_SHM)
-        return ex__procs_shm_take(w, h, &f->out);
-    ex_buf tmp = f->out;
-    f->out = w->reader.payload;
-    w->reader.payload = tmp;
-    w->reader.payload.len = 0;
+        return ex__procs_shm_take(w, h, out);
+    *out = w->reader.payload;
+    w->reader.payload = (ex_buf){0};
     return 0;
 }
 
@@ -273,13 +271,16 @@ int ex__procs_window_complete(procs *p, procs_worker *w)
     ex_future *f = e->f;
     const wire_header *h = &w->reader.hdr;
     int err = 0, code = 0;
-    int rc = take_output(w, f);
+    ex_buf out = {0};
+    int rc = take_output(w, &out);
     if (rc == EX_EWORKER)
         return rc;
     uint64_t now = ex_now_ns();
     if (e->in_end)
         ex__procs_shm_release(w, e->in_end);
-    ex__procs_stats_end(f, now, h, &w->reader.stats, e->queued_ns);
+    /* The output goes in with the stats: the result fields share the
+     * call's storage (ex_internal.h). */
+    ex__procs_stats_end(f, now, h, &w->reader.stats, e->queued_ns, &out);
     note_run_time(p, &w->reader.stats);
     if (rc != 0)
         err = rc; /* EX_ENOMEM copying the output out */
@@ -377,7 +378,7 @@ static void fail_lost(ex_future *f, int err)
     uint64_t now = ex_now_ns();
     if (f->stats.start_ns == 0 || f->stats.start_ns > now)
         f->stats.start_ns = now;
-    ex__procs_stats_end(f, now, NULL, NULL, 0);
+    ex__procs_stats_end(f, now, NULL, NULL, 0, NULL);
     ex__future_finish(f, err, 0);
     ex_future_release(f);
 }

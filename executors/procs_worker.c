@@ -285,7 +285,7 @@ static size_t keep_limit(worker_ctx *c, size_t len)
  * writes it in place), else to the reused heap buffer. */
 static void worker_step(worker_ctx *c)
 {
-    wire_header h;
+    wire_header h = {0};
     wire_stats st;
     memset(&st, 0, sizeof st);
     const void *in = read_task(c, &h, &st);

@@ -1,6 +1,7 @@
 /*
  * sys.c: the system helper layer (sys.h): full reads and writes, fd
- * closing, pidfds, the monotonic clock and deadlines.  The one copy of
+ * closing, pidfds, the monotonic clock and deadlines, and parking on a
+ * word (futexes).  The one copy of
  * each in executors/; the process pool's fork server and workers call the
  * fd helpers between fork and _exit, so they allocate nothing.
  */
@@ -11,6 +12,9 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <sys/syscall.h>
+#ifdef __linux__
+#include <linux/futex.h>
+#endif
 #include <time.h>
 #include <unistd.h>
 
@@ -229,3 +233,44 @@ int ex__cond_wait_until(pthread_cond_t *c, pthread_mutex_t *m, int64_t dl)
     struct timespec ts = {.tv_sec = dl / 1000000000, .tv_nsec = dl % 1000000000};
     return pthread_cond_clockwait(c, m, CLOCK_MONOTONIC, &ts);
 }
+
+/* ---------------------------------------------------------------- parking */
+
+#ifdef __linux__
+int ex__park(_Atomic uint32_t *word, uint32_t expect, int64_t dl)
+{
+    struct timespec ts, *tsp = NULL;
+    if (dl >= 0) {
+        ts.tv_sec = dl / 1000000000;
+        ts.tv_nsec = dl % 1000000000;
+        tsp = &ts;
+    }
+    /* WAIT_BITSET takes an absolute CLOCK_MONOTONIC deadline; EAGAIN (the
+     * word already changed) and EINTR are wake-ups like any other. */
+    long rc = syscall(SYS_futex, word, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG,
+                      expect, tsp, NULL, FUTEX_BITSET_MATCH_ANY);
+    return rc == -1 && errno == ETIMEDOUT ? EX_ETIMEDOUT : EX_OK;
+}
+
+void ex__unpark_all(_Atomic uint32_t *word)
+{
+    syscall(SYS_futex, word, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, INT_MAX, NULL,
+            NULL, 0);
+}
+#else
+int ex__park(_Atomic uint32_t *word, uint32_t expect, int64_t dl)
+{
+    if (atomic_load(word) != expect)
+        return EX_OK;
+    if (dl >= 0 && (int64_t)ex_now_ns() >= dl)
+        return EX_ETIMEDOUT;
+    struct timespec ts = {.tv_sec = 0, .tv_nsec = 50000};
+    nanosleep(&ts, NULL);
+    return EX_OK;
+}
+
+void ex__unpark_all(_Atomic uint32_t *word)
+{
+    (void)word;
+}
+#endif

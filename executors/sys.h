@@ -14,6 +14,7 @@
 #include "executor.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -85,5 +86,21 @@ int ex__cond_init(pthread_cond_t *c);
 /* Waits on cond with an absolute deadline (-1 = none).  0 or ETIMEDOUT.
  * Not async-signal-safe (a thread wait). */
 int ex__cond_wait_until(pthread_cond_t *c, pthread_mutex_t *m, int64_t dl);
+
+/* ------------------------------------------------------------- parking */
+
+/* A parking lot keyed by address, as the kernel keeps one for futexes: a
+ * thread sleeps on a 32-bit word while it holds a value, and whoever
+ * changes the word wakes the sleepers.  No memory of its own, so a future
+ * can be waited on without carrying a mutex and a condition variable.
+ *
+ * ex__park blocks while *word == expect, until ex__unpark_all(word), a
+ * spurious wake-up, or the absolute CLOCK_MONOTONIC deadline dl (-1 =
+ * none).  It returns 0, or EX_ETIMEDOUT once dl has passed: callers
+ * re-read the word either way.  Blocks.  ex__unpark_all wakes every
+ * thread parked on word; it does not block.  Without futexes (not Linux),
+ * ex__park sleeps in short steps instead. */
+int ex__park(_Atomic uint32_t *word, uint32_t expect, int64_t dl);
+void ex__unpark_all(_Atomic uint32_t *word);
 
 #endif

@@ -1,38 +1,53 @@
 /*
  * threads.c: the pthread pool backend.
  *
- * Submitting takes no lock.  The queue is an intrusive multi-producer,
- * single-consumer list (D. Vyukov's: a producer swaps itself in as the tail,
- * then links the previous tail to itself), linked through ex_future.qnext,
- * so submitting allocates nothing beyond the future and a submitter never
- * waits for a worker.  Workers take turns as the consumer under pop_lock,
- * which submitters never touch.  `queued` counts futures accepted and not
- * yet taken; with queue_capacity > 0 a submitter reserves its place in it
- * with a compare-and-swap, and on_full decides what happens when it is
- * full.  Chained submissions (force) may overshoot the bound: they come
- * from workers, which must never block on their own queue.
+ * Submitting takes no lock and, on an unbounded queue, writes nothing that
+ * the workers write too: the queue is an intrusive multi-producer,
+ * single-consumer list (D. Vyukov's: a producer swaps itself in as the
+ * tail, then links the previous tail to itself), linked through
+ * ex_future.qnext, so submitting allocates nothing beyond the future and a
+ * submitter never waits for a worker.  Workers take turns as the consumer
+ * under pop_lock, which submitters never touch.  With queue_capacity > 0,
+ * `queued` counts futures accepted and not yet taken: a submitter reserves
+ * its place in it with a compare-and-swap, and on_full decides what
+ * happens when it is full.  Chained submissions (force) may overshoot the
+ * bound: they come from workers, which must never block on their own
+ * queue.
+ *
+ * Empty: the stub is the only node (head and tail both point at it).
+ * Lock-free readers use that as a hint; decisions that must not miss a
+ * task (a worker going to sleep or leaving) check it under pop_lock, where
+ * head and tail agree but for a producer between its two steps, whose swap
+ * already shows in the tail.
  *
  * Sleeping and waking (lock: the mutex `lock`, only on these slow paths):
  *   - At most one idle worker polls the queue (spin_ns); the others sleep
  *     on work_cv.  A second poller would only take a CPU from the
  *     submitter or from the worker that runs.
- *   - A submitter wakes a sleeper only when nobody polls.  It counts its
- *     task in `queued` before it reads `idle`; a worker counts itself in
- *     `idle` before it reads `queued` (both sequentially consistent), so
- *     one of the two always sees the other, and the wake itself happens
- *     under `lock`, which the sleeper holds from its check to its wait.
+ *   - A submitter wakes a sleeper only when nobody polls.  It swaps the
+ *     tail before it reads `idle`; a worker counts itself in `idle` before
+ *     it checks the queue (all sequentially consistent), so one of the two
+ *     always sees the other, and the wake itself happens under `lock`,
+ *     which the sleeper holds from its check to its wait.
  *   - A worker that takes a task and sees more queued, with sleepers and
  *     no poller, wakes one: the submitter does not pay for that.
  *   - room_cv is the same handshake between a worker that frees a place
  *     and a submitter blocked on a full queue.
  *
- * Shutdown: `stopping` refuses new submissions.  A submitter announces
- * itself in `submitting` before it checks `stopping`, and shutdown waits
- * until no submitter is between the check and the push; only then may it
- * drain the queue (cancel_pending) and set `closed`, after which a worker
- * that finds the queue empty (checked under `lock`) exits.  A forced
+ * Shutdown: `stopping` refuses new submissions.  A submitter checks it
+ * once before it swaps the tail (the cheap refusal) and once after (the
+ * one that counts: stop() sets it before it looks at the queue, so each
+ * side sees the other).  One that finds it set only then has its future
+ * in the queue already: it fails that future with EX_ESHUTDOWN before
+ * linking it, so whoever meets it in the queue (a worker, the drain, or
+ * destroy) just drops it.  A worker leaves once the pool is closed and
+ * the queue is empty (checked under `lock` and pop_lock).  A forced
  * submission pushes under `lock` while a worker lives, so it is never
  * stranded.
+ *
+ * A submitter touches the pool only before it links its future: until
+ * then no worker can run that task, so none can leave, and a shutdown and
+ * destroy racing the submission cannot free the pool under it.
  *
  * No globals: two pools never share anything.  No lock is held while a
  * task or a callback runs (callbacks may submit to this very pool).
@@ -48,17 +63,18 @@ typedef struct threads_ex {
     ex_executor base;
     /* Producers' end of the queue, on its own cache line. */
     _Alignas(64) _Atomic(ex_future *) tail;
-    /* Consumer's end: head and stub belong to whoever holds pop_lock. */
+    /* Consumer's end: head and stub belong to whoever holds pop_lock
+     * (head is atomic only for the lock-free emptiness hint). */
     _Alignas(64) pthread_mutex_t pop_lock;
-    ex_future *head;
+    _Atomic(ex_future *) head;
     ex_future stub;
-    _Alignas(64) atomic_size_t queued;  /* accepted, not yet taken */
+    /* Read at every submission, written once: a line of their own. */
+    _Alignas(64) atomic_bool stopping;
+    atomic_bool closed;       /* no submission can come any more */
+    _Alignas(64) atomic_size_t queued;  /* bounded queues: accepted, not yet taken */
     atomic_uint idle;         /* workers asleep (or about to be) on work_cv */
     atomic_uint spinning;     /* workers polling the queue (0 or 1) */
     atomic_uint room_waiters; /* submitters waiting on room_cv */
-    atomic_uint submitting;   /* submitters between check and push */
-    atomic_bool stopping;
-    atomic_bool closed;       /* no submission can come any more */
     pthread_mutex_t lock;
     pthread_cond_t work_cv;   /* queue non-empty, or closed */
     pthread_cond_t room_cv;   /* bounded queue has room, or stopping */
@@ -77,14 +93,25 @@ typedef struct worker_arg {
     unsigned index;
 } worker_arg;
 
-/* Any thread.  The future is visible to the consumer once the previous
- * tail links to it; between the exchange and that store the queue looks
- * empty from the head (pop returns NULL and sets *busy). */
-static void queue_push(threads_ex *t, ex_future *f)
+/* The producer's first step (any thread): f becomes the tail and the
+ * previous tail is returned.  f is in the queue but not reachable from
+ * the head until queue_link. */
+static ex_future *queue_swap(threads_ex *t, ex_future *f)
 {
     atomic_store_explicit(&f->qnext, NULL, memory_order_relaxed);
-    ex_future *prev = atomic_exchange_explicit(&t->tail, f, memory_order_acq_rel);
+    return atomic_exchange_explicit(&t->tail, f, memory_order_seq_cst);
+}
+
+/* The second step: f becomes reachable.  After it, f's task may run and
+ * end at any time. */
+static void queue_link(ex_future *prev, ex_future *f)
+{
     atomic_store_explicit(&prev->qnext, f, memory_order_release);
+}
+
+static void queue_push(threads_ex *t, ex_future *f)
+{
+    queue_link(queue_swap(t, f), f);
 }
 
 /* Under pop_lock.  Returns the oldest future, or NULL when the queue is
@@ -92,50 +119,73 @@ static void queue_push(threads_ex *t, ex_future *f)
 static ex_future *queue_pop(threads_ex *t, bool *busy)
 {
     *busy = false;
-    ex_future *head = t->head;
+    ex_future *head = atomic_load_explicit(&t->head, memory_order_relaxed);
     ex_future *next = atomic_load_explicit(&head->qnext, memory_order_acquire);
     if (head == &t->stub) {
         if (!next)
             return NULL;
-        t->head = head = next;
+        head = next;
         next = atomic_load_explicit(&head->qnext, memory_order_acquire);
     }
-    if (next) {
-        t->head = next;
-        return head;
-    }
-    if (head != atomic_load_explicit(&t->tail, memory_order_acquire)) {
+    if (!next && head != atomic_load_explicit(&t->tail, memory_order_acquire)) {
         *busy = true;
-        return NULL;
+    } else if (!next) {
+        /* head is the last one: put the stub behind it so it can leave. */
+        queue_push(t, &t->stub);
+        if (!(next = atomic_load_explicit(&head->qnext, memory_order_acquire)))
+            *busy = true;
     }
-    /* head is the last one: put the stub behind it so it can leave. */
-    queue_push(t, &t->stub);
-    next = atomic_load_explicit(&head->qnext, memory_order_acquire);
-    if (next) {
-        t->head = next;
-        return head;
+    atomic_store_explicit(&t->head, next ? next : head, memory_order_relaxed);
+    if (next) { /* the next pop reads all of it (written long ago) */
+        __builtin_prefetch(next);
+        __builtin_prefetch((char *)next + sizeof *next - 1);
     }
-    *busy = true;
-    return NULL;
+    return next ? head : NULL;
 }
 
-/* Takes the oldest queued future, or NULL if none is queued.  A producer
- * caught between its two steps is waited for (it has counted its task). */
+/* Whether the queue may hold a task, without a lock: false only when both
+ * ends were at the stub.  Exact under pop_lock.  The head's side first:
+ * the tail's line is the producers', and a consumer that read it at every
+ * task would pull it away from the submitter at every task. */
+static bool queue_nonempty(const threads_ex *t)
+{
+    const ex_future *head = atomic_load_explicit(&t->head, memory_order_relaxed);
+    if (head != &t->stub || atomic_load_explicit(&head->qnext, memory_order_acquire))
+        return true;
+    return atomic_load_explicit(&t->tail, memory_order_seq_cst) != &t->stub;
+}
+
+static bool has_work(const void *arg)
+{
+    return queue_nonempty(arg);
+}
+
+/* Under pop_lock: whether the queue is empty with no push in progress. */
+static bool queue_empty_locked(threads_ex *t)
+{
+    return !queue_nonempty(t);
+}
+
+/* Takes the oldest queued future, or NULL if the queue is empty.  A
+ * producer caught between its two steps is waited for. */
 static ex_future *take(threads_ex *t)
 {
     for (;;) {
-        if (!atomic_load_explicit(&t->queued, memory_order_acquire))
+        if (!queue_nonempty(t))
             return NULL;
         bool busy;
         pthread_mutex_lock(&t->pop_lock);
         ex_future *f = queue_pop(t, &busy);
         pthread_mutex_unlock(&t->pop_lock);
         if (f) {
-            atomic_fetch_sub_explicit(&t->queued, 1, memory_order_seq_cst);
+            if (t->base.cfg.queue_capacity)
+                atomic_fetch_sub_explicit(&t->queued, 1, memory_order_seq_cst);
             return f;
         }
-        /* Counted but not linked yet (or another worker took it): the
-         * producer may be waiting for this CPU. */
+        if (!busy)
+            return NULL;
+        /* Swapped in but not linked yet: the producer may be waiting for
+         * this CPU. */
         sched_yield();
     }
 }
@@ -158,7 +208,7 @@ static void wake_for(threads_ex *t)
 /* Polls for work for up to spin_ns; true if some came. */
 static bool spin_for_work(threads_ex *t)
 {
-    return ex__spin_until_nonzero(&t->queued, t->base.cfg.spin_ns);
+    return ex__spin_until(has_work, t, t->base.cfg.spin_ns, true);
 }
 
 /* worker_start and the initializer, then counted as started (start()
@@ -179,10 +229,11 @@ static void worker_started(threads_ex *t, unsigned index)
 static void worker_run(threads_ex *t, ex_future *f, unsigned index,
                        ex_probe *chain)
 {
-    if (atomic_load_explicit(&t->room_waiters, memory_order_seq_cst))
+    if (t->base.cfg.queue_capacity &&
+        atomic_load_explicit(&t->room_waiters, memory_order_seq_cst))
         signal_locked(t, &t->room_cv);
     /* More work and nobody looking for it: wake a sleeper. */
-    if (atomic_load_explicit(&t->queued, memory_order_relaxed))
+    if (queue_nonempty(t))
         wake_for(t);
     if (ex__future_begin(f))
         ex__run_chained(f, (int)index, chain);
@@ -194,7 +245,9 @@ static void worker_run(threads_ex *t, ex_future *f, unsigned index,
 static bool worker_drained(threads_ex *t)
 {
     pthread_mutex_lock(&t->lock);
-    bool drained = !atomic_load(&t->queued);
+    pthread_mutex_lock(&t->pop_lock);
+    bool drained = queue_empty_locked(t);
+    pthread_mutex_unlock(&t->pop_lock);
     if (drained)
         t->live--;
     pthread_mutex_unlock(&t->lock);
@@ -207,8 +260,10 @@ static void worker_sleep(threads_ex *t)
 {
     pthread_mutex_lock(&t->lock);
     atomic_fetch_add_explicit(&t->idle, 1, memory_order_seq_cst);
-    if (!atomic_load_explicit(&t->queued, memory_order_seq_cst) &&
-        !atomic_load_explicit(&t->closed, memory_order_seq_cst))
+    pthread_mutex_lock(&t->pop_lock);
+    bool empty = queue_empty_locked(t);
+    pthread_mutex_unlock(&t->pop_lock);
+    if (empty && !atomic_load_explicit(&t->closed, memory_order_seq_cst))
         pthread_cond_wait(&t->work_cv, &t->lock);
     atomic_fetch_sub_explicit(&t->idle, 1, memory_order_relaxed);
     pthread_mutex_unlock(&t->lock);
@@ -310,7 +365,8 @@ static int submit_forced(threads_ex *t, ex_future *f)
         pthread_mutex_unlock(&t->lock);
         return EX_ESHUTDOWN;
     }
-    atomic_fetch_add_explicit(&t->queued, 1, memory_order_seq_cst);
+    if (t->base.cfg.queue_capacity)
+        atomic_fetch_add_explicit(&t->queued, 1, memory_order_seq_cst);
     queue_push(t, f);
     if (atomic_load_explicit(&t->idle, memory_order_seq_cst))
         pthread_cond_signal(&t->work_cv);
@@ -358,29 +414,36 @@ static int reserve(threads_ex *t, size_t cap)
     }
 }
 
+/* Both steps of the push, with the shutdown check that counts and the
+ * wake-up in between (see the top of the file): EX_OK, or EX_ESHUTDOWN
+ * with f failed in the queue, holding a reference of its own there. */
+static int push_checked(threads_ex *t, ex_future *f)
+{
+    ex_future *prev = queue_swap(t, f);
+    bool late = atomic_load_explicit(&t->stopping, memory_order_seq_cst);
+    if (late) {
+        ex__future_finish(f, EX_ESHUTDOWN, 0);
+        ex_future_retain(f); /* the queue's: the caller drops its two */
+    } else if (atomic_load_explicit(&t->idle, memory_order_seq_cst) &&
+               !atomic_load_explicit(&t->spinning, memory_order_seq_cst)) {
+        /* Woken before the link: it waits for it in take(). */
+        signal_locked(t, &t->work_cv);
+    }
+    queue_link(prev, f);
+    return late ? EX_ESHUTDOWN : EX_OK;
+}
+
 static int threads_submit(ex_executor *ex, ex_future *f, bool force)
 {
     threads_ex *t = (threads_ex *)ex;
     if (force)
         return submit_forced(t, f);
-    atomic_fetch_add_explicit(&t->submitting, 1, memory_order_seq_cst);
-    if (atomic_load_explicit(&t->stopping, memory_order_seq_cst)) {
-        atomic_fetch_sub_explicit(&t->submitting, 1, memory_order_release);
+    if (atomic_load_explicit(&t->stopping, memory_order_acquire))
         return EX_ESHUTDOWN;
-    }
     size_t cap = ex->cfg.queue_capacity;
-    int rc = EX_OK;
-    if (!cap)
-        atomic_fetch_add_explicit(&t->queued, 1, memory_order_seq_cst);
-    else
-        rc = reserve(t, cap);
-    if (rc == EX_OK) {
-        queue_push(t, f);
-        wake_for(t);
-    }
-    /* Only now: until this, stop() waits, so t outlives wake_for even if
-     * a shutdown and destroy race this submission. */
-    atomic_fetch_sub_explicit(&t->submitting, 1, memory_order_release);
+    int rc = cap ? reserve(t, cap) : EX_OK;
+    if (rc == EX_OK)
+        return push_checked(t, f);
     if (rc == 1) {
         if (ex__future_begin(f))
             ex__run_inline(f, EX_WORKER_CALLER);
@@ -411,10 +474,6 @@ static ex_future *stop(threads_ex *t, bool cancel_pending)
     pthread_mutex_lock(&t->lock);
     pthread_cond_broadcast(&t->room_cv);
     pthread_mutex_unlock(&t->lock);
-    /* Sequentially consistent, like the submitter's increment and its load
-     * of stopping: each side must see the other's store. */
-    while (atomic_load_explicit(&t->submitting, memory_order_seq_cst))
-        sched_yield();
     ex_future *drained = NULL, **tail = &drained;
     if (cancel_pending) {
         ex_future *f;
@@ -457,7 +516,11 @@ static void threads_destroy(ex_executor *ex)
     threads_ex *t = (threads_ex *)ex;
     stop(t, false);
     join_all(t);
-    /* Workers drain the queue before exiting, so it is empty here. */
+    /* Workers drain the queue before exiting: what is left are futures
+     * whose submission lost the race with shutdown (already failed). */
+    ex_future *f;
+    while ((f = take(t)))
+        ex_future_release(f);
     free(t->threads);
     pthread_cond_destroy(&t->start_cv);
     pthread_cond_destroy(&t->room_cv);
@@ -497,7 +560,7 @@ int ex__threads_new(const ex_config *cfg, ex_executor **out)
     t->work_cv = (pthread_cond_t)PTHREAD_COND_INITIALIZER;
     t->room_cv = (pthread_cond_t)PTHREAD_COND_INITIALIZER;
     t->start_cv = (pthread_cond_t)PTHREAD_COND_INITIALIZER;
-    t->head = &t->stub;
+    atomic_init(&t->head, &t->stub);
     atomic_init(&t->tail, &t->stub);
     t->base.vt = &ex__threads_vtable;
     t->base.cfg = *cfg;

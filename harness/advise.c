@@ -12,6 +12,7 @@
  */
 #include "cli.h"
 #include "commands.h"
+#include "stats.h"
 
 #include <getopt.h>
 #include <math.h>
@@ -55,6 +56,26 @@ typedef struct advice {
     size_t check_tasks;
 } advice;
 
+/* The command line, parsed. */
+typedef struct advise_opts {
+    char wl_text[1024], ex_text[64];
+    const char *kvs[64];
+    size_t nkv;
+    size_t tasks;
+    double util;
+    unsigned max_workers, reps, ncpu;
+    const char *json_path;
+    ex_kind kinds[3];
+    size_t nk;
+} advise_opts;
+
+/* What the run works on: one advice per listed workload, its parameters. */
+typedef struct advise_set {
+    advice adv[MAX_WL];
+    wl_params *params[MAX_WL];
+    size_t nw;
+} advise_set;
+
 static int cmp_unsigned(const void *a, const void *b)
 {
     unsigned x = *(const unsigned *)a, y = *(const unsigned *)b;
@@ -76,16 +97,73 @@ static double throughput_of(pb_run_opts *o, unsigned reps)
     }
     if (n == 0)
         return NAN;
-    for (size_t i = 1; i < n; i++)
-        for (size_t j = i; j > 0 && v[j - 1] > v[j]; j--) {
-            double t = v[j];
-            v[j] = v[j - 1];
-            v[j - 1] = t;
-        }
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+    pb_sort(v, n);
+    return pb_median_sorted(v, n);
 }
 
-int pb_cmd_advise(int argc, char **argv)
+/* One option into *a: 0, or the exit status of a usage error. */
+static int parse_option(int ch, const char *arg, advise_opts *a)
+{
+    uint64_t v;
+    switch (ch) {
+    case 'W':
+        if (strlen(arg) >= sizeof a->wl_text)
+            return pb_usage_error("advise", "--workload is too long");
+        strcpy(a->wl_text, arg);
+        return 0;
+    case 'p':
+        if (a->nkv == 64)
+            return pb_usage_error("advise", "too many -p parameters (at most 64)");
+        if (!strchr(arg, '='))
+            return pb_usage_error("advise", "-p takes KEY=VALUE, got '%s'", arg);
+        a->kvs[a->nkv++] = arg;
+        return 0;
+    case 'e':
+        if (strlen(arg) >= sizeof a->ex_text)
+            return pb_usage_error("advise", "--executors is too long");
+        strcpy(a->ex_text, arg);
+        return 0;
+    case 'n':
+        if (!pb_parse_u64("advise", "--tasks", arg, 1, 1000000, true, &v))
+            return PB_EXIT_USAGE;
+        a->tasks = (size_t)v;
+        return 0;
+    case 'U':
+        if (!pb_parse_double("advise", "--utilization", arg, 0.01, 1, &a->util))
+            return PB_EXIT_USAGE;
+        return 0;
+    case 'm':
+        if (!pb_parse_u64("advise", "--max-workers", arg, 1, 4096, false, &v))
+            return PB_EXIT_USAGE;
+        a->max_workers = (unsigned)v;
+        return 0;
+    case 'r':
+        if (!pb_parse_u64("advise", "--reps", arg, 1, 20, false, &v))
+            return PB_EXIT_USAGE;
+        a->reps = (unsigned)v;
+        return 0;
+    default: /* 'j' */
+        a->json_path = arg;
+        return 0;
+    }
+}
+
+/* --executors: threads and/or procs. */
+static int parse_executors(advise_opts *a)
+{
+    char *save = NULL;
+    for (char *t = strtok_r(a->ex_text, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (a->nk == 3 || ex_kind_parse(t, &a->kinds[a->nk]) || a->kinds[a->nk] == EX_SEQ)
+            return pb_usage_error("advise",
+                                  "bad executor '%s' in --executors (accepted: threads, procs)", t);
+        a->nk++;
+    }
+    return 0;
+}
+
+/* The command line into *a: 0 to go on, -1 after --help, or the exit
+ * status of a usage error. */
+static int parse_cli(int argc, char **argv, advise_opts *a)
 {
     static const struct option opts[] = {
         {"workload", required_argument, NULL, 'W'},
@@ -99,261 +177,289 @@ int pb_cmd_advise(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {0, 0, 0, 0},
     };
-    char wl_text[1024] = "", ex_text[64] = "threads,procs";
-    const char *kvs[64];
-    size_t nkv = 0;
-    size_t tasks = 100;
-    double util = 1.0;
-    unsigned max_workers = 256, reps = 2;
-    const char *json_path = NULL;
-    uint64_t v;
-    int ch;
+    *a = (advise_opts){.ex_text = "threads,procs", .tasks = 100, .util = 1.0,
+                       .max_workers = 256, .reps = 2};
+    int ch, rc;
     opterr = 0;
     optind = 1;
     while ((ch = getopt_long(argc, argv, ":W:p:e:n:U:r:h", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'W':
-            if (strlen(optarg) >= sizeof wl_text)
-                return pb_usage_error("advise", "--workload is too long");
-            strcpy(wl_text, optarg);
-            break;
-        case 'p':
-            if (nkv == 64)
-                return pb_usage_error("advise", "too many -p parameters (at most 64)");
-            if (!strchr(optarg, '='))
-                return pb_usage_error("advise", "-p takes KEY=VALUE, got '%s'", optarg);
-            kvs[nkv++] = optarg;
-            break;
-        case 'e':
-            if (strlen(optarg) >= sizeof ex_text)
-                return pb_usage_error("advise", "--executors is too long");
-            strcpy(ex_text, optarg);
-            break;
-        case 'n':
-            if (!pb_parse_u64("advise", "--tasks", optarg, 1, 1000000, true, &v))
-                return PB_EXIT_USAGE;
-            tasks = (size_t)v;
-            break;
-        case 'U':
-            if (!pb_parse_double("advise", "--utilization", optarg, 0.01, 1, &util))
-                return PB_EXIT_USAGE;
-            break;
-        case 'm':
-            if (!pb_parse_u64("advise", "--max-workers", optarg, 1, 4096, false, &v))
-                return PB_EXIT_USAGE;
-            max_workers = (unsigned)v;
-            break;
-        case 'r':
-            if (!pb_parse_u64("advise", "--reps", optarg, 1, 20, false, &v))
-                return PB_EXIT_USAGE;
-            reps = (unsigned)v;
-            break;
-        case 'j': json_path = optarg; break;
-        case 'h': fputs(usage, stdout); return 0;
-        case ':': return pb_usage_error("advise", "option %s needs a value", argv[optind - 1]);
-        default:
+        if (ch == 'h') {
+            fputs(usage, stdout);
+            return -1;
+        }
+        if (ch == ':')
+            return pb_usage_error("advise", "option %s needs a value", argv[optind - 1]);
+        if (ch == '?')
             return pb_usage_error("advise", "unknown option '%s' (see poolbench advise --help)",
                                   argv[optind - 1]);
-        }
+        if ((rc = parse_option(ch, optarg, a)))
+            return rc;
     }
     if (optind < argc)
         return pb_usage_error("advise", "unexpected argument '%s'", argv[optind]);
-    if (!wl_text[0])
+    if (!a->wl_text[0])
         return pb_usage_error("advise", "--workload is required (accepted: %s)", wl_names());
-    ex_kind kinds[3];
-    size_t nk = 0;
-    char *save = NULL;
-    for (char *t = strtok_r(ex_text, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        if (nk == 3 || ex_kind_parse(t, &kinds[nk]) || kinds[nk] == EX_SEQ)
-            return pb_usage_error("advise", "bad executor '%s' in --executors (accepted: threads, procs)", t);
-        nk++;
-    }
-    advice adv[MAX_WL];
-    wl_params *params[MAX_WL] = {0};
-    size_t nw = 0;
-    int rc = 0;
-    save = NULL;
-    for (char *t = strtok_r(wl_text, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        const wl_workload *w = wl_find(t);
-        if (!w) {
-            rc = pb_usage_error("advise", "unknown workload '%s' (accepted: %s)", t, wl_names());
-            goto out;
-        }
-        if (nw == MAX_WL) {
-            rc = pb_usage_error("advise", "--workload lists more than %d workloads", MAX_WL);
-            goto out;
-        }
-        const char *mine[64];
-        size_t nmine = 0;
-        for (size_t i = 0; i < nkv; i++) {
-            char key[128];
-            snprintf(key, sizeof key, "%.*s", (int)(strchr(kvs[i], '=') - kvs[i]), kvs[i]);
-            if (wl_param_find(w, key))
-                mine[nmine++] = kvs[i];
-        }
-        memset(&adv[nw], 0, sizeof adv[nw]);
-        adv[nw].w = w;
-        if ((rc = pb_build_params("advise", w, mine, nmine, NULL, &params[nw])))
-            goto out;
-        char why[512];
-        if (wl_requires_isolation(params[nw], why, sizeof why) || pb_needs_timeout(params[nw])) {
-            rc = pb_usage_error("advise", "workload '%s': crashing or hanging tasks cannot be "
-                                "sized (drop crash_rate/hang_rate)", w->name);
-            goto out;
-        }
-        nw++;
-    }
-    /* Like sweep: a -p key that none of the listed workloads has is a
-     * mistake, not something to ignore. */
-    for (size_t i = 0; i < nkv; i++) {
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    a->ncpu = ncpu > 0 ? (unsigned)ncpu : 1;
+    return parse_executors(a);
+}
+
+/* The key of a KEY=VALUE parameter. */
+static void param_key(const char *kv, char *key, size_t size)
+{
+    snprintf(key, size, "%.*s", (int)(strchr(kv, '=') - kv), kv);
+}
+
+/* Workload w's parameters from the -p options that name one of its keys. */
+static int add_workload(const advise_opts *a, const wl_workload *w, advise_set *s)
+{
+    const char *mine[64];
+    size_t nmine = 0;
+    for (size_t i = 0; i < a->nkv; i++) {
         char key[128];
-        snprintf(key, sizeof key, "%.*s", (int)(strchr(kvs[i], '=') - kvs[i]), kvs[i]);
+        param_key(a->kvs[i], key, sizeof key);
+        if (wl_param_find(w, key))
+            mine[nmine++] = a->kvs[i];
+    }
+    advice *adv = &s->adv[s->nw];
+    memset(adv, 0, sizeof *adv);
+    adv->w = w;
+    int rc = pb_build_params("advise", w, mine, nmine, NULL, &s->params[s->nw]);
+    if (rc)
+        return rc;
+    char why[512];
+    if (wl_requires_isolation(s->params[s->nw], why, sizeof why) ||
+        pb_needs_timeout(s->params[s->nw]))
+        return pb_usage_error("advise", "workload '%s': crashing or hanging tasks cannot be "
+                              "sized (drop crash_rate/hang_rate)", w->name);
+    s->nw++;
+    return 0;
+}
+
+/* --workload's list into s; like sweep, a -p key that none of the listed
+ * workloads has is a mistake, not something to ignore. */
+static int build_workloads(advise_opts *a, advise_set *s)
+{
+    char *save = NULL;
+    int rc;
+    for (char *t = strtok_r(a->wl_text, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        const wl_workload *w = wl_find(t);
+        if (!w)
+            return pb_usage_error("advise", "unknown workload '%s' (accepted: %s)", t, wl_names());
+        if (s->nw == MAX_WL)
+            return pb_usage_error("advise", "--workload lists more than %d workloads", MAX_WL);
+        if ((rc = add_workload(a, w, s)))
+            return rc;
+    }
+    for (size_t i = 0; i < a->nkv; i++) {
+        char key[128];
+        param_key(a->kvs[i], key, sizeof key);
         bool found = false;
-        for (size_t k = 0; k < nw; k++)
-            found |= wl_param_find(adv[k].w, key) != NULL;
-        if (!found) {
-            rc = pb_usage_error("advise", "parameter '%s' belongs to none of the listed workloads", key);
-            goto out;
-        }
+        for (size_t k = 0; k < s->nw; k++)
+            found |= wl_param_find(s->adv[k].w, key) != NULL;
+        if (!found)
+            return pb_usage_error("advise", "parameter '%s' belongs to none of the listed workloads",
+                                  key);
     }
-    long ncpu_l = sysconf(_SC_NPROCESSORS_ONLN);
-    unsigned ncpu = ncpu_l > 0 ? (unsigned)ncpu_l : 1;
-    pb_server srv = {.pid = -1};
-    for (size_t i = 0; i < nw && rc == 0; i++)
-        if (wl_needs_server(params[i]) && srv.pid < 0 &&
-            pb_start_server_if_needed("advise", params[i], &srv))
-            rc = 1;
-        else if (wl_needs_server(params[i]))
-            wl_params_set(params[i], "base_url", pb_server_url(&srv), NULL, 0);
-    for (size_t i = 0; i < nw && rc == 0; i++) {
-        advice *a = &adv[i];
-        wl_params_format(params[i], a->params, sizeof a->params);
-        /* W and C from a sequential run: no queue, so blocked is waiting. */
-        pb_run_opts o = {.kind = EX_SEQ, .workers = 1, .workload = a->w, .params = params[i],
-                         .tasks = tasks, .seed = 1};
-        pb_measured m;
-        pb_measure(&o, &(pb_measure_opts){.pin = PB_PIN_NONE}, &m);
-        if (!m.ok) {
-            fprintf(stderr, "poolbench advise: %s: %s\n", a->w->name, m.err);
-            rc = 1;
-            break;
-        }
-        a->compute_ms = m.r.cpu_mean_ns / 1e6;
-        a->wait_ms = m.r.blocked_mean_ns / 1e6;
-        /* A task that uses no measurable CPU (getrusage resolves 1 us)
-         * waits "infinitely" relatively: the cap decides. */
-        double c = a->compute_ms > 0.001 ? a->compute_ms : 0.001;
-        a->ratio = a->wait_ms / c;
-        double n = (double)ncpu * util * (1 + a->ratio);
-        a->predicted = n < 1 ? 1 : n > max_workers ? max_workers : (unsigned)lround(n);
-        /* The check: sizes around the prediction, plus 1 and ncpu. */
-        unsigned cand[MAX_CAND];
-        size_t nc = 0;
-        unsigned raw[] = {1, ncpu, a->predicted / 4, a->predicted / 2, a->predicted,
-                          a->predicted * 2};
-        for (size_t k = 0; k < sizeof raw / sizeof raw[0]; k++) {
-            unsigned x = raw[k] < 1 ? 1 : raw[k] > max_workers ? max_workers : raw[k];
-            bool dup = false;
-            for (size_t j = 0; j < nc; j++)
-                dup |= cand[j] == x;
-            if (!dup)
-                cand[nc++] = x;
-        }
-        qsort(cand, nc, sizeof cand[0], cmp_unsigned);
-        /* A pool larger than the number of tasks cannot show its worth:
-         * the check runs at least 4 tasks per worker of the largest size. */
-        size_t check_tasks = tasks > 4 * (size_t)cand[nc - 1] ? tasks : 4 * (size_t)cand[nc - 1];
-        o.tasks = check_tasks;
-        a->check_tasks = check_tasks;
-        for (size_t e = 0; e < nk; e++) {
-            o.kind = kinds[e];
-            double best = -1;
-            for (size_t k = 0; k < nc; k++) {
-                o.workers = cand[k];
-                if (pb_progress_enabled())
-                    fprintf(stderr, "\r\033[Kadvise: %s on %s, %u workers", a->w->name,
-                            ex_kind_name(kinds[e]), cand[k]);
-                double t = throughput_of(&o, reps);
-                if (cand[k] == a->predicted)
-                    a->predicted_throughput[kinds[e]] = t;
-                /* Prefer fewer workers unless more are clearly (>5%) better. */
-                if (isfinite(t) && t > best * 1.05) {
-                    best = t;
-                    a->measured_best[kinds[e]] = cand[k];
-                    a->best_throughput[kinds[e]] = t;
-                }
-            }
-            a->checked[kinds[e]] = best > 0;
-        }
+    return 0;
+}
+
+/* One loopback server for every workload that needs one; 0 or 1. */
+static int start_server(advise_set *s, pb_server *srv)
+{
+    for (size_t i = 0; i < s->nw; i++) {
+        if (!wl_needs_server(s->params[i]))
+            continue;
+        if (srv->pid < 0 && pb_start_server_if_needed("advise", s->params[i], srv))
+            return 1;
+        wl_params_set(s->params[i], "base_url", pb_server_url(srv), NULL, 0);
+    }
+    return 0;
+}
+
+/* W and C from a sequential run (no queue, so blocked is waiting), and
+ * Goetz's N from them; false when the run failed. */
+static bool predict(const advise_opts *a, advice *adv, pb_run_opts *o)
+{
+    pb_measured m;
+    pb_measure(o, &(pb_measure_opts){.pin = PB_PIN_NONE}, &m);
+    if (!m.ok) {
+        fprintf(stderr, "poolbench advise: %s: %s\n", adv->w->name, m.err);
+        return false;
+    }
+    adv->compute_ms = m.r.cpu_mean_ns / 1e6;
+    adv->wait_ms = m.r.blocked_mean_ns / 1e6;
+    /* A task that uses no measurable CPU (getrusage resolves 1 us)
+     * waits "infinitely" relatively: the cap decides. */
+    double c = adv->compute_ms > 0.001 ? adv->compute_ms : 0.001;
+    adv->ratio = adv->wait_ms / c;
+    double n = (double)a->ncpu * a->util * (1 + adv->ratio);
+    adv->predicted = n < 1 ? 1 : n > a->max_workers ? a->max_workers : (unsigned)lround(n);
+    return true;
+}
+
+/* The sizes the check measures: around the prediction, plus 1 and ncpu,
+ * sorted, each once. */
+static size_t candidates(const advise_opts *a, unsigned predicted, unsigned cand[MAX_CAND])
+{
+    size_t nc = 0;
+    unsigned raw[] = {1, a->ncpu, predicted / 4, predicted / 2, predicted, predicted * 2};
+    for (size_t k = 0; k < sizeof raw / sizeof raw[0]; k++) {
+        unsigned x = raw[k] < 1 ? 1 : raw[k] > a->max_workers ? a->max_workers : raw[k];
+        bool dup = false;
+        for (size_t j = 0; j < nc; j++)
+            dup |= cand[j] == x;
+        if (!dup)
+            cand[nc++] = x;
+    }
+    qsort(cand, nc, sizeof cand[0], cmp_unsigned);
+    return nc;
+}
+
+/* The check on one executor: the measured best of the candidate sizes. */
+static void check_executor(const advise_opts *a, advice *adv, pb_run_opts *o, ex_kind kind,
+                           const unsigned *cand, size_t nc)
+{
+    o->kind = kind;
+    double best = -1;
+    for (size_t k = 0; k < nc; k++) {
+        o->workers = cand[k];
         if (pb_progress_enabled())
-            fputs("\r\033[K", stderr);
-        printf("%s (%s): W = %.3f ms, C = %.3f ms per task, W/C = %.2f\n", a->w->name,
-               a->params, a->wait_ms, a->compute_ms, a->ratio);
-        printf("  Goetz: N = %u cpus x U %.2f x (1 + W/C) = %u workers%s\n", ncpu, util,
-               a->predicted, a->predicted == max_workers ? " (capped by --max-workers)" : "");
-        printf("  checked with %zu tasks per run, median of %u runs per size\n", a->check_tasks, reps);
-        for (size_t e = 0; e < nk; e++) {
-            ex_kind k = kinds[e];
-            if (!a->checked[k]) {
-                printf("  %-8s check failed (no successful run)\n", ex_kind_name(k));
-                continue;
-            }
-            printf("  %-8s predicted %u (%.1f tasks/s), measured best %u (%.1f tasks/s)%s\n",
-                   ex_kind_name(k), a->predicted, a->predicted_throughput[k],
-                   a->measured_best[k], a->best_throughput[k],
-                   a->measured_best[k] == a->predicted ? ": agree" : "");
+            fprintf(stderr, "\r\033[Kadvise: %s on %s, %u workers", adv->w->name,
+                    ex_kind_name(kind), cand[k]);
+        double t = throughput_of(o, a->reps);
+        if (cand[k] == adv->predicted)
+            adv->predicted_throughput[kind] = t;
+        /* Prefer fewer workers unless more are clearly (>5%) better. */
+        if (isfinite(t) && t > best * 1.05) {
+            best = t;
+            adv->measured_best[kind] = cand[k];
+            adv->best_throughput[kind] = t;
         }
-        fflush(stdout);
     }
+    adv->checked[kind] = best > 0;
+}
+
+static void print_advice(const advise_opts *a, const advice *adv)
+{
+    printf("%s (%s): W = %.3f ms, C = %.3f ms per task, W/C = %.2f\n", adv->w->name,
+           adv->params, adv->wait_ms, adv->compute_ms, adv->ratio);
+    printf("  Goetz: N = %u cpus x U %.2f x (1 + W/C) = %u workers%s\n", a->ncpu, a->util,
+           adv->predicted, adv->predicted == a->max_workers ? " (capped by --max-workers)" : "");
+    printf("  checked with %zu tasks per run, median of %u runs per size\n", adv->check_tasks,
+           a->reps);
+    for (size_t e = 0; e < a->nk; e++) {
+        ex_kind k = a->kinds[e];
+        if (!adv->checked[k]) {
+            printf("  %-8s check failed (no successful run)\n", ex_kind_name(k));
+            continue;
+        }
+        printf("  %-8s predicted %u (%.1f tasks/s), measured best %u (%.1f tasks/s)%s\n",
+               ex_kind_name(k), adv->predicted, adv->predicted_throughput[k],
+               adv->measured_best[k], adv->best_throughput[k],
+               adv->measured_best[k] == adv->predicted ? ": agree" : "");
+    }
+    fflush(stdout);
+}
+
+/* Prediction, check and its lines for one workload; 0 or 1. */
+static int advise_one(const advise_opts *a, advice *adv, wl_params *params)
+{
+    wl_params_format(params, adv->params, sizeof adv->params);
+    pb_run_opts o = {.kind = EX_SEQ, .workers = 1, .workload = adv->w, .params = params,
+                     .tasks = a->tasks, .seed = 1};
+    if (!predict(a, adv, &o))
+        return 1;
+    unsigned cand[MAX_CAND] = {0};
+    size_t nc = candidates(a, adv->predicted, cand);
+    /* A pool larger than the number of tasks cannot show its worth:
+     * the check runs at least 4 tasks per worker of the largest size. */
+    size_t floor_ = 4 * (size_t)cand[nc - 1];
+    o.tasks = adv->check_tasks = a->tasks > floor_ ? a->tasks : floor_;
+    for (size_t e = 0; e < a->nk; e++)
+        check_executor(a, adv, &o, a->kinds[e], cand, nc);
+    if (pb_progress_enabled())
+        fputs("\r\033[K", stderr);
+    print_advice(a, adv);
+    return 0;
+}
+
+/* "name":{"threads":v,"procs":v}: one value per executor, unsigned or a
+ * throughput (null when there is none). */
+static void json_per_kind(FILE *f, const char *name, const advise_opts *a, const unsigned *u,
+                          const double *t)
+{
+    fprintf(f, ",\"%s\":{", name);
+    for (size_t e = 0; e < a->nk; e++) {
+        ex_kind k = a->kinds[e];
+        fprintf(f, "%s\"%s\":", e ? "," : "", ex_kind_name(k));
+        if (u)
+            fprintf(f, "%u", u[k]);
+        else if (isfinite(t[k]) && t[k] > 0)
+            fprintf(f, "%.6g", t[k]);
+        else
+            fputs("null", f);
+    }
+    fputc('}', f);
+}
+
+static void json_advice(FILE *f, const advise_opts *a, const advice *adv)
+{
+    unsigned predicted[3] = {adv->predicted, adv->predicted, adv->predicted};
+    fputs("  {\"workload\":", f);
+    pb_json_string(f, adv->w->name);
+    fputs(",\"params\":", f);
+    pb_json_string(f, adv->params);
+    fprintf(f, ",\"ncpu\":%u,\"utilization\":%g,\"wait_ms\":%.6g,\"compute_ms\":%.6g,"
+            "\"wait_compute_ratio\":%.6g,\"tasks\":%zu,\"check_tasks\":%zu,\"reps\":%u,"
+            "\"max_workers\":%u",
+            a->ncpu, a->util, adv->wait_ms, adv->compute_ms, adv->ratio, a->tasks,
+            adv->check_tasks, a->reps, a->max_workers);
+    json_per_kind(f, "predicted", a, predicted, NULL);
+    json_per_kind(f, "measured_best", a, adv->measured_best, NULL);
+    json_per_kind(f, "measured_best_throughput", a, NULL, adv->best_throughput);
+    json_per_kind(f, "predicted_throughput", a, NULL, adv->predicted_throughput);
+    fputc('}', f);
+}
+
+/* --json FILE: the results as a JSON array; 0 or 1. */
+static int write_json(const advise_opts *a, const advise_set *s)
+{
+    FILE *f = fopen(a->json_path, "w");
+    if (!f) {
+        fprintf(stderr, "poolbench advise: cannot write %s\n", a->json_path);
+        return 1;
+    }
+    fputs("[\n", f);
+    for (size_t i = 0; i < s->nw; i++) {
+        json_advice(f, a, &s->adv[i]);
+        fputs(i + 1 < s->nw ? ",\n" : "\n", f);
+    }
+    fputs("]\n", f);
+    if (fclose(f)) {
+        fprintf(stderr, "poolbench advise: cannot write %s\n", a->json_path);
+        return 1;
+    }
+    return 0;
+}
+
+int pb_cmd_advise(int argc, char **argv)
+{
+    advise_opts a;
+    int rc = parse_cli(argc, argv, &a);
+    if (rc)
+        return rc < 0 ? 0 : rc;
+    advise_set s = {.nw = 0};
+    pb_server srv = {.pid = -1};
+    rc = build_workloads(&a, &s);
+    if (rc == 0)
+        rc = start_server(&s, &srv);
+    for (size_t i = 0; i < s.nw && rc == 0; i++)
+        rc = advise_one(&a, &s.adv[i], s.params[i]);
     pb_server_stop(&srv);
-    if (rc == 0 && json_path) {
-        FILE *f = fopen(json_path, "w");
-        if (!f) {
-            fprintf(stderr, "poolbench advise: cannot write %s\n", json_path);
-            rc = 1;
-            goto out;
-        }
-        fputs("[\n", f);
-        for (size_t i = 0; i < nw; i++) {
-            advice *a = &adv[i];
-            fputs("  {\"workload\":", f);
-            pb_json_string(f, a->w->name);
-            fputs(",\"params\":", f);
-            pb_json_string(f, a->params);
-            fprintf(f, ",\"ncpu\":%u,\"utilization\":%g,\"wait_ms\":%.6g,\"compute_ms\":%.6g,"
-                    "\"wait_compute_ratio\":%.6g,\"tasks\":%zu,\"check_tasks\":%zu,\"reps\":%u,"
-                    "\"max_workers\":%u,\"predicted\":{",
-                    ncpu, util, a->wait_ms, a->compute_ms, a->ratio, tasks, a->check_tasks, reps,
-                    max_workers);
-            for (size_t e = 0; e < nk; e++)
-                fprintf(f, "%s\"%s\":%u", e ? "," : "", ex_kind_name(kinds[e]), a->predicted);
-            fputs("},\"measured_best\":{", f);
-            for (size_t e = 0; e < nk; e++)
-                fprintf(f, "%s\"%s\":%u", e ? "," : "", ex_kind_name(kinds[e]),
-                        a->measured_best[kinds[e]]);
-            fputs("},\"measured_best_throughput\":{", f);
-            for (size_t e = 0; e < nk; e++)
-                fprintf(f, "%s\"%s\":%.6g", e ? "," : "", ex_kind_name(kinds[e]),
-                        a->best_throughput[kinds[e]]);
-            fputs("},\"predicted_throughput\":{", f);
-            for (size_t e = 0; e < nk; e++) {
-                double t = a->predicted_throughput[kinds[e]];
-                fprintf(f, "%s\"%s\":", e ? "," : "", ex_kind_name(kinds[e]));
-                if (isfinite(t) && t > 0)
-                    fprintf(f, "%.6g", t);
-                else
-                    fputs("null", f);
-            }
-            fprintf(f, "}}%s\n", i + 1 < nw ? "," : "");
-        }
-        fputs("]\n", f);
-        if (fclose(f)) {
-            rc = 1;
-            fprintf(stderr, "poolbench advise: cannot write %s\n", json_path);
-        }
-    }
-out:
+    if (rc == 0 && a.json_path)
+        rc = write_json(&a, &s);
     for (size_t i = 0; i < MAX_WL; i++)
-        wl_params_destroy(params[i]);
+        wl_params_destroy(s.params[i]);
     return rc;
 }

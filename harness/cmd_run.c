@@ -5,6 +5,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "pin.h"
+#include "pyexec.h"
 #include "run.h"
 #include "server_proc.h"
 
@@ -21,7 +22,8 @@ static const char run_usage[] =
     "executor, checks every output and prints a summary (or one JSON object).\n"
     "\n"
     "  -W, --workload NAME     workload to run (see `poolbench list`)\n"
-    "  -e, --executor KIND     seq, threads or procs (default threads)\n"
+    "  -e, --executor KIND     seq, threads or procs (default threads), or Python's\n"
+    "                          py-seq, py-threads, py-procs (scripts/pyrunner)\n"
     "  -w, --workers N         pool size, 1..4096 (default: online CPUs)\n"
     "  -n, --tasks N           number of tasks, 1..10000000 (default 200)\n"
     "  -p, --param KEY=VALUE   workload parameter (repeatable)\n"
@@ -89,8 +91,9 @@ static int parse_run(int argc, char **argv, run_cli *c)
         switch (ch) {
         case 'W': workload = optarg; break;
         case 'e':
-            if (ex_kind_parse(optarg, &c->o.kind))
-                return pb_usage_error("run", "unknown executor '%s' (accepted: seq, threads, procs)", optarg);
+            if (pb_executor_parse(optarg, &c->o.kind, &c->o.py))
+                return pb_usage_error("run", "unknown executor '%s' (accepted: %s)", optarg,
+                                      PB_EXECUTOR_NAMES);
             break;
         case 'w':
             if (!pb_parse_u64("run", "--workers", optarg, 1, 4096, false, &v))
@@ -159,12 +162,15 @@ static int parse_run(int argc, char **argv, run_cli *c)
     c->o.workload = wl_find(workload);
     if (!c->o.workload)
         return pb_usage_error("run", "unknown workload '%s' (accepted: %s)", workload, wl_names());
+    if (c->o.py == PB_PY_SEQ)
+        c->o.workers = 1; /* a loop in the runner's main thread, as seq */
     if (!c->warmup_set)
         c->o.warmup_tasks = c->o.workers; /* one round, as sweep */
-    if ((c->o.timeout_ns || c->o.max_tasks_per_worker || c->o.procs_window ||
-         c->o.transport != EX_TRANSPORT_PIPE) && c->o.kind != EX_PROCS)
-        return pb_usage_error("run", "--timeout-ms, --max-tasks-per-worker, --window and "
-                                     "--transport need --executor procs");
+    if ((c->o.timeout_ns || c->o.max_tasks_per_worker) && c->o.kind != EX_PROCS)
+        return pb_usage_error("run", "--timeout-ms and --max-tasks-per-worker need --executor procs (--timeout-ms: or py-procs)");
+    if ((c->o.procs_window || c->o.transport != EX_TRANSPORT_PIPE) &&
+        (c->o.kind != EX_PROCS || c->o.py != PB_PY_NONE))
+        return pb_usage_error("run", "--window and --transport need --executor procs");
     return 0;
 }
 
@@ -273,7 +279,7 @@ static void print_summary(const pb_run_opts *o, const pb_run_result *r)
     if (wl_params_format(o->params, params, sizeof params))
         params[sizeof params - 1] = 0;
     printf("workload    %s (%s) %s\n", o->workload->name, wl_kind_name(o->workload->kind), params);
-    printf("executor    %s, %u workers, %zu tasks, seed %llu\n", ex_kind_name(o->kind),
+    printf("executor    %s, %u workers, %zu tasks, seed %llu\n", pb_executor_name(o),
            o->workers, r->tasks, (unsigned long long)o->seed);
     printf("wall        %.4f s, %zu rounds (+ %.4f s to start the workers, %.4f s for a "
            "warm-up of %zu tasks)\n", r->wall_s, (r->tasks + o->workers - 1) / o->workers,
@@ -290,7 +296,11 @@ static void print_summary(const pb_run_opts *o, const pb_run_result *r)
            r->lat_p95_ns / 1e6, r->lat_p99_ns / 1e6);
     printf("per task    wait %.3f ms + cpu %.3f ms + blocked %.3f ms (means)\n",
            r->wait_mean_ns / 1e6, r->cpu_mean_ns / 1e6, r->blocked_mean_ns / 1e6);
-    if (o->kind == EX_PROCS)
+    if (o->kind == EX_PROCS && o->py != PB_PY_NONE)
+        printf("ipc         %.3f ms per task (the result's way back, mean); "
+               "%llu workers replaced\n", r->ipc_mean_ns / 1e6,
+               (unsigned long long)r->workers_replaced);
+    else if (o->kind == EX_PROCS)
         printf("ipc         %.3f ms per task (both ways, mean, %s, window %u); "
                "%llu workers replaced\n", r->ipc_mean_ns / 1e6, pb_run_transport(o),
                pb_run_window(o), (unsigned long long)r->workers_replaced);
@@ -322,7 +332,9 @@ int pb_cmd_run(int argc, char **argv)
     if (rc)
         return rc;
     char why[512];
-    if (c.o.kind != EX_PROCS && wl_requires_isolation(params, why, sizeof why)) {
+    c.o.params = params;
+    if (pb_py_refusal(&c.o, c.pin != PB_PIN_NONE || c.cpus, why, sizeof why) ||
+        (c.o.kind != EX_PROCS && wl_requires_isolation(params, why, sizeof why))) {
         wl_params_destroy(params);
         return pb_usage_error("run", "%s", why);
     }
@@ -371,6 +383,17 @@ int pb_cmd_run(int argc, char **argv)
     return rc ? 1 : 0;
 }
 
+/* What each workload is on the Python executors (pyexec.h). */
+static void print_python_notes(void)
+{
+    printf("\nPython executors (py-seq, py-threads, py-procs; scripts/pyrunner, the same\n"
+           "inputs from the same seed; \"identical\" = the digest equals the C runs'):\n");
+    for (size_t i = 0; i < wl_count(); i++) {
+        const char *note = pb_py_note(wl_at(i));
+        printf("  %-12s %s\n", wl_at(i)->name, note ? note : "not available");
+    }
+}
+
 int pb_cmd_list(int argc, char **argv)
 {
     if (argc > 1) {
@@ -388,5 +411,6 @@ int pb_cmd_list(int argc, char **argv)
     }
     fputs(text, stdout);
     free(text);
+    print_python_notes();
     return 0;
 }

@@ -15,6 +15,7 @@
 int pb_cmd_run(int argc, char **argv);
 int pb_cmd_list(int argc, char **argv);
 int pb_cmd_overhead(int argc, char **argv);
+int pb_cmd_footprint(int argc, char **argv);
 int pb_cmd_sweep(int argc, char **argv);
 int pb_cmd_advise(int argc, char **argv);
 int pb_cmd_transport(int argc, char **argv);

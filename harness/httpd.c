@@ -44,6 +44,8 @@
  */
 #include "httpd.h"
 
+#include "executor.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -155,13 +157,6 @@ enum { EV_MHD = 1, EV_TIMER, EV_TICK, EV_STOP };
 /* Its address marks a request whose headers were seen (no state needed). */
 static const char seen_marker;
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    /* CLOCK_MONOTONIC cannot fail with a valid pointer. */
-    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
-}
 
 /* ---- parsing ----------------------------------------------------------- */
 
@@ -440,7 +435,7 @@ static void resume_due(struct loop *lp, bool everything)
     struct MHD_Connection *due[RESUME_BATCH];
     size_t n;
     do {
-        uint64_t now = now_ns();
+        uint64_t now = ex_now_ns();
         n = 0;
         pthread_mutex_lock(&lp->lock);
         while (lp->heap_len > 0 && n < RESUME_BATCH &&
@@ -505,7 +500,7 @@ static bool delay_connection(struct loop *lp, struct MHD_Connection *c,
     uint64_t slack_ns = delay_ns / SLACK_DIVISOR;
     if (slack_ns > SLACK_MAX_NS)
         slack_ns = SLACK_MAX_NS;
-    uint64_t deadline_ns = now_ns() + delay_ns;
+    uint64_t deadline_ns = ex_now_ns() + delay_ns;
     bool ok = false;
     pthread_mutex_lock(&lp->lock);
     if (lp->stopping)

@@ -75,7 +75,7 @@ static void child(const pb_run_opts *o, const pb_measure_opts *mo, int fd)
     pb_noise_before(&res.noise, mo->probe_ms);
     if (rc == 0 && pb_run(&ro, &res.r, false, res.err, sizeof res.err) == 0) {
         res.ok = 1;
-        pb_noise_account(&win, res.r.user_s + res.r.sys_s, &res.noise);
+        pb_noise_account(&win, res.r.window_cpu_s, &res.noise);
     }
     res.r.latencies = NULL;
     _exit(write_full(fd, &res, sizeof res) ? 3 : 0);

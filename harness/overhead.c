@@ -119,7 +119,81 @@ static const char usage[] =
     "      --json            one JSON object per executor and line\n"
     "  -h, --help            this text\n";
 
-int pb_cmd_overhead(int argc, char **argv)
+enum { CPU_ON, CPU_EXACT, CPU_OFF };
+static const char *const mode_name[] = {"on", "exact", "off"};
+
+/* The command line, parsed, and the runs it asks for: each executor with
+ * per-task CPU stats, then seq and threads with exact readings
+ * (--exact-cpu) and without CPU stats (--no-cpu-stats). */
+typedef struct overhead_opts {
+    char kinds_text[64];
+    unsigned workers;
+    size_t tasks, nlat, chunksize;
+    bool json, also_no_cpu, also_exact;
+    size_t nruns;
+    ex_kind kind_of[9];
+    int mode_of[9];
+} overhead_opts;
+
+/* One option into *o: 0, or the exit status of a usage error. */
+static int parse_option(int ch, const char *arg, overhead_opts *o)
+{
+    uint64_t v;
+    switch (ch) {
+    case 'e':
+        if (strlen(arg) >= sizeof o->kinds_text)
+            return pb_usage_error("overhead", "--executors is too long: '%s'", arg);
+        strcpy(o->kinds_text, arg);
+        return 0;
+    case 'w':
+        if (!pb_parse_u64("overhead", "--workers", arg, 1, 256, false, &v))
+            return PB_EXIT_USAGE;
+        o->workers = (unsigned)v;
+        return 0;
+    case 'n':
+        if (!pb_parse_u64("overhead", "--tasks", arg, 100, 10000000, true, &v))
+            return PB_EXIT_USAGE;
+        o->tasks = (size_t)v;
+        return 0;
+    case 'c':
+        if (!pb_parse_u64("overhead", "--chunksize", arg, 0, 1000000, false, &v))
+            return PB_EXIT_USAGE;
+        o->chunksize = (size_t)v;
+        return 0;
+    case 'j': o->json = true; return 0;
+    case 'C': o->also_no_cpu = true; return 0;
+    default: /* 'X' */ o->also_exact = true; return 0;
+    }
+}
+
+/* --executors into the list of runs. */
+static int plan_runs(overhead_opts *o)
+{
+    ex_kind kinds[3];
+    size_t nk = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(o->kinds_text, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (nk == 3 || ex_kind_parse(tok, &kinds[nk]))
+            return pb_usage_error("overhead", "unknown executor '%s' in --executors (accepted: "
+                                  "seq, threads, procs)", tok);
+        nk++;
+    }
+    for (size_t k = 0; k < nk; k++) {
+        o->kind_of[o->nruns] = kinds[k];
+        o->mode_of[o->nruns++] = CPU_ON;
+    }
+    for (int m = CPU_EXACT; m <= CPU_OFF; m++)
+        for (size_t k = 0; k < nk; k++)
+            if (kinds[k] != EX_PROCS && (m == CPU_EXACT ? o->also_exact : o->also_no_cpu)) {
+                o->kind_of[o->nruns] = kinds[k];
+                o->mode_of[o->nruns++] = m;
+            }
+    return 0;
+}
+
+/* The command line into *o: 0 to go on, -1 after --help, or the exit
+ * status of a usage error. */
+static int parse_cli(int argc, char **argv, overhead_opts *o)
 {
     static const struct option opts[] = {
         {"executors", required_argument, NULL, 'e'},
@@ -132,121 +206,91 @@ int pb_cmd_overhead(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {0, 0, 0, 0},
     };
-    char kinds_text[64] = "seq,threads,procs";
-    unsigned workers = 2;
-    size_t tasks = 100000;
-    bool json = false, also_no_cpu = false, also_exact = false;
-    size_t chunksize = 64;
-    uint64_t v;
-    int ch;
+    *o = (overhead_opts){.kinds_text = "seq,threads,procs", .workers = 2, .tasks = 100000,
+                         .chunksize = 64};
+    int ch, rc;
     opterr = 0;
     optind = 1;
     while ((ch = getopt_long(argc, argv, ":e:w:n:c:h", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'e':
-            if (strlen(optarg) >= sizeof kinds_text)
-                return pb_usage_error("overhead", "--executors is too long: '%s'", optarg);
-            strcpy(kinds_text, optarg);
-            break;
-        case 'w':
-            if (!pb_parse_u64("overhead", "--workers", optarg, 1, 256, false, &v))
-                return PB_EXIT_USAGE;
-            workers = (unsigned)v;
-            break;
-        case 'n':
-            if (!pb_parse_u64("overhead", "--tasks", optarg, 100, 10000000, true, &v))
-                return PB_EXIT_USAGE;
-            tasks = (size_t)v;
-            break;
-        case 'j': json = true; break;
-        case 'C': also_no_cpu = true; break;
-        case 'X': also_exact = true; break;
-        case 'c':
-            if (!pb_parse_u64("overhead", "--chunksize", optarg, 0, 1000000, false, &v))
-                return PB_EXIT_USAGE;
-            chunksize = (size_t)v;
-            break;
-        case 'h': fputs(usage, stdout); return 0;
-        case ':': return pb_usage_error("overhead", "option %s needs a value", argv[optind - 1]);
-        default:
+        if (ch == 'h') {
+            fputs(usage, stdout);
+            return -1;
+        }
+        if (ch == ':')
+            return pb_usage_error("overhead", "option %s needs a value", argv[optind - 1]);
+        if (ch == '?')
             return pb_usage_error("overhead", "unknown option '%s' (see poolbench overhead --help)",
                                   argv[optind - 1]);
-        }
+        if ((rc = parse_option(ch, optarg, o)))
+            return rc;
     }
     if (optind < argc)
         return pb_usage_error("overhead", "unexpected argument '%s'", argv[optind]);
-    ex_kind kinds[3];
-    size_t nk = 0;
-    char *save = NULL;
-    for (char *tok = strtok_r(kinds_text, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        if (nk == 3 || ex_kind_parse(tok, &kinds[nk]))
-            return pb_usage_error("overhead", "unknown executor '%s' in --executors (accepted: seq, threads, procs)", tok);
-        nk++;
+    o->nlat = o->tasks / 10 < 100 ? 100 : o->tasks / 10;
+    return plan_runs(o);
+}
+
+/* Run k of the plan: create, warm up, measure, destroy, print; 0 or 1. */
+static int run_one(const overhead_opts *o, size_t k)
+{
+    ex_kind kind = o->kind_of[k];
+    int mode = o->mode_of[k];
+    ex_config cfg;
+    ex_config_init(&cfg, kind);
+    cfg.max_workers = o->workers;
+    cfg.measure_cpu = mode != CPU_OFF;
+    cfg.exact_cpu = mode == CPU_EXACT;
+    ex_executor *ex;
+    int rc = ex_create(&cfg, &ex);
+    if (rc) {
+        fprintf(stderr, "poolbench overhead: cannot create %s: %s\n", ex_kind_name(kind),
+                ex_strerror(rc));
+        return 1;
     }
-    if (!json)
+    /* Warm up with a round of the same size: it faults in the memory the
+     * futures need (the executor keeps it for reuse) and wakes every
+     * worker, so the figure is the steady per-task cost. */
+    measure_throughput(ex, o->tasks);
+    double tput = measure_throughput(ex, o->tasks);
+    double p95 = 0;
+    double lat = measure_latency(ex, o->nlat, &p95);
+    double chunked = o->chunksize ? measure_map(ex, o->tasks, o->chunksize) : -1;
+    unsigned w = ex_workers(ex);
+    ex_destroy(ex);
+    if (tput < 0 || lat < 0) {
+        fprintf(stderr, "poolbench overhead: %s: a submit failed\n", ex_kind_name(kind));
+        return 1;
+    }
+    if (o->json)
+        printf("{\"executor\":\"%s\",\"workers\":%u,\"cpu_stats\":%s,\"exact_cpu\":%s,"
+               "\"cpu_switch_detection\":%s,\"tasks\":%zu,"
+               "\"throughput_ns_per_task\":%.1f,\"latency_median_ns\":%.0f,"
+               "\"latency_p95_ns\":%.0f,\"latency_samples\":%zu,\"map_chunksize\":%zu,"
+               "\"map_ns_per_task\":%.1f}\n",
+               ex_kind_name(kind), w, mode != CPU_OFF ? "true" : "false",
+               mode == CPU_EXACT ? "true" : "false",
+               ex_cpu_switch_detection() ? "true" : "false", o->tasks, tput, lat, p95, o->nlat,
+               o->chunksize, chunked);
+    else
+        printf("%-8s %7u %9s %20.1f %20.0f %14.0f %18.1f\n", ex_kind_name(kind), w,
+               mode_name[mode], tput, lat, p95, chunked);
+    fflush(stdout);
+    return 0;
+}
+
+int pb_cmd_overhead(int argc, char **argv)
+{
+    overhead_opts o;
+    int rc = parse_cli(argc, argv, &o);
+    if (rc)
+        return rc < 0 ? 0 : rc;
+    if (!o.json)
         printf("%-8s %7s %9s %20s %20s %14s %18s\n", "executor", "workers", "cpu stats",
                "throughput ns/task", "latency median ns", "latency p95 ns", "map chunked ns/task");
-    size_t nlat = tasks / 10 < 100 ? 100 : tasks / 10;
-    /* Each executor with per-task CPU stats, then seq and threads with
-     * exact readings (--exact-cpu) and without CPU stats (--no-cpu-stats). */
-    enum { CPU_ON, CPU_EXACT, CPU_OFF };
-    static const char *const mode_name[] = {"on", "exact", "off"};
-    size_t nruns = nk;
-    int mode_of[9];
-    ex_kind kind_of[9];
-    for (size_t k = 0; k < nk; k++) {
-        kind_of[k] = kinds[k];
-        mode_of[k] = CPU_ON;
-    }
-    for (int m = CPU_EXACT; m <= CPU_OFF; m++)
-        for (size_t k = 0; k < nk; k++)
-            if (kinds[k] != EX_PROCS && (m == CPU_EXACT ? also_exact : also_no_cpu)) {
-                kind_of[nruns] = kinds[k];
-                mode_of[nruns++] = m;
-            }
-    for (size_t k = 0; k < nruns; k++) {
-        ex_config cfg;
-        ex_config_init(&cfg, kind_of[k]);
-        cfg.max_workers = workers;
-        cfg.measure_cpu = mode_of[k] != CPU_OFF;
-        cfg.exact_cpu = mode_of[k] == CPU_EXACT;
-        ex_executor *ex;
-        int rc = ex_create(&cfg, &ex);
-        if (rc) {
-            fprintf(stderr, "poolbench overhead: cannot create %s: %s\n", ex_kind_name(kind_of[k]),
-                    ex_strerror(rc));
+    for (size_t k = 0; k < o.nruns; k++)
+        if (run_one(&o, k))
             return 1;
-        }
-        /* Warm up with a round of the same size: it faults in the memory
-         * the futures need (the executor keeps it for reuse) and wakes
-         * every worker, so the figure is the steady per-task cost. */
-        measure_throughput(ex, tasks);
-        double tput = measure_throughput(ex, tasks);
-        double p95 = 0;
-        double lat = measure_latency(ex, nlat, &p95);
-        double chunked = chunksize ? measure_map(ex, tasks, chunksize) : -1;
-        unsigned w = ex_workers(ex);
-        ex_destroy(ex);
-        if (tput < 0 || lat < 0) {
-            fprintf(stderr, "poolbench overhead: %s: a submit failed\n", ex_kind_name(kind_of[k]));
-            return 1;
-        }
-        if (json)
-            printf("{\"executor\":\"%s\",\"workers\":%u,\"cpu_stats\":%s,\"exact_cpu\":%s,"
-                   "\"cpu_switch_detection\":%s,\"tasks\":%zu,"
-                   "\"throughput_ns_per_task\":%.1f,\"latency_median_ns\":%.0f,"
-                   "\"latency_p95_ns\":%.0f,\"latency_samples\":%zu,\"map_chunksize\":%zu,"
-                   "\"map_ns_per_task\":%.1f}\n",
-                   ex_kind_name(kind_of[k]), w, mode_of[k] != CPU_OFF ? "true" : "false",
-                   mode_of[k] == CPU_EXACT ? "true" : "false",
-                   ex_cpu_switch_detection() ? "true" : "false", tasks, tput, lat,
-                   p95, nlat, chunksize, chunked);
-        else
-            printf("%-8s %7u %9s %20.1f %20.0f %14.0f %18.1f\n", ex_kind_name(kind_of[k]), w,
-                   mode_name[mode_of[k]], tput, lat, p95, chunked);
-        fflush(stdout);
-    }
-    if (!json)
+    if (!o.json)
         printf("cpu stats \"on\": %s\n",
                ex_cpu_switch_detection()
                    ? "thread clock read only after a possible context switch (rseq detection)"

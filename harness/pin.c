@@ -85,6 +85,72 @@ static long read_cpu(const char **p)
     return v > PB_CPU_MAX ? -2 : v;
 }
 
+/* One CPU number of a list item at *q: 0, or -EINVAL with the message. */
+static int cpu_number(const char **q, const char *item, long *v, char *err, size_t errlen)
+{
+    *v = read_cpu(q);
+    if (*v == -1) {
+        pb_set_err(err, errlen, "CPU list item '%s' is not a CPU number or "
+                "range (accepted: N or N-M, e.g. 0-3,5)", item);
+        return -EINVAL;
+    }
+    if (*v == -2) {
+        pb_set_err(err, errlen, "CPU list item '%s' has a CPU number above "
+                "%d (accepted: N or N-M, e.g. 0-3,5)", item, PB_CPU_MAX);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* The item of len bytes at start ("N" or "N-M") into lo..hi; item is its
+ * text for messages.  0 or -EINVAL. */
+static int parse_item(const char *start, size_t len, const char *item, long *lo, long *hi,
+                      char *err, size_t errlen)
+{
+    const char *q = start;
+    if (cpu_number(&q, item, lo, err, errlen))
+        return -EINVAL;
+    *hi = *lo;
+    if (q < start + len && *q == '-') {
+        q++;
+        if (q == start + len) {
+            pb_set_err(err, errlen, "CPU list item '%s' has no range end "
+                    "(accepted: N or N-M, e.g. 0-3,5)", item);
+            return -EINVAL;
+        }
+        if (cpu_number(&q, item, hi, err, errlen))
+            return -EINVAL;
+    }
+    if (q != start + len) {
+        pb_set_err(err, errlen, "CPU list item '%s' is not a CPU number or "
+                "range (accepted: N or N-M, e.g. 0-3,5)", item);
+        return -EINVAL;
+    }
+    if (*lo > *hi) {
+        pb_set_err(err, errlen, "CPU list item '%s' is a reversed range "
+                "(%ld > %ld; accepted: N-M with N <= M)", item, *lo, *hi);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* Every CPU of lo..hi online, or -EINVAL naming the first that is not. */
+static int check_online(hwloc_const_cpuset_t online, long lo, long hi, const char *item,
+                        char *err, size_t errlen)
+{
+    for (long c = lo; online && c <= hi; c++) {
+        if (hwloc_bitmap_isset(online, (unsigned)c))
+            continue;
+        char on[128];
+        if (hwloc_bitmap_list_snprintf(on, sizeof on, online) < 0)
+            snprintf(on, sizeof on, "?");
+        pb_set_err(err, errlen, "CPU %ld in CPU list item '%s' is not "
+                "an online PU (accepted: online PUs %s)", c, item, on);
+        return -EINVAL;
+    }
+    return 0;
+}
+
 int pb_cpuset_parse(const char *list, hwloc_const_cpuset_t online,
                     hwloc_bitmap_t out, char *err, size_t errlen)
 {
@@ -97,85 +163,29 @@ int pb_cpuset_parse(const char *list, hwloc_const_cpuset_t online,
         pb_set_err(err, errlen, "empty CPU list (accepted: N or N-M items separated by commas, e.g. 0-3,5)");
         return -EINVAL;
     }
-    const char *p = list;
-    for (;;) {
-        const char *start = p;
+    for (const char *p = list;;) {
         const char *end = strchr(p, ',');
         size_t itemlen = end ? (size_t)(end - p) : strlen(p);
         /* The item, for messages (shortened if absurdly long). */
         char item[40];
-        snprintf(item, sizeof item, "%.*s", (int)(itemlen < 32 ? itemlen : 32),
-                 start);
+        snprintf(item, sizeof item, "%.*s", (int)(itemlen < 32 ? itemlen : 32), p);
         if (itemlen == 0) {
             pb_set_err(err, errlen, "empty item in CPU list '%s' (accepted: N or "
                     "N-M items separated by commas, e.g. 0-3,5)", list);
             return -EINVAL;
         }
-        const char *q = start;
-        long lo = read_cpu(&q), hi;
-        if (lo == -1) {
-            pb_set_err(err, errlen, "CPU list item '%s' is not a CPU number or "
-                    "range (accepted: N or N-M, e.g. 0-3,5)", item);
+        long lo, hi;
+        if (parse_item(p, itemlen, item, &lo, &hi, err, errlen) ||
+            check_online(online, lo, hi, item, err, errlen))
             return -EINVAL;
-        }
-        if (lo == -2) {
-            pb_set_err(err, errlen, "CPU list item '%s' has a CPU number above "
-                    "%d (accepted: N or N-M, e.g. 0-3,5)", item, PB_CPU_MAX);
-            return -EINVAL;
-        }
-        hi = lo;
-        if (q < start + itemlen && *q == '-') {
-            q++;
-            if (q == start + itemlen) {
-                pb_set_err(err, errlen, "CPU list item '%s' has no range end "
-                        "(accepted: N or N-M, e.g. 0-3,5)", item);
-                return -EINVAL;
-            }
-            hi = read_cpu(&q);
-            if (hi == -1) {
-                pb_set_err(err, errlen, "CPU list item '%s' is not a CPU number "
-                        "or range (accepted: N or N-M, e.g. 0-3,5)", item);
-                return -EINVAL;
-            }
-            if (hi == -2) {
-                pb_set_err(err, errlen, "CPU list item '%s' has a CPU number "
-                        "above %d (accepted: N or N-M, e.g. 0-3,5)", item,
-                        PB_CPU_MAX);
-                return -EINVAL;
-            }
-        }
-        if (q != start + itemlen) {
-            pb_set_err(err, errlen, "CPU list item '%s' is not a CPU number or "
-                    "range (accepted: N or N-M, e.g. 0-3,5)", item);
-            return -EINVAL;
-        }
-        if (lo > hi) {
-            pb_set_err(err, errlen, "CPU list item '%s' is a reversed range "
-                    "(%ld > %ld; accepted: N-M with N <= M)", item, lo, hi);
-            return -EINVAL;
-        }
-        if (online) {
-            for (long c = lo; c <= hi; c++) {
-                if (!hwloc_bitmap_isset(online, (unsigned)c)) {
-                    char on[128];
-                    if (hwloc_bitmap_list_snprintf(on, sizeof on, online) < 0)
-                        snprintf(on, sizeof on, "?");
-                    pb_set_err(err, errlen, "CPU %ld in CPU list item '%s' is not "
-                            "an online PU (accepted: online PUs %s)", c, item,
-                            on);
-                    return -EINVAL;
-                }
-            }
-        }
         if (hwloc_bitmap_set_range(out, (unsigned)lo, (int)hi) < 0) {
             pb_set_err(err, errlen, "out of memory");
             return -ENOMEM;
         }
         if (!end)
-            break;
+            return 0;
         p = end + 1;
     }
-    return 0;
 }
 
 void pb_pin_plan_destroy(pb_pin_plan *plan)
@@ -251,6 +261,72 @@ nomem:
     return -ENOMEM;
 }
 
+/* The plan's topology and its usable PUs: online (in the topology) and
+ * allowed (cgroup cpuset).  0 or -errno with the message. */
+static int load_topology(pb_pin_plan *plan, char *err, size_t errlen)
+{
+    int rc;
+    if (hwloc_topology_init(&plan->topo) < 0) {
+        plan->topo = NULL;
+        rc = errno ? -errno : -ENOMEM;
+        pb_set_err(err, errlen, "hwloc_topology_init: %s", strerror(-rc));
+        return rc;
+    }
+    if (hwloc_topology_load(plan->topo) < 0) {
+        rc = errno ? -errno : -EIO;
+        pb_set_err(err, errlen, "hwloc_topology_load: %s", strerror(-rc));
+        return rc;
+    }
+    plan->pus = hwloc_bitmap_alloc();
+    if (!plan->pus || hwloc_bitmap_and(plan->pus, hwloc_topology_get_topology_cpuset(plan->topo),
+                                       hwloc_topology_get_allowed_cpuset(plan->topo)) < 0) {
+        pb_set_err(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+/* --cpus: the topology and the usable PUs restricted to the list. */
+static int restrict_to(pb_pin_plan *plan, const char *cpus, char *err, size_t errlen)
+{
+    hwloc_bitmap_t subset = hwloc_bitmap_alloc();
+    int rc = 0;
+    if (!subset) {
+        pb_set_err(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    rc = pb_cpuset_parse(cpus, plan->pus, subset, err, errlen);
+    if (rc == 0 && hwloc_topology_restrict(plan->topo, subset, 0) < 0) {
+        rc = errno ? -errno : -EIO;
+        pb_set_err(err, errlen, "hwloc_topology_restrict to %s: %s", cpus, strerror(-rc));
+    }
+    if (rc == 0 && hwloc_bitmap_copy(plan->pus, subset) < 0) {
+        rc = -ENOMEM;
+        pb_set_err(err, errlen, "out of memory");
+    }
+    if (rc == 0)
+        plan->restricted = 1;
+    hwloc_bitmap_free(subset);
+    return rc;
+}
+
+/* The topology, the PUs and the slots of a new plan. */
+static int build_plan(pb_pin_plan *plan, const char *cpus, char *err, size_t errlen)
+{
+    int rc = load_topology(plan, err, errlen);
+    if (rc == 0 && cpus && *cpus)
+        rc = restrict_to(plan, cpus, err, errlen);
+    if (rc < 0)
+        return rc;
+    int npus = hwloc_get_nbobjs_by_type(plan->topo, HWLOC_OBJ_PU);
+    if (npus <= 0 || hwloc_bitmap_weight(plan->pus) <= 0) {
+        pb_set_err(err, errlen, "hwloc found no usable PU");
+        return -EIO;
+    }
+    plan->npus = (unsigned)npus;
+    return compute_slots(plan, err, errlen);
+}
+
 int pb_pin_plan_create(pb_pin_policy policy, const char *cpus,
                        unsigned nworkers, int for_processes,
                        pb_pin_plan **out, char *err, size_t errlen)
@@ -278,77 +354,13 @@ int pb_pin_plan_create(pb_pin_policy policy, const char *cpus,
     plan->policy = policy;
     plan->nworkers = nworkers;
     plan->for_processes = for_processes != 0;
-    int rc;
-    hwloc_bitmap_t subset = NULL;
-
-    if (hwloc_topology_init(&plan->topo) < 0) {
-        plan->topo = NULL;
-        rc = errno ? -errno : -ENOMEM;
-        pb_set_err(err, errlen, "hwloc_topology_init: %s", strerror(-rc));
-        goto fail;
+    int rc = build_plan(plan, cpus, err, errlen);
+    if (rc < 0) {
+        pb_pin_plan_destroy(plan);
+        return rc;
     }
-    if (hwloc_topology_load(plan->topo) < 0) {
-        rc = errno ? -errno : -EIO;
-        pb_set_err(err, errlen, "hwloc_topology_load: %s", strerror(-rc));
-        goto fail;
-    }
-    /* Usable PUs: online (in the topology) and allowed (cgroup cpuset). */
-    plan->pus = hwloc_bitmap_alloc();
-    if (!plan->pus) {
-        rc = -ENOMEM;
-        pb_set_err(err, errlen, "out of memory");
-        goto fail;
-    }
-    if (hwloc_bitmap_and(plan->pus, hwloc_topology_get_topology_cpuset(plan->topo),
-                         hwloc_topology_get_allowed_cpuset(plan->topo)) < 0) {
-        rc = -ENOMEM;
-        pb_set_err(err, errlen, "out of memory");
-        goto fail;
-    }
-
-    if (cpus && *cpus) {
-        subset = hwloc_bitmap_alloc();
-        if (!subset) {
-            rc = -ENOMEM;
-            pb_set_err(err, errlen, "out of memory");
-            goto fail;
-        }
-        rc = pb_cpuset_parse(cpus, plan->pus, subset, err, errlen);
-        if (rc < 0)
-            goto fail;
-        if (hwloc_topology_restrict(plan->topo, subset, 0) < 0) {
-            rc = errno ? -errno : -EIO;
-            pb_set_err(err, errlen, "hwloc_topology_restrict to %s: %s", cpus,
-                    strerror(-rc));
-            goto fail;
-        }
-        if (hwloc_bitmap_copy(plan->pus, subset) < 0) {
-            rc = -ENOMEM;
-            pb_set_err(err, errlen, "out of memory");
-            goto fail;
-        }
-        plan->restricted = 1;
-    }
-
-    int npus = hwloc_get_nbobjs_by_type(plan->topo, HWLOC_OBJ_PU);
-    int weight = hwloc_bitmap_weight(plan->pus);
-    if (npus <= 0 || weight <= 0) {
-        rc = -EIO;
-        pb_set_err(err, errlen, "hwloc found no usable PU");
-        goto fail;
-    }
-    plan->npus = (unsigned)npus;
-
-    rc = compute_slots(plan, err, errlen);
-    if (rc < 0)
-        goto fail;
-    hwloc_bitmap_free(subset);
     *out = plan;
     return 0;
-fail:
-    hwloc_bitmap_free(subset);
-    pb_pin_plan_destroy(plan);
-    return rc;
 }
 
 static hwloc_const_cpuset_t slot_of(const pb_pin_plan *plan, unsigned index)

@@ -6,6 +6,7 @@
 #include "rows.h"
 
 #include "build_info.h"
+#include "pyexec.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -63,11 +64,12 @@ static void add_num(fields *fs, const char *name, double v)
         add_fmt(fs, name, "%s", "");
 }
 
-/* procs: its payload transport and window (empty for the others). */
+/* procs: its payload transport and window (empty for the others, the
+ * Python executors included). */
 static void add_procs_fields(fields *fs, const pb_run_opts *o)
 {
     add_str(fs, "transport", pb_run_transport(o));
-    if (o->kind == EX_PROCS)
+    if (pb_run_window(o) > 0)
         add_fmt(fs, "window", "%u", pb_run_window(o));
     else
         add_fmt(fs, "window", "%s", "");
@@ -236,7 +238,7 @@ static void run_fields(fields *fs, const pb_run_opts *o, const pb_run_result *r,
     add_str(fs, "workload", o->workload->name);
     add_str(fs, "workload_kind", wl_kind_name(o->workload->kind));
     add_str(fs, "params", params);
-    add_str(fs, "executor", ex_kind_name(o->kind));
+    add_str(fs, "executor", pb_executor_name(o));
     add_fmt(fs, "workers", "%u", o->workers);
     add_str(fs, "pin", m->pin);
     add_str(fs, "cpus", m->cpus);
@@ -306,7 +308,7 @@ static void summary_fields(fields *fs, const pb_config_summary *s)
     add_str(fs, "workload", s->o->workload->name);
     add_str(fs, "workload_kind", wl_kind_name(s->o->workload->kind));
     add_str(fs, "params", params);
-    add_str(fs, "executor", ex_kind_name(s->o->kind));
+    add_str(fs, "executor", pb_executor_name(s->o));
     add_fmt(fs, "workers", "%u", s->o->workers);
     add_str(fs, "pin", s->pin);
     add_fmt(fs, "reps", "%zu", s->n);

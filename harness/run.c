@@ -10,6 +10,8 @@
  */
 #include "run.h"
 
+#include "pyexec.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -151,6 +153,8 @@ int pb_run(const pb_run_opts *o, pb_run_result *r, bool keep_latencies,
     memset(r, 0, sizeof *r);
     if (!o->workload || !o->params || o->tasks == 0 || o->workers == 0)
         return errf(err, errlen, "run: workload, params, tasks >= 1 and workers >= 1 are required");
+    if (o->py)
+        return pb_py_run(o, r, keep_latencies, err, errlen);
     char why[512];
     if (o->kind != EX_PROCS && wl_requires_isolation(o->params, why, sizeof why))
         return errf(err, errlen, "%s", why);
@@ -185,11 +189,8 @@ int pb_run(const pb_run_opts *o, pb_run_result *r, bool keep_latencies,
     cfg.worker_start = o->worker_start;
     cfg.worker_start_arg = o->worker_start_arg;
 
-    struct rusage self0, kids0, self1, kids1;
-    if (o->window)
-        o->window(o->window_arg, 0);
-    getrusage(RUSAGE_SELF, &self0);
-    getrusage(RUSAGE_CHILDREN, &kids0);
+    pb_usage u0, u1;
+    pb_window_begin(o, &u0);
     uint64_t c0 = ex_now_ns();
     ex_executor *ex = NULL;
     rc = ex_create(&cfg, &ex);
@@ -263,10 +264,7 @@ int pb_run(const pb_run_opts *o, pb_run_result *r, bool keep_latencies,
     }
     r->workers_replaced = ex_workers_replaced(ex) - replaced_before;
     ex_destroy(ex);
-    getrusage(RUSAGE_SELF, &self1);
-    getrusage(RUSAGE_CHILDREN, &kids1);
-    if (o->window)
-        o->window(o->window_arg, 1);
+    pb_window_end(o, &u1);
 
     /* Collect in input order. */
     r->tasks = o->tasks;
@@ -279,33 +277,14 @@ int pb_run(const pb_run_opts *o, pb_run_result *r, bool keep_latencies,
     uint64_t observed[OBS_WORKERS] = {0}; /* per worker: CPUs seen (< 64) */
     for (size_t i = 0; i < o->tasks; i++) {
         if (submit_error[i]) {
-            r->tasks_failed++;
-            count_error(r, submit_error[i], 0);
-            wl_digest_add_failure(digest, i, submit_error[i], 0);
+            pb_run_account(r, ctx, digest, i, submit_error[i], 0, NULL, 0);
             continue;
         }
         ex_future *last = slots[i].stage[nstages > 1 ? 1 : 0];
-        const void *out;
-        size_t len;
+        const void *out = NULL;
+        size_t len = 0;
         int st = ex_future_result(last, &out, &len, 0);
-        if (st == 0) {
-            char msg[256];
-            if (wl_check(ctx, i, out, len, msg, sizeof msg) != 0) {
-                r->check_failed++;
-                r->tasks_failed++;
-                count_error(r, EX_EINVAL, 0);
-                if (r->check_failed == 1)
-                    fprintf(stderr, "poolbench: output check failed: %s\n", msg);
-            } else {
-                r->tasks_ok++;
-            }
-            wl_digest_add(digest, i, out, len);
-        } else {
-            int code = ex_future_task_code(last);
-            r->tasks_failed++;
-            count_error(r, st, code);
-            wl_digest_add_failure(digest, i, st, code);
-        }
+        pb_run_account(r, ctx, digest, i, st, st ? ex_future_task_code(last) : 0, out, len);
         /* Per-task numbers over the stages that ran. */
         ex_task_stats first, s;
         if (ex_future_stats(slots[i].stage[0], &first) != 0 || first.start_ns == 0)
@@ -358,12 +337,8 @@ int pb_run(const pb_run_opts *o, pb_run_result *r, bool keep_latencies,
     }
     for (size_t b = 0; b < sizeof seen_cpu; b++)
         r->distinct_cpus += (size_t)__builtin_popcount(seen_cpu[b]);
+    pb_run_set_latencies(r, lat, nran);
     if (nran) {
-        qsort(lat, nran, sizeof *lat, cmp_double);
-        r->lat_p50_ns = percentile_sorted(lat, nran, 50);
-        r->lat_p95_ns = percentile_sorted(lat, nran, 95);
-        r->lat_p99_ns = percentile_sorted(lat, nran, 99);
-        r->lat_max_ns = lat[nran - 1];
         r->lat_mean_ns = sum_lat / (double)nran;
         r->wait_mean_ns = sum_wait / (double)nran;
         r->cpu_mean_ns = sum_cpu / (double)nran;
@@ -374,14 +349,15 @@ int pb_run(const pb_run_opts *o, pb_run_result *r, bool keep_latencies,
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     r->cores = ncpu > 0 ? (unsigned)ncpu : 1;
     r->cpu_util = r->wall_s > 0 ? r->task_cpu_s / (r->wall_s * r->cores) : 0;
-    r->user_s = tv_s(self1.ru_utime) - tv_s(self0.ru_utime) +
-                tv_s(kids1.ru_utime) - tv_s(kids0.ru_utime);
-    r->sys_s = tv_s(self1.ru_stime) - tv_s(self0.ru_stime) +
-               tv_s(kids1.ru_stime) - tv_s(kids0.ru_stime);
-    r->peak_rss_kb = self1.ru_maxrss;
-    r->peak_rss_children_kb = kids1.ru_maxrss;
-    r->nvcsw = (self1.ru_nvcsw - self0.ru_nvcsw) + (kids1.ru_nvcsw - kids0.ru_nvcsw);
-    r->nivcsw = (self1.ru_nivcsw - self0.ru_nivcsw) + (kids1.ru_nivcsw - kids0.ru_nivcsw);
+    r->user_s = tv_s(u1.self.ru_utime) - tv_s(u0.self.ru_utime) +
+                tv_s(u1.kids.ru_utime) - tv_s(u0.kids.ru_utime);
+    r->sys_s = tv_s(u1.self.ru_stime) - tv_s(u0.self.ru_stime) +
+               tv_s(u1.kids.ru_stime) - tv_s(u0.kids.ru_stime);
+    r->window_cpu_s = pb_usage_cpu_s(&u0, &u1);
+    r->peak_rss_kb = u1.self.ru_maxrss;
+    r->peak_rss_children_kb = u1.kids.ru_maxrss;
+    r->nvcsw = (u1.self.ru_nvcsw - u0.self.ru_nvcsw) + (u1.kids.ru_nvcsw - u0.kids.ru_nvcsw);
+    r->nivcsw = (u1.self.ru_nivcsw - u0.self.ru_nivcsw) + (u1.kids.ru_nivcsw - u0.kids.ru_nivcsw);
     if (keep_latencies) {
         r->latencies = lat;
         r->nlatencies = nran;
@@ -437,7 +413,7 @@ void pb_run_json(const pb_run_opts *o, const pb_run_result *r, FILE *f, const ch
     if (wl_params_format(o->params, params, sizeof params))
         params[sizeof params - 1] = 0;
     fputs("{\"executor\":", f);
-    pb_json_string(f, ex_kind_name(o->kind));
+    pb_json_string(f, pb_executor_name(o));
     fputs(",\"workload\":", f);
     pb_json_string(f, o->workload->name);
     fprintf(f, ",\"kind\":\"%s\",\"workers\":%u,\"tasks\":%zu,\"params\":",
@@ -499,14 +475,72 @@ void pb_run_json(const pb_run_opts *o, const pb_run_result *r, FILE *f, const ch
             r->cpu_under_zero, pb_run_transport(o), pb_run_window(o));
 }
 
+/* Only poolbench's process pool has a window and a transport (py-procs
+ * has the kind EX_PROCS as its model, not the pool). */
 unsigned pb_run_window(const pb_run_opts *o)
 {
-    if (o->kind != EX_PROCS)
+    if (o->kind != EX_PROCS || o->py != PB_PY_NONE)
         return 0;
     return o->procs_window ? o->procs_window : EX_DEFAULT_WINDOW;
 }
 
 const char *pb_run_transport(const pb_run_opts *o)
 {
-    return o->kind == EX_PROCS ? ex_transport_name(o->transport) : "";
+    return o->kind == EX_PROCS && o->py == PB_PY_NONE ? ex_transport_name(o->transport) : "";
+}
+
+void pb_run_account(pb_run_result *r, wl_ctx *ctx, wl_digest *d, size_t i, int status,
+                    int task_code, const void *out, size_t len)
+{
+    if (status == 0) {
+        char msg[256];
+        if (wl_check(ctx, i, out, len, msg, sizeof msg) != 0) {
+            r->check_failed++;
+            r->tasks_failed++;
+            count_error(r, EX_EINVAL, 0);
+            if (r->check_failed == 1)
+                fprintf(stderr, "poolbench: output check failed: %s\n", msg);
+        } else {
+            r->tasks_ok++;
+        }
+        wl_digest_add(d, i, out, len);
+    } else {
+        r->tasks_failed++;
+        count_error(r, status, task_code);
+        wl_digest_add_failure(d, i, status, task_code);
+    }
+}
+
+void pb_window_begin(const pb_run_opts *o, pb_usage *u)
+{
+    if (o->window)
+        o->window(o->window_arg, 0);
+    getrusage(RUSAGE_SELF, &u->self);
+    getrusage(RUSAGE_CHILDREN, &u->kids);
+}
+
+void pb_window_end(const pb_run_opts *o, pb_usage *u)
+{
+    getrusage(RUSAGE_SELF, &u->self);
+    getrusage(RUSAGE_CHILDREN, &u->kids);
+    if (o->window)
+        o->window(o->window_arg, 1);
+}
+
+double pb_usage_cpu_s(const pb_usage *a, const pb_usage *b)
+{
+    return tv_s(b->self.ru_utime) - tv_s(a->self.ru_utime) + tv_s(b->kids.ru_utime) -
+           tv_s(a->kids.ru_utime) + tv_s(b->self.ru_stime) - tv_s(a->self.ru_stime) +
+           tv_s(b->kids.ru_stime) - tv_s(a->kids.ru_stime);
+}
+
+void pb_run_set_latencies(pb_run_result *r, double *lat, size_t n)
+{
+    if (n == 0)
+        return;
+    qsort(lat, n, sizeof *lat, cmp_double);
+    r->lat_p50_ns = percentile_sorted(lat, n, 50);
+    r->lat_p95_ns = percentile_sorted(lat, n, 95);
+    r->lat_p99_ns = percentile_sorted(lat, n, 99);
+    r->lat_max_ns = lat[n - 1];
 }

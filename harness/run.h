@@ -15,8 +15,12 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/resource.h>
 
 #define PB_MAX_ERROR_KINDS 16
+
+/* A Python executor (pyexec.h) instead of the C one named by kind. */
+typedef enum { PB_PY_NONE = 0, PB_PY_SEQ, PB_PY_THREADS, PB_PY_PROCS } pb_py_kind;
 
 typedef struct pb_run_opts {
     ex_kind kind;
@@ -49,9 +53,12 @@ typedef struct pb_run_opts {
     /* Called with phase 0 right before the executor is created and phase 1
      * right after it is destroyed, in pb_run's thread: the window over
      * which user_s and sys_s are measured (the sweep samples the machine's
-     * noise there, noise.h).  NULL: none. */
+     * noise there, noise.h).  A Python run (pyexec.h) calls it before the
+     * runner process starts and after it is reaped.  NULL: none. */
     void (*window)(void *arg, int phase);
     void *window_arg;
+    /* Python's executor of the same model instead (pyexec.h), or NONE. */
+    pb_py_kind py;
 } pb_run_opts;
 
 typedef struct pb_error_count {
@@ -85,6 +92,11 @@ typedef struct pb_run_result {
     double ipc_mean_ns;        /* procs: pipe transfer both ways, mean */
     /* Process-level, measured around the run (self + reaped children). */
     double user_s, sys_s;
+    /* The CPU seconds of the run's process tree between the two window
+     * calls (pb_run_opts.window): user_s + sys_s for a C run; for a Python
+     * run also the runner's interpreter start-up and input building, which
+     * user_s and sys_s (the pool's life, as in C) leave out. */
+    double window_cpu_s;
     double cpu_util;           /* task CPU / (wall x cores) */
     long peak_rss_kb;          /* this process */
     long peak_rss_children_kb; /* the largest reaped worker/child */
@@ -108,6 +120,27 @@ int pb_run(const pb_run_opts *o, pb_run_result *r, bool keep_latencies,
            char *err, size_t errlen);
 
 void pb_run_result_free(pb_run_result *r);
+
+/* What pyexec.c shares with pb_run, which builds a result from another
+ * process's records.  pb_run_account: task i ended with status (EX_E*,
+ * task_code for EX_ETASK) and, when 0, output out: checked with wl_check,
+ * counted in r (ok, failed, check failed, errors by kind) and added to d.
+ * pb_run_set_latencies: sorts the n task latencies (ns) and sets the
+ * percentiles and the maximum. */
+void pb_run_account(pb_run_result *r, wl_ctx *ctx, wl_digest *d, size_t i, int status,
+                    int task_code, const void *out, size_t len);
+void pb_run_set_latencies(pb_run_result *r, double *lat, size_t n);
+
+/* The measurement window of a run (pb_run_opts.window): begin calls
+ * o->window(0) and then snapshots this process's and its reaped
+ * children's usage; end snapshots and then calls o->window(1).
+ * pb_usage_cpu_s: the user + system seconds between two snapshots. */
+typedef struct pb_usage {
+    struct rusage self, kids;
+} pb_usage;
+void pb_window_begin(const pb_run_opts *o, pb_usage *u);
+void pb_window_end(const pb_run_opts *o, pb_usage *u);
+double pb_usage_cpu_s(const pb_usage *a, const pb_usage *b);
 
 /* Names an error kind: "EX_EWORKER", or "EX_ETASK:500". */
 void pb_error_name(const pb_error_count *e, char *buf, size_t len);

@@ -24,11 +24,14 @@
  */
 #include "server_proc.h"
 
+#include "cli.h"
 #include "httpd.h"
+#include "sys.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
@@ -57,9 +60,7 @@
 
 static int64_t now_ms(void)
 {
-    struct timespec ts;
-    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)(ex_now_ns() / 1000000u);
 }
 
 static int remaining_ms(int64_t deadline_ms)
@@ -105,45 +106,9 @@ static void raise_nofile_limit(void)
 
 /* ---- the child --------------------------------------------------------- */
 
-static bool write_all(int fd, const void *buf, size_t len)
-{
-    const char *p = buf;
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return false;
-        p += n;
-        len -= (size_t)n;
-    }
-    return true;
-}
-
-/* Descriptors inherited from the parent would otherwise stay open for the
- * server's lifetime: a worker pool's pipe end held here, for one, would hide
- * that worker's EOF from the parent. Keeps 0, 1, 2 and keep. */
-static void close_inherited_fds(int keep)
-{
-    bool ok = true;
-    if (keep > 3 && close_range(3, (unsigned)keep - 1, 0) != 0)
-        ok = false;
-    if (ok && close_range((unsigned)keep + 1, ~0u, 0) != 0)
-        ok = false;
-    if (ok)
-        return;
-    /* Kernels before 5.9 have no close_range. */
-    long max = sysconf(_SC_OPEN_MAX);
-    if (max < 0 || max > 65536)
-        max = 65536;
-    for (int fd = 3; fd < max; fd++)
-        if (fd != keep)
-            (void)close(fd); /* EBADF for most: nothing to do about it */
-}
-
 static void report_and_exit(int wfd, int32_t msg, int status)
 {
-    (void)write_all(wfd, &msg, sizeof msg); /* EOF tells the parent anyway */
+    (void)ex__write_full(wfd, &msg, sizeof msg); /* EOF tells the parent anyway */
     _exit(status);
 }
 
@@ -157,7 +122,10 @@ __attribute__((noreturn)) static void server_child(const char *bind_addr,
         report_and_exit(wfd, -errno, 1);
     if (getppid() != parent)
         _exit(0); /* the parent died before prctl took effect */
-    close_inherited_fds(wfd);
+    /* Descriptors inherited from the parent would otherwise stay open for
+     * the server's lifetime: a worker pool's pipe end held here, for one,
+     * would hide that worker's EOF from the parent. */
+    ex__close_fds_except(&wfd, 1, 0);
 
     /* SIGTERM and SIGINT are taken by sigwait below, so they are blocked in
      * every thread (the server's threads inherit this mask) and their
@@ -183,7 +151,7 @@ __attribute__((noreturn)) static void server_child(const char *bind_addr,
     if (rc != 0)
         report_and_exit(wfd, rc, 1);
     int32_t msg = pb_httpd_port(h) | (realtime ? HANDSHAKE_REALTIME : 0);
-    bool told = write_all(wfd, &msg, sizeof msg);
+    bool told = ex__write_full(wfd, &msg, sizeof msg) == 0;
     /* wfd stays open: its EOF is how the parent sees this process exit. */
     if (told) {
         int sig;
@@ -484,100 +452,123 @@ static void serve_usage(FILE *f)
           f);
 }
 
-/* "--name=value" or "--name value": the value, advancing *i, or NULL if the
- * argument is not this option. *missing is set when the value is absent. */
-static const char *option_value(int argc, char **argv, int *i,
-                                const char *name, bool *missing)
+#define SERVE_ACCEPTED "--port N, --bind ADDR, --loops N, --help"
+
+/* The command line of `poolbench serve`. */
+typedef struct serve_opts {
+    const char *bind_addr;
+    int port;
+    unsigned loops;
+} serve_opts;
+
+/* An option given without its value: one line naming it and what it takes. */
+static int missing_value(int opt)
 {
-    size_t n = strlen(name);
-    const char *arg = argv[*i];
-    *missing = false;
-    if (strncmp(arg, name, n) != 0)
-        return NULL;
-    if (arg[n] == '=')
-        return arg + n + 1;
-    if (arg[n] != '\0')
-        return NULL;
-    if (*i + 1 >= argc) {
-        *missing = true;
-        return NULL;
+    switch (opt) {
+    case 'p':
+        return pb_usage_error("serve", "--port: missing value (accepted: an integer in "
+                              "[0, 65535])");
+    case 'b':
+        return pb_usage_error("serve", "--bind: missing value (accepted: an IPv4 address such "
+                              "as 127.0.0.1)");
+    default:
+        return pb_usage_error("serve", "--loops: missing value (accepted: an integer in "
+                              "[1, %d])", PB_HTTPD_MAX_LOOPS);
     }
-    return argv[++*i];
 }
 
-static bool parse_port(const char *s, int *port)
+/* One option into *o: 0, or the exit status of a usage error. */
+static int parse_option(int ch, const char *arg, serve_opts *o)
 {
-    long v = 0;
-    if (*s == '\0' || strlen(s) > 5)
-        return false;
-    for (const char *p = s; *p; p++) {
-        if (*p < '0' || *p > '9')
-            return false;
-        v = v * 10 + (*p - '0');
+    uint64_t v;
+    struct in_addr a;
+    switch (ch) {
+    case 'p':
+        if (!pb_parse_u64("serve", "--port", arg, 0, 65535, false, &v))
+            return PB_EXIT_USAGE;
+        o->port = (int)v;
+        return 0;
+    case 'b':
+        if (inet_pton(AF_INET, arg, &a) != 1)
+            return pb_usage_error("serve", "bad --bind '%s' (accepted: an IPv4 address such as "
+                                  "127.0.0.1)", arg);
+        o->bind_addr = arg;
+        return 0;
+    default: /* 'l' */
+        if (!pb_parse_u64("serve", "--loops", arg, 1, PB_HTTPD_MAX_LOOPS, false, &v))
+            return PB_EXIT_USAGE;
+        o->loops = (unsigned)v;
+        return 0;
     }
-    if (v > 65535)
-        return false;
-    *port = (int)v;
-    return true;
+}
+
+/* The command line into *o: 0 to go on, -1 after --help, or 2. */
+static int parse_cli(int argc, char **argv, serve_opts *o)
+{
+    static const struct option opts[] = {
+        {"port", required_argument, NULL, 'p'},
+        {"bind", required_argument, NULL, 'b'},
+        {"loops", required_argument, NULL, 'l'},
+        {"help", no_argument, NULL, 'h'},
+        {0, 0, 0, 0},
+    };
+    *o = (serve_opts){.bind_addr = "127.0.0.1"};
+    int ch, rc;
+    opterr = 0;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        if (ch == 'h') {
+            serve_usage(stdout);
+            return -1;
+        }
+        if (ch == ':')
+            return missing_value(optopt);
+        if (ch == '?')
+            return pb_usage_error("serve", "unknown option '%s' (accepted: %s)", argv[optind - 1],
+                                  SERVE_ACCEPTED);
+        if ((rc = parse_option(ch, optarg, o)))
+            return rc;
+    }
+    if (optind < argc)
+        return pb_usage_error("serve", "unexpected argument '%s' (accepted: %s)", argv[optind],
+                              SERVE_ACCEPTED);
+    return 0;
+}
+
+/* Serves until SIGINT or SIGTERM, which *set holds (blocked); 0 or 1. */
+static int serve_until_signal(const serve_opts *o, const sigset_t *set)
+{
+    pb_httpd *h;
+    int rc = pb_httpd_start_loops(o->bind_addr, o->port, o->loops, &h);
+    if (rc != 0) {
+        fprintf(stderr, "poolbench serve: cannot listen on %s:%d: %s\n", o->bind_addr, o->port,
+                strerror(-rc));
+        return 1;
+    }
+    int status = 0;
+    if (printf("poolbench serve: listening on http://%s:%d\n", o->bind_addr, pb_httpd_port(h)) <
+            0 ||
+        fflush(stdout) != 0) {
+        fprintf(stderr, "poolbench serve: cannot write to stdout: %s\n", strerror(errno));
+        status = 1;
+    } else {
+        int sig;
+        rc = sigwait(set, &sig);
+        if (rc != 0) {
+            fprintf(stderr, "poolbench serve: sigwait: %s\n", strerror(rc));
+            status = 1;
+        }
+    }
+    pb_httpd_stop(h);
+    return status;
 }
 
 int pb_serve_main(int argc, char **argv)
 {
-    const char *bind_addr = "127.0.0.1";
-    int port = 0;
-    unsigned loops = 0;
-
-    for (int i = 1; i < argc; i++) {
-        const char *v;
-        bool missing;
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            serve_usage(stdout);
-            return fflush(stdout) == 0 ? 0 : 1;
-        }
-        if ((v = option_value(argc, argv, &i, "--port", &missing)) != NULL ||
-            missing) {
-            if (missing || !parse_port(v, &port)) {
-                fprintf(stderr,
-                        "poolbench serve: bad --port '%s' (accepted: an "
-                        "integer 0..65535)\n",
-                        missing ? "" : v);
-                return 2;
-            }
-            continue;
-        }
-        if ((v = option_value(argc, argv, &i, "--bind", &missing)) != NULL ||
-            missing) {
-            struct in_addr a;
-            if (missing || inet_pton(AF_INET, v, &a) != 1) {
-                fprintf(stderr,
-                        "poolbench serve: bad --bind '%s' (accepted: an IPv4 "
-                        "address such as 127.0.0.1)\n",
-                        missing ? "" : v);
-                return 2;
-            }
-            bind_addr = v;
-            continue;
-        }
-        if ((v = option_value(argc, argv, &i, "--loops", &missing)) != NULL ||
-            missing) {
-            int n = 0;
-            if (missing || !parse_port(v, &n) || n < 1 || n > PB_HTTPD_MAX_LOOPS) {
-                fprintf(stderr,
-                        "poolbench serve: bad --loops '%s' (accepted: an "
-                        "integer 1..%d)\n",
-                        missing ? "" : v, PB_HTTPD_MAX_LOOPS);
-                return 2;
-            }
-            loops = (unsigned)n;
-            continue;
-        }
-        fprintf(stderr,
-                "poolbench serve: unknown option '%s' (accepted: --port N, "
-                "--bind ADDR, --loops N, --help)\n",
-                argv[i]);
-        return 2;
-    }
-
+    serve_opts o;
+    int rc = parse_cli(argc, argv, &o);
+    if (rc)
+        return rc < 0 ? (fflush(stdout) == 0 ? 0 : 1) : rc;
     /* Blocked before the server's threads exist, so they inherit the mask
      * and the signal can only be taken by sigwait here. */
     sigset_t set, old;
@@ -586,46 +577,18 @@ int pb_serve_main(int argc, char **argv)
         perror("poolbench serve: sigset");
         return 1;
     }
-    int rc = pthread_sigmask(SIG_BLOCK, &set, &old);
+    rc = pthread_sigmask(SIG_BLOCK, &set, &old);
     if (rc != 0) {
         fprintf(stderr, "poolbench serve: pthread_sigmask: %s\n", strerror(rc));
         return 1;
     }
     raise_nofile_limit();
-
-    pb_httpd *h;
-    int status = 0;
-    rc = pb_httpd_start_loops(bind_addr, port, loops, &h);
-    if (rc != 0) {
-        fprintf(stderr, "poolbench serve: cannot listen on %s:%d: %s\n",
-                bind_addr, port, strerror(-rc));
-        status = 1;
-        goto restore;
-    }
-    if (printf("poolbench serve: listening on http://%s:%d\n", bind_addr,
-               pb_httpd_port(h)) < 0 ||
-        fflush(stdout) != 0) {
-        fprintf(stderr, "poolbench serve: cannot write to stdout: %s\n",
-                strerror(errno));
-        status = 1;
-    } else {
-        int sig;
-        rc = sigwait(&set, &sig);
-        if (rc != 0) {
-            fprintf(stderr, "poolbench serve: sigwait: %s\n", strerror(rc));
-            status = 1;
-        }
-    }
-    pb_httpd_stop(h);
-
-restore:
+    int status = serve_until_signal(&o, &set);
     /* Consume a second SIGINT/SIGTERM already pending, so that unblocking
      * does not kill the process on its way out. */
-    {
-        struct timespec zero = {0, 0};
-        while (sigtimedwait(&set, NULL, &zero) > 0)
-            ;
-    }
+    struct timespec zero = {0, 0};
+    while (sigtimedwait(&set, NULL, &zero) > 0)
+        ;
     rc = pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != 0 && status == 0) {
         fprintf(stderr, "poolbench serve: pthread_sigmask: %s\n", strerror(rc));

@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "pin.h"
+#include "pyexec.h"
 #include "sweep.h"
 
 #include <errno.h>
@@ -47,7 +48,9 @@ static const char usage[] =
     "interval, CV, outliers, a warning when the spread is too wide).\n"
     "\n"
     "  -o, --out DIR          results folder (created if missing)\n"
-    "  -e, --executors LIST   seq,threads,procs (default all three)\n"
+    "  -e, --executors LIST   seq,threads,procs (default all three), and Python's\n"
+    "                         py-seq,py-threads,py-procs (unpinned; py-seq, the\n"
+    "                         Python baseline, runs whenever one of them does)\n"
     "  -w, --workers LIST     e.g. 1,2,4 or 1-8 or 1-64x2 (default 1,2)\n"
     "  -W, --workloads LIST   e.g. primes,sleep (default primes,sleep)\n"
     "  -p, --param KEY=VALUE  fixed parameter, for every workload that has KEY\n"
@@ -144,6 +147,29 @@ static int split_list(const char *opt, char *text, char **items, size_t *n)
     }
     if (*n == 0)
         return pb_usage_error("sweep", "%s is empty", opt);
+    return 0;
+}
+
+/* C executors into executors[], Python's into py[], each at most once. */
+static int parse_executors(char **items, size_t n, sweep_cli *c)
+{
+    c->nexecutors = c->npy = 0;
+    for (size_t i = 0; i < n; i++) {
+        ex_kind kind;
+        pb_py_kind py;
+        if (pb_executor_parse(items[i], &kind, &py))
+            return pb_usage_error("sweep", "unknown executor '%s' in --executors (accepted: %s)",
+                                  items[i], PB_EXECUTOR_NAMES);
+        bool dup = false;
+        for (size_t k = 0; k < (py ? c->npy : c->nexecutors); k++)
+            dup |= py ? c->py[k] == py : c->executors[k] == kind;
+        if (dup)
+            return pb_usage_error("sweep", "executor '%s' is listed twice in --executors", items[i]);
+        if (py)
+            c->py[c->npy++] = py;
+        else
+            c->executors[c->nexecutors++] = kind;
+    }
     return 0;
 }
 
@@ -260,12 +286,8 @@ static int parse_cli(int argc, char **argv, sweep_cli *c)
         case 'e':
             if ((rc = split_list("--executors", textbuf[ntext++], items, &n)))
                 return rc;
-            if (n > 3)
-                return pb_usage_error("sweep", "--executors takes at most seq, threads and procs");
-            for (size_t i = 0; i < n; i++)
-                if (ex_kind_parse(items[i], &c->executors[i]))
-                    return pb_usage_error("sweep", "unknown executor '%s' in --executors (accepted: seq, threads, procs)", items[i]);
-            c->nexecutors = n;
+            if ((rc = parse_executors(items, n, c)))
+                return rc;
             break;
         case 'w':
             if ((rc = parse_workers(optarg, c->workers, &c->nworkers)))
@@ -388,6 +410,21 @@ static int parse_cli(int argc, char **argv, sweep_cli *c)
     return 0;
 }
 
+/* Why p cannot run on the listed Python executors (into err), or 0. */
+static int py_refusal(const sweep_cli *c, const wl_params *p, char *err, size_t len)
+{
+    pb_run_opts o = {.workload = wl_params_workload(p), .params = p, .workers = 1};
+    char why[512];
+    for (size_t e = 0; c->npy && e <= c->npy; e++) {
+        o.py = e < c->npy ? c->py[e] : PB_PY_SEQ; /* py-seq runs as the baseline */
+        if (pb_py_refusal(&o, c->cpus != NULL, why, sizeof why)) {
+            snprintf(err, len, "%.400s (drop the py- executors)", why);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* One varied combination of w: valid, runnable on every selected
  * executor, with a timeout if it can hang.  0 or the exit status. */
 static int validate_combo(const sweep_cli *c, const wl_workload *w, const wl_params *base,
@@ -407,6 +444,8 @@ static int validate_combo(const sweep_cli *c, const wl_workload *w, const wl_par
                      ex_kind_name(c->executors[e]));
             bad = 1;
         }
+    if (!bad && py_refusal(c, p, err, sizeof err))
+        bad = 1;
     if (!bad && pb_needs_timeout(p) && !c->timeout_ns) {
         snprintf(err, sizeof err, "hang_rate > 0 needs --timeout-ms: only the process "
                  "pool's per-task timeout ends a hung task");

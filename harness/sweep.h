@@ -9,6 +9,7 @@
 #include "executor.h"
 #include "pin.h"
 #include "plan.h"
+#include "run.h"
 #include "server_proc.h"
 #include "workload.h"
 
@@ -29,6 +30,8 @@ typedef struct sweep_vary {
 typedef struct sweep_cli {
     ex_kind executors[3];
     size_t nexecutors;
+    pb_py_kind py[3];          /* Python's executors (pyexec.h) */
+    size_t npy;
     unsigned workers[SWEEP_MAX_LIST];
     size_t nworkers;
     const wl_workload *workloads[SWEEP_MAX_LIST];

@@ -3,21 +3,23 @@
  *
  * Three phases.  The plan: one case per workload and parameter
  * combination, and per case its configurations (the sequential baseline
- * first, then executors x workers x pins).  Sizing: each configuration
- * gets its run length from the steady-state rule (plan.h), found with
- * unrecorded pilot runs that double as the warm-up runs.  Measuring: the
- * repetitions, either interleaved (rep 1 of every configuration in an
- * order shuffled from the recorded seed, then rep 2, ...) or grouped (all
- * repetitions of one configuration, then the next).  In both orders a
- * case's baseline runs before the other configurations of the same round,
- * so every row carries its speedup when it is written: against the median
- * of the baseline's repetitions so far.
+ * first, then executors x workers x pins, then Python's executors x
+ * workers, unpinned, sized, ordered and checked as the C ones: pyexec.h).
+ * Sizing: each configuration gets its run length from the steady-state
+ * rule (plan.h), found with unrecorded pilot runs that double as the
+ * warm-up runs.  Measuring: the repetitions, either interleaved (rep 1 of
+ * every configuration in an order shuffled from the recorded seed, then
+ * rep 2, ...) or grouped (all repetitions of one configuration, then the
+ * next).  In both orders a case's baseline runs before the other
+ * configurations of the same round, so every row carries its speedup when
+ * it is written: against the median of the baseline's repetitions so far.
  *
  * Every run is a fresh child process (measure.c); rows are appended as
  * they finish (rows.c), so an interrupted sweep keeps all of them.
  */
 #include "cli.h"
 #include "commands.h"
+#include "pyexec.h"
 #include "rows.h"
 #include "stats.h"
 #include "sweep.h"
@@ -125,7 +127,10 @@ int pb_sweep_set_combo(const sweep_cli *c, const wl_workload *w, wl_params *p, s
     return 0;
 }
 
-static int add_config(sw_state *st, size_t ci, ex_kind kind, unsigned workers, pb_pin_policy pin)
+/* A configuration; py: Python's executor of kind's model instead (always
+ * unpinned; the deadline of a Python run of any kind is --timeout-ms). */
+static int add_config(sw_state *st, size_t ci, ex_kind kind, pb_py_kind py, unsigned workers,
+                      pb_pin_policy pin)
 {
     const sweep_cli *c = st->c;
     sw_case *cs = &st->cases[ci];
@@ -137,18 +142,18 @@ static int add_config(sw_state *st, size_t ci, ex_kind kind, unsigned workers, p
         .kind = kind, .workers = workers, .workload = cs->w, .params = cs->p,
         .tasks = c->tasks, .seed = c->seed, .label = cs->w->name,
         .server = pb_server_label(cs->p, st->srv),
-        .timeout_ns = kind == EX_PROCS ? c->timeout_ns : 0,
-        .procs_window = kind == EX_PROCS ? c->window : 0,
-        .transport = kind == EX_PROCS ? c->transport : EX_TRANSPORT_PIPE,
-        .warmup_tasks = (size_t)c->warmup_rounds * workers,
+        .timeout_ns = kind == EX_PROCS || py ? c->timeout_ns : 0,
+        .procs_window = kind == EX_PROCS && !py ? c->window : 0,
+        .transport = kind == EX_PROCS && !py ? c->transport : EX_TRANSPORT_PIPE,
+        .warmup_tasks = (size_t)c->warmup_rounds * workers, .py = py,
     };
     char params[1024];
     if (wl_params_format(cs->p, params, sizeof params))
         params[sizeof params - 1] = 0;
     int len = snprintf(cf->config_id, sizeof cf->config_id, "%s|%s|%s|%u|%s", cs->w->name,
-                       params, ex_kind_name(kind), workers, pb_pin_policy_name(pin));
+                       params, pb_executor_name(&cf->o), workers, pb_pin_policy_name(pin));
     /* A process pool other than the default is another configuration. */
-    if (kind == EX_PROCS && len > 0 && (size_t)len < sizeof cf->config_id &&
+    if (kind == EX_PROCS && !py && len > 0 && (size_t)len < sizeof cf->config_id &&
         (cf->o.transport != EX_TRANSPORT_PIPE || pb_run_window(&cf->o) != EX_DEFAULT_WINDOW))
         snprintf(cf->config_id + len, sizeof cf->config_id - (size_t)len, "|%s|w%u",
                  pb_run_transport(&cf->o), pb_run_window(&cf->o));
@@ -167,6 +172,33 @@ static int add_config(sw_state *st, size_t ci, ex_kind kind, unsigned workers, p
     return 0;
 }
 
+/* Python's configurations of a case per parameter combination: py-seq
+ * (Python's own baseline) once whenever any py- executor is listed, the
+ * others at every pool size, all unpinned.  Their rows carry the speedup
+ * against C's seq like every row (the report adds the one against
+ * py-seq). */
+static size_t python_configs(const sweep_cli *c)
+{
+    size_t n = c->npy ? 1 : 0;
+    for (size_t e = 0; e < c->npy; e++)
+        if (c->py[e] != PB_PY_SEQ)
+            n += c->nworkers;
+    return n;
+}
+
+static int add_python(sw_state *st, size_t ci)
+{
+    const sweep_cli *c = st->c;
+    if (c->npy && add_config(st, ci, EX_SEQ, PB_PY_SEQ, 1, PB_PIN_NONE))
+        return -1;
+    for (size_t e = 0; e < c->npy; e++)
+        for (size_t wi = 0; c->py[e] != PB_PY_SEQ && wi < c->nworkers; wi++)
+            if (add_config(st, ci, c->py[e] == PB_PY_PROCS ? EX_PROCS : EX_THREADS, c->py[e],
+                           c->workers[wi], PB_PIN_NONE))
+                return -1;
+    return 0;
+}
+
 /* One case: its parameters, its baseline (seq, one worker, unpinned; not
  * for work that crashes or hangs its worker: only procs survives that, and
  * its rows then have no speedup and no digest to compare), its pools. */
@@ -180,15 +212,15 @@ static int add_case(sw_state *st, const wl_workload *w, wl_params *p)
     if (!c->no_baseline && !wl_requires_isolation(p, why, sizeof why)) {
         cs->base_tput = calloc(c->reps, sizeof *cs->base_tput);
         cs->baseline = st->nconfigs;
-        if (!cs->base_tput || add_config(st, ci, EX_SEQ, 1, PB_PIN_NONE))
+        if (!cs->base_tput || add_config(st, ci, EX_SEQ, PB_PY_NONE, 1, PB_PIN_NONE))
             return -1;
     }
     for (size_t e = 0; e < c->nexecutors; e++)
         for (size_t wi = 0; c->executors[e] != EX_SEQ && wi < c->nworkers; wi++)
             for (size_t pi = 0; pi < c->npins; pi++)
-                if (add_config(st, ci, c->executors[e], c->workers[wi], c->pins[pi]))
+                if (add_config(st, ci, c->executors[e], PB_PY_NONE, c->workers[wi], c->pins[pi]))
                     return -1;
-    return 0;
+    return add_python(st, ci);
 }
 
 static int build_plan(sw_state *st, wl_params *const *base)
@@ -197,7 +229,7 @@ static int build_plan(sw_state *st, wl_params *const *base)
     size_t ncases = 0;
     for (size_t k = 0; k < c->nworkloads; k++)
         ncases += pb_sweep_combos(c, c->workloads[k]);
-    size_t per_case = 1 + c->nexecutors * c->nworkers * c->npins;
+    size_t per_case = 1 + c->nexecutors * c->nworkers * c->npins + python_configs(c);
     st->cases = calloc(ncases, sizeof *st->cases);
     st->configs = calloc(ncases * per_case, sizeof *st->configs);
     if (!st->cases || !st->configs) {
@@ -247,7 +279,7 @@ static int unrecorded_run(sw_state *st, sw_config *cf, unsigned k, pb_measured *
 {
     char what[1600];
     snprintf(what, sizeof what, "%s %s w=%u pin=%s sizing %u (%zu tasks)", cf->o.workload->name,
-             ex_kind_name(cf->o.kind), cf->o.workers, pb_pin_policy_name(cf->pin), k,
+             pb_executor_name(&cf->o), cf->o.workers, pb_pin_policy_name(cf->pin), k,
              cf->o.tasks);
     show(&st->prog, what);
     pb_measure(&cf->o, &(pb_measure_opts){.pin = cf->pin, .cpus = st->c->cpus,
@@ -344,7 +376,7 @@ static void measure_rep(sw_state *st, size_t i, unsigned rep)
     sw_case *cs = &st->cases[cf->case_idx];
     char what[1600];
     snprintf(what, sizeof what, "%s %s w=%u pin=%s rep %u/%u", cf->o.workload->name,
-             ex_kind_name(cf->o.kind), cf->o.workers, pb_pin_policy_name(cf->pin), rep,
+             pb_executor_name(&cf->o), cf->o.workers, pb_pin_policy_name(cf->pin), rep,
              st->c->reps);
     show(&st->prog, what);
     pb_measured m;

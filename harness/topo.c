@@ -12,6 +12,7 @@
 #include "pin.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <hwloc/export.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -37,20 +38,6 @@
 #define TOPO_ACCEPTED "--workers N, --cpus LIST, --xml FILE, --help"
 #define TOPO_MAX_WORKERS 4096
 
-
-static int parse_uint(const char *s, unsigned long min, unsigned long max,
-                      unsigned long *out)
-{
-    if (!s || *s < '0' || *s > '9')
-        return -EINVAL;
-    char *end;
-    errno = 0;
-    unsigned long v = strtoul(s, &end, 10);
-    if (errno || *end || v < min || v > max)
-        return -EINVAL;
-    *out = v;
-    return 0;
-}
 
 static const char *cpu_model(hwloc_topology_t topo, char *buf, size_t len)
 {
@@ -231,48 +218,149 @@ static int export_xml(const char *path)
     return -1; /* the child said why */
 }
 
-int pb_topo_main(int argc, char **argv)
-{
-    unsigned long workers = 0;
-    const char *cpus = NULL, *xml = NULL;
+/* The command line. */
+typedef struct topo_opts {
+    unsigned workers;
+    const char *cpus, *xml;
+} topo_opts;
 
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *val = NULL;
-        int m;
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            fputs(TOPO_USAGE, stdout);
-            return 0;
-        }
-        if ((m = pb_opt_value(argc, argv, &i, "--workers", &val)) != 0) {
-            if (m < 0 || parse_uint(val, 1, TOPO_MAX_WORKERS, &workers) < 0) {
-                fprintf(stderr, "poolbench topo: --workers: %s%s%s (accepted: "
-                        "an integer in 1..%d)\n", m < 0 ? "missing value" : "'",
-                        m < 0 ? "" : val, m < 0 ? "" : "' is not valid",
-                        TOPO_MAX_WORKERS);
-                return 2;
-            }
-        } else if ((m = pb_opt_value(argc, argv, &i, "--cpus", &val)) != 0) {
-            if (m < 0) {
-                fprintf(stderr, "poolbench topo: --cpus: missing value "
-                        "(accepted: a CPU list such as 0-3, 0,2 or 1)\n");
-                return 2;
-            }
-            cpus = val;
-        } else if ((m = pb_opt_value(argc, argv, &i, "--xml", &val)) != 0) {
-            if (m < 0 || !*val) {
-                fprintf(stderr, "poolbench topo: --xml: missing value "
-                        "(accepted: a file path, or - for stdout)\n");
-                return 2;
-            }
-            xml = val;
-        } else {
-            fprintf(stderr, "poolbench topo: %s '%s' (accepted: %s)\n",
-                    a[0] == '-' ? "unknown option" : "unexpected argument", a,
-                    TOPO_ACCEPTED);
-            return 2;
+/* An option given without its value: one line naming it and what it takes. */
+static int missing_value(int opt)
+{
+    switch (opt) {
+    case 'w':
+        return pb_usage_error("topo", "--workers: missing value (accepted: an integer in 1..%d)",
+                              TOPO_MAX_WORKERS);
+    case 'c':
+        return pb_usage_error("topo", "--cpus: missing value (accepted: a CPU list such as 0-3, "
+                              "0,2 or 1)");
+    default:
+        return pb_usage_error("topo", "--xml: missing value (accepted: a file path, or - for "
+                              "stdout)");
+    }
+}
+
+/* The command line into *o: 0 to go on, -1 after --help, or 2. */
+static int parse_cli(int argc, char **argv, topo_opts *o)
+{
+    static const struct option opts[] = {
+        {"workers", required_argument, NULL, 'w'},
+        {"cpus", required_argument, NULL, 'c'},
+        {"xml", required_argument, NULL, 'x'},
+        {"help", no_argument, NULL, 'h'},
+        {0, 0, 0, 0},
+    };
+    *o = (topo_opts){0};
+    uint64_t v;
+    int ch;
+    opterr = 0;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'h': fputs(TOPO_USAGE, stdout); return -1;
+        case ':': return missing_value(optopt);
+        case 'w':
+            if (!pb_parse_u64("topo", "--workers", optarg, 1, TOPO_MAX_WORKERS, false, &v))
+                return PB_EXIT_USAGE;
+            o->workers = (unsigned)v;
+            break;
+        case 'c': o->cpus = optarg; break;
+        case 'x':
+            if (!*optarg)
+                return missing_value('x');
+            o->xml = optarg;
+            break;
+        default:
+            return pb_usage_error("topo", "unknown option '%s' (accepted: %s)", argv[optind - 1],
+                                  TOPO_ACCEPTED);
         }
     }
+    if (optind < argc)
+        return pb_usage_error("topo", "unexpected argument '%s' (accepted: %s)", argv[optind],
+                              TOPO_ACCEPTED);
+    return 0;
+}
 
+/* How many PUs the plans spread over: all of them, or those of --cpus
+ * (checked before anything is printed: a bad list is a usage error).
+ * 0, or the exit status. */
+static int plan_pus(hwloc_topology_t topo, const char *cpus, int *npus)
+{
+    *npus = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_PU);
+    if (!cpus)
+        return 0;
+    hwloc_bitmap_t set = hwloc_bitmap_alloc();
+    hwloc_bitmap_t online = hwloc_bitmap_alloc();
+    if (!set || !online ||
+        hwloc_bitmap_and(online, hwloc_topology_get_topology_cpuset(topo),
+                         hwloc_topology_get_allowed_cpuset(topo)) < 0) {
+        hwloc_bitmap_free(set);
+        hwloc_bitmap_free(online);
+        fprintf(stderr, "poolbench topo: out of memory\n");
+        return 1;
+    }
+    char err[256];
+    int prc = pb_cpuset_parse(cpus, online, set, err, sizeof err);
+    *npus = hwloc_bitmap_weight(set);
+    hwloc_bitmap_free(set);
+    hwloc_bitmap_free(online);
+    if (prc < 0) {
+        fprintf(stderr, "poolbench topo: --cpus: %s\n", err);
+        return prc == -EINVAL ? 2 : 1;
+    }
+    return 0;
+}
+
+/* Where each pin policy puts the workers; 0 or 1. */
+static int print_policies(const char *cpus, unsigned workers, int npus)
+{
+    static const pb_pin_policy policies[] = {PB_PIN_NONE, PB_PIN_COMPACT, PB_PIN_SCATTER};
+    printf("\nPin policies with %u worker(s)%s%s%s:\n", workers, cpus ? " over --cpus " : "",
+           cpus ? cpus : "", workers > (unsigned)npus ? " (indexes wrap past the PUs)" : "");
+    for (size_t p = 0; p < sizeof policies / sizeof policies[0]; p++) {
+        pb_pin_plan *plan;
+        char err[256];
+        if (pb_pin_plan_create(policies[p], cpus, workers, 0, &plan, err, sizeof err) < 0) {
+            fprintf(stderr, "poolbench topo: %s plan: %s\n", pb_pin_policy_name(policies[p]),
+                    err);
+            return 1;
+        }
+        char desc[8192];
+        pb_pin_describe(plan, desc, sizeof desc);
+        printf("  %-8s %s\n", pb_pin_policy_name(policies[p]), desc);
+        pb_pin_plan_destroy(plan);
+    }
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "poolbench topo: writing stdout: %s\n", strerror(errno));
+        return 1;
+    }
+    return 0;
+}
+
+/* The summary, or the XML export, and the plans; 0 or the exit status. */
+static int topo_report(hwloc_topology_t topo, const topo_opts *o)
+{
+    int npus;
+    int rc = plan_pus(topo, o->cpus, &npus);
+    if (rc)
+        return rc;
+    if (o->xml) {
+        if (export_xml(o->xml) < 0)
+            return 1;
+        if (strcmp(o->xml, "-") == 0)
+            return 0;
+    }
+    print_summary(stdout, topo);
+    unsigned workers = o->workers ? o->workers : (unsigned)(npus > 0 ? npus : 1) + 2;
+    return print_policies(o->cpus, workers, npus);
+}
+
+int pb_topo_main(int argc, char **argv)
+{
+    topo_opts o;
+    int rc = parse_cli(argc, argv, &o);
+    if (rc)
+        return rc < 0 ? 0 : rc;
     hwloc_topology_t topo;
     if (hwloc_topology_init(&topo) < 0) {
         fprintf(stderr, "poolbench topo: hwloc_topology_init: %s\n", strerror(errno));
@@ -283,70 +371,7 @@ int pb_topo_main(int argc, char **argv)
         hwloc_topology_destroy(topo);
         return 1;
     }
-    int rc = 0;
-    int nplan_pus = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_PU);
-    char err[256];
-    if (cpus) {
-        /* Validate before printing anything: a bad list is a usage error. */
-        hwloc_bitmap_t set = hwloc_bitmap_alloc();
-        hwloc_bitmap_t online = hwloc_bitmap_alloc();
-        if (!set || !online ||
-            hwloc_bitmap_and(online, hwloc_topology_get_topology_cpuset(topo),
-                             hwloc_topology_get_allowed_cpuset(topo)) < 0) {
-            hwloc_bitmap_free(set);
-            hwloc_bitmap_free(online);
-            fprintf(stderr, "poolbench topo: out of memory\n");
-            rc = 1;
-            goto out;
-        }
-        int prc = pb_cpuset_parse(cpus, online, set, err, sizeof err);
-        nplan_pus = hwloc_bitmap_weight(set);
-        hwloc_bitmap_free(set);
-        hwloc_bitmap_free(online);
-        if (prc < 0) {
-            fprintf(stderr, "poolbench topo: --cpus: %s\n", err);
-            rc = prc == -EINVAL ? 2 : 1;
-            goto out;
-        }
-    }
-    if (xml) {
-        if (export_xml(xml) < 0) {
-            rc = 1;
-            goto out;
-        }
-        if (strcmp(xml, "-") == 0)
-            goto out;
-    }
-
-    print_summary(stdout, topo);
-    if (workers == 0)
-        workers = (unsigned long)(nplan_pus > 0 ? nplan_pus : 1) + 2;
-
-    static const pb_pin_policy policies[] = {PB_PIN_NONE, PB_PIN_COMPACT,
-                                             PB_PIN_SCATTER};
-    printf("\nPin policies with %lu worker(s)%s%s%s:\n", workers,
-           cpus ? " over --cpus " : "", cpus ? cpus : "",
-           workers > (unsigned long)nplan_pus ? " (indexes wrap past the PUs)" : "");
-    for (size_t p = 0; p < sizeof policies / sizeof policies[0]; p++) {
-        pb_pin_plan *plan;
-        int prc = pb_pin_plan_create(policies[p], cpus, (unsigned)workers, 0,
-                                     &plan, err, sizeof err);
-        if (prc < 0) {
-            fprintf(stderr, "poolbench topo: %s plan: %s\n",
-                    pb_pin_policy_name(policies[p]), err);
-            rc = 1;
-            goto out;
-        }
-        char desc[8192];
-        pb_pin_describe(plan, desc, sizeof desc);
-        printf("  %-8s %s\n", pb_pin_policy_name(policies[p]), desc);
-        pb_pin_plan_destroy(plan);
-    }
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        fprintf(stderr, "poolbench topo: writing stdout: %s\n", strerror(errno));
-        rc = 1;
-    }
-out:
+    rc = topo_report(topo, &o);
     hwloc_topology_destroy(topo);
     return rc;
 }

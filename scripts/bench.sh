@@ -2,27 +2,44 @@
 # make bench: measures this machine and writes results/<host>-<UTC time>/.
 #
 #   BENCH_PROFILE=quick    under 3 minutes on 2 cores
-#   BENCH_PROFILE=default  (or unset) about 15 minutes on 2 cores
+#   BENCH_PROFILE=default  (or unset) under 15 minutes on 2 cores
 #   BENCH_PROFILE=full     all workloads, all pin policies, more repetitions
 #   BENCH_OUT=DIR          write there instead of results/<host>-<time>/
 #
 # Steps: machine.json and the hwloc topology, the machine's noise (a
 # parallel spin and the load, again at the end: noise.jsonl), calibrate,
-# overhead, the transports (payload round trips), the sweeps (CPU
-# workloads, I/O workloads, payload sizes, 512 concurrent HTTP requests,
-# and the process pool over pipes against shared memory in transport/),
-# advise, hyperfine's whole-process timings, then the charts, REPORT.md and
-# TRANSPORT.md.  Ctrl-C stops it cleanly: every finished row stays in
-# runs.csv and the HTTP server (a child of the sweep) goes with it.
+# overhead, the transports (payload round trips), scale (threads against
+# GLib's pool from 1k to 1M tasks, 10M in full, and the memory per future:
+# SCALE.md), the sweeps (CPU workloads, I/O workloads, payload sizes, 512
+# concurrent HTTP requests, the process pool over pipes against shared
+# memory in transport/, Python's executors beside C's), Python's
+# one-in-flight peers, advise, hyperfine's whole-process timings, then the
+# charts, REPORT.md and TRANSPORT.md.  Ctrl-C stops it cleanly: every
+# finished row stays in runs.csv and the HTTP server (a child of the sweep)
+# goes with it.
 #
 # Every profile sizes its runs by the same rule (poolbench sweep
 # --min-rounds, --min-time): at least `rounds` rounds of the pool and
-# `min_time` seconds measured (`io_time` for the I/O step, `conc_time` for
+# `min_time` seconds measured (`io_time` for the I/O steps, `conc_time` for
 # the 512-worker one, `noop_time` for the empty tasks), after
 # an in-run warm-up round; `reps`
 # interleaved repetitions, at least 5 so that a rank test can find a real
 # 10% difference significant (with 5 runs a side the smallest possible
-# p-value is 0.008; with 3 it is 0.1).
+# p-value is 0.008; with 3 it is 0.1).  The Python sweeps follow the same
+# rule (their -n, like every -n here, is only the floor).
+#
+# The default profile's budget is 15 minutes on a 2-CPU VM, with the
+# Python sweeps: 5 repetitions (p < 0.05 stays reachable; the summary's
+# interval of the median is then a 93.8% one), pinning only in `full`, CPU
+# pools 1, 2, 4, 8, I/O pools 1, 4, 16, 64, 128, and Python tasks of a few
+# ms (below).  Its length, estimated from its plan: 198 configurations,
+# each sized by pilot runs (plan.c's rule, simulated with throughputs
+# measured on a loaded 2-CPU VM) then 5 measured runs, 1366 runs in all,
+# plus what a run costs outside its clock (fitted on the quick profile:
+# 0.04-0.09 s a run, 0.35 s at 512 workers, 1.7 s per GB of noop payload)
+# and the other steps' times from earlier default runs: about 13 minutes.
+# The transport steps (issue 13: round trips per payload, and the process
+# pool over pipes against shared memory) come on top of that estimate.
 set -u
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here" || exit 1
@@ -33,6 +50,11 @@ profile=${BENCH_PROFILE:-default}
 command -v hyperfine >/dev/null || { echo "bench: hyperfine is missing (make deps)" >&2; exit 1; }
 scripts/py.sh -c 'import matplotlib, scipy.stats' || exit 1
 
+# Python's default pool size, min(32, cpu + 4), is one of the measured
+# sizes of the Python sweeps (the sizing-rule row of the report).
+ncpu=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)
+py_default=$((ncpu + 4 < 32 ? ncpu + 4 : 32))
+
 case $profile in
 quick)
     cpu_wl=primes,sha256;  cpu_workers=1,2,4;       cpu_tasks=10
@@ -41,14 +63,20 @@ quick)
     pins=none; reps=5; warmup=1; hf_runs=3; cal=--quick
     rounds=10; min_time=0.2; io_time=0.2; conc_time=0.5; noop_time=0.05
     reps_transport=5
+    py_cpu_wl=mandelbrot; py_cpu_workers=1,2; py_io_wl="sleep"; py_io_workers=1,4
+    py_peer_tasks=2000
+    scale_sizes=1000,100000,1000000
     ;;
 default)
-    cpu_wl=primes,sha256,mandelbrot,blur,compress; cpu_workers=1,2,3,4,8; cpu_tasks=20
-    io_wl=sleep,http,file,fetch-hash; io_workers=1,2,4,8,16,32,64,128; io_tasks=20; latency=10
+    cpu_wl=primes,sha256,mandelbrot,blur,compress; cpu_workers=1,2,4,8; cpu_tasks=20
+    io_wl=sleep,http,file,fetch-hash; io_workers=1,4,16,64,128; io_tasks=20; latency=10
     payloads=64,1024,16384,262144,1048576,4194304
-    pins=none,compact; reps=7; warmup=1; hf_runs=5; cal=
+    pins=none; reps=5; warmup=1; hf_runs=5; cal=
     rounds=20; min_time=0.25; io_time=0.5; conc_time=1; noop_time=0.1
     reps_transport=15
+    py_cpu_wl=mandelbrot,sha256,table,mix; py_cpu_workers="1,2,$py_default"
+    py_io_wl=sleep,http; py_io_workers="1,$py_default,16"; py_peer_tasks=20000
+    scale_sizes=1000,10000,100000,1000000
     ;;
 full)
     cpu_wl=primes,sha256,mandelbrot,blur,compress; cpu_workers=1-8; cpu_tasks=50
@@ -57,6 +85,9 @@ full)
     pins=none,compact,scatter; reps=10; warmup=2; hf_runs=10; cal=
     rounds=50; min_time=0.5; io_time=1; conc_time=2; noop_time=0.25
     reps_transport=30
+    py_cpu_wl=mandelbrot,sha256,primes,compress,table,mix; py_cpu_workers="1-4,$py_default,8"
+    py_io_wl=sleep,http,file; py_io_workers="1,2,4,$py_default,16,32,64,128"; py_peer_tasks=50000
+    scale_sizes=1000,10000,100000,1000000,10000000
     ;;
 *)
     echo "bench: BENCH_PROFILE must be quick, default or full (got '$profile')" >&2
@@ -71,7 +102,7 @@ mkdir -p "$out" || exit 1
 log=$out/bench.log
 t_start=$(date +%s)
 step=0
-nsteps=12
+nsteps=17
 current=""
 
 say() { echo "$*" | tee -a "$log" >&2; }
@@ -114,7 +145,7 @@ must scripts/py.sh scripts/machine.py --out "$out/machine.json" \
 "$PB" noise --json --label "before the sweeps" >>"$out/noise.jsonl" 2>>"$log"
 end
 
-begin "calibrate: pipe round trip, hand-off, context switch, thread and fork cost"
+begin "calibrate: pipe round trip, hand-off, context switch, thread and fork cost, bandwidths"
 # shellcheck disable=SC2086
 must "$PB" calibrate $cal --json "$out/calibrate.json"
 end
@@ -127,16 +158,21 @@ begin "transport: payload round trips (seq, threads, procs over pipes and over s
 must sh -c "'$PB' transport --json --reps $reps_transport > '$out/transport.jsonl'"
 end
 
-rule="--min-rounds $rounds --min-time $min_time"
+begin "scale: threads against GLib's pool at $scale_sizes tasks, memory per future"
+must scripts/py.sh scripts/scale.py --poolbench "$PB" --out "$out" --sizes "$scale_sizes" --reps "$reps"
+end
+
 sweep() { # label, then sweep arguments
     label=$1; shift
     begin "sweep: $label"
     # On a terminal the sweep draws its progress line (with ETA) on stderr;
     # otherwise its messages go to the log.
     if [ -t 2 ]; then
-        "$PB" sweep --out "$out" --reps "$reps" --warmup "$warmup" $rule "$@"
+        "$PB" sweep --out "$out" --reps "$reps" --warmup "$warmup" \
+            --min-rounds "$rounds" --min-time "$min_time" "$@"
     else
-        "$PB" sweep --out "$out" --reps "$reps" --warmup "$warmup" $rule "$@" 2>>"$log"
+        "$PB" sweep --out "$out" --reps "$reps" --warmup "$warmup" \
+            --min-rounds "$rounds" --min-time "$min_time" "$@" 2>>"$log"
     fi
     rc=$?
     [ "$rc" = 130 ] && interrupted
@@ -179,14 +215,52 @@ sweep "HTTP concurrency: 512 requests in flight at 20 ms" -W http -e threads -w 
 begin "transport sweep: sha256 and noop on procs over pipes and over shared memory"
 for tr in pipe shm; do
     ex=seq,threads,procs; [ "$tr" = shm ] && ex=procs
-    # shellcheck disable=SC2086
-    must "$PB" sweep --out "$out/transport" --reps "$reps" --warmup "$warmup" $rule -q -e "$ex" \
+    must "$PB" sweep --out "$out/transport" --reps "$reps" --warmup "$warmup" \
+        --min-rounds "$rounds" --min-time "$min_time" -q -e "$ex" \
         --transport "$tr" -W sha256 -w "$cpu_workers" -n "$cpu_tasks"
-    # shellcheck disable=SC2086
-    must "$PB" sweep --out "$out/transport" --reps "$reps" --warmup "$warmup" $rule -q -e "$ex" \
-        --transport "$tr" -W noop -w 2 -n 20 --vary payload_bytes="$payloads" \
-        --min-time "$noop_time"
+    must "$PB" sweep --out "$out/transport" --reps "$reps" --warmup "$warmup" \
+        --min-rounds "$rounds" --min-time "$noop_time" -q -e "$ex" \
+        --transport "$tr" -W noop -w 2 -n 20 --vary payload_bytes="$payloads"
 done
+end
+
+# Python's executors beside C's on the same inputs (the same digests): the
+# report's "Threads or processes, in C and in Python" table.  Parameters
+# differ from the sweeps above (smaller tiles and buffers, 16-byte
+# payloads, 3 ms latency), so that these configurations stay apart from
+# theirs, and keep a Python task at a few ms of CPU (measured with py-seq:
+# mandelbrot 1.8, table 2.4, the mix's CPU half 17, a sieve above 1e9), so
+# that the rule's 20 rounds of a 6-worker pool stay near its time floor
+# (the mix's still last 1-2 s).  The runs follow the same rule as C's (a
+# Python run is sized by pilot runs, has the in-run warm-up round and
+# records the same noise columns), with the I/O step's and the empty
+# tasks' time floors.
+py_params() { # workload list -> the -p options of the Python sweeps that apply
+    p=""
+    case ",$1," in *,mandelbrot,*) p="$p -p tile=16 -p max_iter=500" ;; esac
+    case ",$1," in *,sha256,* | *,compress,*) p="$p -p bytes=65536" ;; esac
+    case ",$1," in *,primes,* | *,mix,*) p="$p -p span=150000" ;; esac
+    case ",$1," in *,sleep,* | *,http,*) p="$p -p latency_ms=3" ;; esac
+    case ",$1," in *,http,* | *,file,*) p="$p -p bytes=4096" ;; esac
+    case ",$1," in *,file,*) p="$p -p files=8" ;; esac
+    case ",$1," in *,table,*) p="$p -p table_mb=4 -p lookups=5000" ;; esac
+    # mix runs with the CPU workloads (none of them has latency_ms)
+    case ",$1," in *,mix,*) p="$p -p latency_ms=10 -p block_rate=0.5" ;; esac
+    echo "$p"
+}
+all_ex=seq,threads,procs,py-seq,py-threads,py-procs
+# shellcheck disable=SC2046
+sweep "Python beside C, CPU-bound ($py_cpu_wl)" -W "$py_cpu_wl" -e "$all_ex" -w "$py_cpu_workers" \
+    -n "$cpu_tasks" $(py_params "$py_cpu_wl")
+# shellcheck disable=SC2046
+sweep "Python beside C, I/O-bound ($py_io_wl)" -W "$py_io_wl" -e "$all_ex" -w "$py_io_workers" \
+    -n "$io_tasks" $(py_params "$py_io_wl") --min-time "$io_time"
+sweep "Python beside C, empty tasks (noop)" -W noop -e "$all_ex" -w 2 -n 20 \
+    -p payload_bytes=16 --min-time "$noop_time"
+
+begin "python peers: one empty task in flight on ThreadPoolExecutor and ProcessPoolExecutor"
+must sh -c "scripts/py.sh scripts/peers/py_executors.py --tasks $py_peer_tasks --workers 2 \
+    > '$out/peers_python.jsonl'"
 end
 
 begin "advise: Goetz's pool size against a measured check"

@@ -4,7 +4,7 @@
 set -eu
 PKGS="build-essential pkg-config libhwloc-dev hwloc libcurl4-openssl-dev libmicrohttpd-dev
 libcmocka-dev zlib1g-dev libssl-dev hyperfine python3-matplotlib python3-scipy clang valgrind
-stress-ng"
+stress-ng shellcheck cppcheck pyflakes3"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

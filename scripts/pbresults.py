@@ -22,7 +22,7 @@ import sys
 # A difference is significant below this p-value (two-sided).
 ALPHA = 0.05
 
-EXECUTOR_ORDER = ["seq", "threads", "procs"]
+EXECUTOR_ORDER = ["seq", "threads", "procs", "py-seq", "py-threads", "py-procs"]
 
 # runs.csv columns read as numbers; everything else stays a string.
 NUMERIC = {

@@ -31,12 +31,16 @@ from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import FuncFormatter, NullLocator  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import classic  # noqa: E402
 import pbresults as pb  # noqa: E402
 
 EXEC_STYLE = {
     "seq": {"color": "#4d4d4d", "marker": "s"},
     "threads": {"color": "#1f77b4", "marker": "o"},
     "procs": {"color": "#d62728", "marker": "^"},
+    "py-seq": {"color": "#8c8c8c", "marker": "s"},
+    "py-threads": {"color": "#17becf", "marker": "o"},
+    "py-procs": {"color": "#ff7f0e", "marker": "^"},
 }
 PIN_LINESTYLE = {"none": "-", "compact": "--", "scatter": "-."}
 WORKER_LINESTYLE = ["-", "--", "-.", ":", (0, (5, 1, 1, 1, 1, 1))]
@@ -56,7 +60,7 @@ plt.rcParams.update({
 def exec_style(executor, pin="none", several_pins=False):
     st = dict(EXEC_STYLE.get(executor, {"color": "#2ca02c", "marker": "D"}))
     st["linestyle"] = PIN_LINESTYLE.get(pin, ":") if several_pins else "-"
-    if executor == "procs" and not several_pins:
+    if executor.endswith("procs") and not several_pins:
         st["linestyle"] = "--"
     return st
 
@@ -692,6 +696,7 @@ def main():
         p.breakdown()
         p.latency()
         p.overhead()
+        classic.chart(p, plt)
     p.hyperfine()
     with open(os.path.join(outdir, "charts.json"), "w") as f:
         json.dump({"schema_version": 1, "charts": p.charts, "skipped": p.skipped}, f, indent=1)

@@ -23,7 +23,6 @@ and matplotlib (Agg) only.
 """
 
 import argparse
-import json
 import os
 import statistics
 import sys

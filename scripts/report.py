@@ -22,6 +22,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import classic  # noqa: E402
 import pbresults as pb  # noqa: E402
 
 pb.require(["scipy"], "report.py (the verdicts' rank test)")
@@ -687,6 +688,9 @@ class Report:
         self.warnings()
         self.calibration()
         self.workloads()
+        self.lines += classic.section(self.f, table)
+        for c in self.charts_for(kind="classic"):
+            self.embed(c)
         self.overhead()
         self.advise()
         self.hyperfine()

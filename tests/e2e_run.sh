@@ -52,6 +52,9 @@ bad "unknown workload 'nope'" run -W nope
 bad "unknown parameter 'foo'" run -W sha256 -p foo=1
 bad "bytes" run -W sha256 -p bytes=x
 bad "bytes" run -W sha256 -p bytes=0
+bad "need --executor procs" run -W sha256 -e threads --max-tasks-per-worker 2
+bad "--window and --transport need --executor procs" run -W sha256 -e threads --window 2
+bad "--window and --transport need --executor procs" run -W sha256 -e seq --transport shm
 bad "--workers" run -W primes -w 0
 bad "--workers" run -W primes -w abc
 bad "--tasks" run -W primes -n -3
@@ -60,6 +63,17 @@ bad "unknown option" run -W primes --bogus
 bad "procs" run -W fault -e threads -p crash_rate=0.1
 bad "procs" run -W fault -e seq -p crash_rate=0.1
 bad "unknown command" frobnicate
+
+# -- every command is listed by --help, and answers its own --help ---------
+cmds=$("$PB" --help | sed -n '/^commands:/,/^$/s/^  \([a-z]*\) .*/\1/p')
+ncmds=$(echo "$cmds" | wc -w)
+check "poolbench --help lists the commands ($ncmds)" [ "$ncmds" -ge 10 ]
+for c in $cmds; do
+    check "poolbench $c --help: exit 0 and its usage" \
+        sh -c '"$1" "$2" --help 2>&1 | head -1 | grep -q "^usage: poolbench $2"' _ "$PB" "$c"
+    check "'$c' is among the accepted commands of the unknown-command message" \
+        sh -c '"$1" frobnicate 2>&1 | grep -q -e " $2[,;]"' _ "$PB" "$c"
+done
 bad "--port" serve --port 70000
 
 # -- pinning: the binding obtained is the one planned ----------------------

@@ -188,9 +188,47 @@ bad "--workload is required" advise
 bad "unknown workload" advise -W nope
 bad "--utilization" advise -W sleep -U 2
 bad "crash" advise -W fault -p crash_rate=0.2
+bad "parameter 'span' belongs to none" advise -W sleep -p span=5
+bad "bad executor 'seq'" advise -W sleep -e seq
+bad "--reps" advise -W sleep -r 21
+
+# -- advise: the prediction and its check, read as JSON -------------------
+# Sleeping tasks wait ~40x longer than they compute: Goetz's N hits the
+# cap.  (primes' W is its preemption on a loaded machine, so its N is only
+# checked against the formula.)  Every figure is where the formula and the
+# checked sizes say it must be.
+"$PB" advise -W sleep,primes -p latency_ms=2 -p span=20000 -n 16 -r 1 --max-workers 8 \
+    --json "$tmp/adv.json" >"$tmp/adv.out" 2>"$tmp/adv.err"
+check "advise runs (exit $?)" [ -s "$tmp/adv.json" ]
+check "advise prints one paragraph per workload" \
+    sh -c '[ "$(grep -c "^  Goetz: N = " "$1")" = 2 ]' _ "$tmp/adv.out"
+check "advise --json: the prediction, the check and the measured best per executor" \
+    "$root/scripts/py.sh" -c 'import json, math, os, sys
+adv = json.load(open(sys.argv[1]))
+ncpu = os.cpu_count()
+assert [a["workload"] for a in adv] == ["sleep", "primes"], adv
+sleep, primes = adv
+assert sleep["wait_compute_ratio"] > 3 and sleep["predicted"] == {"threads": 8, "procs": 8}, sleep
+for a in adv:
+    n = a["ncpu"] * a["utilization"] * (1 + a["wait_compute_ratio"])
+    assert a["ncpu"] == ncpu, a
+    # (the ratio in the JSON has 6 digits: either neighbour of n is right)
+    assert a["predicted"]["threads"] in {max(1, min(8, f(n))) for f in (math.floor, math.ceil)}, (n, a)
+    sizes = {1, min(ncpu, 8), max(1, a["predicted"]["threads"] // 4),
+             max(1, a["predicted"]["threads"] // 2), a["predicted"]["threads"],
+             min(8, 2 * a["predicted"]["threads"])}
+    assert a["check_tasks"] == max(16, 4 * max(sizes)), a
+    for k in ("threads", "procs"):
+        assert a["measured_best"][k] in sizes, (k, a)
+        assert a["measured_best_throughput"][k] > 0, (k, a)
+' "$tmp/adv.json"
 bad "--workers" topo --workers 0
 bad "unknown" topo --bogus
 bad "--tasks" overhead -n 5
+bad "unknown executor 'x'" overhead -e x
+bad "--workers" overhead -w 0
+bad "--chunksize" overhead -c abc
+bad "unknown option" overhead --bogus
 bad "--order must be interleaved or grouped" sweep --out "$tmp/b" --order random
 bad "--order-seed" sweep --out "$tmp/b" --order-seed x
 bad "--min-rounds" sweep --out "$tmp/b" --min-rounds -1

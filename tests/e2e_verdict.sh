@@ -59,11 +59,13 @@ done <"$tmp/cases"
 # Its runs carry the noise to be warned about: rep 1 steal 5%, rep 2 other
 # processes 0.5 CPU s over 1 s on 2 CPUs (25%), rep 3 a probe that got 1.2
 # of 2 CPUs, rep 4 shorter than the rule, rep 5 an unoptimised build.
-row sleep io "latency_ms=5" threads 64 1 400 10000 1 1.98 5.0 >>"$r/runs.csv"
-row sleep io "latency_ms=5" threads 64 2 400 10000 1 1.98 0.0 0.5 >>"$r/runs.csv"
-row sleep io "latency_ms=5" threads 64 3 400 10000 1 1.2 >>"$r/runs.csv"
-row sleep io "latency_ms=5" threads 64 4 400 10000 0 >>"$r/runs.csv"
-row sleep io "latency_ms=5" threads 64 5 400 10000 1 1.98 0.0 0.01 unoptimized >>"$r/runs.csv"
+{
+    row sleep io "latency_ms=5" threads 64 1 400 10000 1 1.98 5.0
+    row sleep io "latency_ms=5" threads 64 2 400 10000 1 1.98 0.0 0.5
+    row sleep io "latency_ms=5" threads 64 3 400 10000 1 1.2
+    row sleep io "latency_ms=5" threads 64 4 400 10000 0
+    row sleep io "latency_ms=5" threads 64 5 400 10000 1 1.98 0.0 0.01 unoptimized
+} >>"$r/runs.csv"
 
 out=$("$scripts/py.sh" "$scripts/report.py" "$r" 2>"$tmp/err")
 check "report.py exits 0 on the synthetic folder" [ "$out" = "$r/REPORT.md" ]

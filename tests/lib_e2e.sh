@@ -1,6 +1,8 @@
 # lib_e2e.sh: helpers the tests/e2e_*.sh scripts source (not a test
 # itself: tests/run.sh runs only e2e_*.sh).  The sourcing script sets
 # PB (the poolbench binary), tmp (a scratch folder) and fail=0.
+# shellcheck shell=sh disable=SC2154,SC2034
+# (SC2154, SC2034: tmp and PB come from the sourcing script, which reads fail)
 
 check() { # description, then a command that must succeed
     desc=$1; shift

@@ -77,8 +77,9 @@ static void read_reply(int fd, struct reply *r)
     for (;;) {
         if (len == cap) {
             cap *= 2;
-            buf = realloc(buf, cap);
-            assert_non_null(buf);
+            unsigned char *grown = realloc(buf, cap);
+            assert_non_null(grown);
+            buf = grown;
         }
         ssize_t n = recv(fd, buf + len, cap - len, 0);
         if (n < 0 && errno == EINTR)
@@ -685,13 +686,13 @@ static void test_serve_usage(void **state)
         {{"serve", "--bogus"}, 2, 2, "--bogus"},
         {{"serve", "--port", "abc"}, 3, 2, "--port"},
         {{"serve", "--port"}, 2, 2, "--port"},
-        {{"serve", "--port=70000"}, 2, 2, "0..65535"},
+        {{"serve", "--port=70000"}, 2, 2, "[0, 65535]"},
         {{"serve", "--port", "-1"}, 3, 2, "--port"},
         {{"serve", "--bind", "localhost"}, 3, 2, "--bind"},
         {{"serve", "--bind=::1"}, 2, 2, "IPv4"},
         {{"serve", "extra"}, 2, 2, "extra"},
         {{"serve", "--loops", "0"}, 3, 2, "--loops"},
-        {{"serve", "--loops=9"}, 2, 2, "1..8"},
+        {{"serve", "--loops=9"}, 2, 2, "[1, 8]"},
         {{"serve", "--loops", "x"}, 3, 2, "--loops"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

@@ -1,11 +1,13 @@
 /*
  * test_wl_cpu.c: known answers for every CPU workload: pi(10^6) = 78498,
  * SHA-256 test vectors, a zlib round trip, blur of a constant and of an
- * impulse, Mandelbrot points known inside and outside.  No test asserts an
- * upper time bound.
+ * impulse, Mandelbrot points known inside and outside; table's sums over
+ * a shared table (one instance at a time, stale inputs refused).  No test
+ * asserts an upper time bound.
  */
 #include "wl_util.h"
 
+#include <math.h>
 #include <zlib.h>
 
 /* ----------------------------------------------------------- CPU answers */
@@ -351,6 +353,51 @@ static void test_mandelbrot(void **state)
     assert_int_equal(wl_check(ctx, 0, over, sizeof over, err, sizeof err),
                      EX_EINVAL);
     assert_int_equal(wl_check(ctx, 0, over, 4, err, sizeof err), EX_EINVAL);
+    /* Input i depends on i alone: a longer run starts with the same
+     * tiles (the digest over a sweep's first digest_tasks outputs), the
+     * first four spread over the view (tiles 0,0 0,16 16,0 16,16 of 32). */
+    wl_ctx *longer = prepare("mandelbrot", kv, 2, 50, 1);
+    for (size_t i = 0; i < 4; i++) {
+        const void *a, *b;
+        size_t alen, blen;
+        assert_int_equal(wl_input(ctx, i, &a, &alen), 0);
+        assert_int_equal(wl_input(longer, i, &b, &blen), 0);
+        assert_int_equal(alen, blen);
+        assert_memory_equal(a, b, alen);
+        double cx = wl_get_f64((const unsigned char *)a + 12);
+        double cy = wl_get_f64((const unsigned char *)a + 20);
+        assert_true(cx < -1.9 || (cx > -0.6 && cx < -0.4)); /* column 0, 16 */
+        assert_true(cy < -1.4 || (cy > -0.1 && cy < 0.1));  /* row 0, 16 */
+    }
+    wl_cleanup(longer);
+    /* The first 1024 tasks visit every tile of the 32 x 32 grid once, and
+     * task 1024 + k computes tile k again (the Python runner's
+     * mandelbrot_tile wraps the same way: the digests must agree). */
+    wl_ctx *full = prepare("mandelbrot", kv, 2, 1030, 1);
+    unsigned char seen[1024] = {0};
+    for (size_t i = 0; i < 1024; i++) {
+        const void *a;
+        size_t alen;
+        assert_int_equal(wl_input(full, i, &a, &alen), 0);
+        double cx = wl_get_f64((const unsigned char *)a + 12);
+        double cy = wl_get_f64((const unsigned char *)a + 20);
+        int tx = (int)floor((cx + 2.0) / 3.0 * 32.0);
+        int ty = (int)floor((cy + 1.5) / 3.0 * 32.0);
+        assert_in_range(tx, 0, 31);
+        assert_in_range(ty, 0, 31);
+        seen[ty * 32 + tx]++;
+    }
+    for (size_t t = 0; t < 1024; t++)
+        assert_int_equal(seen[t], 1);
+    for (size_t k = 0; k < 6; k++) {
+        const void *a, *b;
+        size_t alen, blen;
+        assert_int_equal(wl_input(full, k, &a, &alen), 0);
+        assert_int_equal(wl_input(full, 1024 + k, &b, &blen), 0);
+        assert_int_equal(alen, blen);
+        assert_memory_equal(a, b, alen);
+    }
+    wl_cleanup(full);
     wl_cleanup(ctx);
 
     assert_int_equal(wl_mandelbrot_task("short", 5, &out), WL_CODE_EINPUT);
@@ -358,6 +405,48 @@ static void test_mandelbrot(void **state)
     assert_int_equal(wl_mandelbrot_task(in.data, in.len, &out),
                      WL_CODE_EINPUT);
     ex_buf_free(&in);
+    ex_buf_free(&out);
+}
+
+/* ------------------------------------------------------------ table */
+
+/* table: every output is the sum its check recomputes; a stale tag, a
+ * second instance and a malformed input are refused. */
+static void test_table(void **state)
+{
+    (void)state;
+    const char *kv[] = {"table_mb=1", "lookups=1000"};
+    wl_ctx *ctx = prepare("table", kv, 2, 4, 7);
+    char hex[WL_DIGEST_HEX_LEN + 1], again[WL_DIGEST_HEX_LEN + 1];
+    run_all(ctx, hex);
+    const void *in;
+    size_t len;
+    assert_int_equal(wl_input(ctx, 0, &in, &len), 0);
+    unsigned char stale[20];
+    memcpy(stale, in, sizeof stale);
+    ex_buf out = {0};
+    assert_int_equal(wl_task_fn(ctx)(in, len, &out), 0);
+    assert_int_equal(wl_check(ctx, 1, out.data, out.len, err, sizeof err),
+                     EX_EINVAL);
+    ex_buf_free(&out);
+    /* One instance at a time: the second prepare says so. */
+    wl_params *p = params_of("table", kv, 2);
+    wl_ctx *other = NULL;
+    assert_int_equal(wl_prepare(wl_find("table"), p, 1, 7, 0, &other, err,
+                                sizeof err),
+                     EX_EINVAL);
+    assert_null(other);
+    assert_non_null(strstr(err, "one instance at a time"));
+    wl_cleanup(ctx);
+    /* After cleanup the old input names no table. */
+    assert_int_equal(wl_table_task(stale, sizeof stale, &out), WL_CODE_EINPUT);
+    assert_int_equal(wl_table_task(stale, 19, &out), WL_CODE_EINPUT);
+    /* A new instance from the same seed computes the same outputs. */
+    ctx = prepare("table", kv, 2, 4, 7);
+    run_all(ctx, again);
+    assert_string_equal(hex, again);
+    wl_cleanup(ctx);
+    wl_params_destroy(p);
     ex_buf_free(&out);
 }
 
@@ -370,6 +459,7 @@ int main(void)
         cmocka_unit_test(test_blur_constant),
         cmocka_unit_test(test_blur_impulse),
         cmocka_unit_test(test_mandelbrot),
+        cmocka_unit_test(test_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

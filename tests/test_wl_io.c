@@ -1,7 +1,7 @@
 /*
  * test_wl_io.c: the workloads that need no server: sleep (pure blocking
- * latency), noop (payload in, payload out) and file (read and checksum
- * files in a temporary directory).
+ * latency), mix (blocking calls among CPU work), noop (payload in, payload
+ * out) and file (read and checksum files in a temporary directory).
  */
 #include "wl_util.h"
 
@@ -36,6 +36,42 @@ static void test_sleep(void **state)
     ex_buf o = {0};
     assert_int_equal(wl_sleep_task("x", 1, &o), WL_CODE_EINPUT);
     ex_buf_free(&o);
+}
+
+/* -------------------------------------------------------------- mix */
+
+/* mix: block_rate 0 computes only, 1 blocks only; a bad kind byte is
+ * refused. */
+static void test_mix(void **state)
+{
+    (void)state;
+    const char *none[] = {"block_rate=0", "span=5000"};
+    const char *all[] = {"block_rate=1", "latency_ms=1"};
+    char hex[WL_DIGEST_HEX_LEN + 1];
+    wl_ctx *ctx = prepare("mix", none, 2, 3, 1);
+    run_all(ctx, hex);
+    const void *in;
+    size_t len;
+    assert_int_equal(wl_input(ctx, 0, &in, &len), 0);
+    assert_int_equal(((const unsigned char *)in)[8], 0);
+    unsigned char bad[33];
+    memcpy(bad, in, sizeof bad);
+    bad[8] = 2;
+    ex_buf out = {0};
+    assert_int_equal(wl_mix_task(bad, sizeof bad, &out), WL_CODE_EINPUT);
+    assert_int_equal(wl_mix_task(in, len - 1, &out), WL_CODE_EINPUT);
+    wl_cleanup(ctx);
+    ctx = prepare("mix", all, 2, 3, 1);
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(wl_input(ctx, i, &in, &len), 0);
+        assert_int_equal(((const unsigned char *)in)[8], 1);
+        assert_int_equal(wl_mix_task(in, len, &out), 0);
+        assert_int_equal(wl_check(ctx, i, out.data, out.len, err, sizeof err),
+                         0);
+        out.len = 0;
+    }
+    wl_cleanup(ctx);
+    ex_buf_free(&out);
 }
 
 static void test_noop(void **state)
@@ -160,6 +196,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sleep),
+        cmocka_unit_test(test_mix),
         cmocka_unit_test(test_noop),
         cmocka_unit_test(test_file),
     };

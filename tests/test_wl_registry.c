@@ -13,9 +13,9 @@ static void test_registry(void **state)
     (void)state;
     static const char *const names[] = {
         "primes", "sha256", "mandelbrot", "blur", "compress", "sleep",
-        "http",   "file",   "fetch-hash", "noop", "fault"};
-    assert_int_equal(wl_count(), 11);
-    for (size_t k = 0; k < 11; k++) {
+        "http",   "file",   "fetch-hash", "noop", "fault", "table", "mix"};
+    assert_int_equal(wl_count(), 13);
+    for (size_t k = 0; k < 13; k++) {
         const wl_workload *w = wl_find(names[k]);
         assert_non_null(w);
         assert_ptr_equal(w, wl_at(k));
@@ -34,7 +34,7 @@ static void test_registry(void **state)
             }
         }
     }
-    assert_null(wl_at(11));
+    assert_null(wl_at(13));
     assert_null(wl_find("nope"));
     assert_null(wl_find(NULL));
     assert_null(wl_param_find(wl_find("sha256"), "foo"));

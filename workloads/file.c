@@ -8,6 +8,7 @@
  * again is hot.
  */
 #include "wl_internal.h"
+#include "sys.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -43,21 +44,6 @@ const char *wl_file_dir(const wl_ctx *ctx)
     return priv ? priv->dir : NULL;
 }
 
-static int write_all(int fd, const unsigned char *p, size_t n)
-{
-    while (n) {
-        ssize_t k = write(fd, p, n);
-        if (k < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
 /* Writes file f of the instance; 0 or -1 with errno. */
 static int make_file(const wl_ctx *ctx, const char *path, size_t f,
                      uint32_t *crc_out)
@@ -80,7 +66,7 @@ static int make_file(const wl_ctx *ctx, const char *path, size_t f,
         size_t n = bytes - done < CHUNK ? bytes - done : CHUNK;
         wl_rng_fill(&r, buf, n);
         crc = crc32(crc, buf, (uInt)n);
-        rc = write_all(fd, buf, n);
+        rc = ex__write_full(fd, buf, n) == 0 ? 0 : -1;
         done += n;
     }
     int saved = errno;

@@ -162,7 +162,8 @@ static inline double wl_get_f64(const unsigned char *p)
 extern const wl_workload wl_primes_workload, wl_sha256_workload,
     wl_mandelbrot_workload, wl_blur_workload, wl_compress_workload,
     wl_sleep_workload, wl_http_workload, wl_file_workload,
-    wl_fetch_hash_workload, wl_noop_workload, wl_fault_workload;
+    wl_fetch_hash_workload, wl_noop_workload, wl_fault_workload,
+    wl_table_workload, wl_mix_workload;
 
 /* primes: input le64 lo, le64 hi; output le64 count of primes in [lo, hi). */
 int wl_primes_task(const void *in, size_t len, ex_buf *out);
@@ -218,5 +219,13 @@ int wl_noop_task(const void *in, size_t len, ex_buf *out);
 
 /* fault: input le64 index, u8 wl_fault, le64 ns; output le64 index. */
 int wl_fault_task(const void *in, size_t len, ex_buf *out);
+
+/* table: input le64 instance tag, le64 index, le32 lookups; output le64
+ * wrapping sum of the shared table's words it read. */
+int wl_table_task(const void *in, size_t len, ex_buf *out);
+
+/* mix: input le64 index, u8 blocks, le64 ns, then a primes input (le64 lo,
+ * hi); output le64 index (blocking) or the prime count (CPU). */
+int wl_mix_task(const void *in, size_t len, ex_buf *out);
 
 #endif

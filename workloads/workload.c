@@ -75,6 +75,8 @@ const char *wl_task_code_text(int code, char *buf, size_t len)
         snprintf(buf, len, "OpenSSL failure in task (%d)", code);
     else if (code == WL_CODE_EZLIB)
         snprintf(buf, len, "zlib failure in task (%d)", code);
+    else if (code == WL_CODE_EPYTHON)
+        snprintf(buf, len, "Python exception in task (%d)", code);
     else if (code >= WL_CODE_CURL_BASE && code < WL_CODE_ERRNO_BASE)
         snprintf(buf, len, "curl error %d: %s", code - WL_CODE_CURL_BASE,
                  curl_easy_strerror((CURLcode)(code - WL_CODE_CURL_BASE)));
@@ -95,7 +97,8 @@ static const wl_workload *const registry[] = {
     &wl_primes_workload,  &wl_sha256_workload, &wl_mandelbrot_workload,
     &wl_blur_workload,    &wl_compress_workload, &wl_sleep_workload,
     &wl_http_workload,    &wl_file_workload,   &wl_fetch_hash_workload,
-    &wl_noop_workload,    &wl_fault_workload,
+    &wl_noop_workload,    &wl_fault_workload,  &wl_table_workload,
+    &wl_mix_workload,
 };
 #define NREGISTRY (sizeof registry / sizeof registry[0])
 
@@ -124,7 +127,7 @@ const char *wl_kind_name(wl_kind kind)
 const char *wl_names(void)
 {
     return "primes, sha256, mandelbrot, blur, compress, sleep, http, file, "
-           "fetch-hash, noop, fault";
+           "fetch-hash, noop, fault, table, mix";
 }
 
 static ssize_t param_index(const wl_workload *w, const char *name)

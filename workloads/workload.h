@@ -28,6 +28,8 @@
  *   100..599        http, fetch-hash: the HTTP status of a non-2xx response
  *   900..903        any: malformed input, out of memory, OpenSSL or zlib
  *                   failure inside the task (WL_CODE_*)
+ *   904             a Python executor's task raised an exception that has no
+ *                   code of its own (scripts/pyrunner; a bug, shown on stderr)
  *   1000 + c        http, fetch-hash: libcurl transfer error CURLcode c
  *                   (e.g. 1007 = CURLE_COULDNT_CONNECT, 1028 = timeout)
  *   2000 + e        file: the system call failed with errno e
@@ -51,6 +53,7 @@ extern "C" {
 #define WL_CODE_ENOMEM 901   /* allocation failed inside the task */
 #define WL_CODE_ECRYPTO 902  /* an OpenSSL EVP call failed */
 #define WL_CODE_EZLIB 903    /* a zlib call failed */
+#define WL_CODE_EPYTHON 904  /* a Python task raised (scripts/pyrunner) */
 #define WL_CODE_CURL_BASE 1000  /* + CURLcode */
 #define WL_CODE_ERRNO_BASE 2000 /* + errno */
 
