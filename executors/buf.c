@@ -1,11 +1,44 @@
 /*
  * buf.c: the growable output buffer tasks write into, and the status names.
  * Kept free of threads and system calls so the fuzz target can link it.
+ *
+ * Lent storage (ex__buf_lend, ex_internal.h): the one process-wide word
+ * here, written only inside a process-pool worker process (a forked
+ * child that runs one task at a time), before the task and after it; in
+ * any other process it stays NULL, so no pool of the application shares
+ * it with another.
  */
-#include "executor.h"
+#include "ex_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+static void *lent_storage;
+
+void ex__buf_lend(ex_buf *b, void *storage, size_t cap)
+{
+    lent_storage = storage;
+    b->data = storage;
+    b->len = 0;
+    b->cap = cap;
+}
+
+void ex__buf_lend_end(void)
+{
+    lent_storage = NULL;
+}
+
+/* Storage of cap bytes for b's bytes: realloc, or a move to the heap out
+ * of lent storage. */
+static unsigned char *buf_grow(ex_buf *b, size_t cap)
+{
+    if (!b->data || b->data != lent_storage)
+        return realloc(b->data, cap);
+    unsigned char *p = malloc(cap);
+    if (p && b->len)
+        memcpy(p, b->data, b->len);
+    return p;
+}
 
 int ex_buf_reserve(ex_buf *b, size_t extra)
 {
@@ -19,7 +52,7 @@ int ex_buf_reserve(ex_buf *b, size_t extra)
     size_t cap = b->cap ? b->cap : 64;
     while (cap < need)
         cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-    unsigned char *p = realloc(b->data, cap);
+    unsigned char *p = buf_grow(b, cap);
     if (!p)
         return EX_ENOMEM;
     b->data = p;
@@ -51,7 +84,8 @@ void ex_buf_free(ex_buf *b)
 {
     if (!b)
         return;
-    free(b->data);
+    if (b->data != lent_storage)
+        free(b->data);
     b->data = NULL;
     b->len = b->cap = 0;
 }
@@ -104,6 +138,28 @@ int ex_kind_parse(const char *name, ex_kind *out)
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
         if (strcmp(name, ex_kind_name(kinds[i])) == 0) {
             *out = kinds[i];
+            return EX_OK;
+        }
+    return EX_EINVAL;
+}
+
+const char *ex_transport_name(ex_transport t)
+{
+    switch (t) {
+    case EX_TRANSPORT_PIPE: return "pipe";
+    case EX_TRANSPORT_SHM: return "shm";
+    }
+    return "?";
+}
+
+int ex_transport_parse(const char *name, ex_transport *out)
+{
+    static const ex_transport all[] = {EX_TRANSPORT_PIPE, EX_TRANSPORT_SHM};
+    if (!name || !out)
+        return EX_EINVAL;
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        if (strcmp(name, ex_transport_name(all[i])) == 0) {
+            *out = all[i];
             return EX_OK;
         }
     return EX_EINVAL;

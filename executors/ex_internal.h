@@ -339,6 +339,12 @@ typedef struct ex_probe {
  * detection, exactly, or not at all (ex_config.measure_cpu, exact_cpu). */
 void ex__probe_init(ex_probe *p, const ex_config *cfg);
 
+/* A task boundary now, as the probe measures (switch detection, exact
+ * readings, or exact readings only when measure_cpu is off: callers that
+ * want no CPU stats do not call it).  The process pool's workers use it
+ * around each task. */
+void ex__probe_mark(ex_probe *p, ex_mark *m);
+
 /* Runs f in this thread as worker `worker`, measuring it with exact
  * readings, then finishes it.  Used by caller-runs.  f must be RUNNING. */
 void ex__run_inline(ex_future *f, int worker);
@@ -374,6 +380,15 @@ static inline void ex__cpu_relax(void)
 #define EX_SPIN_YIELD_AFTER_NS 2000
 bool ex__spin_until(bool (*ready)(const void *arg), const void *arg,
                     int64_t spin_ns, bool may_yield);
+
+/* buf.c: storage lent to an ex_buf that does not own it (a process-pool
+ * worker lends its output ring, so that a task writes its output in
+ * place): ex_buf_reserve moves the bytes to the heap when they outgrow it
+ * (never realloc), and ex_buf_free leaves it.  One lending at a time per
+ * process, set only inside a worker process around one task; elsewhere
+ * nothing is lent and ex_buf behaves as it always does.  Do not block. */
+void ex__buf_lend(ex_buf *b, void *storage, size_t cap);
+void ex__buf_lend_end(void);
 
 /* chunk.c: the batching used by ex_map's chunksize.  A chunk is one task
  * whose input packs the user function and several inputs, and whose output

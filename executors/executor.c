@@ -66,6 +66,19 @@ void ex_config_init(ex_config *cfg, ex_kind kind)
     cfg->measure_cpu = true;
 }
 
+/* How long ex_future_wait polls a future of this executor before it
+ * sleeps: a thread hand-off takes a few microseconds, a process pool's
+ * round trip (dispatcher, pipe, worker, pipe, dispatcher) ten to a hundred
+ * on a VM, where a sleeping waiter adds one more cross-CPU wake-up. */
+static int64_t wait_spin_ns(const ex_config *cfg)
+{
+    switch (cfg->kind) {
+    case EX_THREADS: return cfg->spin_ns;
+    case EX_PROCS: return EX_PROCS_WAIT_SPIN_FACTOR * cfg->spin_ns;
+    default: return 0;
+    }
+}
+
 int ex_create(const ex_config *cfg, ex_executor **out)
 {
     if (!cfg || !out)
@@ -80,8 +93,8 @@ int ex_create(const ex_config *cfg, ex_executor **out)
     case EX_PROCS: make = ex__procs_new; break;
     default: return EX_EINVAL;
     }
-    /* ex_future_wait polls a thread pool's futures first (spin_ns). */
-    ex_fcache *c = ex__fcache_new(cfg->kind == EX_THREADS ? cfg->spin_ns : 0);
+    /* ex_future_wait polls the futures of a pool first, then parks. */
+    ex_fcache *c = ex__fcache_new(wait_spin_ns(cfg));
     if (!c)
         return EX_ENOMEM;
     ex_executor *ex = NULL;

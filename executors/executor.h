@@ -26,10 +26,11 @@
  *   - EX_PROCS: a worker's death is seen through its pidfd, not only as
  *     EOF on its pipe (a task that forks a grandchild and then crashes
  *     still fails, with EX_EWORKER; without pidfds, before Linux 5.3 or
- *     under valgrind, such a task stays RUNNING until its timeout).  Only the task it held fails; a task
- *     it provably never started (its input not yet fully written, or still
- *     unread in the pipe) goes back to PENDING and is dispatched again (at
- *     most 3 times).  Neither the fork server nor the workers depend on
+ *     under valgrind, such a task stays RUNNING until its timeout).  Only
+ *     the task it was running fails; the tasks sent ahead to it (its
+ *     window) that it provably never began go back to PENDING and are
+ *     dispatched again (a task whose input the worker was reading when it
+ *     died, at most 3 times).  Neither the fork server nor the workers depend on
  *     fds a child the application forked may hold: ex_destroy and
  *     recycling never wait for such a child.
  *   - EX_PROCS: ex_create flushes stdout and stderr before forking, and a
@@ -116,11 +117,33 @@ typedef enum {
                                    neither isolation nor timeout */
 } ex_on_full;
 
+/* EX_PROCS: how task inputs and outputs travel between the parent and a
+ * worker process.  Both keep the pipes for the frames (and so for the
+ * worker's liveness); they differ in where the payload bytes go. */
+typedef enum {
+    EX_TRANSPORT_PIPE = 0, /* through the pipes, as the frames */
+    EX_TRANSPORT_SHM = 1,  /* through a shared-memory region per worker
+                              (memfd_create + mmap): the worker reads its
+                              input in place and writes its output there;
+                              payloads under EX_SHM_INLINE_MAX, or larger
+                              than the region can hold at that moment,
+                              still go through the pipe */
+} ex_transport;
+
+/* Below this many bytes a payload goes inline through the pipe even with
+ * EX_TRANSPORT_SHM (a small copy costs less than managing the region). */
+#define EX_SHM_INLINE_MAX 4096
+
+/* EX_PROCS: tasks in flight per worker by default, and at most. */
+#define EX_DEFAULT_WINDOW 8
+#define EX_MAX_WINDOW 1024
+
 typedef struct ex_config {
     ex_kind kind;
     /* Workers; 0 means min(32, ncpu + 4), as Python.  EX_SEQ uses 1. */
     unsigned max_workers;
-    /* Tasks waiting in the queue; 0 = unbounded.  Ignored by EX_SEQ. */
+    /* Tasks waiting in the queue; 0 = unbounded.  Ignored by EX_SEQ.
+     * EX_PROCS holds up to `window` more per worker, sent ahead. */
     size_t queue_capacity;
     ex_on_full on_full;
     /* Called inside every worker (thread, or forked process) before its
@@ -140,11 +163,28 @@ typedef struct ex_config {
     /* EX_PROCS only: largest task input or output in bytes (0 = 1 GiB).
      * A cap, not a reservation: buffers grow with the bytes received. */
     size_t max_payload;
+    /* EX_PROCS only: tasks in flight per worker (0 = EX_DEFAULT_WINDOW,
+     * 1 = one at a time, at most EX_MAX_WINDOW).  The dispatcher sends a
+     * worker up to this many tasks ahead, in one write, so that it finds
+     * its next task waiting when it ends one instead of idling for a round
+     * trip; fewer when tasks are long (enough to cover a hand-off of about
+     * 50 us, at least 2), so that a long task holds back one other.  A task sent ahead counts as RUNNING for the API (its future
+     * leaves PENDING when it is sent): ex_future_cancel no longer wins
+     * against it, but shutdown(cancel_pending) still cancels it if its
+     * worker has not begun it.  Its timeout counts from when it begins, a
+     * crash fails only the task that was running (those behind it run
+     * again elsewhere), and max_tasks_per_worker counts tasks run. */
+    unsigned window;
+    /* EX_PROCS only: how payloads travel (EX_TRANSPORT_PIPE by default). */
+    ex_transport transport;
     /* EX_THREADS: how long an idle worker polls the queue before it sleeps
      * on the condition variable (ns; 0 = never).  A short poll turns most
      * hand-offs into a cache-line transfer instead of a futex wake, which
      * costs tens of microseconds on a VM.  ex_config_init sets
-     * EX_DEFAULT_SPIN_NS. */
+     * EX_DEFAULT_SPIN_NS.  ex_future_wait polls a future this long before
+     * it sleeps (EX_THREADS), or EX_PROCS_WAIT_SPIN_FACTOR times this long
+     * (EX_PROCS: a round trip through a worker process takes longer, and
+     * a waiter that sleeps adds a cross-CPU wake-up to it). */
     int64_t spin_ns;
     /* Per-task CPU time and context switches (ex_task_stats.cpu_ns, nvcsw,
      * nivcsw).  On by default (ex_config_init).  With switch detection
@@ -180,6 +220,7 @@ typedef struct ex_config {
 int ex_cpu_switch_detection(void);
 
 #define EX_DEFAULT_SPIN_NS 20000
+#define EX_PROCS_WAIT_SPIN_FACTOR 5
 
 typedef struct ex_executor ex_executor;
 typedef struct ex_future ex_future;
@@ -216,11 +257,14 @@ int ex_submit(ex_executor *ex, ex_task_fn fn, const void *in, size_t len,
 
 /* Stops accepting work (later submits fail with EX_ESHUTDOWN).  With
  * cancel_pending, every task not yet started is CANCELLED (including one
- * the process pool's dispatcher had taken but not yet sent, or one whose
- * worker died before reading it).  With wait, blocks until every accepted
- * task is final and the workers have exited; without, returns at once and
- * the workers drain the queue in the background.  Calling it again is
- * allowed (a later wait=1 call waits).
+ * the process pool's dispatcher had taken but not yet sent, one sent
+ * ahead to a worker that has not begun it, or one whose worker died
+ * before beginning it); it returns once they are (called from a callback
+ * the process pool's dispatcher runs, the tasks sent ahead are cancelled
+ * right after that callback returns).  With wait, blocks until every
+ * accepted task is final and the workers have exited; without, it does
+ * not wait for running tasks and the workers drain the queue in the
+ * background.  Calling it again is allowed (a later wait=1 call waits).
  * From inside the executor (a task or a callback it runs, or a callback of
  * a future this very call cancels), wait=1 would wait for the caller
  * itself: the executor still stops, nothing waits, and it returns
@@ -245,6 +289,9 @@ int ex_is_broken(const ex_executor *ex);
 /* "seq", "threads", "procs"; ex_kind_parse returns 0 or EX_EINVAL. */
 const char *ex_kind_name(ex_kind kind);
 int ex_kind_parse(const char *name, ex_kind *out);
+/* "pipe", "shm"; ex_transport_parse returns 0 or EX_EINVAL. */
+const char *ex_transport_name(ex_transport t);
+int ex_transport_parse(const char *name, ex_transport *out);
 
 /* Process pool only: the pid of worker `index` now (0 if none or not
  * EX_PROCS), and how many workers were replaced so far.  Do not block. */
@@ -255,8 +302,9 @@ uint64_t ex_workers_replaced(ex_executor *ex);
 
 /* PENDING -> RUNNING -> DONE | FAILED | CANCELLED, and PENDING -> final.
  * One step back exists: EX_PROCS returns a RUNNING task to PENDING when
- * its worker died before reading it (it provably never started), and
- * dispatches it again. */
+ * its worker died before beginning it (it provably never started: it was
+ * sent ahead, ex_config.window), and dispatches it again.  EX_PROCS
+ * counts a task RUNNING from when it is sent to its worker. */
 typedef enum {
     EX_PENDING = 0,
     EX_RUNNING = 1,
@@ -272,9 +320,10 @@ const char *ex_state_name(ex_state s);
  *   CPU        = cpu_ns
  *   blocked    = (end_ns - start_ns) - cpu_ns
  * and the three add up to the latency end_ns - submit_ns.  For EX_PROCS,
- * start is when the dispatcher begins sending the task and end is when the
- * whole result has been read back, so the pipe transfer (ipc_*_ns) is part
- * of "blocked". */
+ * start is when the worker process began the task (not when it was sent:
+ * a task may wait in its worker's window) and end is when the whole result
+ * has been read back, so sending the input (ipc_send_ns) is part of the
+ * queue wait and returning the output (ipc_recv_ns) part of "blocked". */
 #define EX_STATS_CPU 1u /* cpu_ns, nvcsw and nivcsw were measured */
 /* The raw CPU reading exceeded end_ns - start_ns and cpu_ns was cut to
  * it.  Readings are taken so that this cannot happen (the CPU sample of
@@ -296,7 +345,8 @@ typedef struct ex_task_stats {
     int worker;             /* worker index, -1 if it never ran */
     int cpu;                /* CPU the task ran on (sched_getcpu), -1 unknown */
     pid_t worker_pid;       /* process that ran it */
-    uint64_t ipc_send_ns;   /* EX_PROCS: dispatch start -> input fully read */
+    uint64_t ipc_send_ns;   /* EX_PROCS: frame queued for sending, or the
+                               worker free for it if later -> input read */
     uint64_t ipc_recv_ns;   /* EX_PROCS: output write start -> fully read */
 } ex_task_stats;
 

@@ -225,7 +225,7 @@ void ex__probe_init(ex_probe *p, const ex_config *cfg)
 #endif
 }
 
-static void probe_mark(ex_probe *p, ex_mark *m)
+void ex__probe_mark(ex_probe *p, ex_mark *m)
 {
     if (p->detect)
         detect_mark(p, m);
@@ -270,11 +270,11 @@ void ex__run_chained(ex_future *f, int worker, ex_probe *chain)
     if (chain->valid && chain->last.start_ns >= f->stats.submit_ns)
         start = chain->last;
     else
-        probe_mark(chain, &start);
+        ex__probe_mark(chain, &start);
     call c = call_of(f);
     ex_buf out = {0};
     int rc = c.fn(c.in, c.len, &out);
-    probe_mark(chain, &end);
+    ex__probe_mark(chain, &end);
     ex__stats_measure(&st, &start, &end);
     ex__future_record(f, &st, &out);
     chain->last = end;

@@ -6,8 +6,10 @@
  *
  *   parent ── control socket (SOCK_SEQPACKET) ──> FORK SERVER ──fork──> WORKERS
  *     │                                                              ▲   │
- *     └───── task pipe (TASK/EXIT frames) ───────────────────────────┘   │
- *     <───── result pipe (READY/INIT_FAIL/RESULT frames) ────────────────┘
+ *     ├───── task pipe (TASK/EXIT frames, a window of them) ─────────┘   │
+ *     │<──── result pipe (READY/INIT_FAIL/RESULT frames) ────────────────┤
+ *     └───── board (MAP_SHARED): which task each worker began, when ─────┤
+ *      ····· region (memfd, EX_TRANSPORT_SHM): inputs and outputs ·······┘
  *
  * One file per role (each states its invariants at its top):
  *
@@ -18,18 +20,25 @@
  *   procs_dispatch.c    the dispatcher thread: batches, non-blocking sends,
  *                       result frames, deaths, timeouts (why master and
  *                       worker cannot deadlock on the pipes)
+ *   procs_window.c      a worker's window: the tasks sent ahead to it, and
+ *                       what a crash, timeout, cancel or recycling does to
+ *                       each (the window protocol)
  *   procs_slots.c       a worker slot's life: spawn, loss, redispatch,
  *                       respawn or break, recycling
+ *   procs_shm.c         the shared-memory transport: a region per worker
  *   procs_internal.h    what they share; frames are wire.c's
  *
  * Invariants of this file:
  * - Submitters touch only the queue and its flags, under p->lock; the
  *   dispatcher owns the worker slots and every fd (procs_internal.h).
  * - The queue holds PENDING futures and the executor's reference to each;
- *   the dispatcher takes them in batches (ex__procs_queue_take) and
- *   starts each under p->lock (ex__procs_queue_begin), where shutdown sets
- *   cancel_all: once shutdown(cancel_pending) returned, no task it
- *   cancelled can start.
+ *   the dispatcher takes them in batches, as many as the windows have room
+ *   for (ex__procs_queue_take), and starts each under p->lock
+ *   (ex__procs_queue_begin), where shutdown sets cancel_all: once
+ *   shutdown(cancel_pending) returned, no task it cancelled can start, and
+ *   it returns only after the dispatcher has revoked the windows
+ *   (revoke_wait), so that the tasks sent ahead and not begun are
+ *   cancelled by then too.
  * - ex__future_finish and cancels run callbacks, which may submit to this
  *   executor: they are never called with p->lock held.
  * - Fds an application child may hold: the application may fork (without
@@ -50,6 +59,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 /* ------------------------------------------------------------ the queue */
@@ -84,7 +94,7 @@ static void cancel_list(ex_future *list)
 
 /* cancel_all is read under the lock where shutdown sets it and drains the
  * queue, so none slips past it. */
-void ex__procs_queue_requeue(procs *p, ex_future *list)
+bool ex__procs_queue_requeue(procs *p, ex_future *list)
 {
     ex_future *last = list;
     size_t n = 1;
@@ -104,16 +114,21 @@ void ex__procs_queue_requeue(procs *p, ex_future *list)
     pthread_mutex_unlock(&p->lock);
     if (cancel)
         cancel_list(list);
+    return cancel;
 }
 
-/* Done: shut down, nothing queued, taken or running. */
-ex_future *ex__procs_queue_take(procs *p, unsigned nidle, bool broken,
-                                bool *stop)
+/* Done: shut down, nothing queued, taken or in a window. */
+ex_future *ex__procs_queue_take(procs *p, unsigned room, bool broken,
+                                bool *stop, bool *cancel_all)
 {
     ex_future *batch = NULL, **tail = &batch;
     pthread_mutex_lock(&p->lock);
     p->wake_pending = false;
-    size_t take = broken ? p->qlen : (nidle < p->qlen ? nidle : p->qlen);
+    *cancel_all = p->cancel_all;
+    /* Broken, or cancelling: everything goes, to fail or to be cancelled
+     * (the windows take no more, and a chain may still be queued). */
+    size_t take = broken || p->cancel_all ? p->qlen
+                                          : (room < p->qlen ? room : p->qlen);
     for (size_t i = 0; i < take; i++) {
         ex_future *f = p->head;
         p->head = f->next;
@@ -124,10 +139,10 @@ ex_future *ex__procs_queue_take(procs *p, unsigned nidle, bool broken,
     if (!p->head)
         p->tail = NULL;
     p->qlen -= take;
-    if (take)
-        pthread_cond_broadcast(&p->space);
     *stop = p->stopping && p->qlen == 0 && take == 0 && p->inflight == 0;
     p->stopped = *stop;
+    if (take || *stop)
+        pthread_cond_broadcast(&p->space);
     pthread_mutex_unlock(&p->lock);
     return batch;
 }
@@ -149,9 +164,13 @@ bool ex__procs_queue_begin(procs *p, ex_future *f)
 static void procs_free(procs *p)
 {
     if (p->w) {
-        for (unsigned i = 0; i < p->base.workers; i++)
+        for (unsigned i = 0; i < p->base.workers; i++) {
             ex__wire_reader_free(&p->w[i].reader);
+            free(p->w[i].win);
+        }
     }
+    if (p->boards)
+        munmap(p->boards, p->boards_len);
     ex__close(&p->wake_fd);
     free(p->w);
     free(p->fs_pids);
@@ -186,8 +205,41 @@ no_join_lock:
     return EX_ENOMEM;
 }
 
-/* The slots, the fork server's pid table, the scratch buffer and the poll
- * set, all allocated before any fork.  0 or EX_ENOMEM. */
+/* The boards, shared with every worker process: mapped before the fork
+ * server is forked, so that it and every worker inherit the mapping. */
+static int boards_map(procs *p)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t len = (size_t)p->base.workers * sizeof(procs_board);
+    p->boards_len = (len + page - 1) / page * page;
+    void *m = mmap(NULL, p->boards_len, PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) {
+        p->boards = NULL;
+        return EX_ENOMEM;
+    }
+    p->boards = m; /* zero-filled */
+    return 0;
+}
+
+/* One slot: its window and its board line; no process yet. */
+static int slot_init(procs *p, unsigned i)
+{
+    procs_worker *w = &p->w[i];
+    w->index = i;
+    w->state = W_EMPTY;
+    atomic_init(&w->pid, 0);
+    w->task_fd = w->result_fd = w->pidfd = -1;
+    w->board = &p->boards[i];
+    w->win_cap = p->window;
+    w->win = calloc(p->window, sizeof *w->win);
+    ex__wire_reader_init(&w->reader, p->max_payload);
+    return w->win ? 0 : EX_ENOMEM;
+}
+
+/* The slots, their windows and boards, the fork server's pid table, the
+ * scratch buffer and the poll set, all allocated before any fork.  0 or
+ * EX_ENOMEM. */
 static int procs_alloc(procs *p)
 {
     unsigned n = p->base.workers;
@@ -200,16 +252,12 @@ static int procs_alloc(procs *p)
     /* Per worker: result pipe, task pipe, pidfd; plus wake and control. */
     p->pfd = calloc((size_t)n * 3 + 2, sizeof *p->pfd);
     p->owner = calloc((size_t)n * 3 + 2, sizeof *p->owner);
-    if (!p->w || !p->fs_pids || !p->scratch || !p->pfd || !p->owner)
+    if (!p->w || !p->fs_pids || !p->scratch || !p->pfd || !p->owner ||
+        boards_map(p) != 0)
         return EX_ENOMEM;
-    for (unsigned i = 0; i < n; i++) {
-        procs_worker *w = &p->w[i];
-        w->index = i;
-        w->state = W_EMPTY;
-        atomic_init(&w->pid, 0);
-        w->task_fd = w->result_fd = w->pidfd = -1;
-        ex__wire_reader_init(&w->reader, p->max_payload);
-    }
+    for (unsigned i = 0; i < n; i++)
+        if (slot_init(p, i) != 0)
+            return EX_ENOMEM;
     return 0;
 }
 
@@ -219,7 +267,10 @@ int ex__procs_new(const ex_config *cfg, ex_executor **out)
      * callback, in the dispatcher) without isolation or timeout: the one
      * thing this pool exists to give.  Refused rather than half-kept. */
     if (!cfg || !out || cfg->timeout_ns < 0 ||
-        cfg->on_full == EX_ON_FULL_CALLER_RUNS)
+        cfg->on_full == EX_ON_FULL_CALLER_RUNS ||
+        cfg->window > EX_MAX_WINDOW ||
+        (cfg->transport != EX_TRANSPORT_PIPE &&
+         cfg->transport != EX_TRANSPORT_SHM))
         return EX_EINVAL;
     procs *p = calloc(1, sizeof *p);
     if (!p)
@@ -231,6 +282,8 @@ int ex__procs_new(const ex_config *cfg, ex_executor **out)
     atomic_init(&p->base.shut, false);
     atomic_init(&p->base.replaced, 0);
     p->max_payload = ex__wire_max_payload(cfg->max_payload);
+    p->window = cfg->window ? cfg->window : EX_DEFAULT_WINDOW;
+    p->shm_ring = ex__procs_shm_ring_size(cfg, p->max_payload);
     p->ctl_fd = -1;
     p->wake_fd = -1;
     p->owner_pid = getpid();
@@ -272,6 +325,10 @@ static int procs_start(ex_executor *ex)
     p->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (p->wake_fd < 0)
         return EX_ESYS;
+    /* Asked here, once, so that every worker inherits the answer instead
+     * of testing switch detection (four short sleeps) at each spawn. */
+    if (!p->base.cfg.exact_cpu)
+        (void)ex_cpu_switch_detection();
     /* The fork server is forked now, before this pool has a thread. */
     if (ex__procs_fs_start(p) != 0)
         return EX_ESYS;
@@ -376,6 +433,21 @@ static void dispatcher_join(procs *p)
     pthread_mutex_unlock(&p->join_lock);
 }
 
+/* shutdown(cancel_pending) returns once the tasks sent ahead to workers
+ * and not begun are cancelled too: the dispatcher revokes the windows
+ * (procs_window.c) and says so.  Asked from the dispatcher itself (a
+ * callback), it cannot wait for its own next turn: the windows are
+ * revoked right after the callback returns. */
+static void revoke_wait(procs *p)
+{
+    if (!p->dispatcher_started || pthread_equal(pthread_self(), p->dispatcher))
+        return;
+    pthread_mutex_lock(&p->lock);
+    while (!p->revoke_done && !p->stopped)
+        pthread_cond_wait(&p->space, &p->lock);
+    pthread_mutex_unlock(&p->lock);
+}
+
 static int procs_shutdown(ex_executor *ex, bool wait, bool cancel_pending)
 {
     procs *p = (procs *)ex;
@@ -397,6 +469,8 @@ static int procs_shutdown(ex_executor *ex, bool wait, bool cancel_pending)
     if (p->wake_fd >= 0)
         ex__procs_wake(p);
     cancel_list(cancel);
+    if (cancel_pending)
+        revoke_wait(p);
     if (!wait)
         return 0;
     /* ex_shutdown never asks a wait from the dispatcher (reentry.c). */

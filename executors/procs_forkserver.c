@@ -7,8 +7,9 @@
  * in start(), before this pool has any thread, and stays single-threaded
  * forever, so no worker can inherit a lock another thread of the pool held
  * at fork time.  (The application's own threads may exist: see
- * fork_server_main.)  It creates each worker's two pipes and hands the
- * parent's ends back with SCM_RIGHTS.
+ * fork_server_main.)  It creates each worker's two pipes (and, with
+ * EX_TRANSPORT_SHM, its region) and hands the parent's ends back with
+ * SCM_RIGHTS.
  *
  * Invariants:
  * - Raw system calls only, never malloc or stdio, in the fork server: it is
@@ -43,10 +44,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* Ancillary data room for the two fds a SPAWN reply carries. */
+/* Ancillary data room for the fds a SPAWN reply carries. */
 typedef union fs_cmsg {
     struct cmsghdr align;
-    char buf[CMSG_SPACE(2 * sizeof(int))];
+    char buf[CMSG_SPACE(FS_NFDS * sizeof(int))];
 } fs_cmsg;
 
 /* ------------------------------------------------ the fork server side */
@@ -100,26 +101,43 @@ static void fs_send(int ctl, const fs_msg *m, const int *fds, int nfds)
         ;
 }
 
-/* Forks a worker for slot `index` with its two pipes (tp: task, rp:
- * result); the fork server keeps nothing of them.  parent_fd: the fork
- * server's pidfd of the parent (-1 if none), which a worker must not
- * keep.  Returns the pid, or 0 with rep->err set. */
-static pid_t fs_fork_worker(const procs *p, int ctl, int parent_fd,
-                            unsigned index, int tp[2], int rp[2], fs_msg *rep)
+/* The fds of a worker being forked: its two pipes (tp: task, rp: result)
+ * and, with EX_TRANSPORT_SHM, its region. */
+typedef struct fs_fds {
+    int tp[2], rp[2], shm;
+} fs_fds;
+
+static void fs_fds_close(fs_fds *f)
 {
-    if (pipe2(tp, O_CLOEXEC) != 0 || pipe2(rp, O_CLOEXEC) != 0) {
+    for (int i = 0; i < 2; i++) {
+        ex__close(&f->tp[i]);
+        ex__close(&f->rp[i]);
+    }
+    ex__close(&f->shm);
+}
+
+/* Forks a worker for slot `index` with its fds; the fork server keeps
+ * nothing of them.  parent_fd: the fork server's pidfd of the parent (-1
+ * if none), which a worker must not keep.  Returns the pid, or 0 with
+ * rep->err set.  A region that cannot be made is no error: the worker
+ * then uses the pipes alone. */
+static pid_t fs_fork_worker(const procs *p, int ctl, int parent_fd,
+                            unsigned index, fs_fds *f, fs_msg *rep)
+{
+    if (pipe2(f->tp, O_CLOEXEC) != 0 || pipe2(f->rp, O_CLOEXEC) != 0) {
         rep->err = errno;
         return 0;
     }
+    f->shm = ex__procs_shm_create(p);
     pid_t me = getpid();
     pid_t pid = fork();
     if (pid == 0) {
-        /* The worker keeps only its two ends (and stdio). */
+        /* The worker keeps only its own ends and its region (and stdio). */
         ex__close(&ctl);
         ex__close(&parent_fd);
-        ex__close(&tp[1]);
-        ex__close(&rp[0]);
-        ex__procs_worker_main(p, index, tp[0], rp[1], me);
+        ex__close(&f->tp[1]);
+        ex__close(&f->rp[0]);
+        ex__procs_worker_main(p, index, f->tp[0], f->rp[1], f->shm, me);
     }
     if (pid < 0) {
         rep->err = errno;
@@ -132,25 +150,21 @@ static void fs_spawn(const procs *p, int ctl, int parent_fd, pid_t *pids,
                      unsigned index)
 {
     fs_msg rep = {.op = FS_SPAWN, .arg = (int32_t)index};
-    int tp[2] = {-1, -1}, rp[2] = {-1, -1};
+    fs_fds f = {{-1, -1}, {-1, -1}, -1};
     size_t slot = 0;
     while (slot < p->fs_cap && pids[slot] != 0)
         slot++;
     if (slot == p->fs_cap)
         rep.err = EAGAIN;
-    else if ((rep.pid = fs_fork_worker(p, ctl, parent_fd, index, tp, rp,
-                                       &rep)) > 0)
+    else if ((rep.pid = fs_fork_worker(p, ctl, parent_fd, index, &f, &rep)) > 0)
         pids[slot] = rep.pid;
     if (rep.err == 0) {
-        int fds[2] = {tp[1], rp[0]};
-        fs_send(ctl, &rep, fds, 2);
+        int fds[FS_NFDS] = {f.tp[1], f.rp[0], f.shm};
+        fs_send(ctl, &rep, fds, f.shm >= 0 ? 3 : 2);
     } else {
         fs_send(ctl, &rep, NULL, 0);
     }
-    for (int i = 0; i < 2; i++) {
-        ex__close(&tp[i]);
-        ex__close(&rp[i]);
-    }
+    fs_fds_close(&f);
 }
 
 static void fs_reap(const procs *p, int ctl, pid_t *pids, pid_t pid)
@@ -284,9 +298,9 @@ void ex__procs_fs_lost(procs *p)
     ex__procs_set_broken(p);
 }
 
-/* Takes the fds a reply carried: up to two into fds (when fds is not
- * NULL), any other closed.  Returns how many it kept. */
-static int take_fds(struct msghdr *mh, ssize_t n, int fds[2])
+/* Takes the fds a reply carried: up to FS_NFDS into fds (when fds is
+ * not NULL), any other closed.  Returns how many it kept. */
+static int take_fds(struct msghdr *mh, ssize_t n, int fds[FS_NFDS])
 {
     int got = 0;
     for (struct cmsghdr *c = n > 0 ? CMSG_FIRSTHDR(mh) : NULL; c;
@@ -297,7 +311,7 @@ static int take_fds(struct msghdr *mh, ssize_t n, int fds[2])
         for (size_t i = 0; i < k; i++) {
             int fd;
             memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-            if (fds && got < 2)
+            if (fds && got < FS_NFDS)
                 fds[got++] = fd;
             else
                 ex__close(&fd);
@@ -306,9 +320,11 @@ static int take_fds(struct msghdr *mh, ssize_t n, int fds[2])
     return got;
 }
 
-/* One request, one reply; up to two fds come back.  Blocking (the fork
- * server answers at once: SPAWN forks, REAP follows a SIGKILL). */
-static int fs_request(procs *p, const fs_msg *req, fs_msg *rep, int fds[2])
+/* One request, one reply; up to FS_NFDS fds come back (two at least for
+ * a successful SPAWN).  Blocking (the fork server answers at once: SPAWN
+ * forks, REAP follows a SIGKILL). */
+static int fs_request(procs *p, const fs_msg *req, fs_msg *rep,
+                      int fds[FS_NFDS])
 {
     if (p->fs_dead || p->ctl_fd < 0)
         return EX_ESYS;
@@ -330,7 +346,7 @@ static int fs_request(procs *p, const fs_msg *req, fs_msg *rep, int fds[2])
     int got = take_fds(&mh, n, fds);
     bool bad = n != (ssize_t)sizeof *rep || (mh.msg_flags & MSG_CTRUNC) ||
                rep->op != req->op;
-    if (bad || (fds && rep->err == 0 && got != 2)) {
+    if (bad || (fds && rep->err == 0 && got < 2)) {
         while (got > 0)
             ex__close(&fds[--got]);
         if (bad)
@@ -368,7 +384,8 @@ void ex__procs_fs_kill(procs *p, pid_t pid)
     (void)fs_request(p, &req, &rep, NULL);
 }
 
-int ex__procs_fs_spawn(procs *p, unsigned index, pid_t *pid, int fds[2])
+int ex__procs_fs_spawn(procs *p, unsigned index, pid_t *pid,
+                       int fds[FS_NFDS])
 {
     fs_msg req = {.op = FS_SPAWN, .arg = (int32_t)index}, rep;
     memset(&rep, 0, sizeof rep);

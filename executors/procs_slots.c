@@ -5,42 +5,38 @@
  * or recycled, and replaced.
  *
  * Invariants:
- * - A lost worker fails only the task it held, with EX_EWORKER
- *   (EX_ETIMEDOUT past cfg.timeout_ns), after what it wrote before dying
- *   was read (a RESULT or INIT_FAIL already in the pipe counts).
- * - A task it provably never started (its frame not fully written, or
- *   bytes of it unread in the task pipe: a worker reads the whole frame
- *   before it runs anything) goes back to PENDING at the front of the
- *   queue instead, REDISPATCH_MAX times at most.
- * - Rule against respawn loops: a worker lost holding no started task
- *   before completing any (worker_start, initializer, INIT_FAIL, killed
- *   idle) breaks the executor instead of being replaced: queued futures
- *   then fail with EX_EBROKEN.
- * - The replacement is counted, or the executor marked broken, before the
+ * - A lost process is killed and reaped first, then what it wrote is read
+ *   (a RESULT or INIT_FAIL already in the pipe counts), and only then is
+ *   its window settled from the board, which no longer moves: the task it
+ *   was running fails with EX_EWORKER (EX_ETIMEDOUT past cfg.timeout_ns),
+ *   and the tasks it never began go back to PENDING at the front of the
+ *   queue (procs_window.c).
+ * - Rule against respawn loops: a process lost before completing any task
+ *   and without failing one it had begun (worker_start, initializer,
+ *   INIT_FAIL, killed idle) breaks the executor instead of being replaced:
+ *   queued futures then fail with EX_EBROKEN.
+ * - The replacement is counted, or the executor marked broken, before any
  *   task fails or start() returns, so whoever sees either also sees that.
  * - No pid reuse: a slot's pid is unreaped until the fork server is asked
  *   to reap it, after the SIGKILL (procs_forkserver.c).  A recycled worker
  *   gets an EXIT frame, never just EOF: a child the application forked may
  *   hold a copy of the task pipe.
- * - Futures: the executor's reference travels queue -> slot (w->task) and
- *   is released exactly once, after ex__future_finish or a cancel; never
- *   with p->lock held (callbacks may submit to this executor).
+ * - A new process starts with a clean board and an empty window; after
+ *   shutdown(cancel_pending) (revoked_all) no process is replaced.
+ * - Futures: the executor's reference travels queue -> window -> released
+ *   exactly once, after ex__future_finish or a cancel; never with p->lock
+ *   held (callbacks may submit to this executor).
  */
 #include "procs_internal.h"
 #include "sys.h"
 
 #include <errno.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
 
 /* A recycled worker gets this long to exit on its own before SIGKILL (a
  * task may have left a grandchild holding its result pipe open). */
 #define EXIT_GRACE_NS (1000000000ull)
-/* A task whose worker died before reading it is dispatched again at most
- * this many times (a task whose input itself gets workers killed, e.g. by
- * the OOM killer, must not loop forever). */
-#define REDISPATCH_MAX 3u
 
 void ex__procs_startup_report(procs *p, procs_worker *w)
 {
@@ -56,7 +52,7 @@ void ex__procs_startup_report(procs *p, procs_worker *w)
 }
 
 void ex__procs_stats_end(ex_future *f, uint64_t now, const wire_header *h,
-                         const wire_stats *st)
+                         const wire_stats *st, uint64_t queued_ns, ex_buf *out)
 {
     ex_task_stats s = {.start_ns = f->stats.start_ns, .end_ns = now,
                        .worker = f->stats.worker,
@@ -65,53 +61,90 @@ void ex__procs_stats_end(ex_future *f, uint64_t now, const wire_header *h,
         s.flags = EX_STATS_CPU;
         if (h->flags & WIRE_F_CPU_OVER_WALL)
             s.flags |= EX_STATS_CPU_OVER_WALL;
+        if (h->flags & WIRE_F_CPU_UNDER_ZERO)
+            s.flags |= EX_STATS_CPU_UNDER_ZERO;
+        /* The worker's own start: a task waiting in a window has not
+         * begun. */
+        if (st->start_ns >= f->stats.submit_ns && st->start_ns <= now)
+            s.start_ns = st->start_ns;
         s.cpu_ns = st->cpu_ns;
         s.nvcsw = st->nvcsw;
         s.nivcsw = st->nivcsw;
         s.cpu = st->cpu;
         s.worker_pid = st->pid;
-        s.ipc_send_ns = st->input_done_ns > s.start_ns ? st->input_done_ns - s.start_ns : 0;
+        /* Sending: from when its frame was queued, or the worker turned
+         * to it after the task before, whichever came last, to its input
+         * read. */
+        uint64_t from = queued_ns > st->read_begin_ns ? queued_ns : st->read_begin_ns;
+        s.ipc_send_ns = st->input_done_ns > from ? st->input_done_ns - from : 0;
         s.ipc_recv_ns = now > st->output_start_ns ? now - st->output_start_ns : 0;
     }
     /* The task is over (no redispatch follows): its call gives way to
-     * its result. */
-    ex__future_record(f, &s, NULL);
+     * its result.  No lock: the dispatcher owns the RUNNING future, and
+     * its final state (stored with release) publishes the result. */
+    ex__future_record(f, &s, out);
 }
 
-/* A slot ready for a new process: no frame half-sent or half-read. */
+/* A slot ready for a new process: an empty window, a clean board, no
+ * frame half-read. */
 static void slot_clear(procs_worker *w)
 {
-    w->iov_cnt = 0;
     w->deadline_ns = 0;
+    w->win_head = w->win_len = w->win_sent = 0;
+    w->completed = w->assigned = 0;
+    w->next_seq = 1;
+    w->revoked = w->dying = w->task_pipe_big = false;
+    atomic_store(&w->board->cursor, 0);
+    atomic_store(&w->board->begun_ns[0], 0);
+    atomic_store(&w->board->begun_ns[1], 0);
+    atomic_store(&w->board->out_done, 0);
+    atomic_store(&w->board->shm_mapped, 0);
     ex__wire_reader_reset(&w->reader);
 }
 
-/* Kills (if alive) and reaps the slot's process and closes its fds.
- * Blocks briefly: the fork server waits for the killed process. */
-static void slot_retire(procs *p, procs_worker *w)
+/* Closes the slot's fds and forgets its (reaped, or no longer ours)
+ * process. */
+static void slot_retire(procs_worker *w)
 {
     ex__close(&w->task_fd);
     ex__close(&w->result_fd);
     ex__close(&w->pidfd);
-    ex__procs_fs_kill(p, atomic_load(&w->pid));
-    /* With the fork server gone its workers were SIGKILLed by their
-     * PDEATHSIG and belong to init, which may reap them at any time: then
-     * the pid must not be touched at all. */
+    ex__procs_shm_detach(w);
     atomic_store(&w->pid, 0);
     w->state = W_EMPTY;
     w->gen++;
-    slot_clear(w);
+}
+
+/* Kills and reaps the slot's process (its fds stay open to be read).
+ * With the fork server gone its workers were SIGKILLed by their PDEATHSIG
+ * and belong to init, which may reap them at any time: the pid must not
+ * be touched then, so the pidfd alone says when it is gone.  Blocks
+ * briefly. */
+static void slot_kill(procs *p, procs_worker *w)
+{
+    pid_t pid = atomic_load(&w->pid);
+    if (!p->fs_dead) {
+        ex__procs_fs_kill(p, pid);
+        if (!p->fs_dead)
+            return;
+    }
+    if (w->pidfd >= 0) {
+        struct pollfd pf = {.fd = w->pidfd, .events = POLLIN};
+        while (poll(&pf, 1, 1000) < 0 && errno == EINTR)
+            ;
+    }
 }
 
 int ex__procs_slot_spawn(procs *p, procs_worker *w)
 {
     pid_t pid = 0;
-    int fds[2] = {-1, -1};
+    int fds[FS_NFDS] = {-1, -1, -1};
+    slot_clear(w); /* the board too, before the new process can use it */
     int rc = ex__procs_fs_spawn(p, w->index, &pid, fds);
     if (rc != 0)
         return rc;
-    w->task_fd = fds[0];
-    w->result_fd = fds[1];
+    w->task_fd = fds[FS_TASK_FD];
+    w->result_fd = fds[FS_RESULT_FD];
     atomic_store(&w->pid, pid);
     /* The pid is unreaped until we ask (no-reuse invariant), so this
      * pidfd is this worker's.  Without one (no kernel support, or under
@@ -120,21 +153,22 @@ int ex__procs_slot_spawn(procs *p, procs_worker *w)
         errno == ENOSYS)
         p->no_pidfd = true;
     w->gen++;
+    w->state = W_STARTING;
+    /* Without its region the worker uses the pipes alone. */
+    if (fds[FS_SHM_FD] >= 0 && ex__procs_shm_attach(p, w, fds[FS_SHM_FD]) != 0)
+        ex__close(&fds[FS_SHM_FD]);
     if (ex__set_nonblock(w->task_fd) != 0 ||
         ex__set_nonblock(w->result_fd) != 0) {
-        slot_retire(p, w);
+        slot_kill(p, w);
+        slot_retire(w);
         return EX_ESYS;
     }
-    w->state = W_STARTING;
-    w->completed = 0;
-    w->task = NULL;
-    slot_clear(w);
     return 0;
 }
 
 static void slot_respawn(procs *p, procs_worker *w)
 {
-    if (atomic_load(&p->base.broken))
+    if (atomic_load(&p->base.broken) || p->revoked_all)
         return;
     if (ex__procs_slot_spawn(p, w) != 0) {
         /* An executor that cannot keep its workers is broken. */
@@ -144,59 +178,31 @@ static void slot_respawn(procs *p, procs_worker *w)
     atomic_fetch_add(&p->base.replaced, 1);
 }
 
-/* Whether w's task provably never started: a worker reads the whole TASK
- * frame before it runs anything, so a frame not fully written yet, or
- * bytes of it still unread in the task pipe (FIONREAD works on either end
- * of a pipe), mean it never ran.  Asked before the pipe is closed. */
-static bool task_never_started(const procs_worker *w)
+/* Reads what a reaped process wrote before it died. */
+static void slot_drain(procs *p, procs_worker *w)
 {
-    if (w->iov_cnt > 0)
-        return true;
-    int unread = 0;
-    return w->task_fd >= 0 && ioctl(w->task_fd, FIONREAD, &unread) == 0 &&
-           unread > 0;
-}
-
-/* f's worker died before reading it: f goes back to PENDING at the front
- * of the queue (or is cancelled, if shutdown(cancel_pending) came). */
-static void task_redispatch(procs *p, ex_future *f)
-{
-    ex__future_lock(f);
-    f->redispatched++;
-    f->stats.start_ns = 0;
-    f->stats.worker = -1;
-    f->stats.worker_pid = 0;
-    ex__future_unlock(f);
-    ex__future_unbegin(f);
-    f->next = NULL;
-    ex__procs_queue_requeue(p, f);
-}
-
-/* The task a lost worker held: run again, or failed with err. */
-static void task_lost(procs *p, ex_future *f, bool again, int err)
-{
-    p->inflight--;
-    if (again) {
-        task_redispatch(p, f);
+    if (w->result_fd < 0)
         return;
-    }
-    ex__procs_stats_end(f, ex_now_ns(), NULL, NULL);
-    ex__future_finish(f, err, 0);
-    ex_future_release(f);
+    while (ex__procs_read_some(p, w, SIZE_MAX) > 0)
+        ;
 }
 
 void ex__procs_slot_lost(procs *p, procs_worker *w, int err)
 {
-    ex_future *f = w->task;
-    bool recycled = w->state == W_EXITING;
-    bool again = f && f->redispatched < REDISPATCH_MAX && task_never_started(w);
-    bool blameless = (f == NULL || again) && w->completed == 0 && !recycled;
+    if (w->dying)
+        return; /* already being lost (a read inside the loss) */
+    w->dying = true;
+    bool exiting = w->state == W_EXITING;
+    slot_kill(p, w);
+    slot_drain(p, w);
+    ex_future *began, *never;
+    ex__procs_window_take(p, w, &began, &never);
+    bool blameless = !began && w->completed == 0 && !exiting;
     bool in_startup = w->in_startup;
-    w->task = NULL;
     w->in_startup = false;
-    slot_retire(p, w);
-    /* Replace (or break) before failing the task or ending start(), so
-     * that whoever sees either also sees the replacement counted or the
+    slot_retire(w);
+    /* Replace (or break) before failing a task or ending start(), so that
+     * whoever sees either also sees the replacement counted or the
      * executor broken. */
     if (blameless)
         ex__procs_set_broken(p);
@@ -206,29 +212,16 @@ void ex__procs_slot_lost(procs *p, procs_worker *w, int err)
         w->in_startup = true;
         ex__procs_startup_report(p, w);
     }
-    if (f)
-        task_lost(p, f, again, err);
-}
-
-void ex__procs_slot_died(procs *p, procs_worker *w)
-{
-    /* What it wrote before dying is still in the result pipe (a RESULT,
-     * an INIT_FAIL): read that first.  Then it is lost, even when a
-     * grandchild its task forked holds the pipe open so that no EOF will
-     * ever come. */
-    unsigned gen = w->gen;
-    while (w->gen == gen && w->result_fd >= 0 && ex__procs_read(p, w) > 0)
-        ;
-    if (w->gen == gen)
-        ex__procs_slot_lost(p, w, EX_EWORKER);
+    ex__procs_window_settle(p, began, never, err);
 }
 
 /* The EXIT frame, then our end of the task pipe closed.  The frame, not
  * EOF, is what the worker obeys: a child the application forked may hold
  * a copy of our end, and EOF would wait for it.  The pipe is empty (the
- * worker read its whole task before it answered), so the 40 bytes go in
- * at once, or the worker is gone; either way its pidfd (or EOF) brings it
- * to ex__procs_slot_lost as W_EXITING, or the grace deadline does. */
+ * worker read every frame of its window before it answered the last), so
+ * the header goes in at once, or the worker is gone; either way its pidfd
+ * (or EOF) brings it to ex__procs_slot_lost as W_EXITING, or the grace
+ * deadline does. */
 void ex__procs_slot_recycle(procs *p, procs_worker *w, uint64_t now)
 {
     (void)p;

@@ -97,6 +97,11 @@ int ex__set_nonblock(int fd)
     return 0;
 }
 
+void ex__pipe_grow(int fd)
+{
+    (void)fcntl(fd, F_SETPIPE_SZ, EX__PIPE_BIG);
+}
+
 static bool kept(int fd, const int *keep, size_t nkeep)
 {
     if (fd <= STDERR_FILENO)

@@ -11,6 +11,7 @@
 #include "wire.h"
 
 #include <limits.h>
+#include <stdbool.h>
 #include <string.h>
 
 enum { WR_HEADER, WR_STATS, WR_PAYLOAD, WR_DONE, WR_ERROR };
@@ -61,6 +62,11 @@ int ex__wire_type_has_stats(uint16_t type)
     return type == WIRE_RESULT;
 }
 
+uint64_t ex__wire_inline_len(const wire_header *h)
+{
+    return (h->flags & WIRE_F_SHM) ? 0 : h->len;
+}
+
 void ex__wire_header_encode(const wire_header *h,
                             unsigned char out[WIRE_HEADER_SIZE])
 {
@@ -72,6 +78,7 @@ void ex__wire_header_encode(const wire_header *h,
     le_put_u64(out + 16, h->id);
     le_put_u64(out + 24, h->fn);
     le_put_u64(out + 32, h->len);
+    le_put_u64(out + 40, h->off);
 }
 
 int ex__wire_header_decode(const unsigned char *in, size_t n,
@@ -88,16 +95,23 @@ int ex__wire_header_decode(const unsigned char *in, size_t n,
     d.id = le_get_u64(in + 16);
     d.fn = le_get_u64(in + 24);
     d.len = le_get_u64(in + 32);
+    d.off = le_get_u64(in + 40);
 
     if (d.magic != WIRE_MAGIC)
         return WIRE_EMAGIC;
     if (d.type < WIRE_TASK || d.type > WIRE_EXIT)
         return WIRE_ETYPE;
-    if ((d.flags & ~WIRE_F_KNOWN) || reserved != 0)
+    bool shm = d.flags & WIRE_F_SHM;
+    if ((d.flags & ~WIRE_F_KNOWN) || reserved != 0 || (d.off && !shm))
         return WIRE_EFLAGS;
     if (d.len > ex__wire_max_payload(max_payload))
         return WIRE_ETOOBIG;
-    if (d.len && d.type != WIRE_TASK && d.type != WIRE_RESULT)
+    bool carries = d.type == WIRE_TASK || d.type == WIRE_RESULT;
+    /* On READY the flag says the worker mapped its region: no payload. */
+    if ((d.len || (shm && d.type != WIRE_READY)) && !carries)
+        return WIRE_ELEN;
+    /* len <= the cap (< 2^63): the sum cannot wrap. */
+    if (shm && (d.off > WIRE_MAX_OFFSET || d.len > WIRE_MAX_OFFSET - d.off))
         return WIRE_ELEN;
     *h = d;
     return 0;
@@ -115,6 +129,7 @@ void ex__wire_stats_encode(const wire_stats *s,
     le_put_u64(out + 48, s->output_start_ns);
     le_put_u32(out + 56, (uint32_t)s->cpu);
     le_put_u32(out + 60, (uint32_t)s->pid);
+    le_put_u64(out + 64, s->read_begin_ns);
 }
 
 void ex__wire_stats_decode(const unsigned char in[WIRE_STATS_SIZE],
@@ -129,6 +144,7 @@ void ex__wire_stats_decode(const unsigned char in[WIRE_STATS_SIZE],
     s->output_start_ns = le_get_u64(in + 48);
     s->cpu = to_i32(le_get_u32(in + 56));
     s->pid = to_i32(le_get_u32(in + 60));
+    s->read_begin_ns = le_get_u64(in + 64);
 }
 
 /* ------------------------------------------------------- streaming reader */
@@ -164,11 +180,12 @@ static int reader_fail(wire_reader *r, int err)
     return err;
 }
 
-/* After the fixed parts: expect the payload, or the frame is complete. */
+/* After the fixed parts: expect the inline payload, or the frame is
+ * complete (none, or it is in the sender's region). */
 static int reader_enter_payload(wire_reader *r)
 {
     r->payload.len = 0;
-    if (r->hdr.len == 0) {
+    if (ex__wire_inline_len(&r->hdr) == 0) {
         r->state = WR_DONE;
         return WIRE_FRAME;
     }

@@ -5,16 +5,19 @@
  * and zero-copy paths), and the chunk-output cursor of ex_map.
  *
  * Properties checked beyond "no crash, no sanitizer report": a header that
- * decodes re-encodes to the same 40 bytes; a frame the reader yields has
- * exactly hdr.len payload bytes, within the cap; the reader never reports
- * consuming more than it was given; the chunk cursor never yields bytes
- * outside the buffer.
+ * decodes re-encodes to the same WIRE_HEADER_SIZE bytes, names an offset
+ * only with WIRE_F_SHM and then one whose range stays below
+ * WIRE_MAX_OFFSET; a frame the reader yields has exactly its inline
+ * payload bytes (hdr.len, or none for a shared-memory frame), within the
+ * cap; the reader never reports consuming more than it was given; the
+ * chunk cursor never yields bytes outside the buffer.
  *
  *   make fuzz FUZZ_SECONDS=60
  */
 #include "ex_internal.h"
 #include "wire.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +41,10 @@ static void fuzz_header(const uint8_t *data, size_t size, size_t cap)
         ex__wire_header_encode(&h, again);
         CHECK(memcmp(again, data, WIRE_HEADER_SIZE) == 0);
         CHECK(h.len <= ex__wire_max_payload(cap));
+        bool shm = h.flags & WIRE_F_SHM;
+        CHECK(shm || h.off == 0);
+        CHECK(!shm || h.off + h.len <= WIRE_MAX_OFFSET);
+        CHECK(ex__wire_inline_len(&h) == (shm ? 0 : h.len));
     }
     if (size >= WIRE_STATS_SIZE) {
         wire_stats s;
@@ -77,7 +84,7 @@ static void fuzz_reader(const uint8_t *data, size_t size, size_t cap,
             off += used;
         }
         if (rc == WIRE_FRAME) {
-            CHECK(r.payload.len == r.hdr.len);
+            CHECK(r.payload.len == ex__wire_inline_len(&r.hdr));
             CHECK(r.hdr.len <= ex__wire_max_payload(cap));
             CHECK(r.hdr.len == 0 || r.hdr.type == WIRE_TASK ||
                   r.hdr.type == WIRE_RESULT);

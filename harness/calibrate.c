@@ -12,6 +12,7 @@
  */
 #include "cli.h"
 #include "calibrate.h"
+#include "calibrate_int.h"
 
 #include "executor.h"
 
@@ -33,7 +34,7 @@
 /* ------------------------------------------------------------ helpers */
 
 
-static int write_byte(int fd, unsigned char b)
+int pb_cal__write_byte(int fd, unsigned char b)
 {
     for (;;) {
         ssize_t w = write(fd, &b, 1);
@@ -46,7 +47,7 @@ static int write_byte(int fd, unsigned char b)
 }
 
 /* 0 on a byte, -EPIPE on end of file, or -errno. */
-static int read_byte(int fd, unsigned char *b)
+int pb_cal__read_byte(int fd, unsigned char *b)
 {
     for (;;) {
         ssize_t r = read(fd, b, 1);
@@ -60,7 +61,7 @@ static int read_byte(int fd, unsigned char *b)
     }
 }
 
-static void close_fd(int *fd)
+void pb_cal__close_fd(int *fd)
 {
     if (*fd >= 0) {
         close(*fd);
@@ -70,7 +71,7 @@ static void close_fd(int *fd)
 
 /* Waits for pid; returns its exit status (0..255), or -ECHILD etc., or
  * 128 + signal if it was killed. */
-static int reap(pid_t pid)
+int pb_cal__reap(pid_t pid)
 {
     int status;
     pid_t w;
@@ -85,14 +86,7 @@ static int reap(pid_t pid)
     return 255;
 }
 
-/* SIGPIPE blocked in the calling thread for the duration of a pipe
- * measure; a SIGPIPE raised meanwhile is consumed on the way out. */
-typedef struct {
-    sigset_t old;
-    int was_pending;
-} sigpipe_guard;
-
-static int sigpipe_block(sigpipe_guard *g)
+int pb_cal__sigpipe_block(sigpipe_guard *g)
 {
     sigset_t set, pending;
     sigemptyset(&set);
@@ -105,7 +99,7 @@ static int sigpipe_block(sigpipe_guard *g)
     return -rc;
 }
 
-static void sigpipe_unblock(sigpipe_guard *g)
+void pb_cal__sigpipe_unblock(sigpipe_guard *g)
 {
     sigset_t set, pending;
     sigemptyset(&set);
@@ -122,7 +116,7 @@ static void sigpipe_unblock(sigpipe_guard *g)
 
 /* Binds the calling thread as worker `index` of plan, after saving its
  * affinity in *saved (NULL plan: nothing to do). */
-static int pin_self(const pb_pin_plan *plan, unsigned index, pb_pin_saved **saved)
+int pb_cal__pin_self(const pb_pin_plan *plan, unsigned index, pb_pin_saved **saved)
 {
     *saved = NULL;
     if (!plan)
@@ -138,7 +132,7 @@ static int pin_self(const pb_pin_plan *plan, unsigned index, pb_pin_saved **save
     return rc;
 }
 
-static int unpin_self(pb_pin_saved *saved)
+int pb_cal__unpin_self(pb_pin_saved *saved)
 {
     return pb_pin_thread_restore(saved);
 }
@@ -218,12 +212,12 @@ echo_child(const pb_pin_plan *pair, int in_fd, int out_fd)
         _exit(2);
     unsigned char b;
     for (;;) {
-        int rc = read_byte(in_fd, &b);
+        int rc = pb_cal__read_byte(in_fd, &b);
         if (rc == -EPIPE)
             _exit(0); /* the parent closed its end: done */
         if (rc < 0)
             _exit(3);
-        if (write_byte(out_fd, b) < 0)
+        if (pb_cal__write_byte(out_fd, b) < 0)
             _exit(4);
     }
 }
@@ -234,24 +228,24 @@ int pb_cal_pipe_rtt(const pb_pin_plan *pair, unsigned iters, double *ns)
         return -EINVAL;
     int p2c[2] = {-1, -1}, c2p[2] = {-1, -1};
     sigpipe_guard guard;
-    int rc = sigpipe_block(&guard);
+    int rc = pb_cal__sigpipe_block(&guard);
     if (rc < 0)
         return rc;
     if (pipe2(p2c, O_CLOEXEC) != 0 || pipe2(c2p, O_CLOEXEC) != 0) {
         rc = -errno;
-        close_fd(&p2c[0]);
-        close_fd(&p2c[1]);
-        sigpipe_unblock(&guard);
+        pb_cal__close_fd(&p2c[0]);
+        pb_cal__close_fd(&p2c[1]);
+        pb_cal__sigpipe_unblock(&guard);
         return rc;
     }
     pid_t pid = fork();
     if (pid < 0) {
         rc = -errno;
-        close_fd(&p2c[0]);
-        close_fd(&p2c[1]);
-        close_fd(&c2p[0]);
-        close_fd(&c2p[1]);
-        sigpipe_unblock(&guard);
+        pb_cal__close_fd(&p2c[0]);
+        pb_cal__close_fd(&p2c[1]);
+        pb_cal__close_fd(&c2p[0]);
+        pb_cal__close_fd(&c2p[1]);
+        pb_cal__sigpipe_unblock(&guard);
         return rc;
     }
     if (pid == 0) {
@@ -259,31 +253,31 @@ int pb_cal_pipe_rtt(const pb_pin_plan *pair, unsigned iters, double *ns)
         close(c2p[0]);
         echo_child(pair, p2c[0], c2p[1]);
     }
-    close_fd(&p2c[0]);
-    close_fd(&c2p[1]);
+    pb_cal__close_fd(&p2c[0]);
+    pb_cal__close_fd(&c2p[1]);
 
     pb_pin_saved *saved = NULL;
-    rc = pin_self(pair, 0, &saved);
+    rc = pb_cal__pin_self(pair, 0, &saved);
     unsigned char b = 0;
     /* One untimed round trip: the child is up and pinned after it. */
-    if (rc == 0 && (rc = write_byte(p2c[1], b)) == 0)
-        rc = read_byte(c2p[0], &b);
+    if (rc == 0 && (rc = pb_cal__write_byte(p2c[1], b)) == 0)
+        rc = pb_cal__read_byte(c2p[0], &b);
     uint64_t t0 = ex_now_ns(), t1;
     for (unsigned i = 0; rc == 0 && i < iters; i++) {
-        rc = write_byte(p2c[1], (unsigned char)i);
+        rc = pb_cal__write_byte(p2c[1], (unsigned char)i);
         if (rc == 0)
-            rc = read_byte(c2p[0], &b);
+            rc = pb_cal__read_byte(c2p[0], &b);
     }
     t1 = ex_now_ns();
-    int urc = unpin_self(saved);
+    int urc = pb_cal__unpin_self(saved);
 
     /* EOF tells the child to exit; if it is stuck elsewhere, kill it. */
-    close_fd(&p2c[1]);
-    close_fd(&c2p[0]);
+    pb_cal__close_fd(&p2c[1]);
+    pb_cal__close_fd(&c2p[0]);
     if (rc < 0)
         kill(pid, SIGKILL);
-    int st = reap(pid);
-    sigpipe_unblock(&guard);
+    int st = pb_cal__reap(pid);
+    pb_cal__sigpipe_unblock(&guard);
     /* A child that exited on its own (exit 2: it could not pin) explains
      * the broken pipe the parent saw. */
     if (st != 0 && (rc == 0 || (rc == -EPIPE && st > 0 && st < 128)))
@@ -306,9 +300,9 @@ int pb_cal_pipe_syscall_pair(unsigned iters, double *ns)
     unsigned char b = 0;
     uint64_t t0 = ex_now_ns();
     for (unsigned i = 0; rc == 0 && i < iters; i++) {
-        rc = write_byte(p[1], (unsigned char)i);
+        rc = pb_cal__write_byte(p[1], (unsigned char)i);
         if (rc == 0)
-            rc = read_byte(p[0], &b);
+            rc = pb_cal__read_byte(p[0], &b);
     }
     uint64_t t1 = ex_now_ns();
     close(p[0]);
@@ -328,7 +322,7 @@ int pb_cal_context_switch(const pb_pin_plan *same, unsigned iters, double *ns)
      * towards zero or below. */
     pb_pin_saved *saved;
     double self = 0.0, rtt;
-    int rc = pin_self(same, 0, &saved);
+    int rc = pb_cal__pin_self(same, 0, &saved);
     if (rc < 0)
         return rc;
     unsigned chunk = iters / 4 ? iters / 4 : 1;
@@ -338,7 +332,7 @@ int pb_cal_context_switch(const pb_pin_plan *same, unsigned iters, double *ns)
         if (rc == 0 && (k == 0 || one < self))
             self = one;
     }
-    int urc = unpin_self(saved);
+    int urc = pb_cal__unpin_self(saved);
     if (rc == 0)
         rc = urc;
     if (rc == 0)
@@ -398,11 +392,11 @@ int pb_cal_condvar_rtt(const pb_pin_plan *pair, unsigned iters, double *ns)
     }
     pb_pin_saved *saved = NULL;
     pthread_t tb;
-    rc = pin_self(pair, 0, &saved);
+    rc = pb_cal__pin_self(pair, 0, &saved);
     if (rc == 0) {
         rc = -pthread_create(&tb, NULL, condvar_b, &pp);
         if (rc < 0)
-            unpin_self(saved);
+            pb_cal__unpin_self(saved);
     }
     if (rc < 0) {
         pthread_cond_destroy(&pp.to_b);
@@ -431,7 +425,7 @@ int pb_cal_condvar_rtt(const pb_pin_plan *pair, unsigned iters, double *ns)
     pthread_mutex_unlock(&pp.lock);
 
     int jrc = pthread_join(tb, NULL);
-    int urc = unpin_self(saved);
+    int urc = pb_cal__unpin_self(saved);
     pthread_cond_destroy(&pp.to_b);
     pthread_cond_destroy(&pp.to_a);
     pthread_mutex_destroy(&pp.lock);
@@ -480,7 +474,7 @@ int pb_cal_fork_wait(unsigned iters, double *ns)
             return -errno;
         if (pid == 0)
             _exit(0);
-        int st = reap(pid);
+        int st = pb_cal__reap(pid);
         if (st != 0)
             return st < 0 ? st : -ECHILD;
     }
@@ -530,6 +524,8 @@ typedef enum {
     M_CTX_SWITCH,
     M_THREAD_CREATE,
     M_FORK_WAIT,
+    M_MEMCPY_BW,
+    M_PIPE_BW,
 } measure_kind;
 
 typedef enum { PIN_NONE, PIN_SAME, PIN_CROSS } measure_pin;
@@ -542,6 +538,7 @@ typedef struct {
     const char *parties;
     unsigned iters, quick_iters;
     size_t ballast; /* SIZE_MAX: the big one (opt->big_fork_bytes) */
+    size_t bytes;   /* bandwidth measures: bytes per operation */
 } measure_def;
 
 #define MIB ((size_t)1 << 20)
@@ -549,33 +546,54 @@ typedef struct {
 static const measure_def measures[] = {
     {"pipe_rtt_same_pu",
      "1-byte ping-pong over two pipes between two processes; ns per round trip",
-     M_PIPE_RTT, PIN_SAME, "processes", 2000, 400, 0},
+     M_PIPE_RTT, PIN_SAME, "processes", 2000, 400, 0, 0},
     {"pipe_rtt_cross_core",
      "1-byte ping-pong over two pipes between two processes; ns per round trip",
-     M_PIPE_RTT, PIN_CROSS, "processes", 2000, 400, 0},
+     M_PIPE_RTT, PIN_CROSS, "processes", 2000, 400, 0, 0},
     {"condvar_rtt_same_pu",
      "mutex + condition-variable hand-off between two threads; ns per round trip",
-     M_CONDVAR_RTT, PIN_SAME, "threads", 2000, 400, 0},
+     M_CONDVAR_RTT, PIN_SAME, "threads", 2000, 400, 0, 0},
     {"condvar_rtt_cross_core",
      "mutex + condition-variable hand-off between two threads; ns per round trip",
-     M_CONDVAR_RTT, PIN_CROSS, "threads", 2000, 400, 0},
+     M_CONDVAR_RTT, PIN_CROSS, "threads", 2000, 400, 0, 0},
     {"pipe_syscall_pair",
      "write + read of 1 byte on one pipe by one thread (no switch); ns per pair",
-     M_PIPE_SELF, PIN_NONE, NULL, 20000, 4000, 0},
+     M_PIPE_SELF, PIN_NONE, NULL, 20000, 4000, 0, 0},
     {"context_switch",
      "(pipe round trip between two processes on one PU - 2 x write+read) / 2; "
      "ns per switch",
-     M_CTX_SWITCH, PIN_SAME, "processes", 2000, 400, 0},
+     M_CTX_SWITCH, PIN_SAME, "processes", 2000, 400, 0, 0},
+    {"memcpy_bw_1mib",
+     "memcpy of 1 MiB between two warm buffers; ns per copy (bytes / ns = GB/s)",
+     M_MEMCPY_BW, PIN_NONE, NULL, 2000, 400, 0, MIB},
+    {"memcpy_bw_64mib",
+     "memcpy of 64 MiB between two warm buffers; ns per copy (bytes / ns = GB/s)",
+     M_MEMCPY_BW, PIN_NONE, NULL, 16, 4, 0, 64 * MIB},
+    {"pipe_bw_64kib",
+     "64 KiB written into a pipe (as large as allowed) and read by another "
+     "process (both unbound, as the pool's workers), back to back; ns per "
+     "transfer (bytes / ns = GB/s)",
+     M_PIPE_BW, PIN_NONE, NULL, 4000, 800, 0, 64 << 10},
+    {"pipe_bw_1mib",
+     "1 MiB written into a pipe (as large as allowed) and read by another "
+     "process (both unbound, as the pool's workers), back to back; ns per "
+     "transfer (bytes / ns = GB/s)",
+     M_PIPE_BW, PIN_NONE, NULL, 256, 64, 0, MIB},
+    {"pipe_bw_64mib",
+     "64 MiB written into a pipe (as large as allowed) and read by another "
+     "process (both unbound, as the pool's workers), back to back; ns per "
+     "transfer (bytes / ns = GB/s)",
+     M_PIPE_BW, PIN_NONE, NULL, 4, 2, 0, 64 * MIB},
     {"thread_create_join",
      "pthread_create + pthread_join of a thread that returns at once; ns per pair",
-     M_THREAD_CREATE, PIN_NONE, NULL, 500, 100, 0},
+     M_THREAD_CREATE, PIN_NONE, NULL, 500, 100, 0, 0},
     {"fork_wait_1mib",
      "fork + child _exit(0) + waitpid with 1 MiB of touched heap; ns per fork",
-     M_FORK_WAIT, PIN_NONE, NULL, 100, 20, MIB},
+     M_FORK_WAIT, PIN_NONE, NULL, 100, 20, MIB, 0},
     {"fork_wait_256mib",
      "fork + child _exit(0) + waitpid with 256 MiB of touched heap (4 KiB pages); "
      "ns per fork",
-     M_FORK_WAIT, PIN_NONE, NULL, 20, 4, SIZE_MAX},
+     M_FORK_WAIT, PIN_NONE, NULL, 20, 4, SIZE_MAX, 0},
 };
 
 _Static_assert(sizeof measures / sizeof measures[0] == PB_CAL_NMEASURES,
@@ -597,8 +615,24 @@ static int run_once(const measure_def *m, const pb_pin_plan *plan,
         return pb_cal_thread_create(iters, ns);
     case M_FORK_WAIT:
         return pb_cal_fork_wait(iters, ns);
+    case M_MEMCPY_BW:
+        return pb_cal_memcpy_bw(m->bytes, iters, ns);
+    case M_PIPE_BW:
+        return pb_cal_pipe_bw(plan, m->bytes, iters, ns);
     }
     return -EINVAL;
+}
+
+/* Whether name is in the comma-separated list only (NULL: every one). */
+static bool measure_wanted(const char *only, const char *name)
+{
+    if (!only)
+        return true;
+    size_t len = strlen(name);
+    for (const char *p = only; (p = strstr(p, name)); p += len)
+        if ((p == only || p[-1] == ',') && (p[len] == ',' || p[len] == 0))
+            return true;
+    return false;
 }
 
 static void progress_line(const pb_cal_options *opt, size_t i, size_t n,
@@ -646,15 +680,18 @@ int pb_calibrate_run(const pb_cal_options *opt, pb_cal_result *results,
     rc = 0;
     for (size_t i = 0; i < nm && rc == 0; i++) {
         const measure_def *m = &measures[i];
-        pb_cal_result *r = &results[i];
+        if (!measure_wanted(opt->only, m->name))
+            continue;
+        pb_cal_result *r = &results[*n];
         memset(r, 0, sizeof *r);
         r->name = m->name;
         r->what = m->what;
+        r->bytes = m->bytes;
         r->reps = reps;
         r->iters = opt->iters ? opt->iters : (opt->quick ? m->quick_iters : m->iters);
         const pb_pin_plan *plan = m->pin == PIN_SAME ? same
                                 : m->pin == PIN_CROSS ? cross : NULL;
-        *n = i + 1;
+        (*n)++;
         if (m->pin == PIN_CROSS && !cross) {
             r->skipped = 1;
             r->reps = 0;
@@ -793,8 +830,8 @@ int pb_cal_write_json(FILE *f, const pb_cal_options *opt,
             else
                 json_number(f, nums[k].v, nums[k].ratio);
         }
-        fprintf(f, ", \"noutliers\": %zu, \"reps\": %u, \"iters\": %u",
-                r->skipped ? (size_t)0 : r->s.noutliers, r->reps, r->iters);
+        fprintf(f, ", \"noutliers\": %zu, \"reps\": %u, \"iters\": %u, \"bytes\": %zu",
+                r->skipped ? (size_t)0 : r->s.noutliers, r->reps, r->iters, r->bytes);
         fputs(", \"pinning\": ", f);
         json_string(f, r->pinning);
         fputs(", \"what\": ", f);
@@ -834,10 +871,13 @@ void pb_cal_write_table(FILE *f, const pb_cal_result *results, size_t n)
                     "-", "-", "-", "-", "-", r->note);
             continue;
         }
-        fprintf(f, "%-24s %10s %10s %10s %10s %5u %6u  %s\n", r->name,
+        char bw[32] = "";
+        if (r->bytes && r->s.median > 0)
+            snprintf(bw, sizeof bw, " (%.2f GB/s)", (double)r->bytes / r->s.median);
+        fprintf(f, "%-24s %10s %10s %10s %10s %5u %6u  %s%s\n", r->name,
                 fmt_ns(r->s.median, a, sizeof a), fmt_ns(r->s.p5, b, sizeof b),
                 fmt_ns(r->s.p95, c, sizeof c), fmt_ns(r->s.min, d, sizeof d),
-                r->reps, r->iters, r->pinning);
+                r->reps, r->iters, r->pinning, bw);
     }
     for (size_t i = 0; i < n; i++)
         if (!results[i].skipped && results[i].note[0])
@@ -848,24 +888,27 @@ void pb_cal_write_table(FILE *f, const pb_cal_result *results, size_t n)
 
 #define CAL_USAGE                                                              \
     "usage: poolbench calibrate [--reps N] [--iters N] [--json FILE] [--cpus LIST]\n" \
-    "                           [--quick] [--table]\n"                        \
+    "                           [--only LIST] [--quick] [--table]\n"                        \
     "  Measures this machine's limits, each the median of N repetitions:\n"    \
     "  pipe and condition-variable round trips (on one PU and across two\n"    \
     "  cores), context switch, pthread create+join, fork+wait at 1 MiB and\n"  \
-    "  256 MiB of heap. Writes JSON (schema_version 1) to stdout or FILE.\n"   \
+    "  256 MiB of heap, memcpy bandwidth (1 MiB, 64 MiB) and the pipe's\n"    \
+    "  bandwidth across cores (64 KiB, 1 MiB, 64 MiB). Writes JSON\n"         \
+    "  (schema_version 1) to stdout or FILE.\n"                              \
     "  --reps N     repetitions per measure, 1..1000 (default 11; 5 with --quick)\n" \
     "  --iters N    iterations per repetition for every measure, 1..100000000\n" \
     "               (default: per measure, e.g. 2000 round trips, 20 forks)\n" \
     "  --json FILE  write the JSON to FILE (atomically) instead of stdout\n"   \
     "  --cpus LIST  place the parties within these PUs (default: the first\n"  \
     "               two cores)\n"                                              \
+    "  --only LIST  these measures only (names as in the JSON, comma-separated)\n" \
     "  --quick      fewer repetitions and iterations: a few seconds instead\n" \
     "               of 10-20 s\n"                         \
     "  --table      print the table on stderr even when it is not a terminal\n" \
     "  --help       this text\n"
 
 #define CAL_ACCEPTED \
-    "--reps N, --iters N, --json FILE, --cpus LIST, --quick, --table, --help"
+    "--reps N, --iters N, --json FILE, --cpus LIST, --only LIST, --quick, --table, --help"
 
 
 static int cal_parse_uint(const char *s, unsigned long max, unsigned *out)
@@ -948,6 +991,24 @@ static int json_output_close(json_output *o, const pb_cal_options *opt,
     return rc < 0 ? -1 : 0;
 }
 
+/* Every name of the list is a measure's. */
+static bool only_valid(const char *list)
+{
+    char buf[512];
+    if (!*list || strlen(list) >= sizeof buf)
+        return false;
+    strcpy(buf, list);
+    char *save = NULL;
+    for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        bool found = false;
+        for (size_t i = 0; i < sizeof measures / sizeof measures[0]; i++)
+            found |= strcmp(measures[i].name, t) == 0;
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
 int pb_calibrate_main(int argc, char **argv)
 {
     pb_cal_options opt;
@@ -988,6 +1049,15 @@ int pb_calibrate_main(int argc, char **argv)
                 return 2;
             }
             opt.cpus = val;
+        } else if ((m = pb_opt_value(argc, argv, &i, "--only", &val)) != 0) {
+            if (m < 0 || !only_valid(val)) {
+                fprintf(stderr, "poolbench calibrate: --only: %s%s%s (accepted: "
+                        "measure names, comma-separated, as in the JSON)\n",
+                        m < 0 ? "missing value" : "'", m < 0 ? "" : val,
+                        m < 0 ? "" : "' names no measure");
+                return 2;
+            }
+            opt.only = val;
         } else if ((m = pb_opt_value(argc, argv, &i, "--json", &val)) != 0) {
             if (m < 0 || !*val) {
                 fprintf(stderr, "poolbench calibrate: --json: missing value "

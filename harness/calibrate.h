@@ -19,6 +19,14 @@
  *   thread_create_join               pthread_create + pthread_join, empty body
  *   fork_wait_1mib / _256mib         fork, child _exit(0), waitpid, with that
  *                                    much touched heap (4 KiB pages) in the parent
+ *   memcpy_bw_1mib / _64mib          memcpy between two warm buffers of that size
+ *                                    (ns per copy; `bytes` gives the bandwidth)
+ *   pipe_bw_64kib / _1mib / _64mib   that many bytes written into a pipe (made
+ *                                    as large as the system allows) and read by
+ *                                    another process, both unbound as the
+ *                                    pool's workers are, back to back: ns per
+ *                                    transfer at the pipe's best streaming
+ *                                    rate (calibrate_bw.c)
  *
  * The measurement functions below fork or start threads: every child is
  * reaped and every thread joined before they return, even on error, and
@@ -65,6 +73,13 @@ int pb_cal_context_switch(const pb_pin_plan *same, unsigned iters, double *ns);
 int pb_cal_thread_create(unsigned iters, double *ns);
 /* ns per fork + child _exit(0) + waitpid, at the caller's current RSS. */
 int pb_cal_fork_wait(unsigned iters, double *ns);
+/* ns per memcpy of `bytes` between two warm buffers (calibrate_bw.c). */
+int pb_cal_memcpy_bw(size_t bytes, unsigned iters, double *ns);
+/* ns per transfer of `bytes` through a pipe to a forked child (pair: where
+ * each runs, NULL = unbound), iters transfers back to back, the pipe as
+ * large as the system allows (F_SETPIPE_SZ up to pipe-max-size). */
+int pb_cal_pipe_bw(const pb_pin_plan *pair, size_t bytes, unsigned iters,
+                   double *ns);
 
 /* Maps and touches `bytes` of anonymous memory with transparent huge pages
  * disabled for it (the pages a heap of small objects has), so that fork
@@ -84,6 +99,8 @@ typedef struct pb_cal_options {
                               (0: 256 MiB); tests make it small */
     int progress;        /* a progress line on stderr */
     const char *cpus;    /* measure on these PUs only (NULL: all) */
+    const char *only;    /* these measures only, comma-separated names
+                            (NULL: all; results get only those) */
 } pb_cal_options;
 
 typedef struct pb_cal_result {
@@ -93,11 +110,13 @@ typedef struct pb_cal_result {
     char note[192];      /* why it was skipped, or the spread warning */
     int skipped;         /* 1: not measured on this machine (see note) */
     unsigned reps, iters;
+    size_t bytes;        /* bytes moved per operation (bandwidth measures;
+                            0 for the others) */
     pb_summary s;        /* over the reps, ns per operation */
 } pb_cal_result;
 
 /* The number of measures pb_calibrate_run() reports (skipped included). */
-#define PB_CAL_NMEASURES 9
+#define PB_CAL_NMEASURES 14
 
 /* Runs every measure. results must hold PB_CAL_NMEASURES entries; *n gets
  * the number filled. Returns 0, or a negative errno from the first measure

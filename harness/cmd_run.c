@@ -33,6 +33,10 @@ static const char run_usage[] =
     "      --queue N           bounded queue capacity (default 0 = unbounded)\n"
     "      --timeout-ms N      procs: per-task timeout, the worker is killed\n"
     "      --max-tasks-per-worker N  procs: recycle a worker after N tasks\n"
+    "      --window N          procs: tasks in flight per worker, 1..1024\n"
+    "                          (default 8; 1 = one at a time)\n"
+    "      --transport T       procs: pipe (default) or shm (a shared-memory\n"
+    "                          region per worker for the payloads)\n"
     "      --warmup-tasks N    tasks run before the clock starts, results\n"
     "                          discarded (default: one round, = workers)\n"
     "      --json              print one JSON object instead of the summary\n"
@@ -62,6 +66,8 @@ static int parse_run(int argc, char **argv, run_cli *c)
         {"queue", required_argument, NULL, 'q'},
         {"timeout-ms", required_argument, NULL, 't'},
         {"max-tasks-per-worker", required_argument, NULL, 'm'},
+        {"window", required_argument, NULL, PB_OPT_WINDOW},
+        {"transport", required_argument, NULL, PB_OPT_TRANSPORT},
         {"warmup-tasks", required_argument, NULL, 'T'},
         {"json", no_argument, NULL, 'j'},
         {"pin", required_argument, NULL, 'P'},
@@ -125,6 +131,11 @@ static int parse_run(int argc, char **argv, run_cli *c)
                 return PB_EXIT_USAGE;
             c->o.max_tasks_per_worker = (unsigned)v;
             break;
+        case PB_OPT_WINDOW:
+        case PB_OPT_TRANSPORT:
+            if (pb_parse_procs_option("run", ch, optarg, &c->o) != 0)
+                return PB_EXIT_USAGE;
+            break;
         case 'T':
             if (!pb_parse_u64("run", "--warmup-tasks", optarg, 0, 10000000, true, &v))
                 return PB_EXIT_USAGE;
@@ -157,6 +168,9 @@ static int parse_run(int argc, char **argv, run_cli *c)
         c->o.warmup_tasks = c->o.workers; /* one round, as sweep */
     if ((c->o.timeout_ns || c->o.max_tasks_per_worker) && c->o.kind != EX_PROCS)
         return pb_usage_error("run", "--timeout-ms and --max-tasks-per-worker need --executor procs (--timeout-ms: or py-procs)");
+    if ((c->o.procs_window || c->o.transport != EX_TRANSPORT_PIPE) &&
+        (c->o.kind != EX_PROCS || c->o.py != PB_PY_NONE))
+        return pb_usage_error("run", "--window and --transport need --executor procs");
     return 0;
 }
 
@@ -198,6 +212,21 @@ int pb_pin_attach(pb_run_opts *o, pb_pin_policy pin, const char *cpus, pb_pin_pl
     o->worker_start = pb_pin_worker_start;
     o->worker_start_arg = *plan;
     pb_pin_describe(*plan, desc, desclen);
+    return 0;
+}
+
+int pb_parse_procs_option(const char *cmd, int opt, const char *value,
+                          pb_run_opts *o)
+{
+    uint64_t v;
+    if (opt == PB_OPT_TRANSPORT) {
+        if (ex_transport_parse(value, &o->transport) != 0)
+            return pb_usage_error(cmd, "unknown transport '%s' (accepted: pipe, shm)", value);
+        return 0;
+    }
+    if (!pb_parse_u64(cmd, "--window", value, 1, EX_MAX_WINDOW, false, &v))
+        return PB_EXIT_USAGE;
+    o->procs_window = (unsigned)v;
     return 0;
 }
 
@@ -267,9 +296,14 @@ static void print_summary(const pb_run_opts *o, const pb_run_result *r)
            r->lat_p95_ns / 1e6, r->lat_p99_ns / 1e6);
     printf("per task    wait %.3f ms + cpu %.3f ms + blocked %.3f ms (means)\n",
            r->wait_mean_ns / 1e6, r->cpu_mean_ns / 1e6, r->blocked_mean_ns / 1e6);
-    if (o->kind == EX_PROCS)
-        printf("pipe ipc    %.3f ms per task (both ways, mean); %llu workers replaced\n",
-               r->ipc_mean_ns / 1e6, (unsigned long long)r->workers_replaced);
+    if (o->kind == EX_PROCS && o->py != PB_PY_NONE)
+        printf("ipc         %.3f ms per task (the result's way back, mean); "
+               "%llu workers replaced\n", r->ipc_mean_ns / 1e6,
+               (unsigned long long)r->workers_replaced);
+    else if (o->kind == EX_PROCS)
+        printf("ipc         %.3f ms per task (both ways, mean, %s, window %u); "
+               "%llu workers replaced\n", r->ipc_mean_ns / 1e6, pb_run_transport(o),
+               pb_run_window(o), (unsigned long long)r->workers_replaced);
     printf("cpu         %.1f%% of %u cores by tasks; user %.3f s, sys %.3f s\n",
            100 * r->cpu_util, r->cores, r->user_s, r->sys_s);
     if (r->cpu_over_wall)

@@ -18,6 +18,7 @@ int pb_cmd_overhead(int argc, char **argv);
 int pb_cmd_footprint(int argc, char **argv);
 int pb_cmd_sweep(int argc, char **argv);
 int pb_cmd_advise(int argc, char **argv);
+int pb_cmd_transport(int argc, char **argv);
 int pb_cmd_noise(int argc, char **argv);
 
 /* `poolbench serve`: --port N (0..65535, default 0), --bind ADDR (IPv4,
@@ -64,6 +65,14 @@ void pb_measure(const pb_run_opts *o, const pb_measure_opts *mo, pb_measured *m)
 /* Whether the parameters make tasks hang (fault hang_rate > 0), so that a
  * run needs a per-task timeout to end. */
 int pb_needs_timeout(const wl_params *p);
+/* The getopt_long codes of --window and --transport, the procs options
+ * run and sweep share (past every character code, so that they never
+ * collide with a short option). */
+enum { PB_OPT_WINDOW = 0x100, PB_OPT_TRANSPORT = 0x101 };
+/* --window (PB_OPT_WINDOW) or --transport (PB_OPT_TRANSPORT) of run and
+ * sweep into o: 0, or PB_EXIT_USAGE after one line on stderr. */
+int pb_parse_procs_option(const char *cmd, int opt, const char *value,
+                          pb_run_opts *o);
 int pb_start_server_if_needed(const char *cmd, wl_params *p, pb_server *srv);
 /* One line on stderr if the server did not get real-time priority. */
 void pb_server_note(const char *cmd, const pb_server *srv);

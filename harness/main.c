@@ -25,9 +25,11 @@ static const command commands[] = {
     {"sweep", pb_cmd_sweep, "run executors x workers x workloads, repeated: runs.csv"},
     {"advise", pb_cmd_advise, "the pool size of Goetz's formula, checked by a short sweep"},
     {"overhead", pb_cmd_overhead, "per-task cost of an empty task on each executor"},
+    {"transport", pb_cmd_transport, "what a payload costs in and out, per size, executor "
+                                    "and transport"},
     {"footprint", pb_cmd_footprint, "memory per pending future of the thread pool"},
-    {"calibrate", pb_calibrate_main, "the machine's limits: pipe and hand-off round trips, "
-                                     "switches, fork"},
+    {"calibrate", pb_calibrate_main, "the machine's limits: round trips, switches, fork, "
+                                     "bandwidths"},
     {"topo", pb_topo_main, "the machine as hwloc sees it, and where each pin policy puts "
                            "workers"},
     {"noise", pb_cmd_noise, "the machine's state now: CPUs available, load, steal"},

@@ -64,6 +64,17 @@ static void add_num(fields *fs, const char *name, double v)
         add_fmt(fs, name, "%s", "");
 }
 
+/* procs: its payload transport and window (empty for the others, the
+ * Python executors included). */
+static void add_procs_fields(fields *fs, const pb_run_opts *o)
+{
+    add_str(fs, "transport", pb_run_transport(o));
+    if (pb_run_window(o) > 0)
+        add_fmt(fs, "window", "%u", pb_run_window(o));
+    else
+        add_fmt(fs, "window", "%s", "");
+}
+
 /* A growable line. */
 typedef struct line {
     char *s;
@@ -283,6 +294,7 @@ static void run_fields(fields *fs, const pb_run_opts *o, const pb_run_result *r,
     double speedup = m->baseline_throughput > 0 ? r->throughput / m->baseline_throughput : NAN;
     add_num(fs, "speedup", speedup);
     add_num(fs, "efficiency", speedup / (double)o->workers);
+    add_procs_fields(fs, o);
 }
 
 static void summary_fields(fields *fs, const pb_config_summary *s)
@@ -312,6 +324,7 @@ static void summary_fields(fields *fs, const pb_config_summary *s)
     add_num(fs, "efficiency_median", s->efficiency_median);
     add_num(fs, "latency_p95_median_ms", s->latency_p95_median_ms);
     add_str(fs, "spread_warning", s->warning);
+    add_procs_fields(fs, s->o);
 }
 
 /* Opens path for appending; writes header if the file is new or empty,

@@ -13,7 +13,7 @@
 #include "plan.h"
 #include "run.h"
 
-#define PB_SCHEMA_VERSION 4
+#define PB_SCHEMA_VERSION 5
 
 typedef struct pb_row_meta {
     const char *host;

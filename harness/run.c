@@ -184,6 +184,8 @@ int pb_run(const pb_run_opts *o, pb_run_result *r, bool keep_latencies,
     cfg.queue_capacity = o->queue_capacity;
     cfg.max_tasks_per_worker = o->max_tasks_per_worker;
     cfg.timeout_ns = o->timeout_ns;
+    cfg.window = o->procs_window;
+    cfg.transport = o->transport;
     cfg.worker_start = o->worker_start;
     cfg.worker_start_arg = o->worker_start_arg;
 
@@ -466,9 +468,25 @@ void pb_run_json(const pb_run_opts *o, const pb_run_result *r, FILE *f, const ch
     }
     fprintf(f, ",\"peak_rss_kb\":%ld,\"peak_rss_children_kb\":%ld,\"nvcsw\":%ld,\"nivcsw\":%ld,"
             "\"cores\":%u,\"distinct_cpus\":%zu,\"workers_replaced\":%llu,"
-            "\"cpu_over_wall\":%zu,\"cpu_under_zero\":%zu}",
+            "\"cpu_over_wall\":%zu,\"cpu_under_zero\":%zu,\"transport\":\"%s\","
+            "\"window\":%u}",
             r->peak_rss_kb, r->peak_rss_children_kb, r->nvcsw, r->nivcsw, r->cores,
-            r->distinct_cpus, (unsigned long long)r->workers_replaced, r->cpu_over_wall, r->cpu_under_zero);
+            r->distinct_cpus, (unsigned long long)r->workers_replaced, r->cpu_over_wall,
+            r->cpu_under_zero, pb_run_transport(o), pb_run_window(o));
+}
+
+/* Only poolbench's process pool has a window and a transport (py-procs
+ * has the kind EX_PROCS as its model, not the pool). */
+unsigned pb_run_window(const pb_run_opts *o)
+{
+    if (o->kind != EX_PROCS || o->py != PB_PY_NONE)
+        return 0;
+    return o->procs_window ? o->procs_window : EX_DEFAULT_WINDOW;
+}
+
+const char *pb_run_transport(const pb_run_opts *o)
+{
+    return o->kind == EX_PROCS && o->py == PB_PY_NONE ? ex_transport_name(o->transport) : "";
 }
 
 void pb_run_account(pb_run_result *r, wl_ctx *ctx, wl_digest *d, size_t i, int status,

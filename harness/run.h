@@ -32,6 +32,9 @@ typedef struct pb_run_opts {
     size_t queue_capacity;     /* 0 = unbounded */
     unsigned max_tasks_per_worker;
     int64_t timeout_ns;        /* procs per-task timeout, 0 = none */
+    unsigned procs_window;     /* procs tasks in flight per worker (0 =
+                                  EX_DEFAULT_WINDOW) */
+    ex_transport transport;    /* procs payload transport */
     int (*worker_start)(unsigned index, void *arg); /* pinning hook */
     void *worker_start_arg;
     bool progress;             /* a progress line on stderr */
@@ -144,6 +147,11 @@ void pb_error_name(const pb_error_count *e, char *buf, size_t len);
 
 /* Writes the result as one JSON object (no newline) to f. */
 void pb_run_json(const pb_run_opts *o, const pb_run_result *r, FILE *f, const char *pinning);
+
+/* The procs window a run used (its executor's default for 0), or 0 for
+ * the other executors; and "pipe" / "shm", or "" for them. */
+unsigned pb_run_window(const pb_run_opts *o);
+const char *pb_run_transport(const pb_run_opts *o);
 
 /* Writes s as a JSON string literal. */
 void pb_json_string(FILE *f, const char *s);

@@ -65,6 +65,9 @@ static const char usage[] =
     "  -n, --tasks N          at least N tasks per run (default 100)\n"
     "      --seed S           input seed (default 1)\n"
     "      --timeout-ms N     procs: per-task timeout\n"
+    "      --window N         procs: tasks in flight per worker (default 8)\n"
+    "      --transport T      procs: pipe (default) or shm; a configuration\n"
+    "                         other than the defaults shows in config_id\n"
     "      --url URL          http workloads: this URL instead of the embedded server\n"
     "      --no-baseline      skip the sequential baseline (rows get no speedup\n"
     "                         and no digest check): for runs whose sequential\n"
@@ -229,6 +232,8 @@ static int parse_cli(int argc, char **argv, sweep_cli *c)
         {"tasks", required_argument, NULL, 'n'},
         {"seed", required_argument, NULL, 's'},
         {"timeout-ms", required_argument, NULL, 't'},
+        {"window", required_argument, NULL, PB_OPT_WINDOW},
+        {"transport", required_argument, NULL, PB_OPT_TRANSPORT},
         {"url", required_argument, NULL, 'U'},
         {"quiet", no_argument, NULL, 'q'},
         {"no-baseline", no_argument, NULL, 'B'},
@@ -355,6 +360,15 @@ static int parse_cli(int argc, char **argv, sweep_cli *c)
                 return PB_EXIT_USAGE;
             c->timeout_ns = (int64_t)v * 1000000;
             break;
+        case PB_OPT_WINDOW:
+        case PB_OPT_TRANSPORT: {
+            pb_run_opts procs = {.procs_window = c->window, .transport = c->transport};
+            if (pb_parse_procs_option("sweep", ch, optarg, &procs) != 0)
+                return PB_EXIT_USAGE;
+            c->window = procs.procs_window;
+            c->transport = procs.transport;
+            break;
+        }
         case 'U': c->url = optarg; break;
         case 'q': c->quiet = true; break;
         case 'B': c->no_baseline = true; break;

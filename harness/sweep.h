@@ -47,6 +47,8 @@ typedef struct sweep_cli {
     size_t tasks;              /* the floor: a run has at least this many */
     uint64_t seed;
     int64_t timeout_ns;
+    unsigned window;           /* procs: tasks in flight per worker (0 = default) */
+    ex_transport transport;    /* procs: how payloads travel */
     const char *out;
     const char *url;
     bool quiet;

@@ -143,13 +143,20 @@ static int add_config(sw_state *st, size_t ci, ex_kind kind, pb_py_kind py, unsi
         .tasks = c->tasks, .seed = c->seed, .label = cs->w->name,
         .server = pb_server_label(cs->p, st->srv),
         .timeout_ns = kind == EX_PROCS || py ? c->timeout_ns : 0,
+        .procs_window = kind == EX_PROCS && !py ? c->window : 0,
+        .transport = kind == EX_PROCS && !py ? c->transport : EX_TRANSPORT_PIPE,
         .warmup_tasks = (size_t)c->warmup_rounds * workers, .py = py,
     };
     char params[1024];
     if (wl_params_format(cs->p, params, sizeof params))
         params[sizeof params - 1] = 0;
-    snprintf(cf->config_id, sizeof cf->config_id, "%s|%s|%s|%u|%s", cs->w->name, params,
-             pb_executor_name(&cf->o), workers, pb_pin_policy_name(pin));
+    int len = snprintf(cf->config_id, sizeof cf->config_id, "%s|%s|%s|%u|%s", cs->w->name,
+                       params, pb_executor_name(&cf->o), workers, pb_pin_policy_name(pin));
+    /* A process pool other than the default is another configuration. */
+    if (kind == EX_PROCS && !py && len > 0 && (size_t)len < sizeof cf->config_id &&
+        (cf->o.transport != EX_TRANSPORT_PIPE || pb_run_window(&cf->o) != EX_DEFAULT_WINDOW))
+        snprintf(cf->config_id + len, sizeof cf->config_id - (size_t)len, "|%s|w%u",
+                 pb_run_transport(&cf->o), pb_run_window(&cf->o));
     double *d = calloc((size_t)c->reps * 4, sizeof *d);
     cf->rep_no = calloc(c->reps, sizeof *cf->rep_no);
     if (!d || !cf->rep_no) {

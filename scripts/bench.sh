@@ -8,13 +8,15 @@
 #
 # Steps: machine.json and the hwloc topology, the machine's noise (a
 # parallel spin and the load, again at the end: noise.jsonl), calibrate,
-# overhead, scale (threads against GLib's pool from 1k to 1M tasks, 10M in
-# full, and the memory per future: SCALE.md), the sweeps (CPU workloads,
-# I/O workloads, payload sizes, 512 concurrent HTTP requests, Python's
-# executors beside C's), Python's one-in-flight peers, advise, hyperfine's
-# whole-process timings, then the charts and REPORT.md.  Ctrl-C stops it
-# cleanly: every finished row stays in runs.csv and the HTTP server (a
-# child of the sweep) goes with it.
+# overhead, the transports (payload round trips), scale (threads against
+# GLib's pool from 1k to 1M tasks, 10M in full, and the memory per future:
+# SCALE.md), the sweeps (CPU workloads, I/O workloads, payload sizes, 512
+# concurrent HTTP requests, the process pool over pipes against shared
+# memory in transport/, Python's executors beside C's), Python's
+# one-in-flight peers, advise, hyperfine's whole-process timings, then the
+# charts, REPORT.md and TRANSPORT.md.  Ctrl-C stops it cleanly: every
+# finished row stays in runs.csv and the HTTP server (a child of the sweep)
+# goes with it.
 #
 # Every profile sizes its runs by the same rule (poolbench sweep
 # --min-rounds, --min-time): at least `rounds` rounds of the pool and
@@ -36,6 +38,8 @@
 # plus what a run costs outside its clock (fitted on the quick profile:
 # 0.04-0.09 s a run, 0.35 s at 512 workers, 1.7 s per GB of noop payload)
 # and the other steps' times from earlier default runs: about 13 minutes.
+# The transport steps (issue 13: round trips per payload, and the process
+# pool over pipes against shared memory) come on top of that estimate.
 set -u
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here" || exit 1
@@ -58,6 +62,7 @@ quick)
     payloads=64,4096,65536,1048576
     pins=none; reps=5; warmup=1; hf_runs=3; cal=--quick
     rounds=10; min_time=0.2; io_time=0.2; conc_time=0.5; noop_time=0.05
+    reps_transport=5
     py_cpu_wl=mandelbrot; py_cpu_workers=1,2; py_io_wl="sleep"; py_io_workers=1,4
     py_peer_tasks=2000
     scale_sizes=1000,100000,1000000
@@ -68,6 +73,7 @@ default)
     payloads=64,1024,16384,262144,1048576,4194304
     pins=none; reps=5; warmup=1; hf_runs=5; cal=
     rounds=20; min_time=0.25; io_time=0.5; conc_time=1; noop_time=0.1
+    reps_transport=15
     py_cpu_wl=mandelbrot,sha256,table,mix; py_cpu_workers="1,2,$py_default"
     py_io_wl=sleep,http; py_io_workers="1,$py_default,16"; py_peer_tasks=20000
     scale_sizes=1000,10000,100000,1000000
@@ -78,6 +84,7 @@ full)
     payloads=16,256,4096,65536,1048576,4194304,16777216
     pins=none,compact,scatter; reps=10; warmup=2; hf_runs=10; cal=
     rounds=50; min_time=0.5; io_time=1; conc_time=2; noop_time=0.25
+    reps_transport=30
     py_cpu_wl=mandelbrot,sha256,primes,compress,table,mix; py_cpu_workers="1-4,$py_default,8"
     py_io_wl=sleep,http,file; py_io_workers="1,2,4,$py_default,16,32,64,128"; py_peer_tasks=50000
     scale_sizes=1000,10000,100000,1000000,10000000
@@ -95,7 +102,7 @@ mkdir -p "$out" || exit 1
 log=$out/bench.log
 t_start=$(date +%s)
 step=0
-nsteps=15
+nsteps=17
 current=""
 
 say() { echo "$*" | tee -a "$log" >&2; }
@@ -138,13 +145,17 @@ must scripts/py.sh scripts/machine.py --out "$out/machine.json" \
 "$PB" noise --json --label "before the sweeps" >>"$out/noise.jsonl" 2>>"$log"
 end
 
-begin "calibrate: pipe round trip, hand-off, context switch, thread and fork cost"
+begin "calibrate: pipe round trip, hand-off, context switch, thread and fork cost, bandwidths"
 # shellcheck disable=SC2086
 must "$PB" calibrate $cal --json "$out/calibrate.json"
 end
 
 begin "overhead: empty-task cost per executor"
 must sh -c "'$PB' overhead --json --tasks 50000 > '$out/overhead.jsonl'"
+end
+
+begin "transport: payload round trips (seq, threads, procs over pipes and over shared memory)"
+must sh -c "'$PB' transport --json --reps $reps_transport > '$out/transport.jsonl'"
 end
 
 begin "scale: threads against GLib's pool at $scale_sizes tasks, memory per future"
@@ -197,6 +208,21 @@ sweep "overhead against payload size (noop)" -W noop -w 2 -n 20 --vary payload_b
 # baseline: it would take tasks x 20 ms.
 sweep "HTTP concurrency: 512 requests in flight at 20 ms" -W http -e threads -w 512 \
     -p latency_ms=20 --no-baseline --min-time "$conc_time"
+
+# The process pool's two strategies side by side, in a folder of their
+# own (procs rows over pipes and over shared memory; the main report's
+# procs rows stay the default transport).
+begin "transport sweep: sha256 and noop on procs over pipes and over shared memory"
+for tr in pipe shm; do
+    ex=seq,threads,procs; [ "$tr" = shm ] && ex=procs
+    must "$PB" sweep --out "$out/transport" --reps "$reps" --warmup "$warmup" \
+        --min-rounds "$rounds" --min-time "$min_time" -q -e "$ex" \
+        --transport "$tr" -W sha256 -w "$cpu_workers" -n "$cpu_tasks"
+    must "$PB" sweep --out "$out/transport" --reps "$reps" --warmup "$warmup" \
+        --min-rounds "$rounds" --min-time "$noop_time" -q -e "$ex" \
+        --transport "$tr" -W noop -w 2 -n 20 --vary payload_bytes="$payloads"
+done
+end
 
 # Python's executors beside C's on the same inputs (the same digests): the
 # report's "Threads or processes, in C and in Python" table.  Parameters
@@ -253,6 +279,7 @@ end
 begin "charts and REPORT.md"
 must scripts/py.sh scripts/plot.py "$out"
 must scripts/py.sh scripts/report.py "$out"
+must scripts/py.sh scripts/plot_transport.py "$out"
 end
 
 say ""

@@ -104,6 +104,8 @@ bad "unknown executor 'py-fibers'" run -W primes -e py-fibers
 bad "cannot be pinned" run -W primes -e py-threads --pin compact
 bad "cannot be pinned" run -W primes -e py-procs --cpus 0
 bad "no bounded queue" run -W primes -e py-threads --queue 4
+bad "--window and --transport need --executor procs" run -W primes -e py-procs --window 2
+bad "--window and --transport need --executor procs" run -W primes -e py-procs --transport shm
 bad "with Python: py-procs" run -W fault -e py-threads -p crash_rate=0.1
 bad "listed twice" sweep --out "$tmp/sw" -e py-threads,py-threads
 bad "drop the py- executors" sweep --out "$tmp/sw" -e py-threads -W fault -p crash_rate=0.5

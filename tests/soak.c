@@ -4,8 +4,9 @@
  * Round after round until SOAK_SECONDS (default 60) have passed, it builds
  * an executor of a random kind (seq, threads, procs) and configuration
  * (workers, bounded queue in every on_full mode, recycling, per-task
- * timeout) and drives it with a random mix of normal, failing, slow,
- * printing, forking, crashing, hanging and fork-then-crash tasks, random
+ * timeout, and for procs its window and transport, pipes or shared
+ * memory) and drives it with a random mix of normal (some with large
+ * payloads), failing, slow, printing, forking, crashing, hanging and fork-then-crash tasks, random
  * cancels, callbacks that submit, then-chains, worker kills, a child the
  * application forks, and a shutdown racing the submissions; then it
  * destroys the executor and checks the invariants:
@@ -118,9 +119,10 @@ static int fork_child(bool in_worker, uint32_t ms)
 static int task_main(const void *p, size_t len, ex_buf *out)
 {
     task_in in;
-    if (len != sizeof in)
+    if (len < sizeof in)
         return 99;
     memcpy(&in, p, sizeof in);
+    size_t pad = len - sizeof in; /* echoed after the result */
     switch (in.kind) {
     case K_FAIL:
         return (int)in.arg;
@@ -145,14 +147,17 @@ static int task_main(const void *p, size_t len, ex_buf *out)
     default:
         break;
     }
-    return put_u64(out, expected_out(in.id));
+    if (put_u64(out, expected_out(in.id)) != 0)
+        return 90;
+    return ex_buf_append(out, (const char *)p + sizeof in, pad) ? 90 : 0;
 }
 
-/* A chain's task: its input is the parent's 8-byte output. */
+/* A chain's task: its input is the parent's output, 8 bytes (then the
+ * parent's echoed padding, if any). */
 static int task_then(const void *p, size_t len, ex_buf *out)
 {
     uint64_t v;
-    if (len != sizeof v)
+    if (len < sizeof v)
         return 98;
     memcpy(&v, p, sizeof v);
     return put_u64(out, mix64(v ^ 0x7e11ull));
@@ -163,6 +168,10 @@ static int task_then(const void *p, size_t len, ex_buf *out)
 typedef struct slot {
     ex_future *f;
     task_in in;
+    unsigned char *padded; /* in, then pad bytes (NULL: in alone): large
+                              payloads, through a process pool's region
+                              with EX_TRANSPORT_SHM */
+    size_t pad;
     int parent;        /* K_THEN: the parent's slot */
     bool cancel_tried;
     atomic_int finals; /* completion callbacks run */
@@ -171,7 +180,7 @@ typedef struct slot {
 typedef struct counters {
     uint64_t rounds, tasks, by_kind[K_COUNT];
     uint64_t cancels, kills, racing_shutdowns, app_forks, rejected_caller_runs,
-        callback_submits, cancelling_shutdowns;
+        callback_submits, cancelling_shutdowns, padded;
 } counters;
 
 typedef struct round {
@@ -206,6 +215,8 @@ static slot *take_slot(round *rd, uint32_t kind, uint32_t arg)
     }
     slot *s = &rd->slots[i];
     memset(&s->in, 0, sizeof s->in);
+    s->padded = NULL;
+    s->pad = 0;
     s->f = NULL;
     s->parent = -1;
     s->cancel_tried = false;
@@ -264,6 +275,8 @@ static void choose_config(round *rd)
     if (cfg->kind == EX_PROCS) {
         cfg->max_tasks_per_worker = chance(&rd->r, 40) ? 1 + below(&rd->r, 3) : 0;
         cfg->timeout_ns = chance(&rd->r, 50) ? (300 + below(&rd->r, 700)) * MS : 0;
+        cfg->window = chance(&rd->r, 25) ? 1 : 1 + below(&rd->r, 16);
+        cfg->transport = (ex_transport)below(&rd->r, 2);
     }
 }
 
@@ -301,6 +314,22 @@ static uint32_t choose_arg(round *rd, uint32_t kind)
     }
 }
 
+/* Gives s a large input: its task_in, then 16 bytes .. 256 KiB derived
+ * from its id (echoed back by the task). */
+static bool pad_slot(round *rd, slot *s)
+{
+    size_t pad = 16 + below(&rd->r, 256u << 10);
+    s->padded = malloc(sizeof s->in + pad);
+    if (!s->padded)
+        return false;
+    memcpy(s->padded, &s->in, sizeof s->in);
+    for (size_t i = 0; i < pad; i++)
+        s->padded[sizeof s->in + i] = (unsigned char)mix64(s->in.id + i / 8);
+    s->pad = pad;
+    rd->c->padded++;
+    return true;
+}
+
 /* One submission and what may hang on it: a chain, a submitting callback,
  * a cancel of an earlier task, a worker kill. */
 static void submit_one(round *rd)
@@ -311,7 +340,13 @@ static void submit_one(round *rd)
         return;
     rd->c->by_kind[kind]++;
     rd->mine[rd->nmine++] = (int)(s - rd->slots);
-    if (ex_submit(rd->ex, task_main, &s->in, sizeof s->in, &s->f) != 0)
+    const void *in = &s->in;
+    size_t len = sizeof s->in;
+    if (kind == K_NORMAL && chance(&rd->r, 25) && pad_slot(rd, s)) {
+        in = s->padded;
+        len += s->pad;
+    }
+    if (ex_submit(rd->ex, task_main, in, len, &s->f) != 0)
         s->f = NULL; /* EX_EFULL, EX_ESHUTDOWN, EX_EBROKEN: not accepted */
     watch(s);
     if (s->f && chance(&rd->r, 15)) {
@@ -445,7 +480,10 @@ static bool check_slot(round *rd, slot *s)
         uint64_t v;
         if (must_fail(s->in.kind))
             return round_fail(rd, "slot %d (%s) succeeded", i, kind_names[s->in.kind]);
-        if (len != sizeof v || (memcpy(&v, out, sizeof v), v != expected_out(s->in.id)))
+        if (len != sizeof v + s->pad ||
+            (memcpy(&v, out, sizeof v), v != expected_out(s->in.id)) ||
+            (s->pad && memcmp((const char *)out + sizeof v,
+                              s->padded + sizeof s->in, s->pad) != 0))
             return round_fail(rd, "slot %d (%s): output wrong (%zu bytes)", i,
                               kind_names[s->in.kind], len);
         return true;
@@ -589,8 +627,10 @@ static bool run_round(round *rd)
         }
     ok = ok && check_output(rd, &cap);
     fd_capture_close(&cap);
-    for (int i = 0; i < ns; i++)
+    for (int i = 0; i < ns; i++) {
         ex_future_release(rd->slots[i].f);
+        free(rd->slots[i].padded);
+    }
     return ok && check_counts(rd, before);
 }
 
@@ -653,12 +693,13 @@ static void report(const counters *c, double secs, uint64_t failed)
             ", cancel %" PRIu64 ", worker kill %" PRIu64 ", racing shutdown %" PRIu64
             ", cancelling shutdown %" PRIu64 ", app fork %" PRIu64
             ", procs+caller-runs %" PRIu64 "); also %" PRIu64 " chains, %" PRIu64
-            " submitting callbacks\n",
+            " submitting callbacks, %" PRIu64 " large payloads\n",
             secs, c->rounds, c->tasks, faults, c->by_kind[K_FAIL], c->by_kind[K_SLOW],
             c->by_kind[K_PRINT], c->by_kind[K_FORK], c->by_kind[K_CRASH],
             c->by_kind[K_HANG], c->by_kind[K_FORK_CRASH], c->cancels, c->kills,
             c->racing_shutdowns, c->cancelling_shutdowns, c->app_forks,
-            c->rejected_caller_runs, c->by_kind[K_THEN], c->callback_submits);
+            c->rejected_caller_runs, c->by_kind[K_THEN], c->callback_submits,
+            c->padded);
     fprintf(stderr, "soak: %" PRIu64 " rounds passed, %" PRIu64 " failed\n",
             c->rounds - failed, failed);
 }
@@ -699,11 +740,13 @@ int main(void)
         if (!ok) {
             failed++;
             fprintf(stderr, "soak: FAILED round %" PRIu64 " (%s, %u workers, queue %zu "
-                            "on_full %d, recycle %u, timeout %" PRId64 " ms): %s\n"
+                            "on_full %d, recycle %u, timeout %" PRId64 " ms, window %u, "
+                            "transport %s): %s\n"
                             "soak: replay: make soak SOAK_SEED=0x%" PRIx64 " SOAK_SECONDS=0\n",
                     i, ex_kind_name(rd->cfg.kind), rd->cfg.max_workers,
                     rd->cfg.queue_capacity, (int)rd->cfg.on_full,
-                    rd->cfg.max_tasks_per_worker, (int64_t)(rd->cfg.timeout_ns / MS), rd->why,
+                    rd->cfg.max_tasks_per_worker, (int64_t)(rd->cfg.timeout_ns / MS),
+                    rd->cfg.window, ex_transport_name(rd->cfg.transport), rd->why,
                     rd->seed);
             break;
         }

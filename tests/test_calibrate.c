@@ -145,6 +145,36 @@ static void test_pipe_and_condvar(void **state)
     assert_same(s0);
 }
 
+/* The bandwidth measures: bytes move (a positive time per transfer, under
+ * a generous bound), the child is reaped, and bad arguments are refused. */
+static void test_bandwidth(void **state)
+{
+    (void)state;
+    snapshot s0 = take();
+    pb_pin_plan *cross = NULL;
+    char err[256];
+    if (pb_cal_pair_plan(1, NULL, &cross, err, sizeof err) != 0)
+        cross = NULL;
+    double ns = -1;
+    assert_int_equal(pb_cal_memcpy_bw(1 << 20, 10, &ns), 0);
+    assert_between("memcpy 1 MiB", ns, 1000, 1e9 * test_slow());
+    const pb_pin_plan *plans[] = {NULL, cross};
+    for (size_t i = 0; i < 2; i++) {
+        if (i == 1 && !cross)
+            continue;
+        ns = -1;
+        assert_int_equal(pb_cal_pipe_bw(plans[i], 1 << 20, 5, &ns), 0);
+        assert_between("pipe 1 MiB", ns, 1000, 10e9 * test_slow());
+        assert_int_equal(pb_cal_pipe_bw(plans[i], 100, 50, &ns), 0);
+    }
+    assert_int_equal(pb_cal_memcpy_bw(0, 1, &ns), -EINVAL);
+    assert_int_equal(pb_cal_memcpy_bw(1, 0, &ns), -EINVAL);
+    assert_int_equal(pb_cal_pipe_bw(NULL, 1, 1, NULL), -EINVAL);
+    assert_int_equal(pb_cal_pipe_bw(NULL, 0, 1, &ns), -EINVAL);
+    pb_pin_plan_destroy(cross);
+    assert_same(s0);
+}
+
 static void test_create_and_fork(void **state)
 {
     (void)state;
@@ -249,7 +279,9 @@ static void check_calibrate_json(const char *json, unsigned nmeasures)
     static const char *names[] = {
         "pipe_rtt_same_pu", "pipe_rtt_cross_core", "condvar_rtt_same_pu",
         "condvar_rtt_cross_core", "pipe_syscall_pair", "context_switch",
-        "thread_create_join", "fork_wait_1mib", "fork_wait_256mib"};
+        "thread_create_join", "fork_wait_1mib", "fork_wait_256mib",
+        "memcpy_bw_1mib", "memcpy_bw_64mib", "pipe_bw_64kib", "pipe_bw_1mib",
+        "pipe_bw_64mib"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char want[64];
         snprintf(want, sizeof want, "\"name\": \"%s\"", names[i]);
@@ -258,7 +290,7 @@ static void check_calibrate_json(const char *json, unsigned nmeasures)
     static const char *keys[] = {"\"unit\": \"ns\"", "\"median\": ", "\"p5\": ",
                                  "\"p95\": ", "\"min\": ", "\"reps\": ",
                                  "\"iters\": ", "\"pinning\": ", "\"ci_low\": ",
-                                 "\"ci_level\": ", "\"skipped\": "};
+                                 "\"ci_level\": ", "\"skipped\": ", "\"bytes\": "};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         assert_int_equal(count(json, keys[i]), nmeasures);
 }
@@ -483,6 +515,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pair_plans),
         cmocka_unit_test(test_pipe_and_condvar),
+        cmocka_unit_test(test_bandwidth),
         cmocka_unit_test(test_create_and_fork),
         cmocka_unit_test(test_json_checker),
         cmocka_unit_test(test_run_and_json),

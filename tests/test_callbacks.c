@@ -122,7 +122,7 @@ static void test_then(void **state)
     }
     /* Cancellation propagates along the chain. */
     for (size_t k = 0; k < NKINDS(pool_kinds); k++) {
-        ex_executor *ex = make(pool_kinds[k], 1);
+        ex_executor *ex = make_unpipelined(pool_kinds[k], 1);
         ex_future *g, *a, *b, *c;
         uint32_t v = 1;
         assert_int_equal(ex_submit(ex, task_gate, NULL, 0, &g), 0);

@@ -56,7 +56,7 @@ static void test_cancel(void **state)
 {
     (void)state;
     for (size_t k = 0; k < NKINDS(pool_kinds); k++) {
-        ex_executor *ex = make(pool_kinds[k], 1);
+        ex_executor *ex = make_unpipelined(pool_kinds[k], 1);
         ex_future *run, *pend;
         assert_int_equal(ex_submit(ex, task_gate, NULL, 0, &run), 0);
         uint32_t v = 5;

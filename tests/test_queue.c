@@ -31,6 +31,9 @@ static void test_on_full(void **state)
             cfg.max_workers = 1;
             cfg.queue_capacity = 2;
             cfg.on_full = (ex_on_full)policy;
+            /* The bound counts tasks waiting in the queue: the process
+             * pool's windows hold more, sent ahead (test_window.c). */
+            cfg.window = 1;
             ex_executor *ex;
             if (pool_kinds[k] == EX_PROCS && policy == EX_ON_FULL_CALLER_RUNS) {
                 /* No isolation in the caller: refused (test_faults). */

@@ -27,8 +27,9 @@ static void test_shutdown_matrix(void **state)
                 ex_executor *ex = make(pool_kinds[k], 1);
                 ex_future *fs[6];
                 uint32_t v = 1;
+                uint64_t begun = gate_starts();
                 assert_int_equal(ex_submit(ex, task_gate, NULL, 0, &fs[0]), 0);
-                wait_running(fs[0]);
+                wait_gate_starts(begun + 1); /* begun: never cancelled */
                 for (int i = 1; i < 6; i++)
                     assert_int_equal(ex_submit(ex, task_double, &v, sizeof v, &fs[i]), 0);
                 pthread_t th;
@@ -49,9 +50,16 @@ static void test_shutdown_matrix(void **state)
                     }
                 } else {
                     assert_int_equal(ex_future_state(fs[0]), EX_RUNNING);
-                    for (int i = 1; i < 6; i++)
-                        assert_int_equal(ex_future_state(fs[i]),
-                                         cancel ? EX_CANCELLED : EX_PENDING);
+                    /* The process pool sends tasks ahead into its worker's
+                     * window (RUNNING for the API, though not begun) as
+                     * soon as its dispatcher takes them. */
+                    for (int i = 1; i < 6; i++) {
+                        ex_state s = ex_future_state(fs[i]);
+                        if (cancel)
+                            assert_int_equal(s, EX_CANCELLED);
+                        else if (pool_kinds[k] != EX_PROCS || s != EX_RUNNING)
+                            assert_int_equal(s, EX_PENDING);
+                    }
                     gate_open(1);
                     ex_destroy(ex);
                     ex = NULL;

@@ -34,7 +34,7 @@ static wire_stats sample_stats(void)
         .start_ns = 1000, .end_ns = 2000, .cpu_ns = 900,
         .nvcsw = -3, .nivcsw = INT64_MIN,
         .input_done_ns = 999, .output_start_ns = 2001,
-        .cpu = -1, .pid = 4242,
+        .cpu = -1, .pid = 4242, .read_begin_ns = 0xfedcba9876543210ull,
     };
     return s;
 }
@@ -49,8 +49,9 @@ static size_t build_frame(unsigned char *buf, const wire_header *h,
         ex__wire_stats_encode(s, buf + n);
         n += WIRE_STATS_SIZE;
     }
-    memcpy(buf + n, payload, (size_t)h->len);
-    return n + (size_t)h->len;
+    size_t inl = (size_t)ex__wire_inline_len(h);
+    memcpy(buf + n, payload, inl);
+    return n + inl;
 }
 
 static void test_header_layout(void **state)
@@ -68,6 +69,7 @@ static void test_header_layout(void **state)
         0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01,
         0x10, 0x32, 0x54, 0x76, 0x98, 0xba, 0xdc, 0xfe,
         0x22, 0x11, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
     };
     assert_memory_equal(b, want, sizeof want);
 
@@ -80,6 +82,19 @@ static void test_header_layout(void **state)
     assert_true(d.id == h.id);
     assert_true(d.fn == h.fn);
     assert_true(d.len == 0x1122);
+    assert_true(d.off == 0);
+    assert_true(ex__wire_inline_len(&d) == 0x1122);
+
+    /* A payload in the sender's region: offset at 40, nothing inline. */
+    h.flags = WIRE_F_SHM | WIRE_F_CPU_UNDER_ZERO;
+    h.off = 0x0102030405ull;
+    ex__wire_header_encode(&h, b);
+    static const unsigned char off[8] = {0x05, 0x04, 0x03, 0x02, 0x01, 0, 0, 0};
+    assert_memory_equal(b + 40, off, sizeof off);
+    assert_int_equal(b[6], WIRE_F_SHM | WIRE_F_CPU_UNDER_ZERO);
+    assert_int_equal(ex__wire_header_decode(b, sizeof b, 0, &d), 0);
+    assert_true(d.off == h.off && d.len == 0x1122);
+    assert_true(ex__wire_inline_len(&d) == 0);
 }
 
 static void test_stats_round_trip(void **state)
@@ -95,6 +110,8 @@ static void test_stats_round_trip(void **state)
     assert_true(d.input_done_ns == 999 && d.output_start_ns == 2001);
     assert_int_equal(d.cpu, -1);
     assert_int_equal(d.pid, 4242);
+    assert_true(d.read_begin_ns == 0xfedcba9876543210ull);
+    assert_int_equal(b[64], 0x10); /* little-endian, at 64 */
 }
 
 static void test_decode_rejects(void **state)
@@ -147,6 +164,34 @@ static void test_decode_rejects(void **state)
     assert_int_equal(ex__wire_header_decode(b, sizeof b, SIZE_MAX, &d), 0);
     assert_int_equal(ex__wire_header_decode(b, sizeof b, 0, &d), WIRE_ETOOBIG);
 
+    /* Shared-memory frames: an offset needs the flag, the flag a frame
+     * that carries a payload (or READY, where it says the region is
+     * mapped), and the range must stay below WIRE_MAX_OFFSET. */
+    h = sample_header(WIRE_TASK, 100);
+    h.off = 64;
+    ex__wire_header_encode(&h, b);
+    assert_int_equal(ex__wire_header_decode(b, sizeof b, 0, &d), WIRE_EFLAGS);
+    h.flags = WIRE_F_SHM;
+    ex__wire_header_encode(&h, b);
+    assert_int_equal(ex__wire_header_decode(b, sizeof b, 0, &d), 0);
+    h.off = WIRE_MAX_OFFSET - 99;
+    ex__wire_header_encode(&h, b);
+    assert_int_equal(ex__wire_header_decode(b, sizeof b, 0, &d), WIRE_ELEN);
+    h.off = WIRE_MAX_OFFSET - 100;
+    ex__wire_header_encode(&h, b);
+    assert_int_equal(ex__wire_header_decode(b, sizeof b, 0, &d), 0);
+    h.off = UINT64_MAX;
+    ex__wire_header_encode(&h, b);
+    assert_int_equal(ex__wire_header_decode(b, sizeof b, 0, &d), WIRE_ELEN);
+    static const uint16_t no_payload[] = {WIRE_INIT_FAIL, WIRE_EXIT, WIRE_READY};
+    for (size_t i = 0; i < 3; i++) {
+        h = sample_header(no_payload[i], 0);
+        h.flags = WIRE_F_SHM;
+        ex__wire_header_encode(&h, b);
+        assert_int_equal(ex__wire_header_decode(b, sizeof b, 0, &d),
+                         no_payload[i] == WIRE_READY ? 0 : WIRE_ELEN);
+    }
+
     assert_true(ex__wire_max_payload(0) == WIRE_DEFAULT_MAX_PAYLOAD);
     assert_true(ex__wire_max_payload(12) == 12);
     assert_non_null(ex__wire_strerror(WIRE_ETOOBIG));
@@ -179,9 +224,10 @@ static void feed_and_check(const unsigned char *stream, size_t n, size_t step,
         assert_int_equal(r.hdr.type, hs[frames].type);
         assert_true(r.hdr.id == hs[frames].id);
         assert_true(r.hdr.len == hs[frames].len);
-        assert_int_equal(r.payload.len, (size_t)hs[frames].len);
-        if (r.hdr.len)
-            assert_memory_equal(r.payload.data, payloads[frames], r.hdr.len);
+        assert_true(r.hdr.off == hs[frames].off);
+        assert_int_equal(r.payload.len, (size_t)ex__wire_inline_len(&hs[frames]));
+        if (r.payload.len)
+            assert_memory_equal(r.payload.data, payloads[frames], r.payload.len);
         if (r.hdr.type == WIRE_RESULT) {
             assert_int_equal(r.stats.pid, 4242);
             assert_true(r.stats.nivcsw == INT64_MIN);
@@ -202,22 +248,27 @@ static void test_reader_stream(void **state)
     for (size_t i = 0; i < sizeof p0; i++)
         p0[i] = (unsigned char)(i * 7);
     memcpy(p1, "abc", 3);
-    wire_header hs[4] = {
+    /* Several frames back to back, as a window's results come: one of
+     * them with its payload in the sender's region (nothing inline). */
+    wire_header hs[5] = {
         sample_header(WIRE_READY, 0),
         sample_header(WIRE_RESULT, sizeof p0),
         sample_header(WIRE_TASK, sizeof p1),
+        sample_header(WIRE_RESULT, 1 << 20),
         sample_header(WIRE_RESULT, 0),
     };
-    const unsigned char *pl[4] = {NULL, p0, p1, NULL};
+    hs[3].flags = WIRE_F_SHM;
+    hs[3].off = 4096;
+    const unsigned char *pl[5] = {NULL, p0, p1, NULL, NULL};
     wire_stats st = sample_stats();
-    unsigned char stream[4 * (WIRE_HEADER_SIZE + WIRE_STATS_SIZE) + 1003];
+    unsigned char stream[5 * (WIRE_HEADER_SIZE + WIRE_STATS_SIZE) + 1003];
     size_t n = 0;
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 5; i++)
         n += build_frame(stream + n, &hs[i], &st, pl[i] ? pl[i] : p1);
 
-    size_t steps[] = {0, 1, 2, 3, 7, 39, 40, 41, 64, 103, 104, 105, 999};
+    size_t steps[] = {0, 1, 2, 3, 7, 47, 48, 49, 64, 119, 120, 121, 999};
     for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++)
-        feed_and_check(stream, n, steps[i], 4, hs, pl);
+        feed_and_check(stream, n, steps[i], 5, hs, pl);
 }
 
 static void test_reader_direct(void **state)

@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -379,13 +380,27 @@ static const ex_kind pool_kinds[] = {EX_THREADS, EX_PROCS};
  * pipe: it works the same in a thread and in a forked worker, and no test
  * depends on how fast a loaded machine runs.  Made (gate_setup, as a
  * cmocka group setup) before any ex_create and without O_CLOEXEC, so that
- * forked workers inherit it. */
+ * forked workers inherit it.  A gate task counts its start in a shared
+ * counter (MAP_SHARED, so a forked worker's count shows here): RUNNING
+ * is not begun in the process pool, which sends tasks ahead. */
 static int gate_fd[2] __attribute__((unused)) = {-1, -1};
+static _Atomic uint64_t *gate_started __attribute__((unused));
+
+/* The start counter alone (a group setup that makes its own gate pipe). */
+static inline int gate_counter_setup(void)
+{
+    void *m = mmap(NULL, sizeof *gate_started, PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+        return -1;
+    gate_started = m;
+    return 0;
+}
 
 static inline int gate_setup(void **state)
 {
     (void)state;
-    return pipe(gate_fd);
+    return pipe(gate_fd) || gate_counter_setup();
 }
 
 static inline int gate_teardown(void **state)
@@ -393,6 +408,8 @@ static inline int gate_teardown(void **state)
     (void)state;
     close(gate_fd[0]);
     close(gate_fd[1]);
+    munmap((void *)gate_started, sizeof *gate_started);
+    gate_started = NULL;
     return 0;
 }
 
@@ -405,11 +422,26 @@ static inline void gate_open(int n)
     }
 }
 
+/* Gate tasks begun so far, and waiting until that count reaches n. */
+static inline uint64_t gate_starts(void)
+{
+    return atomic_load(gate_started);
+}
+
+static inline void wait_gate_starts(uint64_t n)
+{
+    for (int i = 0; i < 20000 * test_slow() && gate_starts() < n; i++)
+        sleep_ms(1);
+    assert_true(gate_starts() >= n);
+}
+
 /* Blocks until the test opens the gate; output "gated". */
 static inline int task_gate(const void *in, size_t len, ex_buf *out)
 {
     (void)in;
     (void)len;
+    if (gate_started)
+        atomic_fetch_add(gate_started, 1);
     char c;
     ssize_t r;
     do
@@ -467,6 +499,26 @@ static inline int task_fail_odd(const void *in, size_t len, ex_buf *out)
     return ex_buf_append(out, &v, sizeof v) ? 9 : 0;
 }
 
+/* Crashes its process (abort, no core file). */
+static inline int task_abort(const void *in, size_t len, ex_buf *out)
+{
+    (void)in;
+    (void)len;
+    (void)out;
+    crash_now();
+}
+
+/* Never returns (a process-pool timeout ends it). */
+static inline int task_hang(const void *in, size_t len, ex_buf *out)
+{
+    (void)in;
+    (void)len;
+    (void)out;
+    for (;;)
+        pause();
+    return 95;
+}
+
 /* An initializer that fails: the executor is broken from the start. */
 static inline int init_fail(void *arg)
 {
@@ -481,6 +533,61 @@ static inline ex_executor *make(ex_kind kind, unsigned workers)
     ex_config cfg;
     ex_config_init(&cfg, kind);
     cfg.max_workers = workers;
+    ex_executor *ex = NULL;
+    assert_int_equal(ex_create(&cfg, &ex), 0);
+    assert_non_null(ex);
+    return ex;
+}
+
+/* The process pool's settings the tests vary (the rest are defaults). */
+typedef struct procs_opts {
+    unsigned workers, window, max_tasks;
+    int64_t timeout_ns;
+    size_t max_payload;
+    ex_transport transport;
+} procs_opts;
+
+static const ex_transport all_transports[] __attribute__((unused)) = {
+    EX_TRANSPORT_PIPE, EX_TRANSPORT_SHM};
+
+/* A process pool with these settings, started and not broken. */
+static inline ex_executor *make_procs(procs_opts o)
+{
+    ex_config cfg;
+    ex_config_init(&cfg, EX_PROCS);
+    cfg.max_workers = o.workers;
+    cfg.window = o.window;
+    cfg.max_tasks_per_worker = o.max_tasks;
+    cfg.timeout_ns = o.timeout_ns;
+    cfg.max_payload = o.max_payload;
+    cfg.transport = o.transport;
+    ex_executor *ex = NULL;
+    assert_int_equal(ex_create(&cfg, &ex), 0);
+    assert_non_null(ex);
+    assert_int_equal(ex_workers(ex), o.workers);
+    assert_false(ex_is_broken(ex));
+    return ex;
+}
+
+/* ex_submit that must succeed. */
+static inline ex_future *submit_ok(ex_executor *ex, ex_task_fn fn,
+                                   const void *in, size_t len)
+{
+    ex_future *f = NULL;
+    assert_int_equal(ex_submit(ex, fn, in, len, &f), 0);
+    assert_non_null(f);
+    return f;
+}
+
+/* A pool whose tasks queued behind the running ones stay PENDING until a
+ * worker is free, so that a test may cancel them: the process pool with a
+ * window of 1 (by default it sends tasks ahead, RUNNING for the API). */
+static inline ex_executor *make_unpipelined(ex_kind kind, unsigned workers)
+{
+    ex_config cfg;
+    ex_config_init(&cfg, kind);
+    cfg.max_workers = workers;
+    cfg.window = 1;
     ex_executor *ex = NULL;
     assert_int_equal(ex_create(&cfg, &ex), 0);
     assert_non_null(ex);

@@ -35,10 +35,15 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--tasks", type=int, default=20000)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--kinds", default="thread,process",
+                    help="comma-separated: thread, process (default both)")
     args = ap.parse_args()
     if args.tasks < 1 or args.workers < 1:
         ap.error("--tasks and --workers must be >= 1")
-    for kind in ("thread", "process"):
+    kinds = [k for k in args.kinds.split(",") if k]
+    if not kinds or any(k not in ("thread", "process") for k in kinds):
+        ap.error("--kinds takes thread and/or process")
+    for kind in kinds:
         print(json.dumps(measure(kind, args.workers, args.tasks)), flush=True)
 
 
