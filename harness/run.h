@@ -8,7 +8,9 @@
 #ifndef POOLBENCH_RUN_H
 #define POOLBENCH_RUN_H
 
+#include "arrival.h"
 #include "executor.h"
+#include "timeline.h"
 #include "workload.h"
 
 #include <stdbool.h>
@@ -30,6 +32,25 @@ typedef struct pb_run_opts {
     size_t tasks;
     uint64_t seed;
     size_t queue_capacity;     /* 0 = unbounded */
+    ex_on_full on_full;        /* what a full bounded queue does to a submit */
+    /* How tasks arrive (arrival.h): BATCH submits all at once; FIXED and
+     * POISSON at `rate` tasks per second, open loop, seeded by seed, with
+     * every latency and queue wait taken from the task's intended arrival. */
+    pb_arrival arrival;
+    double rate;
+    /* 0: one ex_submit per task.  >= 1: the tasks go through ex_map with
+     * this chunksize (BATCH arrivals, one-stage workloads); latency is then
+     * the run's start to the result's return, in input order, and the
+     * wait / CPU / blocked split is not measured. */
+    size_t chunksize;
+    /* The executor's gauges (ex_executor_stats) sampled every sample_ms
+     * into r->samples while the run goes on (0 = not sampled). */
+    unsigned sample_ms;
+    /* A stall injected in the submitter: it sleeps stall_ns after
+     * submitting task stall_at (0 ns = none).  For tests, and to show what
+     * latency from the intended arrival is for. */
+    size_t stall_at;
+    uint64_t stall_ns;
     unsigned max_tasks_per_worker;
     int64_t timeout_ns;        /* procs per-task timeout, 0 = none */
     unsigned procs_window;     /* procs tasks in flight per worker (0 =
@@ -75,6 +96,15 @@ typedef struct pb_run_result {
     size_t digest_tasks;       /* outputs the digest covers (the first ones) */
     double throughput;         /* tasks / wall_s */
     size_t tasks, tasks_ok, tasks_failed, check_failed;
+    /* Submits refused by a full queue (on_full = reject): never accepted,
+     * so neither ok nor failed.  caller_ran: tasks a full queue made the
+     * submitter run itself (on_full = caller-runs), from the gauges. */
+    size_t tasks_rejected;
+    uint64_t caller_ran;
+    /* The rate at which the submitter issued the tasks (tasks per second,
+     * first submit to last): the offered rate unless the submitter fell
+     * behind (a blocking queue, too little CPU).  0 for one task. */
+    double achieved_rate;
     pb_error_count errors[PB_MAX_ERROR_KINDS];
     size_t nerrors;
     size_t errors_other;       /* failures beyond PB_MAX_ERROR_KINDS kinds */
@@ -111,6 +141,9 @@ typedef struct pb_run_result {
      * asked for. */
     double *latencies;
     size_t nlatencies;
+    /* The gauges over time (pb_run_opts.sample_ms), allocated, or NULL. */
+    pb_sample *samples;
+    size_t nsamples;
 } pb_run_result;
 
 /* Runs one configuration.  0, or a negative EX_E* with a one-line message

@@ -1,0 +1,91 @@
+/*
+ * timeline.c: the gauge sampler of timeline.h.  One thread, one clock
+ * (absolute deadlines, so that a late wake-up does not shift every later
+ * sample), one growing array; the run's thread only starts and stops it.
+ */
+#include "timeline.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <time.h>
+
+struct pb_sampler {
+    ex_executor *ex;
+    uint64_t t0, interval_ns;
+    pthread_t thread;
+    atomic_bool stop;
+    pb_sample *v;
+    size_t n, cap;
+    int oom;
+};
+
+static void take(pb_sampler *s)
+{
+    if (s->oom)
+        return;
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : 256;
+        pb_sample *v = realloc(s->v, cap * sizeof *v);
+        if (!v) {
+            s->oom = 1; /* keep what was sampled */
+            return;
+        }
+        s->v = v;
+        s->cap = cap;
+    }
+    pb_sample *p = &s->v[s->n];
+    if (ex_executor_stats(s->ex, &p->g) != 0)
+        return;
+    p->t_s = (double)(ex_now_ns() - s->t0) / 1e9;
+    s->n++;
+}
+
+static void *sampler_main(void *arg)
+{
+    pb_sampler *s = arg;
+    uint64_t next = s->t0;
+    while (!atomic_load(&s->stop)) {
+        take(s);
+        next += s->interval_ns;
+        struct timespec ts = {(time_t)(next / 1000000000u), (long)(next % 1000000000u)};
+        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) != 0 &&
+               !atomic_load(&s->stop)) {
+        }
+    }
+    return NULL;
+}
+
+int pb_sampler_start(ex_executor *ex, unsigned interval_ms, uint64_t t0, pb_sampler **out)
+{
+    *out = NULL;
+    if (!ex || interval_ms == 0)
+        return EX_EINVAL;
+    pb_sampler *s = calloc(1, sizeof *s);
+    if (!s)
+        return EX_ENOMEM;
+    s->ex = ex;
+    s->t0 = t0;
+    s->interval_ns = (uint64_t)interval_ms * 1000000u;
+    atomic_init(&s->stop, false);
+    if (pthread_create(&s->thread, NULL, sampler_main, s) != 0) {
+        free(s);
+        return EX_ENOMEM;
+    }
+    *out = s;
+    return 0;
+}
+
+void pb_sampler_stop(pb_sampler *s, pb_sample **samples, size_t *n)
+{
+    *samples = NULL;
+    *n = 0;
+    if (!s)
+        return;
+    atomic_store(&s->stop, true);
+    pthread_join(s->thread, NULL);
+    take(s);
+    *samples = s->v;
+    *n = s->n;
+    free(s);
+}
