@@ -166,24 +166,6 @@ void pb_set_err(char *err, size_t errlen, const char *fmt, ...)
     va_end(ap);
 }
 
-int pb_opt_value(int argc, char **argv, int *i, const char *name, const char **val)
-{
-    const char *a = argv[*i];
-    size_t n = strlen(name);
-    if (strncmp(a, name, n) != 0)
-        return 0;
-    if (a[n] == '=') {
-        *val = a + n + 1;
-        return 1;
-    }
-    if (a[n] != 0)
-        return 0;
-    if (*i + 1 >= argc)
-        return -1;
-    *val = argv[++*i];
-    return 1;
-}
-
 bool pb_progress_enabled(void)
 {
     return isatty(STDERR_FILENO) && !getenv("POOLBENCH_NO_PROGRESS");

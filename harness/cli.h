@@ -44,11 +44,6 @@ int pb_parse_u64_list(const char *cmd, const char *opt, const char *text,
 void pb_set_err(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* --name VALUE or --name=VALUE at argv[*i]: 1 (matched, *val set, *i
- * advanced past a separate value), 0 (another option), -1 (value
- * missing). */
-int pb_opt_value(int argc, char **argv, int *i, const char *name, const char **val);
-
 /* Whether progress lines should be drawn (stderr is a terminal and
  * POOLBENCH_NO_PROGRESS is unset). */
 bool pb_progress_enabled(void);
