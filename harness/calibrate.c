@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -648,6 +649,105 @@ static void progress_line(const pb_cal_options *opt, size_t i, size_t n,
     fflush(stderr);
 }
 
+/* The two pair plans: same (one PU) and cross (two cores; NULL with a
+ * note in cross_note when there is one core).  0 or -errno with err. */
+static int make_pair_plans(const char *cpus, pb_pin_plan **same, pb_pin_plan **cross,
+                           char *cross_note, size_t notelen, char *err, size_t errlen)
+{
+    *same = *cross = NULL;
+    int rc = pb_cal_pair_plan(0, cpus, same, err, errlen);
+    if (rc < 0)
+        return rc;
+    rc = pb_cal_pair_plan(1, cpus, cross, cross_note, notelen);
+    if (rc < 0 && rc != -ENODEV) {
+        pb_set_err(err, errlen, "%s", cross_note);
+        pb_pin_plan_destroy(*same);
+        *same = NULL;
+        return rc;
+    }
+    return 0;
+}
+
+/* r's name, what, reps and iterations from m and the options. */
+static void result_init(pb_cal_result *r, const measure_def *m, const pb_cal_options *opt,
+                        unsigned reps)
+{
+    memset(r, 0, sizeof *r);
+    r->name = m->name;
+    r->what = m->what;
+    r->bytes = m->bytes;
+    r->reps = reps;
+    r->iters = opt->iters ? opt->iters : (opt->quick ? m->quick_iters : m->iters);
+}
+
+/* The untimed warm-up (page faults, lazy binding, caches) then the timed
+ * repetitions into samples, with the ballast mapped meanwhile.  0 or
+ * -errno with err. */
+static int sample_measure(const pb_cal_options *opt, const measure_def *m, size_t i,
+                          const pb_pin_plan *plan, const pb_cal_result *r, size_t ballast_bytes,
+                          double *samples, char *err, size_t errlen)
+{
+    const size_t nm = sizeof measures / sizeof measures[0];
+    void *ballast = NULL;
+    int rc = 0;
+    if (ballast_bytes && (rc = pb_cal_ballast(ballast_bytes, &ballast)) < 0) {
+        pb_set_err(err, errlen, "%s: cannot map %zu bytes of ballast: %s",
+                   m->name, ballast_bytes, strerror(-rc));
+        return rc;
+    }
+    double ns;
+    unsigned warm = r->iters / 4 ? r->iters / 4 : 1;
+    progress_line(opt, i, nm, m->name, 0, r->reps);
+    rc = run_once(m, plan, warm, &ns);
+    for (unsigned k = 0; rc == 0 && k < r->reps; k++) {
+        progress_line(opt, i, nm, m->name, k + 1, r->reps);
+        rc = run_once(m, plan, r->iters, &samples[k]);
+    }
+    pb_cal_ballast_free(ballast, ballast_bytes);
+    if (rc < 0)
+        pb_set_err(err, errlen, "%s: %s", m->name, strerror(-rc));
+    return rc;
+}
+
+/* Measures m (the i-th) into r: its summary and notes, or r marked
+ * skipped when it needs two cores and there is one.  0 or -errno. */
+static int measure_one(const pb_cal_options *opt, const measure_def *m, size_t i,
+                       const pb_pin_plan *same, const pb_pin_plan *cross,
+                       const char *cross_note, double *samples, pb_cal_result *r,
+                       char *err, size_t errlen)
+{
+    if (m->pin == PIN_CROSS && !cross) {
+        r->skipped = 1;
+        r->reps = 0;
+        snprintf(r->pinning, sizeof r->pinning, "-");
+        snprintf(r->note, sizeof r->note, "skipped: %s", cross_note);
+        return 0;
+    }
+    const pb_pin_plan *plan = m->pin == PIN_SAME ? same : m->pin == PIN_CROSS ? cross : NULL;
+    if (m->pin == PIN_NONE)
+        snprintf(r->pinning, sizeof r->pinning, "none (unbound)");
+    else
+        describe_pair(plan, m->parties, r->pinning, sizeof r->pinning);
+    size_t big = opt->big_fork_bytes ? opt->big_fork_bytes : 256 * MIB;
+    size_t bytes = m->ballast == SIZE_MAX ? big : m->ballast;
+    int rc = sample_measure(opt, m, i, plan, r, bytes, samples, err, errlen);
+    if (rc < 0)
+        return rc;
+    if ((rc = pb_summarize(samples, r->reps, &r->s)) < 0) {
+        pb_set_err(err, errlen, "%s: summary: %s", m->name, strerror(-rc));
+        return rc;
+    }
+    char warn[160];
+    if (pb_spread_warning(&r->s, 0, warn, sizeof warn))
+        snprintf(r->note, sizeof r->note, "%s", warn);
+    if (m->ballast == SIZE_MAX && bytes != 256 * MIB) {
+        size_t used = strlen(r->note);
+        snprintf(r->note + used, sizeof r->note - used,
+                 "%sballast %zu bytes instead of 256 MiB", used ? "; " : "", bytes);
+    }
+    return 0;
+}
+
 int pb_calibrate_run(const pb_cal_options *opt, pb_cal_result *results,
                      size_t *n, char *err, size_t errlen)
 {
@@ -655,93 +755,23 @@ int pb_calibrate_run(const pb_cal_options *opt, pb_cal_result *results,
         return -EINVAL;
     *n = 0;
     unsigned reps = opt->reps ? opt->reps : (opt->quick ? 5 : 11);
-    size_t big = opt->big_fork_bytes ? opt->big_fork_bytes : 256 * MIB;
-    const size_t nm = sizeof measures / sizeof measures[0];
-
-    pb_pin_plan *same = NULL, *cross = NULL;
+    pb_pin_plan *same, *cross;
     char cross_note[160] = "";
-    int rc = pb_cal_pair_plan(0, opt->cpus, &same, err, errlen);
+    int rc = make_pair_plans(opt->cpus, &same, &cross, cross_note, sizeof cross_note,
+                             err, errlen);
     if (rc < 0)
         return rc;
-    rc = pb_cal_pair_plan(1, opt->cpus, &cross, cross_note, sizeof cross_note);
-    if (rc < 0 && rc != -ENODEV) {
-        pb_set_err(err, errlen, "%s", cross_note);
-        pb_pin_plan_destroy(same);
-        return rc;
-    }
-
     double *samples = calloc(reps, sizeof *samples);
     if (!samples) {
-        pb_pin_plan_destroy(same);
-        pb_pin_plan_destroy(cross);
         pb_set_err(err, errlen, "out of memory");
-        return -ENOMEM;
+        rc = -ENOMEM;
     }
-    rc = 0;
-    for (size_t i = 0; i < nm && rc == 0; i++) {
-        const measure_def *m = &measures[i];
-        if (!measure_wanted(opt->only, m->name))
+    for (size_t i = 0; samples && i < sizeof measures / sizeof measures[0] && rc == 0; i++) {
+        if (!measure_wanted(opt->only, measures[i].name))
             continue;
-        pb_cal_result *r = &results[*n];
-        memset(r, 0, sizeof *r);
-        r->name = m->name;
-        r->what = m->what;
-        r->bytes = m->bytes;
-        r->reps = reps;
-        r->iters = opt->iters ? opt->iters : (opt->quick ? m->quick_iters : m->iters);
-        const pb_pin_plan *plan = m->pin == PIN_SAME ? same
-                                : m->pin == PIN_CROSS ? cross : NULL;
-        (*n)++;
-        if (m->pin == PIN_CROSS && !cross) {
-            r->skipped = 1;
-            r->reps = 0;
-            snprintf(r->pinning, sizeof r->pinning, "-");
-            snprintf(r->note, sizeof r->note, "skipped: %s", cross_note);
-            continue;
-        }
-        if (m->pin == PIN_NONE)
-            snprintf(r->pinning, sizeof r->pinning, "none (unbound)");
-        else
-            describe_pair(plan, m->parties, r->pinning, sizeof r->pinning);
-
-        size_t bytes = m->ballast == SIZE_MAX ? big : m->ballast;
-        void *ballast = NULL;
-        if (bytes) {
-            rc = pb_cal_ballast(bytes, &ballast);
-            if (rc < 0) {
-                pb_set_err(err, errlen, "%s: cannot map %zu bytes of ballast: %s",
-                        m->name, bytes, strerror(-rc));
-                break;
-            }
-        }
-        /* Untimed warm-up: page faults, lazy binding, caches. */
-        double ns;
-        unsigned warm = r->iters / 4 ? r->iters / 4 : 1;
-        progress_line(opt, i, nm, m->name, 0, reps);
-        rc = run_once(m, plan, warm, &ns);
-        for (unsigned k = 0; rc == 0 && k < reps; k++) {
-            progress_line(opt, i, nm, m->name, k + 1, reps);
-            rc = run_once(m, plan, r->iters, &samples[k]);
-        }
-        pb_cal_ballast_free(ballast, bytes);
-        if (rc < 0) {
-            pb_set_err(err, errlen, "%s: %s", m->name, strerror(-rc));
-            break;
-        }
-        rc = pb_summarize(samples, reps, &r->s);
-        if (rc < 0) {
-            pb_set_err(err, errlen, "%s: summary: %s", m->name, strerror(-rc));
-            break;
-        }
-        char warn[160];
-        if (pb_spread_warning(&r->s, 0, warn, sizeof warn))
-            snprintf(r->note, sizeof r->note, "%s", warn);
-        if (m->ballast == SIZE_MAX && bytes != 256 * MIB) {
-            size_t used = strlen(r->note);
-            snprintf(r->note + used, sizeof r->note - used,
-                     "%sballast %zu bytes instead of 256 MiB", used ? "; " : "",
-                     bytes);
-        }
+        pb_cal_result *r = &results[(*n)++];
+        result_init(r, &measures[i], opt, reps);
+        rc = measure_one(opt, &measures[i], i, same, cross, cross_note, samples, r, err, errlen);
     }
     progress_line(opt, 0, 0, NULL, 0, 0);
     free(samples);
@@ -911,19 +941,6 @@ void pb_cal_write_table(FILE *f, const pb_cal_result *results, size_t n)
     "--reps N, --iters N, --json FILE, --cpus LIST, --only LIST, --quick, --table, --help"
 
 
-static int cal_parse_uint(const char *s, unsigned long max, unsigned *out)
-{
-    if (!s || *s < '0' || *s > '9')
-        return -EINVAL;
-    char *end;
-    errno = 0;
-    unsigned long v = strtoul(s, &end, 10);
-    if (errno || *end || v < 1 || v > max)
-        return -EINVAL;
-    *out = (unsigned)v;
-    return 0;
-}
-
 /* Where the JSON goes: stdout, or a temporary file next to `path` that is
  * renamed over it once complete, so a reader never sees half a file. It is
  * created before measuring: an unwritable destination fails at once. */
@@ -1009,96 +1026,112 @@ static bool only_valid(const char *list)
     return true;
 }
 
-int pb_calibrate_main(int argc, char **argv)
-{
+typedef struct cal_cli {
     pb_cal_options opt;
-    memset(&opt, 0, sizeof opt);
-    const char *json = NULL;
-    int table = 0;
+    const char *json;   /* --json: a path, "-" or NULL for stdout */
+    bool table;
+} cal_cli;
 
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *val = NULL;
-        int m;
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            fputs(CAL_USAGE, stdout);
-            return 0;
-        }
-        if (strcmp(a, "--quick") == 0) {
-            opt.quick = 1;
-        } else if (strcmp(a, "--table") == 0) {
-            table = 1;
-        } else if ((m = pb_opt_value(argc, argv, &i, "--reps", &val)) != 0) {
-            if (m < 0 || cal_parse_uint(val, 1000, &opt.reps) < 0) {
-                fprintf(stderr, "poolbench calibrate: --reps: %s%s%s (accepted: "
-                        "an integer in 1..1000)\n", m < 0 ? "missing value" : "'",
-                        m < 0 ? "" : val, m < 0 ? "" : "' is not valid");
-                return 2;
-            }
-        } else if ((m = pb_opt_value(argc, argv, &i, "--iters", &val)) != 0) {
-            if (m < 0 || cal_parse_uint(val, 100000000, &opt.iters) < 0) {
-                fprintf(stderr, "poolbench calibrate: --iters: %s%s%s (accepted: "
-                        "an integer in 1..100000000)\n",
-                        m < 0 ? "missing value" : "'", m < 0 ? "" : val,
-                        m < 0 ? "" : "' is not valid");
-                return 2;
-            }
-        } else if ((m = pb_opt_value(argc, argv, &i, "--cpus", &val)) != 0) {
-            if (m < 0) {
-                fprintf(stderr, "poolbench calibrate: --cpus: missing value "
-                        "(accepted: a CPU list such as 0-3, 0,2 or 1)\n");
-                return 2;
-            }
-            opt.cpus = val;
-        } else if ((m = pb_opt_value(argc, argv, &i, "--only", &val)) != 0) {
-            if (m < 0 || !only_valid(val)) {
-                fprintf(stderr, "poolbench calibrate: --only: %s%s%s (accepted: "
-                        "measure names, comma-separated, as in the JSON)\n",
-                        m < 0 ? "missing value" : "'", m < 0 ? "" : val,
-                        m < 0 ? "" : "' names no measure");
-                return 2;
-            }
-            opt.only = val;
-        } else if ((m = pb_opt_value(argc, argv, &i, "--json", &val)) != 0) {
-            if (m < 0 || !*val) {
-                fprintf(stderr, "poolbench calibrate: --json: missing value "
-                        "(accepted: a file path, or - for stdout)\n");
-                return 2;
-            }
-            json = val;
-        } else {
-            fprintf(stderr, "poolbench calibrate: %s '%s' (accepted: %s)\n",
-                    a[0] == '-' ? "unknown option" : "unexpected argument", a,
-                    CAL_ACCEPTED);
-            return 2;
-        }
+/* One option: 0, -1 (--help printed) or the exit status after one
+ * message. */
+static int parse_option(int ch, const char *arg, char **argv, cal_cli *c)
+{
+    uint64_t v;
+    switch (ch) {
+    case 'Q': c->opt.quick = 1; return 0;
+    case 'T': c->table = true; return 0;
+    case 'r':
+        if (!pb_parse_u64("calibrate", "--reps", arg, 1, 1000, false, &v))
+            return PB_EXIT_USAGE;
+        c->opt.reps = (unsigned)v;
+        return 0;
+    case 'i':
+        if (!pb_parse_u64("calibrate", "--iters", arg, 1, 100000000, false, &v))
+            return PB_EXIT_USAGE;
+        c->opt.iters = (unsigned)v;
+        return 0;
+    case 'c': c->opt.cpus = arg; return 0;
+    case 'o':
+        if (!only_valid(arg))
+            return pb_usage_error("calibrate", "--only: '%s' names no measure (accepted: "
+                                  "measure names, comma-separated, as in the JSON)", arg);
+        c->opt.only = arg;
+        return 0;
+    case 'j':
+        if (!*arg)
+            return pb_usage_error("calibrate", "--json: empty value (accepted: a file path, "
+                                  "or - for stdout)");
+        c->json = arg;
+        return 0;
+    case 'h': fputs(CAL_USAGE, stdout); return -1;
+    case ':':
+        return pb_usage_error("calibrate", "option %s needs a value (accepted: %s)",
+                              argv[optind - 1], CAL_ACCEPTED);
+    default:
+        return pb_usage_error("calibrate", "unknown option '%s' (accepted: %s)",
+                              argv[optind - 1], CAL_ACCEPTED);
     }
+}
 
-    if (opt.cpus) {
-        /* A bad list is a usage error: check it before measuring. */
+/* The command line into c; a bad --cpus list is a usage error found
+ * before measuring.  0, -1 (--help) or the exit status. */
+static int parse_cli(int argc, char **argv, cal_cli *c)
+{
+    static const struct option opts[] = {
+        {"reps", required_argument, NULL, 'r'},
+        {"iters", required_argument, NULL, 'i'},
+        {"json", required_argument, NULL, 'j'},
+        {"cpus", required_argument, NULL, 'c'},
+        {"only", required_argument, NULL, 'o'},
+        {"quick", no_argument, NULL, 'Q'},
+        {"table", no_argument, NULL, 'T'},
+        {"help", no_argument, NULL, 'h'},
+        {0, 0, 0, 0},
+    };
+    memset(c, 0, sizeof *c);
+    int ch, rc;
+    opterr = 0;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1)
+        if ((rc = parse_option(ch, optarg, argv, c)))
+            return rc;
+    if (optind < argc)
+        return pb_usage_error("calibrate", "unexpected argument '%s' (accepted: %s)",
+                              argv[optind], CAL_ACCEPTED);
+    if (c->opt.cpus) {
         pb_pin_plan *probe;
         char perr[256];
-        int prc = pb_cal_pair_plan(0, opt.cpus, &probe, perr, sizeof perr);
+        int prc = pb_cal_pair_plan(0, c->opt.cpus, &probe, perr, sizeof perr);
         if (prc < 0) {
             fprintf(stderr, "poolbench calibrate: --cpus: %s\n", perr);
-            return prc == -EINVAL ? 2 : 1;
+            return prc == -EINVAL ? PB_EXIT_USAGE : 1;
         }
         pb_pin_plan_destroy(probe);
     }
+    return 0;
+}
+
+int pb_calibrate_main(int argc, char **argv)
+{
+    cal_cli c;
+    int rc = parse_cli(argc, argv, &c);
+    if (rc)
+        return rc < 0 ? 0 : rc;
     json_output out;
-    if (json_output_open(&out, json) < 0)
+    if (json_output_open(&out, c.json) < 0)
         return 1;
     int tty = isatty(STDERR_FILENO);
-    opt.progress = tty;
+    c.opt.progress = tty;
     pb_cal_result results[PB_CAL_NMEASURES];
     size_t n = 0;
     char err[256] = "";
-    int rc = pb_calibrate_run(&opt, results, &n, err, sizeof err);
+    rc = pb_calibrate_run(&c.opt, results, &n, err, sizeof err);
     if (rc < 0) {
         fprintf(stderr, "poolbench calibrate: %s\n", err);
-        json_output_close(&out, &opt, NULL, 0);
+        json_output_close(&out, &c.opt, NULL, 0);
         return 1;
     }
-    if (table || tty)
+    if (c.table || tty)
         pb_cal_write_table(stderr, results, n);
-    return json_output_close(&out, &opt, results, n) < 0 ? 1 : 0;
+    return json_output_close(&out, &c.opt, results, n) < 0 ? 1 : 0;
 }

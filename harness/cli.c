@@ -68,6 +68,94 @@ bool pb_parse_double(const char *cmd, const char *opt, const char *text,
     return true;
 }
 
+/* A whole number with an optional k/M/G suffix at *p, moving *p past it:
+ * false when there is no digit or it overflows. */
+static bool scan_u64(const char **p, bool suffixes, uint64_t *out)
+{
+    char *end;
+    if (**p < '0' || **p > '9')
+        return false;
+    errno = 0;
+    unsigned long long v = strtoull(*p, &end, 10);
+    if (errno)
+        return false;
+    unsigned shift = !suffixes ? 0 : *end == 'k' || *end == 'K' ? 10 : *end == 'M' ? 20
+                   : *end == 'G' ? 30 : 0;
+    if (shift) {
+        if (v > (UINT64_MAX >> shift))
+            return false;
+        v <<= shift;
+        end++;
+    }
+    *p = end;
+    *out = v;
+    return true;
+}
+
+/* One item of a list: N, or with ranges A-B or A-BxF.  *a, *b, *f (0 for
+ * consecutive values) describe it; false when it is malformed or out of
+ * the rule's range. */
+static bool scan_item(const char *item, const pb_list_rule *r, uint64_t *a, uint64_t *b,
+                      uint64_t *f)
+{
+    const char *p = item;
+    *f = 0;
+    if (!scan_u64(&p, r->suffixes, a))
+        return false;
+    *b = *a;
+    if (r->ranges && *p == '-') {
+        p++;
+        if (!scan_u64(&p, r->suffixes, b))
+            return false;
+        if (*p == 'x') {
+            p++;
+            if (!scan_u64(&p, false, f) || *f < 2)
+                return false;
+        }
+    }
+    return *p == 0 && *a >= r->min && *a <= *b && *b <= r->max;
+}
+
+static int list_item_error(const char *cmd, const char *opt, const char *item,
+                           const pb_list_rule *r)
+{
+    const char *sfx = r->suffixes ? " (k/M/G suffixes allowed)" : "";
+    if (r->ranges)
+        return pb_usage_error(cmd, "%s item '%s' is not N, A-B or A-BxF with %" PRIu64
+                              " <= A <= B <= %" PRIu64 " and F >= 2%s (e.g. 1,2,4 or 1-8 or 1-64x2)",
+                              opt, item, r->min, r->max, sfx);
+    return pb_usage_error(cmd, "%s item '%s' is not an integer in [%" PRIu64 ", %" PRIu64 "]%s",
+                          opt, item, r->min, r->max, sfx);
+}
+
+int pb_parse_u64_list(const char *cmd, const char *opt, const char *text,
+                      const pb_list_rule *rule, uint64_t *out, size_t *n)
+{
+    char buf[512];
+    if (strlen(text) >= sizeof buf)
+        return pb_usage_error(cmd, "%s is too long (at most %zu characters)", opt, sizeof buf - 1);
+    strcpy(buf, text);
+    *n = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        uint64_t a, b, f;
+        if (!scan_item(tok, rule, &a, &b, &f))
+            return list_item_error(cmd, opt, tok, rule);
+        for (uint64_t v = a;;) {
+            if (*n == rule->cap)
+                return pb_usage_error(cmd, "%s lists at most %zu values", opt, rule->cap);
+            out[(*n)++] = v;
+            /* The next value, unless it would pass b (or overflow). */
+            if (f ? v > b / f : v >= b)
+                break;
+            v = f ? v * f : v + 1;
+            if (v > b)
+                break;
+        }
+    }
+    return *n ? 0 : pb_usage_error(cmd, "%s is empty", opt);
+}
+
 void pb_set_err(char *err, size_t errlen, const char *fmt, ...)
 {
     if (!err || errlen == 0)
@@ -76,24 +164,6 @@ void pb_set_err(char *err, size_t errlen, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
-}
-
-int pb_opt_value(int argc, char **argv, int *i, const char *name, const char **val)
-{
-    const char *a = argv[*i];
-    size_t n = strlen(name);
-    if (strncmp(a, name, n) != 0)
-        return 0;
-    if (a[n] == '=') {
-        *val = a + n + 1;
-        return 1;
-    }
-    if (a[n] != 0)
-        return 0;
-    if (*i + 1 >= argc)
-        return -1;
-    *val = argv[++*i];
-    return 1;
 }
 
 bool pb_progress_enabled(void)

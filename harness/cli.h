@@ -23,15 +23,26 @@ bool pb_parse_u64(const char *cmd, const char *opt, const char *text,
 bool pb_parse_double(const char *cmd, const char *opt, const char *text,
                      double min, double max, double *out);
 
+/* What pb_parse_u64_list accepts: values in [min, max]; with suffixes
+ * k/M/G (x 1024^n); with ranges also A-B (every value from A to B) and
+ * A-BxF (A, A*F, A*F^2, ... up to B, F >= 2); at most cap values. */
+typedef struct pb_list_rule {
+    uint64_t min, max;
+    bool suffixes;
+    bool ranges;
+    size_t cap;
+} pb_list_rule;
+
+/* Parses a comma-separated list (e.g. "1,2,4", "1-8", "1-64x2", "64,4k,1M")
+ * into out[0..*n).  0, or PB_EXIT_USAGE after one message on stderr that
+ * names the option, the bad item and what is accepted. */
+int pb_parse_u64_list(const char *cmd, const char *opt, const char *text,
+                      const pb_list_rule *rule, uint64_t *out, size_t *n);
+
 /* Formats a one-line message into err (nothing if err is NULL or errlen
  * is 0). */
 void pb_set_err(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-
-/* --name VALUE or --name=VALUE at argv[*i]: 1 (matched, *val set, *i
- * advanced past a separate value), 0 (another option), -1 (value
- * missing). */
-int pb_opt_value(int argc, char **argv, int *i, const char *name, const char **val);
 
 /* Whether progress lines should be drawn (stderr is a terminal and
  * POOLBENCH_NO_PROGRESS is unset). */

@@ -51,7 +51,108 @@ typedef struct run_cli {
     pb_pin_policy pin;
     const char *cpus;
     bool warmup_set;
+    const char *workload;      /* --workload as given */
 } run_cli;
+
+/* The numeric options: 0 or PB_EXIT_USAGE after one message. */
+static int parse_run_number(int ch, const char *arg, run_cli *c)
+{
+    uint64_t v;
+    pb_run_opts *o = &c->o;
+    switch (ch) {
+    case 'w':
+        if (!pb_parse_u64("run", "--workers", arg, 1, 4096, false, &v))
+            return PB_EXIT_USAGE;
+        o->workers = (unsigned)v;
+        return 0;
+    case 'n':
+        if (!pb_parse_u64("run", "--tasks", arg, 1, 10000000, true, &v))
+            return PB_EXIT_USAGE;
+        o->tasks = (size_t)v;
+        return 0;
+    case 's':
+        return pb_parse_u64("run", "--seed", arg, 0, UINT64_MAX, false, &o->seed) ? 0 : PB_EXIT_USAGE;
+    case 'q':
+        if (!pb_parse_u64("run", "--queue", arg, 0, 100000000, true, &v))
+            return PB_EXIT_USAGE;
+        o->queue_capacity = (size_t)v;
+        return 0;
+    case 't':
+        if (!pb_parse_u64("run", "--timeout-ms", arg, 1, 86400000, false, &v))
+            return PB_EXIT_USAGE;
+        o->timeout_ns = (int64_t)v * 1000000;
+        return 0;
+    case 'm':
+        if (!pb_parse_u64("run", "--max-tasks-per-worker", arg, 1, UINT32_MAX, false, &v))
+            return PB_EXIT_USAGE;
+        o->max_tasks_per_worker = (unsigned)v;
+        return 0;
+    default: /* 'T' */
+        if (!pb_parse_u64("run", "--warmup-tasks", arg, 0, 10000000, true, &v))
+            return PB_EXIT_USAGE;
+        o->warmup_tasks = (size_t)v;
+        c->warmup_set = true;
+        return 0;
+    }
+}
+
+/* One option: 0, -1 (--help printed) or the exit status after one
+ * message. */
+static int parse_run_option(int ch, char *arg, char **argv, run_cli *c)
+{
+    char perr[256];
+    switch (ch) {
+    case 'W': c->workload = arg; return 0;
+    case 'e':
+        if (pb_executor_parse(arg, &c->o.kind, &c->o.py))
+            return pb_usage_error("run", "unknown executor '%s' (accepted: %s)", arg,
+                                  PB_EXECUTOR_NAMES);
+        return 0;
+    case 'w': case 'n': case 's': case 'q': case 't': case 'm': case 'T':
+        return parse_run_number(ch, arg, c);
+    case 'p':
+        if (c->nkv == sizeof c->kvs / sizeof c->kvs[0])
+            return pb_usage_error("run", "too many -p parameters (at most 64)");
+        c->kvs[c->nkv++] = arg;
+        return 0;
+    case 'u': c->url = arg; return 0;
+    case PB_OPT_WINDOW:
+    case PB_OPT_TRANSPORT:
+        return pb_parse_procs_option("run", ch, arg, &c->o) != 0 ? PB_EXIT_USAGE : 0;
+    case 'j': c->json = true; return 0;
+    case 'P':
+        if (pb_pin_policy_parse(arg, &c->pin, perr, sizeof perr))
+            return pb_usage_error("run", "%s", perr);
+        return 0;
+    case 'c': c->cpus = arg; return 0;
+    case 'h': fputs(run_usage, stdout); return -1;
+    case ':': return pb_usage_error("run", "option %s needs a value", argv[optind - 1]);
+    default:
+        return pb_usage_error("run", "unknown option '%s' (see poolbench run --help)",
+                              argv[optind - 1]);
+    }
+}
+
+/* What only the whole command line can tell, and the defaults that
+ * depend on other options. */
+static int check_run(run_cli *c)
+{
+    if (!c->workload)
+        return pb_usage_error("run", "--workload is required (accepted: %s)", wl_names());
+    c->o.workload = wl_find(c->workload);
+    if (!c->o.workload)
+        return pb_usage_error("run", "unknown workload '%s' (accepted: %s)", c->workload, wl_names());
+    if (c->o.py == PB_PY_SEQ)
+        c->o.workers = 1; /* a loop in the runner's main thread, as seq */
+    if (!c->warmup_set)
+        c->o.warmup_tasks = c->o.workers; /* one round, as sweep */
+    if ((c->o.timeout_ns || c->o.max_tasks_per_worker) && c->o.kind != EX_PROCS)
+        return pb_usage_error("run", "--timeout-ms and --max-tasks-per-worker need --executor procs (--timeout-ms: or py-procs)");
+    if ((c->o.procs_window || c->o.transport != EX_TRANSPORT_PIPE) &&
+        (c->o.kind != EX_PROCS || c->o.py != PB_PY_NONE))
+        return pb_usage_error("run", "--window and --transport need --executor procs");
+    return 0;
+}
 
 static int parse_run(int argc, char **argv, run_cli *c)
 {
@@ -76,102 +177,20 @@ static int parse_run(int argc, char **argv, run_cli *c)
         {0, 0, 0, 0},
     };
     memset(c, 0, sizeof *c);
-    char perr[256];
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     c->o.kind = EX_THREADS;
     c->o.workers = ncpu > 0 ? (unsigned)ncpu : 1;
     c->o.tasks = 200;
     c->o.seed = 1;
-    const char *workload = NULL;
-    uint64_t v;
-    int ch;
+    int ch, rc;
     opterr = 0;
     optind = 1;
-    while ((ch = getopt_long(argc, argv, ":W:e:w:n:p:hj", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'W': workload = optarg; break;
-        case 'e':
-            if (pb_executor_parse(optarg, &c->o.kind, &c->o.py))
-                return pb_usage_error("run", "unknown executor '%s' (accepted: %s)", optarg,
-                                      PB_EXECUTOR_NAMES);
-            break;
-        case 'w':
-            if (!pb_parse_u64("run", "--workers", optarg, 1, 4096, false, &v))
-                return PB_EXIT_USAGE;
-            c->o.workers = (unsigned)v;
-            break;
-        case 'n':
-            if (!pb_parse_u64("run", "--tasks", optarg, 1, 10000000, true, &v))
-                return PB_EXIT_USAGE;
-            c->o.tasks = (size_t)v;
-            break;
-        case 'p':
-            if (c->nkv == sizeof c->kvs / sizeof c->kvs[0])
-                return pb_usage_error("run", "too many -p parameters (at most 64)");
-            c->kvs[c->nkv++] = optarg;
-            break;
-        case 'u': c->url = optarg; break;
-        case 's':
-            if (!pb_parse_u64("run", "--seed", optarg, 0, UINT64_MAX, false, &v))
-                return PB_EXIT_USAGE;
-            c->o.seed = v;
-            break;
-        case 'q':
-            if (!pb_parse_u64("run", "--queue", optarg, 0, 100000000, true, &v))
-                return PB_EXIT_USAGE;
-            c->o.queue_capacity = (size_t)v;
-            break;
-        case 't':
-            if (!pb_parse_u64("run", "--timeout-ms", optarg, 1, 86400000, false, &v))
-                return PB_EXIT_USAGE;
-            c->o.timeout_ns = (int64_t)v * 1000000;
-            break;
-        case 'm':
-            if (!pb_parse_u64("run", "--max-tasks-per-worker", optarg, 1, UINT32_MAX, false, &v))
-                return PB_EXIT_USAGE;
-            c->o.max_tasks_per_worker = (unsigned)v;
-            break;
-        case PB_OPT_WINDOW:
-        case PB_OPT_TRANSPORT:
-            if (pb_parse_procs_option("run", ch, optarg, &c->o) != 0)
-                return PB_EXIT_USAGE;
-            break;
-        case 'T':
-            if (!pb_parse_u64("run", "--warmup-tasks", optarg, 0, 10000000, true, &v))
-                return PB_EXIT_USAGE;
-            c->o.warmup_tasks = (size_t)v;
-            c->warmup_set = true;
-            break;
-        case 'j': c->json = true; break;
-        case 'P':
-            if (pb_pin_policy_parse(optarg, &c->pin, perr, sizeof perr))
-                return pb_usage_error("run", "%s", perr);
-            break;
-        case 'c': c->cpus = optarg; break;
-        case 'h': fputs(run_usage, stdout); return -1;
-        case ':': return pb_usage_error("run", "option %s needs a value", argv[optind - 1]);
-        default:
-            return pb_usage_error("run", "unknown option '%s' (see poolbench run --help)",
-                                  argv[optind - 1]);
-        }
-    }
+    while ((ch = getopt_long(argc, argv, ":W:e:w:n:p:hj", opts, NULL)) != -1)
+        if ((rc = parse_run_option(ch, optarg, argv, c)))
+            return rc;
     if (optind < argc)
         return pb_usage_error("run", "unexpected argument '%s' (see poolbench run --help)", argv[optind]);
-    if (!workload)
-        return pb_usage_error("run", "--workload is required (accepted: %s)", wl_names());
-    c->o.workload = wl_find(workload);
-    if (!c->o.workload)
-        return pb_usage_error("run", "unknown workload '%s' (accepted: %s)", workload, wl_names());
-    if (c->o.py == PB_PY_SEQ)
-        c->o.workers = 1; /* a loop in the runner's main thread, as seq */
-    if (!c->warmup_set)
-        c->o.warmup_tasks = c->o.workers; /* one round, as sweep */
-    if ((c->o.timeout_ns || c->o.max_tasks_per_worker) && c->o.kind != EX_PROCS)
-        return pb_usage_error("run", "--timeout-ms and --max-tasks-per-worker need --executor procs (--timeout-ms: or py-procs)");
-    if ((c->o.procs_window || c->o.transport != EX_TRANSPORT_PIPE) &&
-        (c->o.kind != EX_PROCS || c->o.py != PB_PY_NONE))
-        return pb_usage_error("run", "--window and --transport need --executor procs");
-    return 0;
+    return check_run(c);
 }
 
 /* Builds the parameter set, with --url; 0 or PB_EXIT_USAGE. */

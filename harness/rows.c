@@ -215,22 +215,25 @@ static void noise_fields(fields *fs, const pb_noise *n)
     add_num(fs, "noise_window_s", n->window_s);
 }
 
-static void run_fields(fields *fs, const pb_run_opts *o, const pb_run_result *r,
-                       const pb_row_meta *m)
+/* "name=count;..." of the run's failures, into errors. */
+static void format_errors(const pb_run_result *r, char *errors, size_t len)
 {
-    char params[1024], errors[1024] = "";
-    if (wl_params_format(o->params, params, sizeof params))
-        params[sizeof params - 1] = 0;
     size_t off = 0;
-    for (size_t i = 0; i < r->nerrors && off < sizeof errors; i++) {
+    errors[0] = 0;
+    for (size_t i = 0; i < r->nerrors && off < len; i++) {
         char name[64];
         pb_error_name(&r->errors[i], name, sizeof name);
-        off += (size_t)snprintf(errors + off, sizeof errors - off, "%s%s=%zu", i ? ";" : "",
+        off += (size_t)snprintf(errors + off, len - off, "%s%s=%zu", i ? ";" : "",
                                 name, r->errors[i].count);
     }
-    if (r->errors_other && off < sizeof errors)
-        snprintf(errors + off, sizeof errors - off, "%sother=%zu", off ? ";" : "", r->errors_other);
-    fs->n = 0;
+    if (r->errors_other && off < len)
+        snprintf(errors + off, len - off, "%sother=%zu", off ? ";" : "", r->errors_other);
+}
+
+/* What was run: the configuration and its place in the sweep. */
+static void config_fields(fields *fs, const pb_run_opts *o, const pb_run_result *r,
+                          const pb_row_meta *m, const char *params)
+{
     add_fmt(fs, "schema_version", "%d", PB_SCHEMA_VERSION);
     add_str(fs, "timestamp", m->timestamp);
     add_str(fs, "host", m->host);
@@ -249,7 +252,12 @@ static void run_fields(fields *fs, const pb_run_opts *o, const pb_run_result *r,
     add_str(fs, "order", m->order);
     add_fmt(fs, "order_seed", "%llu", (unsigned long long)m->order_seed);
     add_fmt(fs, "sequence", "%zu", m->sequence);
-    rule_fields(fs, r, o->workers, &m->rule);
+}
+
+/* The outcome: time, throughput, failures, the digest. */
+static void outcome_fields(fields *fs, const pb_run_result *r, const pb_row_meta *m,
+                           const char *errors)
+{
     add_num(fs, "wall_s", r->wall_s);
     add_num(fs, "startup_s", r->startup_s);
     add_num(fs, "throughput", r->throughput);
@@ -264,6 +272,12 @@ static void run_fields(fields *fs, const pb_run_opts *o, const pb_run_result *r,
         add_fmt(fs, "digest_ok", "%d", strcmp(m->baseline_digest, r->digest) == 0);
     else
         add_fmt(fs, "digest_ok", "%s", "");
+}
+
+/* Per-task latency and its wait / CPU / blocked split, and the process's
+ * resources. */
+static void profile_fields(fields *fs, const pb_run_result *r)
+{
     add_num(fs, "latency_p50_ms", r->lat_p50_ns / 1e6);
     add_num(fs, "latency_p95_ms", r->lat_p95_ns / 1e6);
     add_num(fs, "latency_p99_ms", r->lat_p99_ns / 1e6);
@@ -281,6 +295,20 @@ static void run_fields(fields *fs, const pb_run_opts *o, const pb_run_result *r,
     add_fmt(fs, "peak_rss_children_kb", "%ld", r->peak_rss_children_kb);
     add_fmt(fs, "nvcsw", "%ld", r->nvcsw);
     add_fmt(fs, "nivcsw", "%ld", r->nivcsw);
+}
+
+static void run_fields(fields *fs, const pb_run_opts *o, const pb_run_result *r,
+                       const pb_row_meta *m)
+{
+    char params[1024], errors[1024];
+    if (wl_params_format(o->params, params, sizeof params))
+        params[sizeof params - 1] = 0;
+    format_errors(r, errors, sizeof errors);
+    fs->n = 0;
+    config_fields(fs, o, r, m, params);
+    rule_fields(fs, r, o->workers, &m->rule);
+    outcome_fields(fs, r, m, errors);
+    profile_fields(fs, r);
     noise_fields(fs, m->noise);
     add_fmt(fs, "cores", "%u", r->cores);
     add_fmt(fs, "distinct_cpus", "%zu", r->distinct_cpus);

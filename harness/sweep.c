@@ -96,44 +96,12 @@ static const char usage[] =
 /* "1,2,4", "1-8", "1-64x2" -> values. */
 static int parse_workers(const char *text, unsigned *out, size_t *n)
 {
-    char buf[512];
-    if (strlen(text) >= sizeof buf)
-        return pb_usage_error("sweep", "--workers is too long");
-    strcpy(buf, text);
-    *n = 0;
-    char *save = NULL;
-    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        unsigned long a, b, f = 0;
-        char *end;
-        a = strtoul(tok, &end, 10);
-        b = a;
-        if (end != tok && *end == '-') {
-            char *p = end + 1;
-            b = strtoul(p, &end, 10);
-            if (end == p)
-                goto bad;
-            if (*end == 'x') {
-                p = end + 1;
-                f = strtoul(p, &end, 10);
-                if (end == p || f < 2)
-                    goto bad;
-            }
-        }
-        if (end == tok || *end || a < 1 || b < a || b > 4096)
-            goto bad;
-        for (unsigned long v = a; v <= b; v = f ? v * f : v + 1) {
-            if (*n == MAX_LIST)
-                return pb_usage_error("sweep", "--workers lists at most %d values", MAX_LIST);
-            out[(*n)++] = (unsigned)v;
-        }
-        continue;
-    bad:
-        return pb_usage_error("sweep", "--workers item '%s' is not N, A-B or A-BxF with "
-                              "1 <= A <= B <= 4096 and F >= 2 (e.g. 1,2,4 or 1-8 or 1-64x2)", tok);
-    }
-    if (*n == 0)
-        return pb_usage_error("sweep", "--workers is empty");
-    return 0;
+    static const pb_list_rule rule = {.min = 1, .max = 4096, .ranges = true, .cap = MAX_LIST};
+    uint64_t v[MAX_LIST];
+    int rc = pb_parse_u64_list("sweep", "--workers", text, &rule, v, n);
+    for (size_t i = 0; rc == 0 && i < *n; i++)
+        out[i] = (unsigned)v[i];
+    return rc;
 }
 
 static int split_list(const char *opt, char *text, char **items, size_t *n)
@@ -216,6 +184,208 @@ static int parse_steady(int ch, const char *arg, sweep_cli *c)
     }
 }
 
+static void set_defaults(sweep_cli *c)
+{
+    memset(c, 0, sizeof *c);
+    c->executors[0] = EX_SEQ;
+    c->executors[1] = EX_THREADS;
+    c->executors[2] = EX_PROCS;
+    c->nexecutors = 3;
+    c->workers[0] = 1;
+    c->workers[1] = 2;
+    c->nworkers = 2;
+    c->workloads[0] = wl_find("primes");
+    c->workloads[1] = wl_find("sleep");
+    c->nworkloads = 2;
+    c->pins[0] = PB_PIN_NONE;
+    c->npins = 1;
+    c->reps = 5;
+    c->warmup = 1;
+    c->tasks = 100;
+    c->seed = 1;
+    c->rule = (pb_rule){PB_RULE_DEFAULT_ROUNDS, PB_RULE_DEFAULT_TIME_S};
+    c->warmup_rounds = 1;
+    c->probe_ms = 20;
+    c->order_seed = random_seed();
+}
+
+/* --vary KEY=V1,V2,...; text is the option's own copy (split in place). */
+static int parse_vary(char *text, const char *arg, sweep_cli *c)
+{
+    if (c->nvary == MAX_VARY)
+        return pb_usage_error("sweep", "--vary is limited to %d keys", MAX_VARY);
+    char *eq = strchr(text, '=');
+    if (!eq || eq == text || !eq[1])
+        return pb_usage_error("sweep", "--vary takes KEY=V1,V2,..., got '%s'", arg);
+    *eq = 0;
+    vary *vy = &c->vary[c->nvary++];
+    vy->key = text;
+    return split_list("--vary", eq + 1, vy->values, &vy->n);
+}
+
+static int parse_pins(char *text, sweep_cli *c)
+{
+    char *items[MAX_LIST];
+    size_t n;
+    int rc = split_list("--pin", text, items, &n);
+    if (rc)
+        return rc;
+    if (n > 3)
+        return pb_usage_error("sweep", "--pin takes at most none, compact and scatter");
+    for (size_t i = 0; i < n; i++) {
+        char err[256];
+        if (pb_pin_policy_parse(items[i], &c->pins[i], err, sizeof err))
+            return pb_usage_error("sweep", "%s", err);
+    }
+    c->npins = n;
+    return 0;
+}
+
+static int parse_workloads(char *text, sweep_cli *c)
+{
+    char *items[MAX_LIST];
+    size_t n;
+    int rc = split_list("--workloads", text, items, &n);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < n; i++)
+        if (!(c->workloads[i] = wl_find(items[i])))
+            return pb_usage_error("sweep", "unknown workload '%s' in --workloads (accepted: %s)",
+                                  items[i], wl_names());
+    c->nworkloads = n;
+    return 0;
+}
+
+/* The copies of the list options' values, split in place: c keeps
+ * pointers into them after parse_cli returns.  parse_cli empties it. */
+static struct {
+    char text[8][1024];
+    size_t n;
+} list_text;
+
+/* The options whose value is a list: -e, -W, --pin, --vary. */
+static int parse_list_option(int ch, const char *arg, sweep_cli *c)
+{
+    if (list_text.n == 8 || strlen(arg) >= sizeof list_text.text[0])
+        return pb_usage_error("sweep", "option value too long or too many lists: '%s'", arg);
+    char *text = strcpy(list_text.text[list_text.n++], arg);
+    char *items[MAX_LIST];
+    size_t n;
+    int rc;
+    switch (ch) {
+    case 'e':
+        if ((rc = split_list("--executors", text, items, &n)))
+            return rc;
+        return parse_executors(items, n, c);
+    case 'W': return parse_workloads(text, c);
+    case 'P': return parse_pins(text, c);
+    default: return parse_vary(text, arg, c); /* 'V' */
+    }
+}
+
+/* The numeric options: -r, --warmup, -n, --seed, --timeout-ms. */
+static int parse_number_option(int ch, const char *arg, sweep_cli *c)
+{
+    uint64_t v;
+    switch (ch) {
+    case 'r':
+        if (!pb_parse_u64("sweep", "--reps", arg, 1, 1000, false, &v))
+            return PB_EXIT_USAGE;
+        c->reps = (unsigned)v;
+        return 0;
+    case 'u':
+        if (!pb_parse_u64("sweep", "--warmup", arg, 0, 100, false, &v))
+            return PB_EXIT_USAGE;
+        c->warmup = (unsigned)v;
+        return 0;
+    case 'n':
+        if (!pb_parse_u64("sweep", "--tasks", arg, 1, 10000000, true, &v))
+            return PB_EXIT_USAGE;
+        c->tasks = (size_t)v;
+        return 0;
+    case 's':
+        return pb_parse_u64("sweep", "--seed", arg, 0, UINT64_MAX, false, &c->seed)
+                   ? 0 : PB_EXIT_USAGE;
+    default: /* 't' */
+        if (!pb_parse_u64("sweep", "--timeout-ms", arg, 1, 86400000, false, &v))
+            return PB_EXIT_USAGE;
+        c->timeout_ns = (int64_t)v * 1000000;
+        return 0;
+    }
+}
+
+static int parse_fixed(const char *arg, sweep_cli *c)
+{
+    if (c->nfixed == MAX_LIST)
+        return pb_usage_error("sweep", "too many -p parameters (at most %d)", MAX_LIST);
+    if (!strchr(arg, '='))
+        return pb_usage_error("sweep", "-p takes KEY=VALUE, got '%s'", arg);
+    c->fixed[c->nfixed++] = arg;
+    return 0;
+}
+
+static int parse_procs(int ch, const char *arg, sweep_cli *c)
+{
+    pb_run_opts procs = {.procs_window = c->window, .transport = c->transport};
+    if (pb_parse_procs_option("sweep", ch, arg, &procs) != 0)
+        return PB_EXIT_USAGE;
+    c->window = procs.procs_window;
+    c->transport = procs.transport;
+    return 0;
+}
+
+/* One option of the command line: 0, -1 (--help printed) or the exit
+ * status after one message. */
+static int parse_option(int ch, char *arg, char **argv, sweep_cli *c)
+{
+    switch (ch) {
+    case 'o': c->out = arg; return 0;
+    case 'e': case 'W': case 'P': case 'V': return parse_list_option(ch, arg, c);
+    case 'w': return parse_workers(arg, c->workers, &c->nworkers);
+    case 'p': return parse_fixed(arg, c);
+    case 'c': c->cpus = arg; return 0;
+    case 'r': case 'u': case 'n': case 's': case 't': return parse_number_option(ch, arg, c);
+    case PB_OPT_WINDOW: case PB_OPT_TRANSPORT: return parse_procs(ch, arg, c);
+    case 'U': c->url = arg; return 0;
+    case 'q': c->quiet = true; return 0;
+    case 'B': c->no_baseline = true; return 0;
+    case 'R': case 'M': case 'K': case 'O': case 'S': case 'X': return parse_steady(ch, arg, c);
+    case 'h': printf(usage, PB_RULE_DEFAULT_ROUNDS, PB_RULE_DEFAULT_TIME_S); return -1;
+    case ':': return pb_usage_error("sweep", "option %s needs a value", argv[optind - 1]);
+    default:
+        return pb_usage_error("sweep", "unknown option '%s' (see poolbench sweep --help)",
+                              argv[optind - 1]);
+    }
+}
+
+/* What only the whole command line can tell: --out given, every fixed or
+ * varied key belonging to some selected workload, --cpus usable. */
+static int check_cli(const sweep_cli *c)
+{
+    if (!c->out)
+        return pb_usage_error("sweep", "--out DIR is required");
+    for (size_t i = 0; i < c->nfixed + c->nvary; i++) {
+        char key[128];
+        if (i < c->nfixed)
+            snprintf(key, sizeof key, "%.*s", (int)(strchr(c->fixed[i], '=') - c->fixed[i]), c->fixed[i]);
+        else
+            snprintf(key, sizeof key, "%s", c->vary[i - c->nfixed].key);
+        bool found = false;
+        for (size_t k = 0; k < c->nworkloads; k++)
+            found |= wl_param_find(c->workloads[k], key) != NULL;
+        if (!found)
+            return pb_usage_error("sweep", "parameter '%s' belongs to none of the selected workloads", key);
+    }
+    if (c->cpus) {
+        pb_pin_plan *plan;
+        char err[256];
+        if (pb_pin_plan_create(PB_PIN_COMPACT, c->cpus, 1, 0, &plan, err, sizeof err))
+            return pb_usage_error("sweep", "--cpus: %s", err);
+        pb_pin_plan_destroy(plan);
+    }
+    return 0;
+}
+
 static int parse_cli(int argc, char **argv, sweep_cli *c)
 {
     static const struct option opts[] = {
@@ -246,168 +416,17 @@ static int parse_cli(int argc, char **argv, sweep_cli *c)
         {"help", no_argument, NULL, 'h'},
         {0, 0, 0, 0},
     };
-    static char textbuf[8][1024];
-    size_t ntext = 0;
-    memset(c, 0, sizeof *c);
-    c->executors[0] = EX_SEQ;
-    c->executors[1] = EX_THREADS;
-    c->executors[2] = EX_PROCS;
-    c->nexecutors = 3;
-    c->workers[0] = 1;
-    c->workers[1] = 2;
-    c->nworkers = 2;
-    c->workloads[0] = wl_find("primes");
-    c->workloads[1] = wl_find("sleep");
-    c->nworkloads = 2;
-    c->pins[0] = PB_PIN_NONE;
-    c->npins = 1;
-    c->reps = 5;
-    c->warmup = 1;
-    c->tasks = 100;
-    c->seed = 1;
-    c->rule = (pb_rule){PB_RULE_DEFAULT_ROUNDS, PB_RULE_DEFAULT_TIME_S};
-    c->warmup_rounds = 1;
-    c->probe_ms = 20;
-    c->order_seed = random_seed();
-    uint64_t v;
+    set_defaults(c);
+    list_text.n = 0;
     int ch, rc;
-    char *items[MAX_LIST];
-    size_t n;
     opterr = 0;
     optind = 1;
-    while ((ch = getopt_long(argc, argv, ":o:e:w:W:p:r:n:qh", opts, NULL)) != -1) {
-        if (strchr("eWPV", ch) && optarg) {
-            if (ntext == 8 || strlen(optarg) >= sizeof textbuf[0])
-                return pb_usage_error("sweep", "option value too long or too many lists: '%s'", optarg);
-            strcpy(textbuf[ntext], optarg);
-        }
-        switch (ch) {
-        case 'o': c->out = optarg; break;
-        case 'e':
-            if ((rc = split_list("--executors", textbuf[ntext++], items, &n)))
-                return rc;
-            if ((rc = parse_executors(items, n, c)))
-                return rc;
-            break;
-        case 'w':
-            if ((rc = parse_workers(optarg, c->workers, &c->nworkers)))
-                return rc;
-            break;
-        case 'W':
-            if ((rc = split_list("--workloads", textbuf[ntext++], items, &n)))
-                return rc;
-            for (size_t i = 0; i < n; i++)
-                if (!(c->workloads[i] = wl_find(items[i])))
-                    return pb_usage_error("sweep", "unknown workload '%s' in --workloads (accepted: %s)", items[i], wl_names());
-            c->nworkloads = n;
-            break;
-        case 'p':
-            if (c->nfixed == MAX_LIST)
-                return pb_usage_error("sweep", "too many -p parameters (at most %d)", MAX_LIST);
-            if (!strchr(optarg, '='))
-                return pb_usage_error("sweep", "-p takes KEY=VALUE, got '%s'", optarg);
-            c->fixed[c->nfixed++] = optarg;
-            break;
-        case 'V': {
-            if (c->nvary == MAX_VARY)
-                return pb_usage_error("sweep", "--vary is limited to %d keys", MAX_VARY);
-            char *text = textbuf[ntext++];
-            char *eq = strchr(text, '=');
-            if (!eq || eq == text || !eq[1])
-                return pb_usage_error("sweep", "--vary takes KEY=V1,V2,..., got '%s'", optarg);
-            *eq = 0;
-            vary *vy = &c->vary[c->nvary++];
-            vy->key = text;
-            if ((rc = split_list("--vary", eq + 1, vy->values, &vy->n)))
-                return rc;
-            break;
-        }
-        case 'P':
-            if ((rc = split_list("--pin", textbuf[ntext++], items, &n)))
-                return rc;
-            if (n > 3)
-                return pb_usage_error("sweep", "--pin takes at most none, compact and scatter");
-            for (size_t i = 0; i < n; i++) {
-                char err[256];
-                if (pb_pin_policy_parse(items[i], &c->pins[i], err, sizeof err))
-                    return pb_usage_error("sweep", "%s", err);
-            }
-            c->npins = n;
-            break;
-        case 'c': c->cpus = optarg; break;
-        case 'r':
-            if (!pb_parse_u64("sweep", "--reps", optarg, 1, 1000, false, &v))
-                return PB_EXIT_USAGE;
-            c->reps = (unsigned)v;
-            break;
-        case 'u':
-            if (!pb_parse_u64("sweep", "--warmup", optarg, 0, 100, false, &v))
-                return PB_EXIT_USAGE;
-            c->warmup = (unsigned)v;
-            break;
-        case 'n':
-            if (!pb_parse_u64("sweep", "--tasks", optarg, 1, 10000000, true, &v))
-                return PB_EXIT_USAGE;
-            c->tasks = (size_t)v;
-            break;
-        case 's':
-            if (!pb_parse_u64("sweep", "--seed", optarg, 0, UINT64_MAX, false, &v))
-                return PB_EXIT_USAGE;
-            c->seed = v;
-            break;
-        case 't':
-            if (!pb_parse_u64("sweep", "--timeout-ms", optarg, 1, 86400000, false, &v))
-                return PB_EXIT_USAGE;
-            c->timeout_ns = (int64_t)v * 1000000;
-            break;
-        case PB_OPT_WINDOW:
-        case PB_OPT_TRANSPORT: {
-            pb_run_opts procs = {.procs_window = c->window, .transport = c->transport};
-            if (pb_parse_procs_option("sweep", ch, optarg, &procs) != 0)
-                return PB_EXIT_USAGE;
-            c->window = procs.procs_window;
-            c->transport = procs.transport;
-            break;
-        }
-        case 'U': c->url = optarg; break;
-        case 'q': c->quiet = true; break;
-        case 'B': c->no_baseline = true; break;
-        case 'R': case 'M': case 'K': case 'O': case 'S': case 'X':
-            if ((rc = parse_steady(ch, optarg, c)))
-                return rc;
-            break;
-        case 'h': printf(usage, PB_RULE_DEFAULT_ROUNDS, PB_RULE_DEFAULT_TIME_S); return -1;
-        case ':': return pb_usage_error("sweep", "option %s needs a value", argv[optind - 1]);
-        default:
-            return pb_usage_error("sweep", "unknown option '%s' (see poolbench sweep --help)",
-                                  argv[optind - 1]);
-        }
-    }
+    while ((ch = getopt_long(argc, argv, ":o:e:w:W:p:r:n:qh", opts, NULL)) != -1)
+        if ((rc = parse_option(ch, optarg, argv, c)))
+            return rc;
     if (optind < argc)
         return pb_usage_error("sweep", "unexpected argument '%s'", argv[optind]);
-    if (!c->out)
-        return pb_usage_error("sweep", "--out DIR is required");
-    /* Every fixed or varied key must belong to some selected workload. */
-    for (size_t i = 0; i < c->nfixed + c->nvary; i++) {
-        char key[128];
-        if (i < c->nfixed)
-            snprintf(key, sizeof key, "%.*s", (int)(strchr(c->fixed[i], '=') - c->fixed[i]), c->fixed[i]);
-        else
-            snprintf(key, sizeof key, "%s", c->vary[i - c->nfixed].key);
-        bool found = false;
-        for (size_t k = 0; k < c->nworkloads; k++)
-            found |= wl_param_find(c->workloads[k], key) != NULL;
-        if (!found)
-            return pb_usage_error("sweep", "parameter '%s' belongs to none of the selected workloads", key);
-    }
-    if (c->cpus) {
-        pb_pin_plan *plan;
-        char err[256];
-        if (pb_pin_plan_create(PB_PIN_COMPACT, c->cpus, 1, 0, &plan, err, sizeof err))
-            return pb_usage_error("sweep", "--cpus: %s", err);
-        pb_pin_plan_destroy(plan);
-    }
-    return 0;
+    return check_cli(c);
 }
 
 /* Why p cannot run on the listed Python executors (into err), or 0. */

@@ -137,21 +137,13 @@ static const char usage[] =
 /* "64,4k,1M" -> sizes. */
 static int parse_sizes(const char *text, size_t *sizes, size_t *n)
 {
-    char buf[512];
-    if (strlen(text) >= sizeof buf)
-        return pb_usage_error("transport", "--sizes is too long");
-    strcpy(buf, text);
-    *n = 0;
-    char *save = NULL;
-    for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        uint64_t v;
-        if (*n == MAX_SIZES)
-            return pb_usage_error("transport", "--sizes: at most %d sizes", MAX_SIZES);
-        if (!pb_parse_u64("transport", "--sizes", t, 0, (uint64_t)1 << 30, true, &v))
-            return PB_EXIT_USAGE;
-        sizes[(*n)++] = (size_t)v;
-    }
-    return *n ? 0 : pb_usage_error("transport", "--sizes is empty");
+    static const pb_list_rule rule = {.max = (uint64_t)1 << 30, .suffixes = true,
+                                      .cap = MAX_SIZES};
+    uint64_t v[MAX_SIZES];
+    int rc = pb_parse_u64_list("transport", "--sizes", text, &rule, v, n);
+    for (size_t i = 0; rc == 0 && i < *n; i++)
+        sizes[i] = (size_t)v[i];
+    return rc;
 }
 
 typedef struct transport_cli {
