@@ -164,3 +164,27 @@ int ex_transport_parse(const char *name, ex_transport *out)
         }
     return EX_EINVAL;
 }
+
+const char *ex_on_full_name(ex_on_full f)
+{
+    switch (f) {
+    case EX_ON_FULL_BLOCK: return "block";
+    case EX_ON_FULL_REJECT: return "reject";
+    case EX_ON_FULL_CALLER_RUNS: return "caller-runs";
+    }
+    return "?";
+}
+
+int ex_on_full_parse(const char *name, ex_on_full *out)
+{
+    static const ex_on_full all[] = {EX_ON_FULL_BLOCK, EX_ON_FULL_REJECT,
+                                     EX_ON_FULL_CALLER_RUNS};
+    if (!name || !out)
+        return EX_EINVAL;
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        if (strcmp(name, ex_on_full_name(all[i])) == 0) {
+            *out = all[i];
+            return EX_OK;
+        }
+    return EX_EINVAL;
+}

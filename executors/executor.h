@@ -292,6 +292,9 @@ int ex_kind_parse(const char *name, ex_kind *out);
 /* "pipe", "shm"; ex_transport_parse returns 0 or EX_EINVAL. */
 const char *ex_transport_name(ex_transport t);
 int ex_transport_parse(const char *name, ex_transport *out);
+/* "block", "reject", "caller-runs"; ex_on_full_parse: 0 or EX_EINVAL. */
+const char *ex_on_full_name(ex_on_full f);
+int ex_on_full_parse(const char *name, ex_on_full *out);
 
 /* Process pool only: the pid of worker `index` now (0 if none or not
  * EX_PROCS), and how many workers were replaced so far.  Do not block. */

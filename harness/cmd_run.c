@@ -9,6 +9,7 @@
 #include "run.h"
 #include "server_proc.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,19 @@ static const char run_usage[] =
     "                          embedded loopback server\n"
     "      --seed S            input seed (default 1)\n"
     "      --queue N           bounded queue capacity (default 0 = unbounded)\n"
+    "      --on-full P         what a submit to a full --queue does: block (default),\n"
+    "                          reject (counted as rejected, not failed) or\n"
+    "                          caller-runs (the submitter runs it; not procs)\n"
+    "      --rate R            open loop: tasks arrive at R per second (0 < R <=\n"
+    "                          1e7) instead of all at once; latency and queue wait\n"
+    "                          count from each task's intended arrival\n"
+    "      --arrival A         with --rate: poisson (default: exponential intervals\n"
+    "                          drawn from --seed) or fixed (one every 1/R s)\n"
+    "      --chunksize N       submit through ex_map, N inputs per hand-off\n"
+    "                          (1..1000000; all at once, one-stage workloads)\n"
+    "      --sample-ms N       sample the pool's gauges every N ms (1..60000):\n"
+    "                          peak queue in the summary, all samples with --timeline\n"
+    "      --timeline FILE     write the samples as CSV to FILE (needs --sample-ms)\n"
     "      --timeout-ms N      procs: per-task timeout, the worker is killed\n"
     "      --max-tasks-per-worker N  procs: recycle a worker after N tasks\n"
     "      --window N          procs: tasks in flight per worker, 1..1024\n"
@@ -52,6 +66,8 @@ typedef struct run_cli {
     const char *cpus;
     bool warmup_set;
     const char *workload;      /* --workload as given */
+    const char *timeline;      /* --timeline FILE */
+    bool arrival_set;
 } run_cli;
 
 /* The numeric options: 0 or PB_EXIT_USAGE after one message. */
@@ -119,6 +135,12 @@ static int parse_run_option(int ch, char *arg, char **argv, run_cli *c)
     case PB_OPT_WINDOW:
     case PB_OPT_TRANSPORT:
         return pb_parse_procs_option("run", ch, arg, &c->o) != 0 ? PB_EXIT_USAGE : 0;
+    case PB_OPT_ARRIVAL:
+        c->arrival_set = true;
+        return pb_parse_load_option("run", ch, arg, &c->o);
+    case PB_OPT_RATE: case PB_OPT_ON_FULL: case PB_OPT_CHUNKSIZE: case PB_OPT_SAMPLE_MS:
+        return pb_parse_load_option("run", ch, arg, &c->o);
+    case PB_OPT_TIMELINE: c->timeline = arg; return 0;
     case 'j': c->json = true; return 0;
     case 'P':
         if (pb_pin_policy_parse(arg, &c->pin, perr, sizeof perr))
@@ -131,6 +153,31 @@ static int parse_run_option(int ch, char *arg, char **argv, run_cli *c)
         return pb_usage_error("run", "unknown option '%s' (see poolbench run --help)",
                               argv[optind - 1]);
     }
+}
+
+/* The load options against each other.  A rate without --arrival is
+ * Poisson; --arrival without a rate is refused. */
+static int check_load(run_cli *c)
+{
+    pb_run_opts *o = &c->o;
+    if (o->rate > 0 && !c->arrival_set)
+        o->arrival = PB_ARRIVAL_POISSON;
+    if (o->rate == 0 && c->arrival_set)
+        return pb_usage_error("run", "--arrival needs --rate");
+    if (o->rate > 0 && o->arrival == PB_ARRIVAL_BATCH)
+        return pb_usage_error("run", "--arrival with --rate must be fixed or poisson");
+    if (o->chunksize && o->rate > 0)
+        return pb_usage_error("run", "--chunksize (ex_map, all at once) and --rate exclude "
+                              "each other");
+    if (o->on_full != EX_ON_FULL_BLOCK && o->queue_capacity == 0)
+        return pb_usage_error("run", "--on-full needs a bounded --queue N (N >= 1)");
+    if (o->on_full == EX_ON_FULL_CALLER_RUNS && o->kind == EX_PROCS)
+        return pb_usage_error("run", "--on-full caller-runs is for seq and threads: a task "
+                              "of the process pool does not run in the submitter (accepted "
+                              "for procs: block, reject)");
+    if (c->timeline && !o->sample_ms)
+        return pb_usage_error("run", "--timeline needs --sample-ms N");
+    return 0;
 }
 
 /* What only the whole command line can tell, and the defaults that
@@ -151,7 +198,7 @@ static int check_run(run_cli *c)
     if ((c->o.procs_window || c->o.transport != EX_TRANSPORT_PIPE) &&
         (c->o.kind != EX_PROCS || c->o.py != PB_PY_NONE))
         return pb_usage_error("run", "--window and --transport need --executor procs");
-    return 0;
+    return check_load(c);
 }
 
 static int parse_run(int argc, char **argv, run_cli *c)
@@ -169,6 +216,12 @@ static int parse_run(int argc, char **argv, run_cli *c)
         {"max-tasks-per-worker", required_argument, NULL, 'm'},
         {"window", required_argument, NULL, PB_OPT_WINDOW},
         {"transport", required_argument, NULL, PB_OPT_TRANSPORT},
+        {"rate", required_argument, NULL, PB_OPT_RATE},
+        {"arrival", required_argument, NULL, PB_OPT_ARRIVAL},
+        {"on-full", required_argument, NULL, PB_OPT_ON_FULL},
+        {"chunksize", required_argument, NULL, PB_OPT_CHUNKSIZE},
+        {"sample-ms", required_argument, NULL, PB_OPT_SAMPLE_MS},
+        {"timeline", required_argument, NULL, PB_OPT_TIMELINE},
         {"warmup-tasks", required_argument, NULL, 'T'},
         {"json", no_argument, NULL, 'j'},
         {"pin", required_argument, NULL, 'P'},
@@ -234,6 +287,35 @@ int pb_pin_attach(pb_run_opts *o, pb_pin_policy pin, const char *cpus, pb_pin_pl
     return 0;
 }
 
+int pb_parse_load_option(const char *cmd, int opt, const char *value, pb_run_opts *o)
+{
+    uint64_t v;
+    switch (opt) {
+    case PB_OPT_RATE:
+        return pb_parse_double(cmd, "--rate", value, 1e-3, PB_RATE_MAX, &o->rate)
+                   ? 0 : PB_EXIT_USAGE;
+    case PB_OPT_ARRIVAL:
+        if (pb_arrival_parse(value, &o->arrival) || o->arrival == PB_ARRIVAL_BATCH)
+            return pb_usage_error(cmd, "unknown arrival '%s' (accepted: fixed, poisson)", value);
+        return 0;
+    case PB_OPT_ON_FULL:
+        if (ex_on_full_parse(value, &o->on_full))
+            return pb_usage_error(cmd, "unknown --on-full '%s' (accepted: block, reject, "
+                                  "caller-runs)", value);
+        return 0;
+    case PB_OPT_CHUNKSIZE:
+        if (!pb_parse_u64(cmd, "--chunksize", value, 1, PB_CHUNKSIZE_MAX, false, &v))
+            return PB_EXIT_USAGE;
+        o->chunksize = (size_t)v;
+        return 0;
+    default: /* PB_OPT_SAMPLE_MS */
+        if (!pb_parse_u64(cmd, "--sample-ms", value, 1, PB_SAMPLE_MS_MAX, false, &v))
+            return PB_EXIT_USAGE;
+        o->sample_ms = (unsigned)v;
+        return 0;
+    }
+}
+
 int pb_parse_procs_option(const char *cmd, int opt, const char *value,
                           pb_run_opts *o)
 {
@@ -292,6 +374,48 @@ int pb_start_server_if_needed(const char *cmd, wl_params *p, pb_server *srv)
     return 0;
 }
 
+/* The arrivals, the queue and the gauges, when they are not the default. */
+static void print_load(const pb_run_opts *o, const pb_run_result *r)
+{
+    if (o->arrival != PB_ARRIVAL_BATCH)
+        printf("arrivals    %s at %.6g tasks/s offered, %.6g issued; latency and wait from "
+               "each task's intended arrival\n", pb_arrival_name(o->arrival), o->rate,
+               r->achieved_rate);
+    if (o->chunksize)
+        printf("submission  ex_map, chunksize %zu; latency from the run's start to each "
+               "result in input order\n", o->chunksize);
+    if (o->queue_capacity && o->kind != EX_SEQ)
+        printf("queue       capacity %zu, on full: %s; %zu rejected, %llu run by the "
+               "submitter\n", o->queue_capacity, ex_on_full_name(o->on_full),
+               r->tasks_rejected, (unsigned long long)r->caller_ran);
+    if (r->nsamples) {
+        uint64_t q = 0, run = 0;
+        for (size_t i = 0; i < r->nsamples; i++) {
+            q = r->samples[i].g.queued > q ? r->samples[i].g.queued : q;
+            run = r->samples[i].g.running > run ? r->samples[i].g.running : run;
+        }
+        printf("gauges      peak %llu queued, %llu running (%zu samples, every %u ms)\n",
+               (unsigned long long)q, (unsigned long long)run, r->nsamples, o->sample_ms);
+    }
+}
+
+/* --timeline FILE: the samples as CSV.  0, or 1 after a message. */
+static int write_timeline(const char *path, const pb_run_result *r)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = fopen(path, "w");
+    int rc = f ? pb_timeline_csv(r->samples, r->nsamples, "", &buf, &len) : -1;
+    if (rc == 0 && (fputs(PB_TIMELINE_COLUMNS "\n", f) < 0 || fwrite(buf, 1, len, f) != len))
+        rc = -1;
+    if (f && fclose(f) != 0)
+        rc = -1;
+    free(buf);
+    if (rc)
+        fprintf(stderr, "poolbench run: cannot write --timeline %s: %s\n", path, strerror(errno));
+    return rc ? 1 : 0;
+}
+
 static void print_summary(const pb_run_opts *o, const pb_run_result *r)
 {
     char params[1024];
@@ -305,6 +429,8 @@ static void print_summary(const pb_run_opts *o, const pb_run_result *r)
            r->startup_s, r->warmup_s, r->warmup_tasks);
     printf("throughput  %.1f tasks/s\n", r->throughput);
     printf("tasks       %zu ok, %zu failed", r->tasks_ok, r->tasks_failed);
+    if (r->tasks_rejected)
+        printf(", %zu rejected", r->tasks_rejected);
     for (size_t i = 0; i < r->nerrors; i++) {
         char name[64];
         pb_error_name(&r->errors[i], name, sizeof name);
@@ -313,6 +439,7 @@ static void print_summary(const pb_run_opts *o, const pb_run_result *r)
     printf("%s\n", r->nerrors ? ")" : "");
     printf("latency     p50 %.3f ms, p95 %.3f ms, p99 %.3f ms\n", r->lat_p50_ns / 1e6,
            r->lat_p95_ns / 1e6, r->lat_p99_ns / 1e6);
+    print_load(o, r);
     printf("per task    wait %.3f ms + cpu %.3f ms + blocked %.3f ms (means)\n",
            r->wait_mean_ns / 1e6, r->cpu_mean_ns / 1e6, r->blocked_mean_ns / 1e6);
     if (o->kind == EX_PROCS && o->py != PB_PY_NONE)
@@ -391,6 +518,8 @@ int pb_cmd_run(int argc, char **argv)
             print_summary(&c.o, &r);
             printf("pinning     %s (observed: %s)\n", pinning, r.cpus_observed);
         }
+        if (c.timeline && write_timeline(c.timeline, &r))
+            rc = 1;
         pb_run_result_free(&r);
     } else {
         fprintf(stderr, "poolbench run: %s\n", err);

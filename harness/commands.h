@@ -69,6 +69,19 @@ int pb_needs_timeout(const wl_params *p);
  * run and sweep share (past every character code, so that they never
  * collide with a short option). */
 enum { PB_OPT_WINDOW = 0x100, PB_OPT_TRANSPORT = 0x101 };
+/* The load options run and sweep share: how tasks arrive and what a full
+ * queue does (codes past PB_OPT_TRANSPORT). */
+enum {
+    PB_OPT_RATE = 0x110, PB_OPT_ARRIVAL, PB_OPT_ON_FULL, PB_OPT_CHUNKSIZE, PB_OPT_SAMPLE_MS,
+    PB_OPT_TIMELINE
+};
+/* Accepted values, for the messages and the usage texts. */
+#define PB_RATE_MAX 10000000.0
+#define PB_CHUNKSIZE_MAX 1000000
+#define PB_SAMPLE_MS_MAX 60000
+/* One value of --rate, --arrival, --on-full, --chunksize or --sample-ms
+ * into o: 0, or PB_EXIT_USAGE after one line on stderr. */
+int pb_parse_load_option(const char *cmd, int opt, const char *value, pb_run_opts *o);
 /* --window (PB_OPT_WINDOW) or --transport (PB_OPT_TRANSPORT) of run and
  * sweep into o: 0, or PB_EXIT_USAGE after one line on stderr. */
 int pb_parse_procs_option(const char *cmd, int opt, const char *value,

@@ -31,8 +31,10 @@ typedef struct fields {
 } fields;
 
 struct pb_rows {
-    int csv, jsonl, summary;
+    int csv, jsonl, summary, timeline;
 };
+
+static const char timeline_header[] = "config_id,rep,sequence," PB_TIMELINE_COLUMNS "\n";
 
 static void add_str(fields *fs, const char *name, const char *v)
 {
@@ -73,6 +75,22 @@ static void add_procs_fields(fields *fs, const pb_run_opts *o)
         add_fmt(fs, "window", "%u", pb_run_window(o));
     else
         add_fmt(fs, "window", "%s", "");
+}
+
+/* How the load arrived and what a full queue did with it. */
+static void load_fields(fields *fs, const pb_run_opts *o, const pb_run_result *r)
+{
+    add_fmt(fs, "queue", "%zu", o->kind == EX_SEQ ? (size_t)0 : o->queue_capacity);
+    add_str(fs, "on_full", ex_on_full_name(o->on_full));
+    add_str(fs, "arrival", pb_arrival_name(o->arrival));
+    if (o->arrival != PB_ARRIVAL_BATCH)
+        add_num(fs, "offered_rate", o->rate);
+    else
+        add_fmt(fs, "offered_rate", "%s", "");
+    add_num(fs, "achieved_rate", r->achieved_rate);
+    add_fmt(fs, "chunksize", "%zu", o->chunksize);
+    add_fmt(fs, "tasks_rejected", "%zu", r->tasks_rejected);
+    add_fmt(fs, "caller_ran", "%llu", (unsigned long long)r->caller_ran);
 }
 
 /* A growable line. */
@@ -267,8 +285,9 @@ static void outcome_fields(fields *fs, const pb_run_result *r, const pb_row_meta
     add_str(fs, "errors", errors);
     add_str(fs, "digest", r->digest);
     add_fmt(fs, "digest_tasks", "%zu", r->digest_tasks);
-    /* Empty when there is nothing to compare with (no baseline ran). */
-    if (m->baseline_digest && m->baseline_digest[0])
+    /* Empty when there is nothing to compare with (no baseline ran, or a
+     * full queue refused some of the tasks the baseline computed). */
+    if (m->baseline_digest && m->baseline_digest[0] && r->tasks_rejected == 0)
         add_fmt(fs, "digest_ok", "%d", strcmp(m->baseline_digest, r->digest) == 0);
     else
         add_fmt(fs, "digest_ok", "%s", "");
@@ -323,6 +342,7 @@ static void run_fields(fields *fs, const pb_run_opts *o, const pb_run_result *r,
     add_num(fs, "speedup", speedup);
     add_num(fs, "efficiency", speedup / (double)o->workers);
     add_procs_fields(fs, o);
+    load_fields(fs, o, r);
 }
 
 static void summary_fields(fields *fs, const pb_config_summary *s)
@@ -438,7 +458,7 @@ int pb_rows_open(const char *dir, pb_rows **out, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    rows->csv = rows->jsonl = rows->summary = -1;
+    rows->csv = rows->jsonl = rows->summary = rows->timeline = -1;
     char path[4096];
     snprintf(path, sizeof path, "%s/runs.csv", dir);
     rows->csv = open_with_header(path, csv_header, err, errlen);
@@ -448,7 +468,10 @@ int pb_rows_open(const char *dir, pb_rows **out, char *err, size_t errlen)
     snprintf(path, sizeof path, "%s/summary.csv", dir);
     if (rows->jsonl >= 0)
         rows->summary = open_with_header(path, summary_header, err, errlen);
-    if (rows->summary < 0) {
+    snprintf(path, sizeof path, "%s/timeline.csv", dir);
+    if (rows->summary >= 0)
+        rows->timeline = open_with_header(path, timeline_header, err, errlen);
+    if (rows->timeline < 0) {
         pb_rows_close(rows);
         return -1;
     }
@@ -466,6 +489,8 @@ void pb_rows_close(pb_rows *rows)
         close(rows->jsonl);
     if (rows->summary >= 0)
         close(rows->summary);
+    if (rows->timeline >= 0)
+        close(rows->timeline);
     free(rows);
 }
 
@@ -490,4 +515,23 @@ int pb_rows_add_summary(pb_rows *rows, const pb_config_summary *s)
     int rc = emit(rows->summary, -1, fs);
     free(fs);
     return rc;
+}
+
+int pb_rows_add_timeline(pb_rows *rows, const char *config_id, unsigned rep, size_t sequence,
+                         const pb_run_result *r)
+{
+    if (r->nsamples == 0)
+        return 0;
+    line id = {0};
+    char tail[64];
+    snprintf(tail, sizeof tail, ",%u,%zu,", rep, sequence);
+    int rc = csv_value(&id, config_id) | puts_(&id, tail);
+    line l = {0};
+    if (rc == 0)
+        rc = pb_timeline_csv(r->samples, r->nsamples, id.s, &l.s, &l.len);
+    if (rc == 0)
+        rc = write_line(rows->timeline, &l);
+    free(id.s);
+    free(l.s);
+    return rc ? -1 : 0;
 }

@@ -13,7 +13,7 @@
 #include "plan.h"
 #include "run.h"
 
-#define PB_SCHEMA_VERSION 5
+#define PB_SCHEMA_VERSION 6
 
 typedef struct pb_row_meta {
     const char *host;
@@ -35,7 +35,7 @@ typedef struct pb_row_meta {
 typedef struct pb_rows pb_rows;
 
 /* Opens (creating with a header, or appending to a file with the same
- * header) DIR/runs.csv, DIR/runs.jsonl and DIR/summary.csv.  0, or -1
+ * header) DIR/runs.csv, DIR/runs.jsonl, DIR/summary.csv and DIR/timeline.csv.  0, or -1
  * with a message in err. */
 int pb_rows_open(const char *dir, pb_rows **out, char *err, size_t errlen);
 void pb_rows_close(pb_rows *rows);
@@ -43,6 +43,12 @@ void pb_rows_close(pb_rows *rows);
 /* Appends one measured run to runs.csv and runs.jsonl.  0 or -1 (errno). */
 int pb_rows_add_run(pb_rows *rows, const pb_run_opts *o, const pb_run_result *r,
                     const pb_row_meta *m);
+
+/* Appends the run's gauge samples (r->samples) to timeline.csv, in one
+ * write: the run is config_id's repetition rep, the sweep's run number
+ * sequence.  0 (nothing to write is fine) or -1 (errno). */
+int pb_rows_add_timeline(pb_rows *rows, const char *config_id, unsigned rep, size_t sequence,
+                         const pb_run_result *r);
 
 typedef struct pb_config_summary {
     const char *config_id;

@@ -359,7 +359,8 @@ static int write_row(sw_state *st, sw_config *cf, const pb_measured *m, unsigned
         .order = c->grouped ? "grouped" : "interleaved", .order_seed = c->order_seed,
         .sequence = ++st->sequence, .noise = &m->noise,
     };
-    if (pb_rows_add_run(st->rows, &cf->o, &m->r, &meta)) {
+    if (pb_rows_add_run(st->rows, &cf->o, &m->r, &meta) ||
+        pb_rows_add_timeline(st->rows, cf->config_id, rep, meta.sequence, &m->r)) {
         fprintf(stderr, "poolbench sweep: cannot append a row: %s\n", strerror(errno));
         st->failures++;
         *st->interrupted = 1;

@@ -6,6 +6,8 @@
 #include "timeline.h"
 
 #include <pthread.h>
+#include <stdio.h>
+#include <string.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
@@ -88,4 +90,26 @@ void pb_sampler_stop(pb_sampler *s, pb_sample **samples, size_t *n)
     *samples = s->v;
     *n = s->n;
     free(s);
+}
+
+int pb_timeline_csv(const pb_sample *v, size_t n, const char *prefix, char **buf, size_t *len)
+{
+    size_t plen = strlen(prefix);
+    for (size_t i = 0; i < n; i++) {
+        char line[320];
+        const ex_pool_stats *g = &v[i].g;
+        int k = snprintf(line, sizeof line, "%.6f,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%u\n",
+                         v[i].t_s, (unsigned long long)g->queued, (unsigned long long)g->running,
+                         (unsigned long long)g->completed, (unsigned long long)g->failed,
+                         (unsigned long long)g->cancelled, (unsigned long long)g->rejected,
+                         (unsigned long long)g->caller_ran, g->workers_alive);
+        char *b = realloc(*buf, *len + plen + (size_t)k + 1);
+        if (!b)
+            return -1;
+        memcpy(b + *len, prefix, plen);
+        memcpy(b + *len + plen, line, (size_t)k + 1);
+        *buf = b;
+        *len += plen + (size_t)k;
+    }
+    return 0;
 }

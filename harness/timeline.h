@@ -29,4 +29,13 @@ int pb_sampler_start(ex_executor *ex, unsigned interval_ms, uint64_t t0, pb_samp
  * (allocated, the caller frees; NULL and 0 when none). */
 void pb_sampler_stop(pb_sampler *s, pb_sample **samples, size_t *n);
 
+/* The CSV columns of a sample (pb_timeline_csv), without a newline. */
+#define PB_TIMELINE_COLUMNS \
+    "t_s,queued,running,completed,failed,cancelled,rejected,caller_ran,workers_alive"
+
+/* Appends one CSV line per sample to *buf (grown with realloc; *len its
+ * length), each line starting with prefix (e.g. "id,1,7," or "").  0 or
+ * -1 (out of memory; *buf keeps what was formatted). */
+int pb_timeline_csv(const pb_sample *v, size_t n, const char *prefix, char **buf, size_t *len);
+
 #endif
