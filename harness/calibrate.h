@@ -36,6 +36,7 @@
 #ifndef PB_CALIBRATE_H
 #define PB_CALIBRATE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -125,6 +126,10 @@ typedef struct pb_cal_result {
 int pb_calibrate_run(const pb_cal_options *opt, pb_cal_result *results,
                      size_t *n, char *err, size_t errlen);
 
+/* Whether every name of the comma-separated list is a measure's (the
+ * names of the JSON); false for an empty list. */
+bool pb_cal_only_valid(const char *list);
+
 /* Writes the results as one JSON object (schema_version, hostname,
  * timestamp, options, machine PU/core counts, and "measures": name, what,
  * unit "ns", median, p5, p95, min, max, mean, stddev, cv, ci_low, ci_high,
@@ -139,7 +144,7 @@ void pb_cal_write_table(FILE *f, const pb_cal_result *results, size_t n);
 /* The `poolbench calibrate` subcommand: argv[0] is "calibrate"; options
  * --reps N (1..1000), --iters N (1..100000000), --json FILE (written
  * atomically; default stdout), --cpus LIST (pin the parties within these
- * PUs), --quick, --table (always print the table on stderr; it is printed
+ * PUs), --only LIST (these measures only), --quick, --table (always print the table on stderr; it is printed
  * anyway when stderr is a terminal), --help.
  * Returns 0, 1 if a measure failed, 2 for bad usage (one line on stderr).
  * Blocks for the whole calibration (10-20 s; a few seconds with --quick). */

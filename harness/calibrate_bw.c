@@ -4,7 +4,7 @@
  * that the process pool's two transports (pipes, shared memory) can be
  * read against what this machine can move at all.
  *
- * As in calibrate.c, each function is one repetition that cleans up after
+ * As in calibrate_rtt.c, each function is one repetition that cleans up after
  * itself: the child is reaped (SIGKILLed if it cannot be told to stop),
  * fds closed, the caller's affinity restored, SIGPIPE blocked in the
  * calling thread and consumed.  Buffers are touched before the clock

@@ -1,7 +1,8 @@
 /*
  * calibrate_int.h - what the files of `poolbench calibrate` share: the
- * pipe, child and pinning helpers of calibrate.c, used again by the
- * bandwidth measures of calibrate_bw.c.  Not part of calibrate.h's API.
+ * pipe, child and pinning helpers of calibrate_sys.c, used by the
+ * round-trip (calibrate_rtt.c), spawn (calibrate_spawn.c) and bandwidth
+ * (calibrate_bw.c) measures.  Not part of calibrate.h's API.
  */
 #ifndef PB_CALIBRATE_INT_H
 #define PB_CALIBRATE_INT_H
