@@ -14,7 +14,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -48,8 +50,31 @@ static void child(const pb_run_opts *o, const pb_measure_opts *mo, int fd)
         res.ok = 1;
         pb_noise_account(&win, res.r.window_cpu_s, &res.noise);
     }
+    /* The result, then its gauge samples (res.r.nsamples of them). */
+    pb_sample *samples = res.r.samples;
     res.r.latencies = NULL;
-    _exit(ex__write_full(fd, &res, sizeof res) ? 3 : 0);
+    res.r.samples = NULL;
+    if (ex__write_full(fd, &res, sizeof res) ||
+        (res.r.nsamples && ex__write_full(fd, samples, res.r.nsamples * sizeof *samples)))
+        _exit(3);
+    _exit(0);
+}
+
+/* The samples that follow the result; none if they do not all arrive. */
+static void read_samples(int fd, pb_run_result *r)
+{
+    size_t n = r->nsamples;
+    r->samples = NULL;
+    r->nsamples = 0;
+    if (n == 0 || n > SIZE_MAX / sizeof *r->samples)
+        return;
+    pb_sample *v = malloc(n * sizeof *v);
+    if (v && ex__read_full(fd, v, n * sizeof *v) == 0) {
+        r->samples = v;
+        r->nsamples = n;
+        return;
+    }
+    free(v);
 }
 
 void pb_measure(const pb_run_opts *o, const pb_measure_opts *mo, pb_measured *m)
@@ -74,6 +99,8 @@ void pb_measure(const pb_run_opts *o, const pb_measure_opts *mo, pb_measured *m)
     }
     close(fds[1]);
     int got = ex__read_full(fds[0], m, sizeof *m);
+    if (got == 0)
+        read_samples(fds[0], &m->r);
     close(fds[0]);
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {

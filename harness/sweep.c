@@ -68,6 +68,19 @@ static const char usage[] =
     "      --window N         procs: tasks in flight per worker (default 8)\n"
     "      --transport T      procs: pipe (default) or shm; a configuration\n"
     "                         other than the defaults shows in config_id\n"
+    "      --queue LIST       queue capacities, e.g. 0,16,256 (0 = unbounded, the\n"
+    "                         default)\n"
+    "      --on-full LIST     block,reject,caller-runs (default block): what a\n"
+    "                         submit to a full queue does (not with queue 0;\n"
+    "                         caller-runs not for procs)\n"
+    "      --rate LIST        open-loop arrival rates in tasks/s, e.g. 0,500,1000\n"
+    "                         (0 = all at once, the default); latency counts\n"
+    "                         from each task's intended arrival\n"
+    "      --arrival A        poisson (default) or fixed, for the rates above 0\n"
+    "      --chunksize LIST   0 = one ex_submit per task (default), N >= 1 =\n"
+    "                         ex_map with chunks of N (all at once, one stage)\n"
+    "      --sample-ms N      sample the pool's gauges every N ms into\n"
+    "                         DIR/timeline.csv (queue depth, in flight, ...)\n"
     "      --url URL          http workloads: this URL instead of the embedded server\n"
     "      --no-baseline      skip the sequential baseline (rows get no speedup\n"
     "                         and no digest check): for runs whose sequential\n"
@@ -207,6 +220,8 @@ static void set_defaults(sweep_cli *c)
     c->warmup_rounds = 1;
     c->probe_ms = 20;
     c->order_seed = random_seed();
+    c->nqueues = c->non_fulls = c->nrates = c->nchunks = 1; /* 0, block, 0, 0 */
+    c->arrival = PB_ARRIVAL_POISSON;
 }
 
 /* --vary KEY=V1,V2,...; text is the option's own copy (split in place). */
@@ -256,6 +271,26 @@ static int parse_workloads(char *text, sweep_cli *c)
     return 0;
 }
 
+/* --on-full LIST: block, reject, caller-runs, each at most once. */
+static int parse_on_fulls(char *text, sweep_cli *c)
+{
+    char *items[MAX_LIST];
+    size_t n;
+    int rc = split_list("--on-full", text, items, &n);
+    c->non_fulls = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        ex_on_full f;
+        if (ex_on_full_parse(items[i], &f))
+            return pb_usage_error("sweep", "unknown policy '%s' in --on-full (accepted: block, "
+                                  "reject, caller-runs)", items[i]);
+        for (size_t k = 0; k < c->non_fulls; k++)
+            if (c->on_fulls[k] == f)
+                return pb_usage_error("sweep", "'%s' is listed twice in --on-full", items[i]);
+        c->on_fulls[c->non_fulls++] = f;
+    }
+    return rc;
+}
+
 /* The copies of the list options' values, split in place: c keeps
  * pointers into them after parse_cli returns.  parse_cli empties it. */
 static struct {
@@ -263,7 +298,8 @@ static struct {
     size_t n;
 } list_text;
 
-/* The options whose value is a list: -e, -W, --pin, --vary. */
+/* The options whose value is a list of names: -e, -W, --pin, --on-full,
+ * --vary. */
 static int parse_list_option(int ch, const char *arg, sweep_cli *c)
 {
     if (list_text.n == 8 || strlen(arg) >= sizeof list_text.text[0])
@@ -279,7 +315,54 @@ static int parse_list_option(int ch, const char *arg, sweep_cli *c)
         return parse_executors(items, n, c);
     case 'W': return parse_workloads(text, c);
     case 'P': return parse_pins(text, c);
+    case PB_OPT_ON_FULL: return parse_on_fulls(text, c);
     default: return parse_vary(text, arg, c); /* 'V' */
+    }
+}
+
+/* The load lists: --queue, --rate, --chunksize (whole numbers, 0 = the
+ * default: unbounded, all at once, ex_submit). */
+static int parse_load_list(int ch, const char *arg, sweep_cli *c)
+{
+    static const pb_list_rule queue = {.max = 100000000, .suffixes = true, .cap = MAX_LIST};
+    static const pb_list_rule rate = {.max = (uint64_t)PB_RATE_MAX, .cap = MAX_LIST};
+    static const pb_list_rule chunk = {.max = PB_CHUNKSIZE_MAX, .cap = MAX_LIST};
+    const char *opt = ch == 'Q' ? "--queue" : ch == PB_OPT_RATE ? "--rate" : "--chunksize";
+    const pb_list_rule *rule = ch == 'Q' ? &queue : ch == PB_OPT_RATE ? &rate : &chunk;
+    uint64_t v[MAX_LIST];
+    size_t n;
+    int rc = pb_parse_u64_list("sweep", opt, arg, rule, v, &n);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (ch == 'Q')
+            c->queues[i] = (size_t)v[i];
+        else if (ch == PB_OPT_RATE)
+            c->rates[i] = (double)v[i];
+        else
+            c->chunksizes[i] = (size_t)v[i];
+    }
+    if (rc == 0)
+        *(ch == 'Q' ? &c->nqueues : ch == PB_OPT_RATE ? &c->nrates : &c->nchunks) = n;
+    return rc;
+}
+
+/* --arrival, --sample-ms and the load lists. */
+static int parse_load(int ch, char *arg, sweep_cli *c)
+{
+    pb_run_opts one = {0};
+    switch (ch) {
+    case PB_OPT_ARRIVAL:
+    case PB_OPT_SAMPLE_MS:
+        if (pb_parse_load_option("sweep", ch, arg, &one))
+            return PB_EXIT_USAGE;
+        if (ch == PB_OPT_ARRIVAL)
+            c->arrival = one.arrival;
+        else
+            c->sample_ms = one.sample_ms;
+        return 0;
+    case PB_OPT_ON_FULL:
+        return parse_list_option(ch, arg, c);
+    default:
+        return parse_load_list(ch, arg, c);
     }
 }
 
@@ -346,6 +429,9 @@ static int parse_option(int ch, char *arg, char **argv, sweep_cli *c)
     case 'c': c->cpus = arg; return 0;
     case 'r': case 'u': case 'n': case 's': case 't': return parse_number_option(ch, arg, c);
     case PB_OPT_WINDOW: case PB_OPT_TRANSPORT: return parse_procs(ch, arg, c);
+    case 'Q': case PB_OPT_RATE: case PB_OPT_ARRIVAL: case PB_OPT_ON_FULL: case PB_OPT_CHUNKSIZE:
+    case PB_OPT_SAMPLE_MS:
+        return parse_load(ch, arg, c);
     case 'U': c->url = arg; return 0;
     case 'q': c->quiet = true; return 0;
     case 'B': c->no_baseline = true; return 0;
@@ -404,6 +490,12 @@ static int parse_cli(int argc, char **argv, sweep_cli *c)
         {"timeout-ms", required_argument, NULL, 't'},
         {"window", required_argument, NULL, PB_OPT_WINDOW},
         {"transport", required_argument, NULL, PB_OPT_TRANSPORT},
+        {"queue", required_argument, NULL, 'Q'},
+        {"on-full", required_argument, NULL, PB_OPT_ON_FULL},
+        {"rate", required_argument, NULL, PB_OPT_RATE},
+        {"arrival", required_argument, NULL, PB_OPT_ARRIVAL},
+        {"chunksize", required_argument, NULL, PB_OPT_CHUNKSIZE},
+        {"sample-ms", required_argument, NULL, PB_OPT_SAMPLE_MS},
         {"url", required_argument, NULL, 'U'},
         {"quiet", no_argument, NULL, 'q'},
         {"no-baseline", no_argument, NULL, 'B'},

@@ -49,6 +49,18 @@ typedef struct sweep_cli {
     int64_t timeout_ns;
     unsigned window;           /* procs: tasks in flight per worker (0 = default) */
     ex_transport transport;    /* procs: how payloads travel */
+    /* The load dimensions, each a list; every combination that makes sense
+     * is a configuration (sweep_exec.c). */
+    size_t queues[SWEEP_MAX_LIST];     /* queue capacity, 0 = unbounded */
+    size_t nqueues;
+    ex_on_full on_fulls[3];
+    size_t non_fulls;
+    double rates[SWEEP_MAX_LIST];      /* tasks/s, 0 = all at once */
+    size_t nrates;
+    pb_arrival arrival;                /* of the rates above 0 */
+    size_t chunksizes[SWEEP_MAX_LIST]; /* 0 = ex_submit, >= 1 = ex_map */
+    size_t nchunks;
+    unsigned sample_ms;                /* gauges into timeline.csv, 0 = off */
     const char *out;
     const char *url;
     bool quiet;

@@ -129,8 +129,66 @@ int pb_sweep_set_combo(const sweep_cli *c, const wl_workload *w, wl_params *p, s
 
 /* A configuration; py: Python's executor of kind's model instead (always
  * unpinned; the deadline of a Python run of any kind is --timeout-ms). */
+/* One point of the load dimensions (sweep_cli's queues x on_fulls x rates
+ * x chunksizes). */
+typedef struct sw_load {
+    size_t queue;
+    ex_on_full on_full;
+    double rate;
+    size_t chunksize;
+} sw_load;
+
+static const sw_load default_load = {0, EX_ON_FULL_BLOCK, 0, 0};
+
+/* The load's share of a config_id: "" for the default load, else e.g.
+ * "|q64|reject|r500poisson|c8" (only what differs from the default). */
+static void load_suffix(const sweep_cli *c, const sw_load *l, char *buf, size_t len)
+{
+    int off = 0;
+    buf[0] = '\0';
+    if (l->queue)
+        off += snprintf(buf + off, len - (size_t)off, "|q%zu|%s", l->queue,
+                        ex_on_full_name(l->on_full));
+    if (l->rate > 0 && (size_t)off < len)
+        off += snprintf(buf + off, len - (size_t)off, "|r%.6g%s", l->rate,
+                        pb_arrival_name(c->arrival));
+    if (l->chunksize && (size_t)off < len)
+        snprintf(buf + off, len - (size_t)off, "|c%zu", l->chunksize);
+}
+
+/* Whether load l makes sense for an executor of kind: a policy for a full
+ * queue needs a bound (queue 0 runs block only), a process pool's task
+ * cannot run in the submitter, and ex_map submits all at once. */
+static bool load_applies(const sw_load *l, ex_kind kind)
+{
+    if (l->queue == 0 && l->on_full != EX_ON_FULL_BLOCK)
+        return false;
+    if (kind == EX_PROCS && l->on_full == EX_ON_FULL_CALLER_RUNS)
+        return false;
+    return !(l->chunksize && l->rate > 0);
+}
+
+/* The k-th combination of the load lists. */
+static sw_load load_at(const sweep_cli *c, size_t k)
+{
+    sw_load l;
+    l.queue = c->queues[k % c->nqueues];
+    k /= c->nqueues;
+    l.on_full = c->on_fulls[k % c->non_fulls];
+    k /= c->non_fulls;
+    l.rate = c->rates[k % c->nrates];
+    k /= c->nrates;
+    l.chunksize = c->chunksizes[k % c->nchunks];
+    return l;
+}
+
+static size_t load_count(const sweep_cli *c)
+{
+    return c->nqueues * c->non_fulls * c->nrates * c->nchunks;
+}
+
 static int add_config(sw_state *st, size_t ci, ex_kind kind, pb_py_kind py, unsigned workers,
-                      pb_pin_policy pin)
+                      pb_pin_policy pin, const sw_load *load)
 {
     const sweep_cli *c = st->c;
     sw_case *cs = &st->cases[ci];
@@ -146,6 +204,9 @@ static int add_config(sw_state *st, size_t ci, ex_kind kind, pb_py_kind py, unsi
         .procs_window = kind == EX_PROCS && !py ? c->window : 0,
         .transport = kind == EX_PROCS && !py ? c->transport : EX_TRANSPORT_PIPE,
         .warmup_tasks = (size_t)c->warmup_rounds * workers, .py = py,
+        .queue_capacity = load->queue, .on_full = load->on_full, .rate = load->rate,
+        .arrival = load->rate > 0 ? c->arrival : PB_ARRIVAL_BATCH,
+        .chunksize = load->chunksize, .sample_ms = c->sample_ms,
     };
     char params[1024];
     if (wl_params_format(cs->p, params, sizeof params))
@@ -155,8 +216,10 @@ static int add_config(sw_state *st, size_t ci, ex_kind kind, pb_py_kind py, unsi
     /* A process pool other than the default is another configuration. */
     if (kind == EX_PROCS && !py && len > 0 && (size_t)len < sizeof cf->config_id &&
         (cf->o.transport != EX_TRANSPORT_PIPE || pb_run_window(&cf->o) != EX_DEFAULT_WINDOW))
-        snprintf(cf->config_id + len, sizeof cf->config_id - (size_t)len, "|%s|w%u",
-                 pb_run_transport(&cf->o), pb_run_window(&cf->o));
+        len += snprintf(cf->config_id + len, sizeof cf->config_id - (size_t)len, "|%s|w%u",
+                        pb_run_transport(&cf->o), pb_run_window(&cf->o));
+    if (len > 0 && (size_t)len < sizeof cf->config_id)
+        load_suffix(c, load, cf->config_id + len, sizeof cf->config_id - (size_t)len);
     double *d = calloc((size_t)c->reps * 4, sizeof *d);
     cf->rep_no = calloc(c->reps, sizeof *cf->rep_no);
     if (!d || !cf->rep_no) {
@@ -189,13 +252,30 @@ static size_t python_configs(const sweep_cli *c)
 static int add_python(sw_state *st, size_t ci)
 {
     const sweep_cli *c = st->c;
-    if (c->npy && add_config(st, ci, EX_SEQ, PB_PY_SEQ, 1, PB_PIN_NONE))
+    if (c->npy && add_config(st, ci, EX_SEQ, PB_PY_SEQ, 1, PB_PIN_NONE, &default_load))
         return -1;
     for (size_t e = 0; e < c->npy; e++)
         for (size_t wi = 0; c->py[e] != PB_PY_SEQ && wi < c->nworkers; wi++)
             if (add_config(st, ci, c->py[e] == PB_PY_PROCS ? EX_PROCS : EX_THREADS, c->py[e],
-                           c->workers[wi], PB_PIN_NONE))
+                           c->workers[wi], PB_PIN_NONE, &default_load))
                 return -1;
+    return 0;
+}
+
+/* The sequential loop under each open-loop rate (when seq is listed): its
+ * latency against the offered rate beside the pools'.  A loop has no
+ * queue and no ex_map of its own to vary. */
+static int add_seq_rates(sw_state *st, size_t ci)
+{
+    const sweep_cli *c = st->c;
+    bool seq = false;
+    for (size_t e = 0; e < c->nexecutors; e++)
+        seq |= c->executors[e] == EX_SEQ;
+    for (size_t k = 0; seq && k < c->nrates; k++) {
+        sw_load l = {0, EX_ON_FULL_BLOCK, c->rates[k], 0};
+        if (l.rate > 0 && add_config(st, ci, EX_SEQ, PB_PY_NONE, 1, PB_PIN_NONE, &l))
+            return -1;
+    }
     return 0;
 }
 
@@ -212,14 +292,22 @@ static int add_case(sw_state *st, const wl_workload *w, wl_params *p)
     if (!c->no_baseline && !wl_requires_isolation(p, why, sizeof why)) {
         cs->base_tput = calloc(c->reps, sizeof *cs->base_tput);
         cs->baseline = st->nconfigs;
-        if (!cs->base_tput || add_config(st, ci, EX_SEQ, PB_PY_NONE, 1, PB_PIN_NONE))
+        if (!cs->base_tput ||
+            add_config(st, ci, EX_SEQ, PB_PY_NONE, 1, PB_PIN_NONE, &default_load))
             return -1;
     }
+    if (add_seq_rates(st, ci))
+        return -1;
     for (size_t e = 0; e < c->nexecutors; e++)
         for (size_t wi = 0; c->executors[e] != EX_SEQ && wi < c->nworkers; wi++)
             for (size_t pi = 0; pi < c->npins; pi++)
-                if (add_config(st, ci, c->executors[e], PB_PY_NONE, c->workers[wi], c->pins[pi]))
-                    return -1;
+                for (size_t k = 0; k < load_count(c); k++) {
+                    sw_load l = load_at(c, k);
+                    if (load_applies(&l, c->executors[e]) &&
+                        add_config(st, ci, c->executors[e], PB_PY_NONE, c->workers[wi],
+                                   c->pins[pi], &l))
+                        return -1;
+                }
     return add_python(st, ci);
 }
 
@@ -229,7 +317,8 @@ static int build_plan(sw_state *st, wl_params *const *base)
     size_t ncases = 0;
     for (size_t k = 0; k < c->nworkloads; k++)
         ncases += pb_sweep_combos(c, c->workloads[k]);
-    size_t per_case = 1 + c->nexecutors * c->nworkers * c->npins + python_configs(c);
+    size_t per_case = 1 + c->nrates + c->nexecutors * c->nworkers * c->npins * load_count(c) +
+                      python_configs(c);
     st->cases = calloc(ncases, sizeof *st->cases);
     st->configs = calloc(ncases * per_case, sizeof *st->configs);
     if (!st->cases || !st->configs) {
@@ -284,6 +373,7 @@ static int unrecorded_run(sw_state *st, sw_config *cf, unsigned k, pb_measured *
     show(&st->prog, what);
     pb_measure(&cf->o, &(pb_measure_opts){.pin = cf->pin, .cpus = st->c->cpus,
                                           .server_pid = st->srv->pid}, m);
+    pb_run_result_free(&m->r); /* its samples: only measured runs keep them */
     st->prog.done++;
     if (m->ok)
         return 0;
@@ -370,11 +460,32 @@ static int write_row(sw_state *st, sw_config *cf, const pb_measured *m, unsigned
     return 0;
 }
 
+/* A measured run of configuration i: its row, and its numbers for the
+ * configuration's summary. */
+static void record_rep(sw_state *st, size_t i, unsigned rep, const pb_measured *m)
+{
+    sw_config *cf = &st->configs[i];
+    sw_case *cs = &st->cases[cf->case_idx];
+    if (cs->baseline == i) {
+        if (!cs->digest[0])
+            snprintf(cs->digest, sizeof cs->digest, "%s", m->r.digest);
+        cs->base_tput[cs->nbase++] = m->r.throughput;
+    }
+    double base = baseline_throughput(cs);
+    if (write_row(st, cf, m, rep, base))
+        return;
+    cf->rep_no[cf->n] = rep;
+    cf->walls[cf->n] = m->r.wall_s;
+    cf->tputs[cf->n] = m->r.throughput;
+    cf->speedups[cf->n] = base > 0 ? m->r.throughput / base : NAN;
+    cf->p95s[cf->n] = m->r.lat_p95_ns / 1e6;
+    cf->n++;
+}
+
 /* Repetition rep of configuration i: one measured run, one row. */
 static void measure_rep(sw_state *st, size_t i, unsigned rep)
 {
     sw_config *cf = &st->configs[i];
-    sw_case *cs = &st->cases[cf->case_idx];
     char what[1600];
     snprintf(what, sizeof what, "%s %s w=%u pin=%s rep %u/%u", cf->o.workload->name,
              pb_executor_name(&cf->o), cf->o.workers, pb_pin_policy_name(cf->pin), rep,
@@ -385,27 +496,13 @@ static void measure_rep(sw_state *st, size_t i, unsigned rep)
                                           .probe_ms = st->c->probe_ms,
                                           .server_pid = st->srv->pid}, &m);
     st->prog.done++;
-    if (*st->interrupted)
-        return;
-    if (!m.ok) {
+    if (!*st->interrupted && !m.ok) {
         st->failures++;
         say(st, cf->config_id, m.err);
-        return;
+    } else if (!*st->interrupted) {
+        record_rep(st, i, rep, &m);
     }
-    if (cs->baseline == i) {
-        if (!cs->digest[0])
-            snprintf(cs->digest, sizeof cs->digest, "%s", m.r.digest);
-        cs->base_tput[cs->nbase++] = m.r.throughput;
-    }
-    double base = baseline_throughput(cs);
-    if (write_row(st, cf, &m, rep, base))
-        return;
-    cf->rep_no[cf->n] = rep;
-    cf->walls[cf->n] = m.r.wall_s;
-    cf->tputs[cf->n] = m.r.throughput;
-    cf->speedups[cf->n] = base > 0 ? m.r.throughput / base : NAN;
-    cf->p95s[cf->n] = m.r.lat_p95_ns / 1e6;
-    cf->n++;
+    pb_run_result_free(&m.r);
 }
 
 static void measure_grouped(sw_state *st)
