@@ -12,7 +12,8 @@
 # GLib's pool from 1k to 1M tasks, 10M in full, and the memory per future:
 # SCALE.md), the sweeps (CPU workloads, I/O workloads, payload sizes, 512
 # concurrent HTTP requests, the process pool over pipes against shared
-# memory in transport/, Python's executors beside C's), Python's
+# memory in transport/, the arrival rate and the queue size in queue/,
+# Python's executors beside C's), Python's
 # one-in-flight peers, advise, hyperfine's whole-process timings, then the
 # charts, REPORT.md and TRANSPORT.md.  Ctrl-C stops it cleanly: every
 # finished row stays in runs.csv and the HTTP server (a child of the sweep)
@@ -67,6 +68,8 @@ quick)
     py_cpu_wl=mandelbrot; py_cpu_workers=1,2; py_io_wl="sleep"; py_io_workers=1,4
     py_peer_tasks=2000
     scale_sizes=1000,100000,1000000
+    q_ex=threads,procs; q_rates=200,400,600,800,1200; q_over=1600; q_queues=4,256
+    q_reps=3; q_time=0.25; q_chunks=
     ;;
 default)
     cpu_wl=primes,sha256,mandelbrot,blur,compress; cpu_workers=1,2,4,8; cpu_tasks=20
@@ -78,6 +81,8 @@ default)
     py_cpu_wl=mandelbrot,sha256,table,mix; py_cpu_workers="1,2,$py_default"
     py_io_wl=sleep,http; py_io_workers="1,$py_default,16"; py_peer_tasks=20000
     scale_sizes=1000,10000,100000,1000000
+    q_ex=seq,threads,procs; q_rates=200,400,600,700,800,900,1200,1600; q_over=1600
+    q_queues=2,16,128,1024; q_reps=5; q_time=0.5; q_chunks=0,1,16,256
     ;;
 full)
     cpu_wl=primes,sha256,mandelbrot,blur,compress; cpu_workers=1-8; cpu_tasks=50
@@ -89,6 +94,9 @@ full)
     py_cpu_wl=mandelbrot,sha256,primes,compress,table,mix; py_cpu_workers="1-4,$py_default,8"
     py_io_wl=sleep,http,file; py_io_workers="1,2,4,$py_default,16,32,64,128"; py_peer_tasks=50000
     scale_sizes=1000,10000,100000,1000000,10000000
+    q_ex=seq,threads,procs; q_rates=100,200,400,500,600,700,750,800,850,900,1000,1200,1600,2400
+    q_over=1600; q_queues=1,2,8,16,64,128,512,1024,8192; q_reps=10; q_time=1
+    q_chunks=0,1,4,16,64,256,1024
     ;;
 *)
     echo "bench: BENCH_PROFILE must be quick, default or full (got '$profile')" >&2
@@ -103,7 +111,7 @@ mkdir -p "$out" || exit 1
 log=$out/bench.log
 t_start=$(date +%s)
 step=0
-nsteps=17
+nsteps=18
 current=""
 
 say() { echo "$*" | tee -a "$log" >&2; }
@@ -223,6 +231,30 @@ for tr in pipe shm; do
         --min-rounds "$rounds" --min-time "$noop_time" -q -e "$ex" \
         --transport "$tr" -W noop -w 2 -n 20 --vary payload_bytes="$tr_payloads"
 done
+end
+
+# The second knob, in a folder of its own (queue/: runs.csv and the gauges
+# over time in timeline.csv; the report's "Queue size" section): sleep
+# tasks of 5 ms on 4 workers, a pool whose capacity is known in advance
+# (4 / 5 ms = 800 tasks/s, plus what its overhead takes), offered an open
+# loop of Poisson arrivals below and above that capacity; then the same
+# pools overloaded (q_over/s) with bounded queues of each size and each
+# policy for a full queue.  Latency counts from each task's intended
+# arrival.  quick keeps 3 repetitions here (the curve, not a rank test, is
+# what this step is for); default adds ex_map's chunksize on empty tasks.
+q_common="--reps $q_reps --warmup $warmup --min-rounds $rounds --min-time $q_time -q \
+    -W sleep -p latency_ms=5 -w 4 --sample-ms 10"
+begin "queue: latency against arrival rate, and queue capacity x on_full under overload"
+# shellcheck disable=SC2086
+must "$PB" sweep --out "$out/queue" $q_common -e "$q_ex" --rate "$q_rates"
+# shellcheck disable=SC2086
+must "$PB" sweep --out "$out/queue" $q_common -e threads,procs --no-baseline --rate "$q_over" \
+    --queue "$q_queues" --on-full block,reject,caller-runs
+if [ -n "$q_chunks" ]; then
+    must "$PB" sweep --out "$out/queue" --reps "$q_reps" --warmup "$warmup" \
+        --min-rounds "$rounds" --min-time "$noop_time" -q -e threads,procs -W noop -w 2 -n 20 \
+        -p payload_bytes=64 --chunksize "$q_chunks"
+fi
 end
 
 # Python's executors beside C's on the same inputs (the same digests): the
