@@ -37,9 +37,13 @@
 #define EX__W_CALLBACKS 0x40u /* the completer is running callbacks */
 #define EX__W_ERROR_SHIFT 8   /* bits 8-15: -error (EX_E*, 0 if none) */
 
-/* stats_flags: EX_STATS_* (public), and this one: the call fields have
- * given way to the result fields (ex__future_end_call). */
+/* stats_flags: EX_STATS_* (public), and these: the call fields have
+ * given way to the result fields (ex__future_end_call); a chained future
+ * not handed to its executor yet (ex_future_then, until its predecessor is
+ * DONE): no gauge counts it, so neither does its cancel.  HELD is set
+ * before the future is seen by anyone and cleared under its lock. */
 #define EX__F_RESULT 0x8000u
+#define EX__F_HELD 0x4000u
 
 /* Something to run once a future is final (ex__future_listen).  `early`
  * ones run first, under the future's lock, and stay owned by whoever
@@ -127,6 +131,12 @@ void ex__fcache_close(ex_fcache *c);
 ex_future *ex__fcache_get(ex_fcache *c);
 /* Gives f back to the cache it came from.  Lock-free. */
 void ex__fcache_put(ex_future *f);
+/* The gauges of the executor whose futures c holds (set by ex_create,
+ * cleared by ex_destroy), and those of f's executor: NULL once it is gone
+ * (only a final or HELD future may outlive it). */
+struct ex__gauges;
+void ex__fcache_set_gauges(ex_fcache *c, struct ex__gauges *g);
+struct ex__gauges *ex__fcache_gauges(const ex_future *f);
 /* The spin_ns of f's cache. */
 int64_t ex__fcache_spin_ns(const ex_future *f);
 
@@ -189,6 +199,67 @@ bool ex__tlist_has_self(ex_tlist *l);
 /* Blocks until no thread is listed. */
 void ex__tlist_wait_empty(ex_tlist *l);
 
+/*
+ * Gauges (ex_executor_stats): counters that only go up, each written where
+ * its transition happens, and read one by one without a lock.
+ *
+ * Tasks that ran (or run) are counted by what runs them, in an
+ * ex__run_counts: a thread-pool worker's own, on its own cache line and
+ * written by that worker alone (a load and a store, no read-modify-write,
+ * nothing another thread writes); the process pool's dispatcher's (it alone
+ * starts and ends tasks there); and the executor's `inline_counts` for
+ * tasks run inside the submitting thread (seq, caller-runs), which several
+ * threads may write (shared: read-modify-write).  Every end is counted
+ * BEFORE the future is published final, so a thread that saw a future
+ * final sees it counted.
+ *
+ * The rest are in ex__gauges, on one line of the executor: `submitted`
+ * (read-modify-write by submitters: one more per accepted task, before the
+ * task can begin) and the rare paths: rejected, caller_ran, and the tasks
+ * that became final without running (cancelled, failed_unbegun), counted
+ * by future.c under the future's lock (ex__future_cancel_pending,
+ * ex__future_fail_pending) unless the future is HELD.
+ *
+ *   queued  = submitted - (begun - unbegun) - cancelled - failed_unbegun
+ *   running = (begun - unbegun) - completed - failed
+ *
+ * A reader loads the ends first, then unbegun, begun, and submitted last
+ * (acquire): a task's increments happen in the opposite order, so what it
+ * sees ended it also sees begun and submitted.
+ */
+typedef struct ex__run_counts {
+    _Alignas(64) _Atomic uint64_t begun; /* PENDING -> RUNNING (procs: sent) */
+    _Atomic uint64_t unbegun;   /* procs: RUNNING -> PENDING (never read) */
+    _Atomic uint64_t completed; /* RUNNING -> DONE */
+    _Atomic uint64_t failed;    /* RUNNING -> FAILED */
+    bool shared;                /* written by several threads */
+} ex__run_counts;
+
+/* One more in c, a counter of rc.  Single writer: a plain load and a
+ * release store (what a reader's acquire needs, free on x86). */
+static inline void ex__count(ex__run_counts *rc, _Atomic uint64_t *c)
+{
+    if (rc->shared)
+        atomic_fetch_add_explicit(c, 1, memory_order_release);
+    else
+        atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+                              memory_order_release);
+}
+
+typedef struct ex__gauges {
+    _Alignas(64) _Atomic uint64_t submitted; /* accepted tasks */
+    _Atomic uint64_t rejected;       /* ex_submit calls that said EX_EFULL */
+    _Atomic uint64_t caller_ran;     /* tasks run by CALLER_RUNS */
+    _Atomic uint64_t cancelled;      /* PENDING -> CANCELLED */
+    _Atomic uint64_t failed_unbegun; /* PENDING -> FAILED */
+} ex__gauges;
+
+/* One more in a gauge (any thread). */
+static inline void ex__gauge_add(_Atomic uint64_t *c)
+{
+    atomic_fetch_add_explicit(c, 1, memory_order_release);
+}
+
 typedef struct ex_vtable {
     const char *name;
     /* Starts workers; returns after they confirmed start (or broke). */
@@ -208,6 +279,10 @@ typedef struct ex_vtable {
     /* EX__OUTSIDE, EX__INSIDE_THREAD or EX__INSIDE_COPY for the caller.
      * Does not block for long. */
     int (*inside)(ex_executor *ex);
+    /* The backend's run counts (*n of them; besides ex->inline_counts)
+     * and its workers alive now.  Never block, take no lock. */
+    const ex__run_counts *(*run_counts)(const ex_executor *ex, unsigned *n);
+    unsigned (*workers_alive)(const ex_executor *ex);
 } ex_vtable;
 
 /* Every backend's executor struct starts with this. */
@@ -220,7 +295,17 @@ struct ex_executor {
     atomic_bool shut;         /* ex_shutdown was called */
     atomic_uint_fast64_t replaced;
     ex_tlist shutdown_calls;  /* threads inside ex_shutdown (reentry.c) */
+    /* Gauges (above), each on a line of its own: the struct is 64-byte
+     * aligned (ex__executor_alloc), so what a backend puts after it starts
+     * on a fresh line. */
+    ex__gauges gauges;
+    ex__run_counts inline_counts; /* tasks run in the submitter: shared */
 };
+
+/* A zeroed executor struct of `size` bytes, 64-byte aligned (its gauges'
+ * lines are their own), inline_counts marked shared, or NULL.  Freed with
+ * free(). */
+void *ex__executor_alloc(size_t size);
 
 /* reentry.c: ex_shutdown lists its thread in ex->shutdown_calls for the
  * length of the call; ex__destroy_gate returns EX_OK once ex may be
@@ -267,8 +352,12 @@ void ex__future_record(ex_future *f, const ex_task_stats *st, ex_buf *out);
  * recorded run ends now (end_ns).  Does not drop any reference.  Returns
  * whether any callback ran (their CPU time is the caller's). */
 bool ex__future_finish(ex_future *f, int error, int task_code);
-/* PENDING -> CANCELLED (true), false if not pending. */
+/* PENDING -> CANCELLED (true), false if not pending.  Counted in its
+ * executor's gauges unless f is HELD. */
 bool ex__future_cancel_pending(ex_future *f);
+/* PENDING -> FAILED with error (true), false if not pending; counted as
+ * ex__future_cancel_pending is.  For a task accepted and then refused. */
+bool ex__future_fail_pending(ex_future *f, int error);
 /* The future's lock (EX__W_LOCKED), for a backend writing fields that a
  * cancel may write too.  Never held while a task or a callback runs. */
 void ex__future_lock(ex_future *f);
@@ -333,6 +422,8 @@ typedef struct ex_probe {
      * rseq marker; anchor.end_ns == 0: none yet. */
     bool detect;
     ex_mark anchor;
+    /* Where its runs are counted (the gauges), NULL: nowhere. */
+    ex__run_counts *counts;
 } ex_probe;
 
 /* Prepares a probe: its pid, and whether it measures CPU with switch
@@ -346,8 +437,9 @@ void ex__probe_init(ex_probe *p, const ex_config *cfg);
 void ex__probe_mark(ex_probe *p, ex_mark *m);
 
 /* Runs f in this thread as worker `worker`, measuring it with exact
- * readings, then finishes it.  Used by caller-runs.  f must be RUNNING. */
-void ex__run_inline(ex_future *f, int worker);
+ * readings, then finishes it, counted in counts (ended; the caller counted
+ * it begun).  Used by caller-runs.  f must be RUNNING. */
+void ex__run_inline(ex_future *f, int worker, ex__run_counts *counts);
 
 /* The same, for a worker loop: `chain` holds the boundary read at the end
  * of the previous task.  When the worker went straight from that task to
@@ -356,7 +448,8 @@ void ex__run_inline(ex_future *f, int worker);
  * as this task's start.  With switch detection (see ex_config.exact_cpu) a
  * task that ran without a break costs no system call at all; with exact
  * readings, a busy worker pays the thread clock and getrusage once per
- * task, not twice. */
+ * task, not twice.  The end is counted in chain->counts (if set) before f
+ * is published final. */
 void ex__run_chained(ex_future *f, int worker, ex_probe *chain);
 
 /* Worker start: worker_start hook then initializer; 0 or nonzero. */

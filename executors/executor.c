@@ -104,6 +104,7 @@ int ex_create(const ex_config *cfg, ex_executor **out)
         return rc;
     }
     ex->fcache = c;
+    ex__fcache_set_gauges(c, &ex->gauges);
     if ((rc = ex__tlist_init(&ex->shutdown_calls)) != 0) {
         ex->vt->destroy(ex);
         ex__fcache_close(c);
@@ -136,6 +137,8 @@ int ex_submit(ex_executor *ex, ex_task_fn fn, const void *in, size_t len,
         return rc;
     rc = ex->vt->submit(ex, f, false);
     if (rc) {
+        if (rc == EX_EFULL)
+            ex__gauge_add(&ex->gauges.rejected);
         /* Never queued: drop both references (the executor's and ours). */
         ex_future_release(f);
         ex_future_release(f);
@@ -181,6 +184,7 @@ int ex_destroy(ex_executor *ex)
     atomic_store_explicit(&ex->shut, true, memory_order_release);
     ex->vt->shutdown(ex, true, false);
     ex_fcache *c = ex->fcache;
+    ex__fcache_set_gauges(c, NULL); /* every accepted future is final */
     ex__tlist_fini(&ex->shutdown_calls);
     ex->vt->destroy(ex);
     ex__fcache_close(c);
@@ -205,4 +209,69 @@ pid_t ex_worker_pid(ex_executor *ex, unsigned index)
 uint64_t ex_workers_replaced(ex_executor *ex)
 {
     return ex ? (uint64_t)atomic_load(&ex->replaced) : 0;
+}
+
+void *ex__executor_alloc(size_t size)
+{
+    ex_executor *ex = aligned_alloc(64, (size + 63) / 64 * 64);
+    if (!ex)
+        return NULL;
+    memset(ex, 0, size);
+    ex->inline_counts.shared = true;
+    return ex;
+}
+
+/* ------------------------------------------------------------- gauges */
+
+static uint64_t load_count(const _Atomic uint64_t *c)
+{
+    return atomic_load_explicit((_Atomic uint64_t *)c, memory_order_acquire);
+}
+
+/* a - b, or 0 when the tasks in motion make b read above a. */
+static uint64_t clamped_sub(uint64_t a, uint64_t b)
+{
+    return a > b ? a - b : 0;
+}
+
+/* The ends first, then unbegun, begun and submitted (ex_internal.h: the
+ * order that keeps each later reading at least as large as what the
+ * earlier ones imply). */
+int ex_executor_stats(const ex_executor *ex, ex_pool_stats *out)
+{
+    if (!ex || !out)
+        return EX_EINVAL;
+    const ex__gauges *g = &ex->gauges;
+    unsigned n = 0;
+    const ex__run_counts *rc = ex->vt->run_counts ? ex->vt->run_counts(ex, &n) : NULL;
+    const ex__run_counts *in = &ex->inline_counts;
+    uint64_t cancelled = load_count(&g->cancelled);
+    uint64_t failed_unbegun = load_count(&g->failed_unbegun);
+    uint64_t completed = load_count(&in->completed), failed = load_count(&in->failed);
+    for (unsigned i = 0; i < n; i++) {
+        completed += load_count(&rc[i].completed);
+        failed += load_count(&rc[i].failed);
+    }
+    uint64_t unbegun = load_count(&in->unbegun);
+    for (unsigned i = 0; i < n; i++)
+        unbegun += load_count(&rc[i].unbegun);
+    uint64_t begun = load_count(&in->begun);
+    for (unsigned i = 0; i < n; i++)
+        begun += load_count(&rc[i].begun);
+    uint64_t submitted = load_count(&g->submitted);
+    uint64_t started = clamped_sub(begun, unbegun);
+    *out = (ex_pool_stats){
+        .submitted = submitted,
+        .queued = clamped_sub(submitted, started + cancelled + failed_unbegun),
+        .running = clamped_sub(started, completed + failed),
+        .completed = completed,
+        .failed = failed + failed_unbegun,
+        .cancelled = cancelled,
+        .rejected = load_count(&g->rejected),
+        .caller_ran = load_count(&g->caller_ran),
+        .workers_alive = ex->vt->workers_alive ? ex->vt->workers_alive(ex) : 0,
+        .workers_replaced = (uint64_t)atomic_load_explicit(
+            &((ex_executor *)ex)->replaced, memory_order_acquire),
+    };
+    return EX_OK;
 }

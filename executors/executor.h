@@ -301,6 +301,75 @@ int ex_on_full_parse(const char *name, ex_on_full *out);
 pid_t ex_worker_pid(ex_executor *ex, unsigned index);
 uint64_t ex_workers_replaced(ex_executor *ex);
 
+/* ----------------------------------------------------------------- gauges */
+
+/* Live gauges of an executor (ex_executor_stats): how many tasks it took,
+ * where they are now, how they ended.
+ *
+ * What counts as one task:
+ *   - an ex_submit call that returned 0 (with EX_SEQ, or CALLER_RUNS, the
+ *     task ran inside that call: it still counts, as submitted, begun and
+ *     ended);
+ *   - an ex_future_then chain, once its predecessor is DONE and the chained
+ *     task is handed to ex (if ex refuses it then, shut down or broken, it
+ *     counts as submitted and failed); a chain whose predecessor failed or
+ *     was cancelled never reaches ex and counts nowhere, nor does its
+ *     cancel before that;
+ *   - ex_map: each ex_submit it makes, i.e. one task per input with
+ *     chunksize <= 1 and one per chunk (chunksize inputs in one hand-off)
+ *     otherwise.
+ * An ex_submit refused with EX_EFULL counts in `rejected` only; other
+ * refusals (EX_ESHUTDOWN, EX_EBROKEN, EX_EINVAL, EX_ENOMEM) count nowhere.
+ * Each accepted task counts once in submitted, and once in one of
+ * completed, failed and cancelled when its future becomes final, whatever
+ * path it took (a process-pool task sent again after its worker died is
+ * still one task). */
+typedef struct ex_pool_stats {
+    uint64_t submitted;  /* tasks accepted (ex_submit, chained, map) */
+    uint64_t queued;     /* accepted and not begun: in the queue (EX_PROCS:
+                            not sent to a worker yet, or taken back from a
+                            dead one to be sent again) */
+    uint64_t running;    /* begun and not final (EX_PROCS: sent to a
+                            worker, including those sent ahead in its
+                            window, ex_config.window) */
+    uint64_t completed;  /* final DONE */
+    uint64_t failed;     /* final FAILED: task error, worker crash, timeout,
+                            or refused after acceptance */
+    uint64_t cancelled;  /* final CANCELLED (ex_future_cancel, shutdown) */
+    uint64_t rejected;   /* ex_submit calls that returned EX_EFULL */
+    uint64_t caller_ran; /* tasks CALLER_RUNS ran in the submitting thread
+                            (also in submitted and in their ending) */
+    unsigned workers_alive; /* threads / processes that can run tasks now:
+                            EX_THREADS: worker threads not exited;
+                            EX_PROCS: worker processes that exist (starting,
+                            ready or exiting); EX_SEQ: 1 (the caller) until
+                            ex_shutdown, then 0 */
+    uint64_t workers_replaced; /* EX_PROCS: as ex_workers_replaced; else 0 */
+} ex_pool_stats;
+
+/* Fills *out with a snapshot of ex's gauges: 0, or EX_EINVAL if ex or out
+ * is NULL.  Never blocks and takes no lock: it reads counters that the
+ * hot path updates without a read-modify-write where a single thread owns
+ * them (a thread-pool worker's own, on its own cache line), so it may be
+ * called at any rate, from any thread, even from a task or a callback.
+ * Consistency:
+ *   - The counters are read one by one, so a snapshot taken while tasks
+ *     move may be off by the tasks in motion (e.g. a task that ends while
+ *     the snapshot is taken may show as still running).
+ *   - submitted, completed, failed, cancelled, rejected, caller_ran and
+ *     workers_replaced never go down from one snapshot to the next; queued
+ *     and running are derived, never negative (clamped at 0).
+ *   - The ends are read before submitted, and a task is counted submitted
+ *     before it can begin: completed + failed + cancelled <= submitted in
+ *     every snapshot.
+ *   - A task is counted in its ending before its future becomes final, so
+ *     a thread that saw a future final (ex_future_wait, a callback) sees it
+ *     in completed, failed or cancelled.
+ *   - Once every accepted task's future is final and no ex_submit or
+ *     chaining is in progress: submitted == completed + failed +
+ *     cancelled, and queued == running == 0. */
+int ex_executor_stats(const ex_executor *ex, ex_pool_stats *out);
+
 /* ----------------------------------------------------------------- future */
 
 /* PENDING -> RUNNING -> DONE | FAILED | CANCELLED, and PENDING -> final.

@@ -23,6 +23,9 @@
  * handed back to the kernel lazily (MADV_FREE: their pages stay until the
  * kernel needs memory, and cost nothing to reuse before).
  *
+ * The cache also tells a future's executor's gauges (ex_internal.h) to
+ * whoever cancels it: a cancel knows only the future.
+ *
  * Sanitizers: a free future is poisoned for ASan and freed in a valgrind
  * mempool (but for its link word), so a use after release is reported as
  * it would be with malloc; under ASan the slabs are LSan root regions, so
@@ -81,6 +84,8 @@ struct ex_fcache {
     size_t cut;            /* futures cut from cur */
     size_t handed;         /* futures handed out, ever */
     int64_t spin_ns;
+    /* The executor's gauges while it lives (read by a cancel). */
+    _Atomic(struct ex__gauges *) gauges;
     /* Both written by releasing threads. */
     _Alignas(64) _Atomic(ex_future *) returned; /* through next */
     atomic_size_t balance; /* futures back - OPEN_BIAS (+ see above) */
@@ -242,6 +247,7 @@ ex_fcache *ex__fcache_new(int64_t spin_ns)
     c->cut = 0;
     c->handed = 0;
     c->spin_ns = spin_ns;
+    atomic_init(&c->gauges, NULL);
     atomic_init(&c->returned, NULL);
     atomic_init(&c->balance, (size_t)0 - OPEN_BIAS);
 #ifdef EX_HAVE_VALGRIND
@@ -328,4 +334,14 @@ void ex__fcache_put(ex_future *f)
 int64_t ex__fcache_spin_ns(const ex_future *f)
 {
     return slab_of(f)->cache->spin_ns;
+}
+
+void ex__fcache_set_gauges(ex_fcache *c, struct ex__gauges *g)
+{
+    atomic_store_explicit(&c->gauges, g, memory_order_release);
+}
+
+struct ex__gauges *ex__fcache_gauges(const ex_future *f)
+{
+    return atomic_load_explicit(&slab_of(f)->cache->gauges, memory_order_acquire);
 }

@@ -265,15 +265,31 @@ bool ex__future_finish(ex_future *f, int error, int task_code)
     return finish_locked(f, error, task_code);
 }
 
-bool ex__future_cancel_pending(ex_future *f)
+/* PENDING -> final without running, counted in the executor's gauges
+ * before it is published (unless HELD: a chain its executor never saw). */
+static bool end_pending(ex_future *f, int error)
 {
     ex__future_lock(f);
     if (word_state(load_word(f, memory_order_relaxed)) != EX_PENDING) {
         ex__future_unlock(f);
         return false;
     }
-    finish_locked(f, EX_ECANCELLED, 0);
+    struct ex__gauges *g = f->stats_flags & EX__F_HELD ? NULL : ex__fcache_gauges(f);
+    if (g)
+        ex__gauge_add(final_state_of(error) == EX_CANCELLED ? &g->cancelled
+                                                            : &g->failed_unbegun);
+    finish_locked(f, error, 0);
     return true;
+}
+
+bool ex__future_cancel_pending(ex_future *f)
+{
+    return end_pending(f, EX_ECANCELLED);
+}
+
+bool ex__future_fail_pending(ex_future *f, int error)
+{
+    return end_pending(f, error ? error : EX_ESYS);
 }
 
 int ex_future_cancel(ex_future *f)
@@ -381,7 +397,7 @@ int ex_future_stats(ex_future *f, ex_task_stats *out)
     if (!is_final(f))
         return EX_EINVAL;
     memset(out, 0, sizeof *out);
-    out->flags = f->stats_flags & ~EX__F_RESULT;
+    out->flags = f->stats_flags & ~(EX__F_RESULT | EX__F_HELD);
     out->submit_ns = f->stats.submit_ns;
     out->start_ns = f->stats.start_ns;
     out->end_ns = f->end_ns;

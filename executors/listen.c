@@ -221,8 +221,10 @@ static void then_link_done(then_link *t)
 }
 
 /* next's input is parent's output, if next is still PENDING (a cancel may
- * have ended it: its call fields are its result's now). */
-static bool then_set_input(ex_future *next, ex_future *parent)
+ * have ended it: its call fields are its result's now).  From here next
+ * is ex's: counted as submitted, and no longer HELD, under the lock a
+ * cancel takes (so a cancel from now on counts too). */
+static bool then_set_input(ex_future *next, ex_future *parent, ex_executor *ex)
 {
     ex__future_lock(next);
     bool pending = (atomic_load_explicit(&next->word, memory_order_relaxed) &
@@ -231,6 +233,8 @@ static bool then_set_input(ex_future *next, ex_future *parent)
         next->in = parent->out_data;
         next->in_len = parent->out_len;
         next->stats.submit_ns = ex_now_ns();
+        next->stats_flags &= (uint16_t)~EX__F_HELD;
+        ex__gauge_add(&ex->gauges.submitted);
     }
     ex__future_unlock(next);
     return pending;
@@ -245,13 +249,14 @@ static void then_fire(ex_future *parent, struct ex__listener *l)
     uint32_t w = load_word(parent);
     ex_state s = (ex_state)(w & EX__W_STATE);
     if (s == EX_DONE) {
-        if (then_set_input(next, parent)) {
+        if (then_set_input(next, parent, ex)) {
             int rc = atomic_load(&ex->broken) ? EX_EBROKEN : ex->vt->submit(ex, next, true);
             if (rc == EX_OK) {
                 then_link_done(t); /* the backend owns the reference now */
                 return;
             }
-            ex__future_finish(next, rc, 0);
+            /* Refused after it was counted (or cancelled meanwhile). */
+            ex__future_fail_pending(next, rc);
         }
     } else if (s == EX_CANCELLED) {
         ex__future_cancel_pending(next);
@@ -288,6 +293,7 @@ int ex_future_then(ex_future *f, ex_executor *ex, ex_task_fn fn,
         free(t);
         return rc;
     }
+    n->stats_flags |= EX__F_HELD; /* not ex's until f is DONE (then_fire) */
     ex_future_retain(f);
     t->parent = f;
     t->next = n;

@@ -246,8 +246,15 @@ static call call_of(const ex_future *f)
     return (call){f->fn, f->in, f->in_len};
 }
 
+/* The task ended with rc: counted in the gauges before f is final. */
+static void count_end(ex__run_counts *counts, int rc)
+{
+    if (counts)
+        ex__count(counts, rc == 0 ? &counts->completed : &counts->failed);
+}
+
 /* Timestamps only (ex_config.measure_cpu off). */
-static void run_unmeasured(ex_future *f, ex_task_stats *st)
+static void run_unmeasured(ex_future *f, ex_task_stats *st, ex__run_counts *counts)
 {
     call c = call_of(f);
     ex_buf out = {0};
@@ -255,6 +262,7 @@ static void run_unmeasured(ex_future *f, ex_task_stats *st)
     int rc = c.fn(c.in, c.len, &out);
     st->end_ns = ex_now_ns();
     ex__future_record(f, st, &out);
+    count_end(counts, rc);
     ex__future_finish(f, rc == 0 ? 0 : EX_ETASK, rc);
 }
 
@@ -263,7 +271,7 @@ void ex__run_chained(ex_future *f, int worker, ex_probe *chain)
     ex_task_stats st = {.worker = worker, .cpu = sched_getcpu()};
     st.worker_pid = chain->pid ? chain->pid : getpid();
     if (!chain->measure_cpu) {
-        run_unmeasured(f, &st);
+        run_unmeasured(f, &st, chain->counts);
         return;
     }
     ex_mark start, end;
@@ -279,14 +287,15 @@ void ex__run_chained(ex_future *f, int worker, ex_probe *chain)
     ex__future_record(f, &st, &out);
     chain->last = end;
     chain->valid = true;
+    count_end(chain->counts, rc);
     /* Callbacks run in ex__future_finish, after the reading: their time
      * belongs to no task, so the next task starts from a fresh reading. */
     if (ex__future_finish(f, rc == 0 ? 0 : EX_ETASK, rc))
         chain->valid = false;
 }
 
-void ex__run_inline(ex_future *f, int worker)
+void ex__run_inline(ex_future *f, int worker, ex__run_counts *counts)
 {
-    ex_probe probe = {.measure_cpu = true};
+    ex_probe probe = {.measure_cpu = true, .counts = counts};
     ex__run_chained(f, worker, &probe);
 }

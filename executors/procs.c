@@ -154,6 +154,8 @@ bool ex__procs_queue_begin(procs *p, ex_future *f)
     bool cancel = p->cancel_all;
     bool began = !cancel && ex__future_begin(f);
     pthread_mutex_unlock(&p->lock);
+    if (began)
+        ex__count(&p->counts, &p->counts.begun);
     if (cancel)
         ex__future_cancel_pending(f);
     return began;
@@ -272,7 +274,7 @@ int ex__procs_new(const ex_config *cfg, ex_executor **out)
         (cfg->transport != EX_TRANSPORT_PIPE &&
          cfg->transport != EX_TRANSPORT_SHM))
         return EX_EINVAL;
-    procs *p = calloc(1, sizeof *p);
+    procs *p = ex__executor_alloc(sizeof *p);
     if (!p)
         return EX_ENOMEM;
     p->base.vt = &ex__procs_vtable;
@@ -400,6 +402,8 @@ static int procs_submit(ex_executor *ex, ex_future *f, bool force)
             pthread_cond_wait(&p->space, &p->lock);
     if (rc == 0)
         f->id = ++p->next_id;
+    if (rc == 0 && !force) /* a chain was counted by ex_future_then */
+        ex__gauge_add(&p->base.gauges.submitted);
     if (force)
         ex__future_unlock(f);
     if (rc != 0) {
@@ -507,6 +511,23 @@ static pid_t procs_worker_pid(ex_executor *ex, unsigned index)
     return atomic_load(&p->w[index].pid);
 }
 
+static const ex__run_counts *procs_run_counts(const ex_executor *ex, unsigned *n)
+{
+    *n = 1;
+    return &((const procs *)ex)->counts;
+}
+
+/* Slots with a process: pid is set at spawn and cleared once it is
+ * reaped (procs_slots.c). */
+static unsigned procs_workers_alive(const ex_executor *ex)
+{
+    procs *p = (procs *)ex;
+    unsigned n = 0;
+    for (unsigned i = 0; i < p->base.workers; i++)
+        n += atomic_load(&p->w[i].pid) != 0;
+    return n;
+}
+
 const ex_vtable ex__procs_vtable = {
     .name = "procs",
     .start = procs_start,
@@ -515,4 +536,6 @@ const ex_vtable ex__procs_vtable = {
     .destroy = procs_destroy,
     .worker_pid = procs_worker_pid,
     .inside = procs_inside,
+    .run_counts = procs_run_counts,
+    .workers_alive = procs_workers_alive,
 };

@@ -104,8 +104,9 @@ static unsigned total_room(procs *p)
 }
 
 /* A future of a broken pool's batch: failed with EX_EBROKEN (ending now). */
-static void fail_broken(ex_future *f)
+static void fail_broken(procs *p, ex_future *f)
 {
+    ex__count(&p->counts, &p->counts.failed); /* begun by queue_begin */
     ex__future_finish(f, EX_EBROKEN, 0);
     ex_future_release(f);
 }
@@ -148,7 +149,7 @@ static bool run_batch(procs *p, ex_future *batch, bool broken)
             ex_future_release(f); /* cancelled in the queue */
             again = true;
         } else if (broken) {
-            fail_broken(f);
+            fail_broken(p, f);
         } else {
             ex__procs_window_add(p, w, f);
         }

@@ -184,6 +184,11 @@ typedef struct procs {
      * instead of touching a copy of threads and fds it does not have). */
     pid_t owner_pid;
     bool in_child;
+
+    /* The gauges' run counts (ex_internal.h), written by the dispatcher
+     * alone: begun when a task is taken to be sent, unbegun when it comes
+     * back from a dead worker's window unread, and its end. */
+    ex__run_counts counts;
 } procs;
 
 /* ------------------------------------------------ fork server protocol */

@@ -293,6 +293,7 @@ int ex__procs_window_complete(procs *p, procs_worker *w)
     w->win_sent--;
     w->completed++;
     p->inflight--;
+    ex__count(&p->counts, err ? &p->counts.failed : &p->counts.completed);
     ex__future_finish(f, err, code);
     ex_future_release(f);
 
@@ -306,11 +307,12 @@ int ex__procs_window_complete(procs *p, procs_worker *w)
 /* ------------------------------------------------- revoking, losing */
 
 /* f goes from its window back to PENDING: it never began. */
-static void unbegin(ex_future *f)
+static void unbegin(procs *p, ex_future *f)
 {
     f->stats.start_ns = 0;
     f->stats.worker = -1;
     f->stats.worker_pid = 0;
+    ex__count(&p->counts, &p->counts.unbegun);
     ex__future_unbegin(f);
 }
 
@@ -332,7 +334,7 @@ void ex__procs_window_revoke(procs *p, procs_worker *w)
         ex_future *f = win_at(w, i)->f;
         p->inflight--;
         w->assigned--;
-        unbegin(f);
+        unbegin(p, f);
         ex__future_cancel_pending(f); /* false: the user won the race */
         ex_future_release(f);
     }
@@ -373,12 +375,13 @@ void ex__procs_window_take(procs *p, procs_worker *w, ex_future **began,
 }
 
 /* A task lost with its worker: failed with err. */
-static void fail_lost(ex_future *f, int err)
+static void fail_lost(procs *p, ex_future *f, int err)
 {
     uint64_t now = ex_now_ns();
     if (f->stats.start_ns == 0 || f->stats.start_ns > now)
         f->stats.start_ns = now;
     ex__procs_stats_end(f, now, NULL, NULL, 0, NULL);
+    ex__count(&p->counts, &p->counts.failed);
     ex__future_finish(f, err, 0);
     ex_future_release(f);
 }
@@ -395,7 +398,7 @@ void ex__procs_window_settle(procs *p, ex_future *began, ex_future *never,
         ex_future *f = began;
         began = f->next;
         f->next = NULL;
-        fail_lost(f, err);
+        fail_lost(p, f, err);
     }
     ex_future *again = NULL, **tail = &again;
     while (never) {
@@ -403,13 +406,13 @@ void ex__procs_window_settle(procs *p, ex_future *began, ex_future *never,
         never = f->next;
         f->next = NULL;
         if (charge && f->redispatched >= REDISPATCH_MAX) {
-            fail_lost(f, err);
+            fail_lost(p, f, err);
             charge = false;
             continue;
         }
         f->redispatched += charge;
         charge = false;
-        unbegin(f);
+        unbegin(p, f);
         *tail = f;
         tail = &f->next;
     }

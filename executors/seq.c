@@ -26,23 +26,29 @@ typedef struct seq_ex {
 static int seq_start(ex_executor *ex)
 {
     ex__probe_init(&((seq_ex *)ex)->probe, &ex->cfg);
+    ((seq_ex *)ex)->probe.counts = &ex->inline_counts;
     if (ex__worker_init(&ex->cfg, 0))
         atomic_store(&ex->broken, true);
     return EX_OK;
 }
 
+/* Nothing is queued, so there is nothing to bound; a chained task
+ * (force) was counted submitted by ex_future_then. */
 static int seq_submit(ex_executor *ex, ex_future *f, bool force)
 {
-    (void)force; /* nothing is queued, so there is nothing to bound */
     if (atomic_load(&ex->broken))
         return EX_EBROKEN;
     seq_ex *s = (seq_ex *)ex;
+    if (!force)
+        ex__gauge_add(&ex->gauges.submitted);
     ex_probe probe = s->probe;
     probe.valid = false;
     ex_tnode me;
     ex__tlist_enter(&s->running, &me);
-    if (ex__future_begin(f))
+    if (ex__future_begin(f)) {
+        ex__count(&ex->inline_counts, &ex->inline_counts.begun);
         ex__run_chained(f, 0, &probe);
+    }
     /* The task may have shut the executor down, never destroyed it
      * (ex_destroy refuses while this node is listed). */
     ex__tlist_leave(&s->running, &me);
@@ -78,6 +84,20 @@ static pid_t seq_worker_pid(ex_executor *ex, unsigned index)
     return 0;
 }
 
+/* Its tasks run in the caller: inline_counts alone. */
+static const ex__run_counts *seq_run_counts(const ex_executor *ex, unsigned *n)
+{
+    (void)ex;
+    *n = 0;
+    return NULL;
+}
+
+/* The caller's thread stands for the worker until ex_shutdown. */
+static unsigned seq_workers_alive(const ex_executor *ex)
+{
+    return atomic_load(&((ex_executor *)ex)->shut) ? 0 : 1;
+}
+
 const ex_vtable ex__seq_vtable = {
     .name = "seq",
     .start = seq_start,
@@ -86,11 +106,13 @@ const ex_vtable ex__seq_vtable = {
     .destroy = seq_destroy,
     .worker_pid = seq_worker_pid,
     .inside = seq_inside,
+    .run_counts = seq_run_counts,
+    .workers_alive = seq_workers_alive,
 };
 
 int ex__seq_new(const ex_config *cfg, ex_executor **out)
 {
-    seq_ex *s = calloc(1, sizeof *s);
+    seq_ex *s = ex__executor_alloc(sizeof *s);
     if (!s)
         return EX_ENOMEM;
     if (ex__tlist_init(&s->running) != 0) {

@@ -80,12 +80,16 @@ typedef struct threads_ex {
     pthread_cond_t room_cv;   /* bounded queue has room, or stopping */
     pthread_cond_t start_cv;  /* a worker finished starting */
     unsigned started;         /* workers that finished worker_init */
-    unsigned live;            /* workers not yet exited (under lock) */
+    atomic_uint live;         /* workers not yet exited (written under
+                                 lock, read by the gauges without it) */
     pthread_mutex_t join_lock; /* held for the whole join: a second
                                   shutdown(wait) or destroy waits too */
     bool joined;
     pthread_t *threads;
     unsigned nthreads;        /* threads actually created */
+    /* The gauges' run counts, one cache line per worker, each written by
+     * its worker alone (ex_internal.h). */
+    ex__run_counts *counts;
 } threads_ex;
 
 typedef struct worker_arg {
@@ -235,8 +239,10 @@ static void worker_run(threads_ex *t, ex_future *f, unsigned index,
     /* More work and nobody looking for it: wake a sleeper. */
     if (queue_nonempty(t))
         wake_for(t);
-    if (ex__future_begin(f))
+    if (ex__future_begin(f)) {
+        ex__count(chain->counts, &chain->counts->begun);
         ex__run_chained(f, (int)index, chain);
+    }
     ex_future_release(f); /* the executor's reference */
 }
 
@@ -249,7 +255,7 @@ static bool worker_drained(threads_ex *t)
     bool drained = queue_empty_locked(t);
     pthread_mutex_unlock(&t->pop_lock);
     if (drained)
-        t->live--;
+        atomic_fetch_sub_explicit(&t->live, 1, memory_order_relaxed);
     pthread_mutex_unlock(&t->lock);
     return drained;
 }
@@ -278,6 +284,7 @@ static void *worker_main(void *p)
     worker_started(t, index);
     ex_probe chain;
     ex__probe_init(&chain, &t->base.cfg);
+    chain.counts = &t->counts[index];
     bool spun = false; /* the last poll found nothing: sleep now */
     for (;;) {
         ex_future *f = take(t);
@@ -321,12 +328,12 @@ static int threads_start(ex_executor *ex)
         wa->t = t;
         wa->index = i;
         pthread_mutex_lock(&t->lock);
-        t->live++;
+        atomic_fetch_add_explicit(&t->live, 1, memory_order_relaxed);
         pthread_mutex_unlock(&t->lock);
         if (pthread_create(&t->threads[i], NULL, worker_main, wa) != 0) {
             free(wa);
             pthread_mutex_lock(&t->lock);
-            t->live--;
+            atomic_fetch_sub_explicit(&t->live, 1, memory_order_relaxed);
             pthread_mutex_unlock(&t->lock);
             rc = EX_ESYS;
             break;
@@ -357,11 +364,12 @@ static int threads_inside(ex_executor *ex)
     return on_worker((threads_ex *)ex) ? EX__INSIDE_THREAD : EX__OUTSIDE;
 }
 
-/* A forced (chained) submission: accepted while a worker lives. */
+/* A forced (chained) submission: accepted while a worker lives (counted
+ * submitted by ex_future_then). */
 static int submit_forced(threads_ex *t, ex_future *f)
 {
     pthread_mutex_lock(&t->lock);
-    if (t->live == 0) {
+    if (atomic_load_explicit(&t->live, memory_order_relaxed) == 0) {
         pthread_mutex_unlock(&t->lock);
         return EX_ESHUTDOWN;
     }
@@ -416,7 +424,10 @@ static int reserve(threads_ex *t, size_t cap)
 
 /* Both steps of the push, with the shutdown check that counts and the
  * wake-up in between (see the top of the file): EX_OK, or EX_ESHUTDOWN
- * with f failed in the queue, holding a reference of its own there. */
+ * with f failed in the queue, holding a reference of its own there.
+ * Accepted, f counts as submitted before the link lets a worker begin it:
+ * the hot path's one read-modify-write for the gauges, on a line only
+ * submitters write. */
 static int push_checked(threads_ex *t, ex_future *f)
 {
     ex_future *prev = queue_swap(t, f);
@@ -424,10 +435,12 @@ static int push_checked(threads_ex *t, ex_future *f)
     if (late) {
         ex__future_finish(f, EX_ESHUTDOWN, 0);
         ex_future_retain(f); /* the queue's: the caller drops its two */
-    } else if (atomic_load_explicit(&t->idle, memory_order_seq_cst) &&
-               !atomic_load_explicit(&t->spinning, memory_order_seq_cst)) {
+    } else {
+        ex__gauge_add(&t->base.gauges.submitted);
         /* Woken before the link: it waits for it in take(). */
-        signal_locked(t, &t->work_cv);
+        if (atomic_load_explicit(&t->idle, memory_order_seq_cst) &&
+            !atomic_load_explicit(&t->spinning, memory_order_seq_cst))
+            signal_locked(t, &t->work_cv);
     }
     queue_link(prev, f);
     return late ? EX_ESHUTDOWN : EX_OK;
@@ -445,8 +458,13 @@ static int threads_submit(ex_executor *ex, ex_future *f, bool force)
     if (rc == EX_OK)
         return push_checked(t, f);
     if (rc == 1) {
-        if (ex__future_begin(f))
-            ex__run_inline(f, EX_WORKER_CALLER);
+        ex__run_counts *in = &ex->inline_counts;
+        ex__gauge_add(&ex->gauges.submitted);
+        ex__gauge_add(&ex->gauges.caller_ran);
+        if (ex__future_begin(f)) {
+            ex__count(in, &in->begun);
+            ex__run_inline(f, EX_WORKER_CALLER, in);
+        }
         ex_future_release(f);
         return EX_OK;
     }
@@ -522,6 +540,7 @@ static void threads_destroy(ex_executor *ex)
     while ((f = take(t)))
         ex_future_release(f);
     free(t->threads);
+    free(t->counts);
     pthread_cond_destroy(&t->start_cv);
     pthread_cond_destroy(&t->room_cv);
     pthread_cond_destroy(&t->work_cv);
@@ -538,6 +557,18 @@ static pid_t threads_worker_pid(ex_executor *ex, unsigned index)
     return 0;
 }
 
+static const ex__run_counts *threads_run_counts(const ex_executor *ex, unsigned *n)
+{
+    const threads_ex *t = (const threads_ex *)ex;
+    *n = ex->workers;
+    return t->counts;
+}
+
+static unsigned threads_workers_alive(const ex_executor *ex)
+{
+    return atomic_load_explicit(&((threads_ex *)ex)->live, memory_order_relaxed);
+}
+
 const ex_vtable ex__threads_vtable = {
     .name = "threads",
     .start = threads_start,
@@ -546,14 +577,22 @@ const ex_vtable ex__threads_vtable = {
     .destroy = threads_destroy,
     .worker_pid = threads_worker_pid,
     .inside = threads_inside,
+    .run_counts = threads_run_counts,
+    .workers_alive = threads_workers_alive,
 };
 
 int ex__threads_new(const ex_config *cfg, ex_executor **out)
 {
-    threads_ex *t = aligned_alloc(64, (sizeof *t + 63) / 64 * 64);
-    if (!t)
+    unsigned workers = cfg->max_workers ? cfg->max_workers : ex_default_workers();
+    threads_ex *t = ex__executor_alloc(sizeof *t);
+    ex__run_counts *counts = aligned_alloc(64, workers * sizeof *counts);
+    if (!t || !counts) {
+        free(t);
+        free(counts);
         return EX_ENOMEM;
-    memset(t, 0, sizeof *t);
+    }
+    memset(counts, 0, workers * sizeof *counts);
+    t->counts = counts;
     t->lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
     t->pop_lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
     t->join_lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
@@ -564,7 +603,7 @@ int ex__threads_new(const ex_config *cfg, ex_executor **out)
     atomic_init(&t->tail, &t->stub);
     t->base.vt = &ex__threads_vtable;
     t->base.cfg = *cfg;
-    t->base.workers = cfg->max_workers ? cfg->max_workers : ex_default_workers();
+    t->base.workers = workers;
     *out = &t->base;
     return EX_OK;
 }
