@@ -63,7 +63,7 @@ static const char usage[] =
     "      --warmup N         unrecorded warm-up runs, 0..100 (default 1); the\n"
     "                         rule's pilot runs count as warm-ups\n"
     "  -n, --tasks N          at least N tasks per run (default 100)\n"
-    "      --seed S           input seed (default 1)\n"
+    "      --seed S           input seed, 0..2^63-1 (default 1)\n"
     "      --timeout-ms N     procs: per-task timeout\n"
     "      --window N         procs: tasks in flight per worker (default 8)\n"
     "      --transport T      procs: pipe (default) or shm; a configuration\n"
@@ -304,7 +304,7 @@ static int parse_number_option(int ch, const char *arg, sweep_cli *c)
         c->tasks = (size_t)v;
         return 0;
     case 's':
-        return pb_parse_u64("sweep", "--seed", arg, 0, UINT64_MAX, false, &c->seed)
+        return pb_parse_u64("sweep", "--seed", arg, 0, INT64_MAX, false, &c->seed)
                    ? 0 : PB_EXIT_USAGE;
     default: /* 't' */
         if (!pb_parse_u64("sweep", "--timeout-ms", arg, 1, 86400000, false, &v))
