@@ -9,6 +9,7 @@
 #include "run.h"
 #include "server_proc.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +30,7 @@ static const char run_usage[] =
     "  -p, --param KEY=VALUE   workload parameter (repeatable)\n"
     "      --url URL           http, fetch-hash: fetch this URL instead of the\n"
     "                          embedded loopback server\n"
-    "      --seed S            input seed (default 1)\n"
+    "      --seed S            input seed, 0..2^63-1 (default 1)\n"
     "      --queue N           bounded queue capacity (default 0 = unbounded)\n"
     "      --timeout-ms N      procs: per-task timeout, the worker is killed\n"
     "      --max-tasks-per-worker N  procs: recycle a worker after N tasks\n"
@@ -71,7 +72,7 @@ static int parse_run_number(int ch, const char *arg, run_cli *c)
         o->tasks = (size_t)v;
         return 0;
     case 's':
-        return pb_parse_u64("run", "--seed", arg, 0, UINT64_MAX, false, &o->seed) ? 0 : PB_EXIT_USAGE;
+        return pb_parse_u64("run", "--seed", arg, 0, INT64_MAX, false, &o->seed) ? 0 : PB_EXIT_USAGE;
     case 'q':
         if (!pb_parse_u64("run", "--queue", arg, 0, 100000000, true, &v))
             return PB_EXIT_USAGE;
@@ -385,8 +386,10 @@ int pb_cmd_run(int argc, char **argv)
     pb_pin_plan_destroy(plan);
     if (rc == 0) {
         if (c.json) {
-            pb_run_json(&c.o, &r, stdout, pinning);
-            fputc('\n', stdout);
+            if (pb_run_json(&c.o, &r, stdout, pinning) != 0) {
+                fprintf(stderr, "poolbench run: cannot write the JSON: %s\n", strerror(errno));
+                rc = 1;
+            }
         } else {
             print_summary(&c.o, &r);
             printf("pinning     %s (observed: %s)\n", pinning, r.cpus_observed);
