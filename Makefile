@@ -18,12 +18,13 @@ LDFLAGS ?=
 SANITIZE ?=
 
 # The libraries, by pkg-config module, and the Debian package of each.
-PKGS := hwloc libcurl libmicrohttpd zlib libcrypto
+PKGS := hwloc libcurl libmicrohttpd zlib libcrypto jansson
 DEB_hwloc := libhwloc-dev
 DEB_libcurl := libcurl4-openssl-dev
 DEB_libmicrohttpd := libmicrohttpd-dev
 DEB_zlib := zlib1g-dev
 DEB_libcrypto := libssl-dev
+DEB_jansson := libjansson-dev
 DEB_cmocka := libcmocka-dev
 
 # pkg-config runs only for goals that build against the libraries, never

@@ -11,6 +11,7 @@
  * around it, and both are printed.
  */
 #include "cli.h"
+#include "json.h"
 #include "commands.h"
 #include "stats.h"
 
@@ -386,57 +387,62 @@ static int advise_one(const advise_opts *a, advice *adv, wl_params *params)
 
 /* "name":{"threads":v,"procs":v}: one value per executor, unsigned or a
  * throughput (null when there is none). */
-static void json_per_kind(FILE *f, const char *name, const advise_opts *a, const unsigned *u,
-                          const double *t)
+static int json_per_kind(json_t *j, const char *name, const advise_opts *a, const unsigned *u,
+                         const double *t)
 {
-    fprintf(f, ",\"%s\":{", name);
+    json_t *per = json_object();
+    int rc = 0;
     for (size_t e = 0; e < a->nk; e++) {
         ex_kind k = a->kinds[e];
-        fprintf(f, "%s\"%s\":", e ? "," : "", ex_kind_name(k));
         if (u)
-            fprintf(f, "%u", u[k]);
+            rc |= pb_json_int(per, ex_kind_name(k), u[k]);
         else if (isfinite(t[k]) && t[k] > 0)
-            fprintf(f, "%.6g", t[k]);
+            rc |= pb_json_num(per, ex_kind_name(k), t[k], "%.6g");
         else
-            fputs("null", f);
+            rc |= pb_json_null(per, ex_kind_name(k));
     }
-    fputc('}', f);
+    return rc | pb_json_set(j, name, per);
 }
 
-static void json_advice(FILE *f, const advise_opts *a, const advice *adv)
+static json_t *json_advice(const advise_opts *a, const advice *adv)
 {
     unsigned predicted[3] = {adv->predicted, adv->predicted, adv->predicted};
-    fputs("  {\"workload\":", f);
-    pb_json_string(f, adv->w->name);
-    fputs(",\"params\":", f);
-    pb_json_string(f, adv->params);
-    fprintf(f, ",\"ncpu\":%u,\"utilization\":%g,\"wait_ms\":%.6g,\"compute_ms\":%.6g,"
-            "\"wait_compute_ratio\":%.6g,\"tasks\":%zu,\"check_tasks\":%zu,\"reps\":%u,"
-            "\"max_workers\":%u",
-            a->ncpu, a->util, adv->wait_ms, adv->compute_ms, adv->ratio, a->tasks,
-            adv->check_tasks, a->reps, a->max_workers);
-    json_per_kind(f, "predicted", a, predicted, NULL);
-    json_per_kind(f, "measured_best", a, adv->measured_best, NULL);
-    json_per_kind(f, "measured_best_throughput", a, NULL, adv->best_throughput);
-    json_per_kind(f, "predicted_throughput", a, NULL, adv->predicted_throughput);
-    fputc('}', f);
+    json_t *j = json_object();
+    int rc = pb_json_str(j, "workload", adv->w->name);
+    rc |= pb_json_str(j, "params", adv->params);
+    rc |= pb_json_int(j, "ncpu", a->ncpu);
+    rc |= pb_json_num(j, "utilization", a->util, "%g");
+    rc |= pb_json_num(j, "wait_ms", adv->wait_ms, "%.6g");
+    rc |= pb_json_num(j, "compute_ms", adv->compute_ms, "%.6g");
+    rc |= pb_json_num(j, "wait_compute_ratio", adv->ratio, "%.6g");
+    rc |= pb_json_int(j, "tasks", (long long)a->tasks);
+    rc |= pb_json_int(j, "check_tasks", (long long)adv->check_tasks);
+    rc |= pb_json_int(j, "reps", a->reps);
+    rc |= pb_json_int(j, "max_workers", a->max_workers);
+    rc |= json_per_kind(j, "predicted", a, predicted, NULL);
+    rc |= json_per_kind(j, "measured_best", a, adv->measured_best, NULL);
+    rc |= json_per_kind(j, "measured_best_throughput", a, NULL, adv->best_throughput);
+    rc |= json_per_kind(j, "predicted_throughput", a, NULL, adv->predicted_throughput);
+    if (rc) {
+        json_decref(j);
+        return NULL;
+    }
+    return j;
 }
 
 /* --json FILE: the results as a JSON array; 0 or 1. */
 static int write_json(const advise_opts *a, const advise_set *s)
 {
-    FILE *f = fopen(a->json_path, "w");
-    if (!f) {
-        fprintf(stderr, "poolbench advise: cannot write %s\n", a->json_path);
-        return 1;
-    }
-    fputs("[\n", f);
-    for (size_t i = 0; i < s->nw; i++) {
-        json_advice(f, a, &s->adv[i]);
-        fputs(i + 1 < s->nw ? ",\n" : "\n", f);
-    }
-    fputs("]\n", f);
-    if (fclose(f)) {
+    json_t *all = json_array();
+    int rc = all ? 0 : -1;
+    for (size_t i = 0; i < s->nw && rc == 0; i++)
+        rc = json_array_append_new(all, json_advice(a, &s->adv[i]));
+    FILE *f = rc == 0 ? fopen(a->json_path, "w") : NULL;
+    if (f)
+        rc = pb_json_finish(f, all, rc, 2);
+    else
+        json_decref(all);
+    if (!f || fclose(f) != 0 || rc != 0) {
         fprintf(stderr, "poolbench advise: cannot write %s\n", a->json_path);
         return 1;
     }

@@ -4,50 +4,60 @@
  * reader on stderr.
  */
 #include "calibrate.h"
+#include "json.h"
 
 #include "executor.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
-#include <string.h>
-#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
-/* ------------------------------------------------------------ output */
-
-static void json_string(FILE *f, const char *s)
+/* ns values with 0.1 ns resolution; ratios (cv, ci_level) with 4 digits;
+ * all null when the measure was skipped. */
+static int json_measure_stats(json_t *m, const pb_cal_result *r)
 {
-    fputc('"', f);
-    for (; s && *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(f, "\\%c", c);
-        else if (c == '\n')
-            fputs("\\n", f);
-        else if (c == '\t')
-            fputs("\\t", f);
-        else if (c < 0x20)
-            fprintf(f, "\\u%04x", c);
-        else
-            fputc(c, f);
+    const struct { const char *k; double v; int ratio; } nums[] = {
+        {"median", r->s.median, 0}, {"p5", r->s.p5, 0},
+        {"p95", r->s.p95, 0},       {"min", r->s.min, 0},
+        {"max", r->s.max, 0},       {"mean", r->s.mean, 0},
+        {"stddev", r->s.stddev, 0}, {"cv", r->s.cv, 1},
+        {"ci_low", r->s.ci_low, 0}, {"ci_high", r->s.ci_high, 0},
+        {"ci_level", r->s.ci_level, 1},
+    };
+    int rc = 0;
+    for (size_t k = 0; k < sizeof nums / sizeof nums[0]; k++)
+        rc |= r->skipped ? pb_json_null(m, nums[k].k)
+                         : pb_json_num(m, nums[k].k, nums[k].v, nums[k].ratio ? "%.4g" : "%.1f");
+    return rc;
+}
+
+static json_t *json_measure(const pb_cal_result *r)
+{
+    json_t *m = json_object();
+    if (!m)
+        return NULL;
+    int rc = pb_json_str(m, "name", r->name);
+    rc |= pb_json_str(m, "unit", "ns");
+    rc |= pb_json_bool(m, "skipped", r->skipped);
+    rc |= json_measure_stats(m, r);
+    rc |= pb_json_int(m, "noutliers", r->skipped ? 0 : (long long)r->s.noutliers);
+    rc |= pb_json_int(m, "reps", r->reps);
+    rc |= pb_json_int(m, "iters", r->iters);
+    rc |= pb_json_int(m, "bytes", (long long)r->bytes);
+    rc |= pb_json_str(m, "pinning", r->pinning);
+    rc |= pb_json_str(m, "what", r->what);
+    rc |= pb_json_str(m, "note", r->note);
+    if (rc) {
+        json_decref(m);
+        return NULL;
     }
-    fputc('"', f);
+    return m;
 }
 
-/* ns values with 0.1 ns resolution; ratios (cv, ci_level) with 4 digits. */
-static void json_number(FILE *f, double v, int ratio)
-{
-    if (!isfinite(v))
-        fputs("null", f);
-    else if (ratio)
-        fprintf(f, "%.4g", v);
-    else
-        fprintf(f, "%.1f", v);
-}
-
-int pb_cal_write_json(FILE *f, const pb_cal_options *opt,
-                      const pb_cal_result *results, size_t n)
+/* The document's head: schema, machine, time, options. */
+static int json_head(json_t *doc, const pb_cal_options *opt)
 {
     char host[256] = "unknown";
     if (gethostname(host, sizeof host) != 0)
@@ -58,54 +68,33 @@ int pb_cal_write_json(FILE *f, const pb_cal_options *opt,
     struct tm tm;
     if (gmtime_r(&now, &tm))
         strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    long npus = sysconf(_SC_NPROCESSORS_ONLN);
+    int rc = pb_json_int(doc, "schema_version", PB_CAL_SCHEMA_VERSION);
+    rc |= pb_json_str(doc, "kind", "poolbench-calibrate");
+    rc |= pb_json_str(doc, "hostname", host);
+    rc |= pb_json_str(doc, "timestamp_utc", stamp);
+    rc |= pb_json_str(doc, "poolbench_version", EX_VERSION);
+    rc |= pb_json_int(doc, "online_cpus", sysconf(_SC_NPROCESSORS_ONLN));
+    rc |= pb_json_bool(doc, "quick", opt && opt->quick);
+    rc |= pb_json_str(doc, "cpus", opt && opt->cpus ? opt->cpus : "");
+    return rc;
+}
 
-    fprintf(f, "{\n  \"schema_version\": %d,\n  \"kind\": \"poolbench-calibrate\",\n",
-            PB_CAL_SCHEMA_VERSION);
-    fputs("  \"hostname\": ", f);
-    json_string(f, host);
-    fputs(",\n  \"timestamp_utc\": ", f);
-    json_string(f, stamp);
-    fprintf(f, ",\n  \"poolbench_version\": \"%s\",\n  \"online_cpus\": %ld,\n"
-            "  \"quick\": %s,\n  \"cpus\": ", EX_VERSION, npus,
-            opt && opt->quick ? "true" : "false");
-    json_string(f, opt && opt->cpus ? opt->cpus : "");
-    fputs(",\n", f);
-    fputs("  \"measures\": [", f);
-    for (size_t i = 0; i < n; i++) {
-        const pb_cal_result *r = &results[i];
-        fputs(i ? ",\n    {" : "\n    {", f);
-        fputs("\"name\": ", f);
-        json_string(f, r->name);
-        fputs(", \"unit\": \"ns\", \"skipped\": ", f);
-        fputs(r->skipped ? "true" : "false", f);
-        const struct { const char *k; double v; int ratio; } nums[] = {
-            {"median", r->s.median, 0}, {"p5", r->s.p5, 0},
-            {"p95", r->s.p95, 0},       {"min", r->s.min, 0},
-            {"max", r->s.max, 0},       {"mean", r->s.mean, 0},
-            {"stddev", r->s.stddev, 0}, {"cv", r->s.cv, 1},
-            {"ci_low", r->s.ci_low, 0}, {"ci_high", r->s.ci_high, 0},
-            {"ci_level", r->s.ci_level, 1},
-        };
-        for (size_t k = 0; k < sizeof nums / sizeof nums[0]; k++) {
-            fprintf(f, ", \"%s\": ", nums[k].k);
-            if (r->skipped)
-                fputs("null", f);
-            else
-                json_number(f, nums[k].v, nums[k].ratio);
-        }
-        fprintf(f, ", \"noutliers\": %zu, \"reps\": %u, \"iters\": %u, \"bytes\": %zu",
-                r->skipped ? (size_t)0 : r->s.noutliers, r->reps, r->iters, r->bytes);
-        fputs(", \"pinning\": ", f);
-        json_string(f, r->pinning);
-        fputs(", \"what\": ", f);
-        json_string(f, r->what);
-        fputs(", \"note\": ", f);
-        json_string(f, r->note);
-        fputc('}', f);
+int pb_cal_write_json(FILE *f, const pb_cal_options *opt,
+                      const pb_cal_result *results, size_t n)
+{
+    json_t *doc = json_object(), *measures = json_array();
+    int rc = doc && measures ? 0 : -1;
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = json_array_append_new(measures, json_measure(&results[i]));
+    if (rc == 0) {
+        rc = json_head(doc, opt) | pb_json_set(doc, "measures", measures);
+        measures = NULL; /* doc holds it now, or it is gone */
     }
-    fputs("\n  ]\n}\n", f);
-    if (fflush(f) != 0 || ferror(f))
+    if (rc == 0)
+        rc = pb_json_dump(f, doc, 2);
+    json_decref(measures);
+    json_decref(doc);
+    if (rc != 0 || fflush(f) != 0 || ferror(f))
         return -EIO;
     return 0;
 }

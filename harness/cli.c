@@ -53,6 +53,26 @@ bool pb_parse_u64(const char *cmd, const char *opt, const char *text,
     return true;
 }
 
+bool pb_parse_unsigned(const char *cmd, const char *opt, const char *text,
+                       unsigned min, unsigned max, bool allow_suffix, unsigned *out)
+{
+    uint64_t v;
+    if (!pb_parse_u64(cmd, opt, text, min, max, allow_suffix, &v))
+        return false;
+    *out = (unsigned)v;
+    return true;
+}
+
+bool pb_parse_size(const char *cmd, const char *opt, const char *text,
+                   size_t min, size_t max, bool allow_suffix, size_t *out)
+{
+    uint64_t v;
+    if (!pb_parse_u64(cmd, opt, text, min, max, allow_suffix, &v))
+        return false;
+    *out = (size_t)v;
+    return true;
+}
+
 bool pb_parse_double(const char *cmd, const char *opt, const char *text,
                      double min, double max, double *out)
 {

@@ -20,6 +20,11 @@ int pb_usage_error(const char *cmd, const char *fmt, ...)
  * integer in [min, max], got 'text'" and returns false. */
 bool pb_parse_u64(const char *cmd, const char *opt, const char *text,
                   uint64_t min, uint64_t max, bool allow_suffix, uint64_t *out);
+/* pb_parse_u64 for the common destinations: max must fit the type. */
+bool pb_parse_unsigned(const char *cmd, const char *opt, const char *text,
+                       unsigned min, unsigned max, bool allow_suffix, unsigned *out);
+bool pb_parse_size(const char *cmd, const char *opt, const char *text,
+                   size_t min, size_t max, bool allow_suffix, size_t *out);
 bool pb_parse_double(const char *cmd, const char *opt, const char *text,
                      double min, double max, double *out);
 

@@ -121,20 +121,15 @@ typedef struct cal_cli {
  * message. */
 static int parse_option(int ch, const char *arg, char **argv, cal_cli *c)
 {
-    uint64_t v;
     switch (ch) {
     case 'Q': c->opt.quick = 1; return 0;
     case 'T': c->table = true; return 0;
     case 'r':
-        if (!pb_parse_u64("calibrate", "--reps", arg, 1, 1000, false, &v))
-            return PB_EXIT_USAGE;
-        c->opt.reps = (unsigned)v;
-        return 0;
+        return pb_parse_unsigned("calibrate", "--reps", arg, 1, 1000, false, &c->opt.reps)
+                   ? 0 : PB_EXIT_USAGE;
     case 'i':
-        if (!pb_parse_u64("calibrate", "--iters", arg, 1, 100000000, false, &v))
-            return PB_EXIT_USAGE;
-        c->opt.iters = (unsigned)v;
-        return 0;
+        return pb_parse_unsigned("calibrate", "--iters", arg, 1, 100000000, false, &c->opt.iters)
+                   ? 0 : PB_EXIT_USAGE;
     case 'c': c->opt.cpus = arg; return 0;
     case 'o':
         if (!pb_cal_only_valid(arg))

@@ -7,6 +7,7 @@
  * record the state it was taken in.
  */
 #include "cli.h"
+#include "json.h"
 #include "commands.h"
 #include "noise.h"
 #include "run.h"
@@ -39,7 +40,9 @@ static double rusage_cpu_s(void)
            (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
-static void print(const pb_noise *n, bool json, const char *label)
+/* A line for a reader, or one JSON object (null where not measured).
+ * 0, or -1 when the JSON could not be written. */
+static int print(const pb_noise *n, bool json, const char *label)
 {
     long online = sysconf(_SC_NPROCESSORS_ONLN);
     char ts[32];
@@ -48,19 +51,24 @@ static void print(const pb_noise *n, bool json, const char *label)
     gmtime_r(&t, &tm);
     strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
     if (json) {
-        fputs("{\"label\":", stdout);
-        pb_json_string(stdout, label ? label : "");
-        printf(",\"timestamp\":\"%s\",\"online_cpus\":%ld,\"capacity_cpus\":%.3f,"
-               "\"loadavg_1m\":%.2f,\"procs_running\":%ld,\"window_s\":%.3f,\"steal_pct\":%.2f,"
-               "\"iowait_pct\":%.2f,\"others_cpu_s\":%.3f}\n",
-               ts, online, n->capacity_cpus, n->loadavg_1m, n->procs_running, n->window_s,
-               n->steal_pct, n->iowait_pct, n->others_cpu_s);
-    } else {
-        printf("%s%s%s: %.2f of %ld CPUs available to a parallel spin; load %.2f, %ld runnable "
-               "before; over %.2f s: steal %.1f%%, iowait %.1f%%, other processes %.2f CPU s\n",
-               label ? label : "", label ? " " : "", ts, n->capacity_cpus, online, n->loadavg_1m,
-               n->procs_running, n->window_s, n->steal_pct, n->iowait_pct, n->others_cpu_s);
+        json_t *j = json_object();
+        int rc = pb_json_str(j, "label", label ? label : "");
+        rc |= pb_json_str(j, "timestamp", ts);
+        rc |= pb_json_int(j, "online_cpus", online);
+        rc |= pb_json_num(j, "capacity_cpus", n->capacity_cpus, "%.3f");
+        rc |= pb_json_num(j, "loadavg_1m", n->loadavg_1m, "%.2f");
+        rc |= pb_json_int(j, "procs_running", n->procs_running);
+        rc |= pb_json_num(j, "window_s", n->window_s, "%.3f");
+        rc |= pb_json_num(j, "steal_pct", n->steal_pct, "%.2f");
+        rc |= pb_json_num(j, "iowait_pct", n->iowait_pct, "%.2f");
+        rc |= pb_json_num(j, "others_cpu_s", n->others_cpu_s, "%.3f");
+        return pb_json_finish(stdout, j, rc, 0);
     }
+    printf("%s%s%s: %.2f of %ld CPUs available to a parallel spin; load %.2f, %ld runnable "
+           "before; over %.2f s: steal %.1f%%, iowait %.1f%%, other processes %.2f CPU s\n",
+           label ? label : "", label ? " " : "", ts, n->capacity_cpus, online, n->loadavg_1m,
+           n->procs_running, n->window_s, n->steal_pct, n->iowait_pct, n->others_cpu_s);
+    return 0;
 }
 
 int pb_cmd_noise(int argc, char **argv)
@@ -103,6 +111,5 @@ int pb_cmd_noise(int argc, char **argv)
     n.capacity_cpus = pb_capacity_probe((double)ms);
     pb_noise_window_end(&w);
     pb_noise_account(&w, rusage_cpu_s() - own0, &n);
-    print(&n, json, label);
-    return 0;
+    return print(&n, json, label) == 0 ? 0 : 1;
 }

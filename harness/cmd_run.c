@@ -30,7 +30,7 @@ static const char run_usage[] =
     "  -p, --param KEY=VALUE   workload parameter (repeatable)\n"
     "      --url URL           http, fetch-hash: fetch this URL instead of the\n"
     "                          embedded loopback server\n"
-    "      --seed S            input seed (default 1)\n"
+    "      --seed S            input seed, 0..2^63-1 (default 1)\n"
     "      --queue N           bounded queue capacity (default 0 = unbounded)\n"
     "      --on-full P         what a submit to a full --queue does: block (default),\n"
     "                          reject (counted as rejected, not failed) or\n"
@@ -73,43 +73,29 @@ typedef struct run_cli {
 /* The numeric options: 0 or PB_EXIT_USAGE after one message. */
 static int parse_run_number(int ch, const char *arg, run_cli *c)
 {
-    uint64_t v;
     pb_run_opts *o = &c->o;
+    uint64_t v;
+    bool ok;
     switch (ch) {
-    case 'w':
-        if (!pb_parse_u64("run", "--workers", arg, 1, 4096, false, &v))
-            return PB_EXIT_USAGE;
-        o->workers = (unsigned)v;
-        return 0;
-    case 'n':
-        if (!pb_parse_u64("run", "--tasks", arg, 1, 10000000, true, &v))
-            return PB_EXIT_USAGE;
-        o->tasks = (size_t)v;
-        return 0;
-    case 's':
-        return pb_parse_u64("run", "--seed", arg, 0, UINT64_MAX, false, &o->seed) ? 0 : PB_EXIT_USAGE;
+    case 'w': ok = pb_parse_unsigned("run", "--workers", arg, 1, 4096, false, &o->workers); break;
+    case 'n': ok = pb_parse_size("run", "--tasks", arg, 1, 10000000, true, &o->tasks); break;
+    case 's': ok = pb_parse_u64("run", "--seed", arg, 0, INT64_MAX, false, &o->seed); break;
     case 'q':
-        if (!pb_parse_u64("run", "--queue", arg, 0, 100000000, true, &v))
-            return PB_EXIT_USAGE;
-        o->queue_capacity = (size_t)v;
-        return 0;
+        ok = pb_parse_size("run", "--queue", arg, 0, 100000000, true, &o->queue_capacity);
+        break;
     case 't':
-        if (!pb_parse_u64("run", "--timeout-ms", arg, 1, 86400000, false, &v))
-            return PB_EXIT_USAGE;
-        o->timeout_ns = (int64_t)v * 1000000;
-        return 0;
+        ok = pb_parse_u64("run", "--timeout-ms", arg, 1, 86400000, false, &v);
+        o->timeout_ns = ok ? (int64_t)v * 1000000 : 0;
+        break;
     case 'm':
-        if (!pb_parse_u64("run", "--max-tasks-per-worker", arg, 1, UINT32_MAX, false, &v))
-            return PB_EXIT_USAGE;
-        o->max_tasks_per_worker = (unsigned)v;
-        return 0;
+        ok = pb_parse_unsigned("run", "--max-tasks-per-worker", arg, 1, UINT32_MAX, false,
+                               &o->max_tasks_per_worker);
+        break;
     default: /* 'T' */
-        if (!pb_parse_u64("run", "--warmup-tasks", arg, 0, 10000000, true, &v))
-            return PB_EXIT_USAGE;
-        o->warmup_tasks = (size_t)v;
-        c->warmup_set = true;
-        return 0;
+        ok = pb_parse_size("run", "--warmup-tasks", arg, 0, 10000000, true, &o->warmup_tasks);
+        c->warmup_set |= ok;
     }
+    return ok ? 0 : PB_EXIT_USAGE;
 }
 
 /* One option: 0, -1 (--help printed) or the exit status after one
@@ -512,8 +498,10 @@ int pb_cmd_run(int argc, char **argv)
     pb_pin_plan_destroy(plan);
     if (rc == 0) {
         if (c.json) {
-            pb_run_json(&c.o, &r, stdout, pinning);
-            fputc('\n', stdout);
+            if (pb_run_json(&c.o, &r, stdout, pinning) != 0) {
+                fprintf(stderr, "poolbench run: cannot write the JSON: %s\n", strerror(errno));
+                rc = 1;
+            }
         } else {
             print_summary(&c.o, &r);
             printf("pinning     %s (observed: %s)\n", pinning, r.cpus_observed);

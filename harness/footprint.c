@@ -8,6 +8,7 @@
  * scripts/scale.py puts it beside GLib's pool (scripts/peers/glib_rss.c).
  */
 #include "cli.h"
+#include "json.h"
 #include "commands.h"
 #include "executor.h"
 
@@ -117,20 +118,29 @@ static const char usage[] =
     "      --json            one JSON object\n"
     "  -h, --help            this text\n";
 
-static void print(const char *kind, unsigned w, size_t n, const readings *r, bool json)
+/* The readings per future: a line for a reader, or one JSON object.  0,
+ * or -1 when the JSON could not be written. */
+static int print(const char *kind, unsigned w, size_t n, const readings *r, bool json)
 {
     double pn = (r->pending - r->before) / (double)n, dn = (r->done - r->before) / (double)n;
     double rn = (r->released - r->before) / (double)n;
     double xn = (r->destroyed - r->before) / (double)n;
-    if (json)
-        printf("{\"executor\":\"%s\",\"workers\":%u,\"tasks\":%zu,\"rss_before\":%.0f,"
-               "\"rss_pending_bytes_per_future\":%.1f,\"rss_done_bytes_per_future\":%.1f,"
-               "\"rss_released_bytes_per_future\":%.1f,\"rss_destroyed_bytes_per_future\":%.1f}\n",
-               kind, w, n, r->before, pn, dn, rn, xn);
-    else
+    if (!json) {
         printf("%s, %u workers, %zu futures: RSS growth per future %.1f B pending, %.1f B "
                "done, %.1f B after release, %.1f B after destroy\n",
                kind, w, n, pn, dn, rn, xn);
+        return 0;
+    }
+    json_t *j = json_object();
+    int rc = pb_json_str(j, "executor", kind);
+    rc |= pb_json_int(j, "workers", w);
+    rc |= pb_json_int(j, "tasks", (long long)n);
+    rc |= pb_json_num(j, "rss_before", r->before, "%.0f");
+    rc |= pb_json_num(j, "rss_pending_bytes_per_future", pn, "%.1f");
+    rc |= pb_json_num(j, "rss_done_bytes_per_future", dn, "%.1f");
+    rc |= pb_json_num(j, "rss_released_bytes_per_future", rn, "%.1f");
+    rc |= pb_json_num(j, "rss_destroyed_bytes_per_future", xn, "%.1f");
+    return pb_json_finish(stdout, j, rc, 0);
 }
 
 /* The options: 0, -1 after --help (exit 0), or PB_EXIT_USAGE. */
@@ -194,6 +204,5 @@ int pb_cmd_footprint(int argc, char **argv)
         fprintf(stderr, "poolbench footprint: a submit failed\n");
         return 1;
     }
-    print("threads", w, tasks, &r, json);
-    return 0;
+    return print("threads", w, tasks, &r, json) == 0 ? 0 : 1;
 }

@@ -6,6 +6,7 @@
  * Futures and per-task stats are included: this is what a user pays.
  */
 #include "cli.h"
+#include "json.h"
 #include "commands.h"
 #include "executor.h"
 #include "stats.h"
@@ -230,6 +231,27 @@ static int parse_cli(int argc, char **argv, overhead_opts *o)
     return plan_runs(o);
 }
 
+/* One run as a JSON object on one line; figures: throughput ns per task,
+ * latency median and p95, map ns per task.  0 or -1. */
+static int print_json(const overhead_opts *o, ex_kind kind, unsigned w, int mode,
+                      const double figures[4])
+{
+    json_t *j = json_object();
+    int rc = pb_json_str(j, "executor", ex_kind_name(kind));
+    rc |= pb_json_int(j, "workers", w);
+    rc |= pb_json_bool(j, "cpu_stats", mode != CPU_OFF);
+    rc |= pb_json_bool(j, "exact_cpu", mode == CPU_EXACT);
+    rc |= pb_json_bool(j, "cpu_switch_detection", ex_cpu_switch_detection());
+    rc |= pb_json_int(j, "tasks", (long long)o->tasks);
+    rc |= pb_json_num(j, "throughput_ns_per_task", figures[0], "%.1f");
+    rc |= pb_json_num(j, "latency_median_ns", figures[1], "%.0f");
+    rc |= pb_json_num(j, "latency_p95_ns", figures[2], "%.0f");
+    rc |= pb_json_int(j, "latency_samples", (long long)o->nlat);
+    rc |= pb_json_int(j, "map_chunksize", (long long)o->chunksize);
+    rc |= pb_json_num(j, "map_ns_per_task", figures[3], "%.1f");
+    return pb_json_finish(stdout, j, rc, 0);
+}
+
 /* Run k of the plan: create, warm up, measure, destroy, print; 0 or 1. */
 static int run_one(const overhead_opts *o, size_t k)
 {
@@ -261,17 +283,9 @@ static int run_one(const overhead_opts *o, size_t k)
         fprintf(stderr, "poolbench overhead: %s: a submit failed\n", ex_kind_name(kind));
         return 1;
     }
-    if (o->json)
-        printf("{\"executor\":\"%s\",\"workers\":%u,\"cpu_stats\":%s,\"exact_cpu\":%s,"
-               "\"cpu_switch_detection\":%s,\"tasks\":%zu,"
-               "\"throughput_ns_per_task\":%.1f,\"latency_median_ns\":%.0f,"
-               "\"latency_p95_ns\":%.0f,\"latency_samples\":%zu,\"map_chunksize\":%zu,"
-               "\"map_ns_per_task\":%.1f}\n",
-               ex_kind_name(kind), w, mode != CPU_OFF ? "true" : "false",
-               mode == CPU_EXACT ? "true" : "false",
-               ex_cpu_switch_detection() ? "true" : "false", o->tasks, tput, lat, p95, o->nlat,
-               o->chunksize, chunked);
-    else
+    if (o->json && print_json(o, kind, w, mode, (double[]){tput, lat, p95, chunked}) != 0)
+        return 1;
+    if (!o->json)
         printf("%-8s %7u %9s %20.1f %20.0f %14.0f %18.1f\n", ex_kind_name(kind), w,
                mode_name[mode], tput, lat, p95, chunked);
     fflush(stdout);

@@ -1,11 +1,13 @@
 /*
  * rows.c: appending result rows (see rows.h).  Each row is first built as
  * a list of named fields; the same list is then written as a CSV line and
- * as a JSON object, so the two files can never disagree on a column.
+ * as a JSON object (json.h, from the same text), so the two files can
+ * never disagree on a column or a value.
  */
 #include "rows.h"
 
 #include "build_info.h"
+#include "json.h"
 #include "pyexec.h"
 
 #include <errno.h>
@@ -132,27 +134,6 @@ static int csv_value(line *l, const char *v)
     return rc ? rc : put(l, "\"", 1);
 }
 
-static int json_value(line *l, const field *f)
-{
-    if (f->is_number)
-        return puts_(l, f->value[0] ? f->value : "null");
-    int rc = put(l, "\"", 1);
-    for (const unsigned char *p = (const unsigned char *)f->value; *p && !rc; p++) {
-        char esc[8];
-        if (*p == '"' || *p == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)*p;
-            rc = put(l, esc, 2);
-        } else if (*p < 0x20) {
-            snprintf(esc, sizeof esc, "\\u%04x", *p);
-            rc = puts_(l, esc);
-        } else {
-            rc = put(l, (const char *)p, 1);
-        }
-    }
-    return rc ? rc : put(l, "\"", 1);
-}
-
 /* One write() per row: with O_APPEND the row lands whole or not at all. */
 static int write_line(int fd, const line *l)
 {
@@ -168,6 +149,20 @@ static int write_line(int fd, const line *l)
     return 0;
 }
 
+/* The row as one JSON line (json.h), each number from the same text as
+ * its CSV cell; NULL when memory ran out. */
+static char *json_row(const fields *fs, size_t *len)
+{
+    json_t *j = json_object();
+    int rc = j ? 0 : -1;
+    for (size_t i = 0; i < fs->n && rc == 0; i++)
+        rc = fs->f[i].is_number ? pb_json_num_text(j, fs->f[i].name, fs->f[i].value)
+                                : pb_json_str(j, fs->f[i].name, fs->f[i].value);
+    char *s = rc == 0 ? pb_json_line(j, len) : NULL;
+    json_decref(j);
+    return s;
+}
+
 static int emit(int csv, int jsonl, const fields *fs)
 {
     line c = {0}, j = {0};
@@ -176,13 +171,10 @@ static int emit(int csv, int jsonl, const fields *fs)
         if (i)
             rc |= put(&c, ",", 1);
         rc |= csv_value(&c, fs->f[i].value);
-        rc |= puts_(&j, i ? ",\"" : "{\"");
-        rc |= puts_(&j, fs->f[i].name);
-        rc |= puts_(&j, "\":");
-        rc |= json_value(&j, &fs->f[i]);
     }
     rc |= put(&c, "\n", 1);
-    rc |= puts_(&j, "}\n");
+    if (rc == 0 && jsonl >= 0 && !(j.s = json_row(fs, &j.len)))
+        rc = -1;
     if (rc == 0 && csv >= 0)
         rc = write_line(csv, &c);
     if (rc == 0 && jsonl >= 0)

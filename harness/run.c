@@ -9,6 +9,7 @@
  * ex_future_then; a task's numbers then cover the whole chain.
  */
 #include "run.h"
+#include "json.h"
 
 #include "pyexec.h"
 
@@ -585,79 +586,54 @@ int pb_run(const pb_run_opts *o, pb_run_result *r, bool keep_latencies,
     return rc;
 }
 
-void pb_json_string(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; p && *p; p++) {
-        switch (*p) {
-        case '"': fputs("\\\"", f); break;
-        case '\\': fputs("\\\\", f); break;
-        case '\n': fputs("\\n", f); break;
-        case '\t': fputs("\\t", f); break;
-        case '\r': fputs("\\r", f); break;
-        default:
-            if (*p < 0x20)
-                fprintf(f, "\\u%04x", *p);
-            else
-                fputc(*p, f);
-        }
-    }
-    fputc('"', f);
-}
-
-/* A finite number, or null (JSON has no NaN). */
-static void json_num(FILE *f, double v)
-{
-    if (isfinite(v))
-        fprintf(f, "%.9g", v);
-    else
-        fputs("null", f);
-}
-
-void pb_run_json(const pb_run_opts *o, const pb_run_result *r, FILE *f, const char *pinning)
+/* What ran: the configuration, and the run's size and time. */
+static int json_config(json_t *j, const pb_run_opts *o, const pb_run_result *r)
 {
     char params[1024];
     if (wl_params_format(o->params, params, sizeof params))
         params[sizeof params - 1] = 0;
-    fputs("{\"executor\":", f);
-    pb_json_string(f, pb_executor_name(o));
-    fputs(",\"workload\":", f);
-    pb_json_string(f, o->workload->name);
-    fprintf(f, ",\"kind\":\"%s\",\"workers\":%u,\"tasks\":%zu,\"params\":",
-            wl_kind_name(o->workload->kind), o->workers, r->tasks);
-    pb_json_string(f, params);
-    fprintf(f, ",\"seed\":%llu,\"wall_s\":", (unsigned long long)o->seed);
-    json_num(f, r->wall_s);
-    fputs(",\"startup_s\":", f);
-    json_num(f, r->startup_s);
-    fprintf(f, ",\"warmup_tasks\":%zu,\"warmup_s\":", r->warmup_tasks);
-    json_num(f, r->warmup_s);
-    fprintf(f, ",\"rounds\":%zu", (r->tasks + o->workers - 1) / o->workers);
-    fputs(",\"throughput\":", f);
-    json_num(f, r->throughput);
-    fprintf(f, ",\"tasks_ok\":%zu,\"tasks_failed\":%zu,\"check_failed\":%zu,\"errors\":{",
-            r->tasks_ok, r->tasks_failed, r->check_failed);
-    for (size_t i = 0; i < r->nerrors; i++) {
+    int rc = pb_json_str(j, "executor", pb_executor_name(o));
+    rc |= pb_json_str(j, "workload", o->workload->name);
+    rc |= pb_json_str(j, "kind", wl_kind_name(o->workload->kind));
+    rc |= pb_json_int(j, "workers", o->workers);
+    rc |= pb_json_int(j, "tasks", (long long)r->tasks);
+    rc |= pb_json_str(j, "params", params);
+    rc |= pb_json_int(j, "seed", (long long)o->seed);
+    rc |= pb_json_num(j, "wall_s", r->wall_s, "%.9g");
+    rc |= pb_json_num(j, "startup_s", r->startup_s, "%.9g");
+    rc |= pb_json_int(j, "warmup_tasks", (long long)r->warmup_tasks);
+    rc |= pb_json_num(j, "warmup_s", r->warmup_s, "%.9g");
+    rc |= pb_json_int(j, "rounds", (long long)((r->tasks + o->workers - 1) / o->workers));
+    return rc;
+}
+
+/* The outcome: throughput, failures by kind, the digest, where it ran. */
+static int json_outcome(json_t *j, const pb_run_opts *o, const pb_run_result *r,
+                        const char *pinning)
+{
+    json_t *errors = json_object();
+    int rc = pb_json_num(j, "throughput", r->throughput, "%.9g");
+    rc |= pb_json_int(j, "tasks_ok", (long long)r->tasks_ok);
+    rc |= pb_json_int(j, "tasks_failed", (long long)r->tasks_failed);
+    rc |= pb_json_int(j, "check_failed", (long long)r->check_failed);
+    for (size_t i = 0; errors && i < r->nerrors; i++) {
         char name[64];
         pb_error_name(&r->errors[i], name, sizeof name);
-        if (i)
-            fputc(',', f);
-        pb_json_string(f, name);
-        fprintf(f, ":%zu", r->errors[i].count);
+        rc |= pb_json_int(errors, name, (long long)r->errors[i].count);
     }
-    if (r->errors_other)
-        fprintf(f, "%s\"other\":%zu", r->nerrors ? "," : "", r->errors_other);
-    fputs("},\"digest\":", f);
-    pb_json_string(f, r->digest);
-    fputs(",\"pinning\":", f);
-    pb_json_string(f, pinning ? pinning : "none");
-    fputs(",\"cpus_observed\":", f);
-    pb_json_string(f, r->cpus_observed);
-    fputs(",\"server\":", f);
-    if (o->server)
-        pb_json_string(f, o->server);
-    else
-        fputs("null", f);
+    if (errors && r->errors_other)
+        rc |= pb_json_int(errors, "other", (long long)r->errors_other);
+    rc |= pb_json_set(j, "errors", errors);
+    rc |= pb_json_str(j, "digest", r->digest);
+    rc |= pb_json_str(j, "pinning", pinning ? pinning : "none");
+    rc |= pb_json_str(j, "cpus_observed", r->cpus_observed);
+    rc |= pb_json_str(j, "server", o->server);
+    return rc;
+}
+
+/* The per-task profile and the process's resources. */
+static int json_profile(json_t *j, const pb_run_opts *o, const pb_run_result *r)
+{
     const struct {
         const char *k;
         double v;
@@ -669,17 +645,28 @@ void pb_run_json(const pb_run_opts *o, const pb_run_result *r, FILE *f, const ch
         {"ipc_mean_ms", r->ipc_mean_ns / 1e6}, {"task_cpu_s", r->task_cpu_s},
         {"cpu_util", r->cpu_util}, {"user_s", r->user_s}, {"sys_s", r->sys_s},
     };
-    for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
-        fprintf(f, ",\"%s\":", nums[i].k);
-        json_num(f, nums[i].v);
-    }
-    fprintf(f, ",\"peak_rss_kb\":%ld,\"peak_rss_children_kb\":%ld,\"nvcsw\":%ld,\"nivcsw\":%ld,"
-            "\"cores\":%u,\"distinct_cpus\":%zu,\"workers_replaced\":%llu,"
-            "\"cpu_over_wall\":%zu,\"cpu_under_zero\":%zu,\"transport\":\"%s\","
-            "\"window\":%u}",
-            r->peak_rss_kb, r->peak_rss_children_kb, r->nvcsw, r->nivcsw, r->cores,
-            r->distinct_cpus, (unsigned long long)r->workers_replaced, r->cpu_over_wall,
-            r->cpu_under_zero, pb_run_transport(o), pb_run_window(o));
+    int rc = 0;
+    for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++)
+        rc |= pb_json_num(j, nums[i].k, nums[i].v, "%.9g");
+    rc |= pb_json_int(j, "peak_rss_kb", r->peak_rss_kb);
+    rc |= pb_json_int(j, "peak_rss_children_kb", r->peak_rss_children_kb);
+    rc |= pb_json_int(j, "nvcsw", r->nvcsw);
+    rc |= pb_json_int(j, "nivcsw", r->nivcsw);
+    rc |= pb_json_int(j, "cores", r->cores);
+    rc |= pb_json_int(j, "distinct_cpus", (long long)r->distinct_cpus);
+    rc |= pb_json_int(j, "workers_replaced", (long long)r->workers_replaced);
+    rc |= pb_json_int(j, "cpu_over_wall", (long long)r->cpu_over_wall);
+    rc |= pb_json_int(j, "cpu_under_zero", (long long)r->cpu_under_zero);
+    rc |= pb_json_str(j, "transport", pb_run_transport(o));
+    rc |= pb_json_int(j, "window", pb_run_window(o));
+    return rc;
+}
+
+int pb_run_json(const pb_run_opts *o, const pb_run_result *r, FILE *f, const char *pinning)
+{
+    json_t *j = json_object();
+    int rc = json_config(j, o, r) | json_outcome(j, o, r, pinning) | json_profile(j, o, r);
+    return pb_json_finish(f, j, rc, 0);
 }
 
 /* Only poolbench's process pool has a window and a transport (py-procs

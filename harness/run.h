@@ -178,15 +178,13 @@ double pb_usage_cpu_s(const pb_usage *a, const pb_usage *b);
 /* Names an error kind: "EX_EWORKER", or "EX_ETASK:500". */
 void pb_error_name(const pb_error_count *e, char *buf, size_t len);
 
-/* Writes the result as one JSON object (no newline) to f. */
-void pb_run_json(const pb_run_opts *o, const pb_run_result *r, FILE *f, const char *pinning);
+/* Writes the result as one JSON object on one line to f (json.h).  0, or
+ * -1 when memory ran out or the write failed. */
+int pb_run_json(const pb_run_opts *o, const pb_run_result *r, FILE *f, const char *pinning);
 
 /* The procs window a run used (its executor's default for 0), or 0 for
  * the other executors; and "pipe" / "shm", or "" for them. */
 unsigned pb_run_window(const pb_run_opts *o);
 const char *pb_run_transport(const pb_run_opts *o);
-
-/* Writes s as a JSON string literal. */
-void pb_json_string(FILE *f, const char *s);
 
 #endif

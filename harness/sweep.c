@@ -63,7 +63,7 @@ static const char usage[] =
     "      --warmup N         unrecorded warm-up runs, 0..100 (default 1); the\n"
     "                         rule's pilot runs count as warm-ups\n"
     "  -n, --tasks N          at least N tasks per run (default 100)\n"
-    "      --seed S           input seed (default 1)\n"
+    "      --seed S           input seed, 0..2^63-1 (default 1)\n"
     "      --timeout-ms N     procs: per-task timeout\n"
     "      --window N         procs: tasks in flight per worker (default 8)\n"
     "      --transport T      procs: pipe (default) or shm; a configuration\n"
@@ -238,13 +238,8 @@ static int parse_vary(char *text, const char *arg, sweep_cli *c)
     return split_list("--vary", eq + 1, vy->values, &vy->n);
 }
 
-static int parse_pins(char *text, sweep_cli *c)
+static int parse_pins(char **items, size_t n, sweep_cli *c)
 {
-    char *items[MAX_LIST];
-    size_t n;
-    int rc = split_list("--pin", text, items, &n);
-    if (rc)
-        return rc;
     if (n > 3)
         return pb_usage_error("sweep", "--pin takes at most none, compact and scatter");
     for (size_t i = 0; i < n; i++) {
@@ -256,13 +251,8 @@ static int parse_pins(char *text, sweep_cli *c)
     return 0;
 }
 
-static int parse_workloads(char *text, sweep_cli *c)
+static int parse_workloads(char **items, size_t n, sweep_cli *c)
 {
-    char *items[MAX_LIST];
-    size_t n;
-    int rc = split_list("--workloads", text, items, &n);
-    if (rc)
-        return rc;
     for (size_t i = 0; i < n; i++)
         if (!(c->workloads[i] = wl_find(items[i])))
             return pb_usage_error("sweep", "unknown workload '%s' in --workloads (accepted: %s)",
@@ -272,13 +262,10 @@ static int parse_workloads(char *text, sweep_cli *c)
 }
 
 /* --on-full LIST: block, reject, caller-runs, each at most once. */
-static int parse_on_fulls(char *text, sweep_cli *c)
+static int parse_on_fulls(char **items, size_t n, sweep_cli *c)
 {
-    char *items[MAX_LIST];
-    size_t n;
-    int rc = split_list("--on-full", text, items, &n);
     c->non_fulls = 0;
-    for (size_t i = 0; rc == 0 && i < n; i++) {
+    for (size_t i = 0; i < n; i++) {
         ex_on_full f;
         if (ex_on_full_parse(items[i], &f))
             return pb_usage_error("sweep", "unknown policy '%s' in --on-full (accepted: block, "
@@ -288,7 +275,7 @@ static int parse_on_fulls(char *text, sweep_cli *c)
                 return pb_usage_error("sweep", "'%s' is listed twice in --on-full", items[i]);
         c->on_fulls[c->non_fulls++] = f;
     }
-    return rc;
+    return 0;
 }
 
 /* The copies of the list options' values, split in place: c keeps
@@ -305,18 +292,20 @@ static int parse_list_option(int ch, const char *arg, sweep_cli *c)
     if (list_text.n == 8 || strlen(arg) >= sizeof list_text.text[0])
         return pb_usage_error("sweep", "option value too long or too many lists: '%s'", arg);
     char *text = strcpy(list_text.text[list_text.n++], arg);
+    if (ch == 'V')
+        return parse_vary(text, arg, c);
+    const char *opt = ch == 'e' ? "--executors" : ch == 'W' ? "--workloads"
+                    : ch == 'P' ? "--pin" : "--on-full";
     char *items[MAX_LIST];
     size_t n;
-    int rc;
+    int rc = split_list(opt, text, items, &n);
+    if (rc)
+        return rc;
     switch (ch) {
-    case 'e':
-        if ((rc = split_list("--executors", text, items, &n)))
-            return rc;
-        return parse_executors(items, n, c);
-    case 'W': return parse_workloads(text, c);
-    case 'P': return parse_pins(text, c);
-    case PB_OPT_ON_FULL: return parse_on_fulls(text, c);
-    default: return parse_vary(text, arg, c); /* 'V' */
+    case 'e': return parse_executors(items, n, c);
+    case 'W': return parse_workloads(items, n, c);
+    case 'P': return parse_pins(items, n, c);
+    default: return parse_on_fulls(items, n, c); /* PB_OPT_ON_FULL */
     }
 }
 
@@ -370,31 +359,17 @@ static int parse_load(int ch, char *arg, sweep_cli *c)
 static int parse_number_option(int ch, const char *arg, sweep_cli *c)
 {
     uint64_t v;
+    bool ok;
     switch (ch) {
-    case 'r':
-        if (!pb_parse_u64("sweep", "--reps", arg, 1, 1000, false, &v))
-            return PB_EXIT_USAGE;
-        c->reps = (unsigned)v;
-        return 0;
-    case 'u':
-        if (!pb_parse_u64("sweep", "--warmup", arg, 0, 100, false, &v))
-            return PB_EXIT_USAGE;
-        c->warmup = (unsigned)v;
-        return 0;
-    case 'n':
-        if (!pb_parse_u64("sweep", "--tasks", arg, 1, 10000000, true, &v))
-            return PB_EXIT_USAGE;
-        c->tasks = (size_t)v;
-        return 0;
-    case 's':
-        return pb_parse_u64("sweep", "--seed", arg, 0, UINT64_MAX, false, &c->seed)
-                   ? 0 : PB_EXIT_USAGE;
+    case 'r': ok = pb_parse_unsigned("sweep", "--reps", arg, 1, 1000, false, &c->reps); break;
+    case 'u': ok = pb_parse_unsigned("sweep", "--warmup", arg, 0, 100, false, &c->warmup); break;
+    case 'n': ok = pb_parse_size("sweep", "--tasks", arg, 1, 10000000, true, &c->tasks); break;
+    case 's': ok = pb_parse_u64("sweep", "--seed", arg, 0, INT64_MAX, false, &c->seed); break;
     default: /* 't' */
-        if (!pb_parse_u64("sweep", "--timeout-ms", arg, 1, 86400000, false, &v))
-            return PB_EXIT_USAGE;
-        c->timeout_ns = (int64_t)v * 1000000;
-        return 0;
+        ok = pb_parse_u64("sweep", "--timeout-ms", arg, 1, 86400000, false, &v);
+        c->timeout_ns = ok ? (int64_t)v * 1000000 : 0;
     }
+    return ok ? 0 : PB_EXIT_USAGE;
 }
 
 static int parse_fixed(const char *arg, sweep_cli *c)

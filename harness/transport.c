@@ -13,6 +13,7 @@
  * faulted in): the figures are the steady state.
  */
 #include "cli.h"
+#include "json.h"
 #include "commands.h"
 #include "stats.h"
 
@@ -66,23 +67,29 @@ static unsigned reps_for(size_t n, unsigned reps)
     return reps < cap ? reps : (unsigned)cap;
 }
 
-static void print_result(const strategy *s, size_t n, unsigned window,
-                         const pb_summary *sum, bool json)
+/* One line for s at size n: a table row, or a JSON object.  0, or -1
+ * when the JSON could not be written. */
+static int print_result(const strategy *s, size_t n, unsigned window,
+                        const pb_summary *sum, bool json)
 {
     double gbps = sum->median > 0 ? 2.0 * (double)n / sum->median : NAN;
     if (!json) {
         printf("%-14s %12zu %12.0f %12.0f %12.0f %10.2f\n", s->label, n,
                sum->median, sum->p5, sum->p95, gbps);
-        return;
+        return 0;
     }
-    printf("{\"executor\":\"%s\",\"transport\":\"%s\",\"window\":%u,"
-           "\"payload_bytes\":%zu,\"reps\":%zu,\"round_trip_median_ns\":%.0f,"
-           "\"round_trip_p5_ns\":%.0f,\"round_trip_p95_ns\":%.0f,"
-           "\"round_trip_min_ns\":%.0f,\"gbps_both_ways_median\":%.4f}\n",
-           ex_kind_name(s->kind),
-           s->kind == EX_PROCS ? ex_transport_name(s->transport) : "",
-           s->kind == EX_PROCS ? window : 0, n, sum->n, sum->median, sum->p5,
-           sum->p95, sum->min, gbps);
+    json_t *j = json_object();
+    int rc = pb_json_str(j, "executor", ex_kind_name(s->kind));
+    rc |= pb_json_str(j, "transport", s->kind == EX_PROCS ? ex_transport_name(s->transport) : "");
+    rc |= pb_json_int(j, "window", s->kind == EX_PROCS ? window : 0);
+    rc |= pb_json_int(j, "payload_bytes", (long long)n);
+    rc |= pb_json_int(j, "reps", (long long)sum->n);
+    rc |= pb_json_num(j, "round_trip_median_ns", sum->median, "%.0f");
+    rc |= pb_json_num(j, "round_trip_p5_ns", sum->p5, "%.0f");
+    rc |= pb_json_num(j, "round_trip_p95_ns", sum->p95, "%.0f");
+    rc |= pb_json_num(j, "round_trip_min_ns", sum->min, "%.0f");
+    rc |= pb_json_num(j, "gbps_both_ways_median", gbps, "%.4f");
+    return pb_json_finish(stdout, j, rc, 0);
 }
 
 /* Every strategy at one size, interleaved; prints one line each.  0, or
@@ -105,10 +112,9 @@ static int measure_size(strategy *st, size_t ns, size_t n, unsigned reps,
         }
     for (size_t k = 0; rc == 0 && k < ns; k++) {
         pb_summary sum;
-        if (pb_summarize(samples + k * reps, reps, &sum) != 0)
+        if (pb_summarize(samples + k * reps, reps, &sum) != 0 ||
+            print_result(&st[k], n, window, &sum, json) != 0)
             rc = 1;
-        else
-            print_result(&st[k], n, window, &sum, json);
     }
     fflush(stdout);
     free(buf);

@@ -3,7 +3,7 @@
 # Idempotent: a machine that has them all does nothing and prints nothing.
 set -eu
 PKGS="build-essential pkg-config libhwloc-dev hwloc libcurl4-openssl-dev libmicrohttpd-dev
-libcmocka-dev zlib1g-dev libssl-dev hyperfine python3-matplotlib python3-scipy clang valgrind
+libcmocka-dev zlib1g-dev libssl-dev libjansson-dev hyperfine python3-matplotlib python3-scipy clang valgrind
 stress-ng shellcheck cppcheck pyflakes3"
 missing=""
 for p in $PKGS; do
