@@ -364,9 +364,10 @@ int pb_start_server_if_needed(const char *cmd, wl_params *p, pb_server *srv)
 static void print_load(const pb_run_opts *o, const pb_run_result *r)
 {
     if (o->arrival != PB_ARRIVAL_BATCH)
-        printf("arrivals    %s at %.6g tasks/s offered, %.6g issued; latency and wait from "
-               "each task's intended arrival\n", pb_arrival_name(o->arrival), o->rate,
-               r->achieved_rate);
+        printf("arrivals    %s at %.6g tasks/s offered, %.6g issued, at worst %.3f ms behind "
+               "schedule; latency and wait from each task's intended arrival\n",
+               pb_arrival_name(o->arrival), o->rate, r->achieved_rate,
+               r->submit_lag_max_ns / 1e6);
     if (o->chunksize)
         printf("submission  ex_map, chunksize %zu; latency from the run's start to each "
                "result in input order\n", o->chunksize);

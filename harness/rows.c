@@ -90,6 +90,7 @@ static void load_fields(fields *fs, const pb_run_opts *o, const pb_run_result *r
     else
         add_fmt(fs, "offered_rate", "%s", "");
     add_num(fs, "achieved_rate", r->achieved_rate);
+    add_num(fs, "submit_lag_max_ms", r->submit_lag_max_ns / 1e6);
     add_fmt(fs, "chunksize", "%zu", o->chunksize);
     add_fmt(fs, "tasks_rejected", "%zu", r->tasks_rejected);
     add_fmt(fs, "caller_ran", "%llu", (unsigned long long)r->caller_ran);

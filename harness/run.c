@@ -312,6 +312,9 @@ static void submit_all(run_state *s)
         if (i == 0)
             s->first_submit = now;
         s->last_submit = now;
+        if (s->arrive && now > s->t0 + s->arrive[i] &&
+            (double)(now - s->t0 - s->arrive[i]) > s->r->submit_lag_max_ns)
+            s->r->submit_lag_max_ns = (double)(now - s->t0 - s->arrive[i]);
         submit_one(s, i);
         if (o->stall_ns && i == o->stall_at)
             sleep_until(ex_now_ns() + o->stall_ns);
@@ -514,7 +517,7 @@ static void finish_result(run_state *s)
     const pb_usage *u0 = &s->u0, *u1 = &s->u1;
     r->tasks = o->tasks;
     r->wall_s = (double)(s->t1 - s->t0) / 1e9;
-    r->throughput = r->wall_s > 0 ? (double)o->tasks / r->wall_s : 0;
+    r->throughput = r->wall_s > 0 ? (double)(o->tasks - r->tasks_rejected) / r->wall_s : 0;
     if (o->tasks > 1 && s->last_submit > s->first_submit)
         r->achieved_rate = (double)(o->tasks - 1) * 1e9 / (double)(s->last_submit - s->first_submit);
     if (o->chunksize && s->nran) {
@@ -662,10 +665,29 @@ static int json_profile(json_t *j, const pb_run_opts *o, const pb_run_result *r)
     return rc;
 }
 
+/* The load: arrivals, the queue and its policy, the submission. */
+static int json_load(json_t *j, const pb_run_opts *o, const pb_run_result *r)
+{
+    int rc = pb_json_int(j, "queue", o->kind == EX_SEQ ? 0 : (long long)o->queue_capacity);
+    rc |= pb_json_str(j, "on_full", ex_on_full_name(o->on_full));
+    rc |= pb_json_str(j, "arrival", pb_arrival_name(o->arrival));
+    if (o->arrival != PB_ARRIVAL_BATCH)
+        rc |= pb_json_num(j, "offered_rate", o->rate, "%.9g");
+    else
+        rc |= pb_json_null(j, "offered_rate");
+    rc |= pb_json_num(j, "achieved_rate", r->achieved_rate, "%.9g");
+    rc |= pb_json_num(j, "submit_lag_max_ms", r->submit_lag_max_ns / 1e6, "%.9g");
+    rc |= pb_json_int(j, "chunksize", (long long)o->chunksize);
+    rc |= pb_json_int(j, "tasks_rejected", (long long)r->tasks_rejected);
+    rc |= pb_json_int(j, "caller_ran", (long long)r->caller_ran);
+    return rc;
+}
+
 int pb_run_json(const pb_run_opts *o, const pb_run_result *r, FILE *f, const char *pinning)
 {
     json_t *j = json_object();
-    int rc = json_config(j, o, r) | json_outcome(j, o, r, pinning) | json_profile(j, o, r);
+    int rc = json_config(j, o, r) | json_outcome(j, o, r, pinning) | json_profile(j, o, r) |
+             json_load(j, o, r);
     return pb_json_finish(f, j, rc, 0);
 }
 

@@ -94,7 +94,7 @@ typedef struct pb_run_result {
     size_t warmup_tasks;       /* the warm-up round that ran (not in wall_s) */
     double warmup_s;           /* its wall time */
     size_t digest_tasks;       /* outputs the digest covers (the first ones) */
-    double throughput;         /* tasks / wall_s */
+    double throughput;         /* tasks taken (not rejected) / wall_s */
     size_t tasks, tasks_ok, tasks_failed, check_failed;
     /* Submits refused by a full queue (on_full = reject): never accepted,
      * so neither ok nor failed.  caller_ran: tasks a full queue made the
@@ -105,6 +105,10 @@ typedef struct pb_run_result {
      * first submit to last): the offered rate unless the submitter fell
      * behind (a blocking queue, too little CPU).  0 for one task. */
     double achieved_rate;
+    /* Open loop: how far behind its schedule the submitter was at worst
+     * (ns; 0 = it kept it): the stall a blocking queue or the scheduler
+     * imposed, which latency from the intended arrival includes. */
+    double submit_lag_max_ns;
     pb_error_count errors[PB_MAX_ERROR_KINDS];
     size_t nerrors;
     size_t errors_other;       /* failures beyond PB_MAX_ERROR_KINDS kinds */
