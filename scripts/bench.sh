@@ -68,7 +68,7 @@ quick)
     py_cpu_wl=mandelbrot; py_cpu_workers=1,2; py_io_wl="sleep"; py_io_workers=1,4
     py_peer_tasks=2000
     scale_sizes=1000,100000,1000000
-    q_ex=threads,procs; q_rates=200,400,600,800,1200; q_over=1600; q_queues=4,256
+    q_ex=threads,procs; q_rates=200,400,600,800,1200; q_over=3200; q_queues=4,64
     q_reps=3; q_time=0.25; q_chunks=
     ;;
 default)
@@ -81,8 +81,8 @@ default)
     py_cpu_wl=mandelbrot,sha256,table,mix; py_cpu_workers="1,2,$py_default"
     py_io_wl=sleep,http; py_io_workers="1,$py_default,16"; py_peer_tasks=20000
     scale_sizes=1000,10000,100000,1000000
-    q_ex=seq,threads,procs; q_rates=200,400,600,700,800,900,1200,1600; q_over=1600
-    q_queues=2,16,128,1024; q_reps=5; q_time=0.5; q_chunks=0,1,16,256
+    q_ex=seq,threads,procs; q_rates=200,400,600,700,800,900,1200,1600; q_over=3200
+    q_queues=2,16,128,512; q_reps=5; q_time=0.5; q_chunks=0,1,16,256
     ;;
 full)
     cpu_wl=primes,sha256,mandelbrot,blur,compress; cpu_workers=1-8; cpu_tasks=50
@@ -95,7 +95,7 @@ full)
     py_io_wl=sleep,http,file; py_io_workers="1,2,4,$py_default,16,32,64,128"; py_peer_tasks=50000
     scale_sizes=1000,10000,100000,1000000,10000000
     q_ex=seq,threads,procs; q_rates=100,200,400,500,600,700,750,800,850,900,1000,1200,1600,2400
-    q_over=1600; q_queues=1,2,8,16,64,128,512,1024,8192; q_reps=10; q_time=1
+    q_over=3200; q_queues=1,2,8,16,64,128,512,1024; q_reps=10; q_time=1
     q_chunks=0,1,4,16,64,256,1024
     ;;
 *)
@@ -238,8 +238,9 @@ end
 # tasks of 5 ms on 4 workers, a pool whose capacity is known in advance
 # (4 / 5 ms = 800 tasks/s, plus what its overhead takes), offered an open
 # loop of Poisson arrivals below and above that capacity; then the same
-# pools overloaded (q_over/s) with bounded queues of each size and each
-# policy for a full queue.  Latency counts from each task's intended
+# pools overloaded 4x (q_over/s: the excess, about 2400/s, fills the
+# largest queue within the first half of a run) with bounded queues of
+# each size and each policy for a full queue.  Latency counts from each task's intended
 # arrival.  quick keeps 3 repetitions here (the curve, not a rank test, is
 # what this step is for); default adds ex_map's chunksize on empty tasks.
 q_common="--reps $q_reps --warmup $warmup --min-rounds $rounds --min-time $q_time -q \
