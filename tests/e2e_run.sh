@@ -121,6 +121,52 @@ if command -v setpriv >/dev/null && setpriv --bounding-set -sys_nice true 2>/dev
     check "no CAP_SYS_NICE: the run still completes" [ "$(field "$tmp/nonrt.json" tasks_ok)" = 4 ]
 fi
 
+# -- load: an open loop, a bounded queue, ex_map, the gauges' timeline ----
+bad "--rate" run -W noop --rate 0
+bad "--rate" run -W noop --rate fast
+bad "unknown arrival 'burst'" run -W noop --rate 10 --arrival burst
+bad "--arrival needs --rate" run -W noop --arrival fixed
+bad "unknown --on-full 'drop'" run -W noop --queue 4 --on-full drop
+bad "--on-full needs a bounded --queue" run -W noop --on-full reject
+bad "caller-runs is for seq and threads" run -W noop -e procs --queue 4 --on-full caller-runs
+bad "exclude each other" run -W noop --rate 100 --chunksize 4
+bad "--chunksize" run -W noop --chunksize 0
+bad "--timeline needs --sample-ms" run -W noop --timeline "$tmp/x.csv"
+bad "--sample-ms" run -W noop --sample-ms 0
+"$PB" run -W sleep -p latency_ms=1 -e threads -w 2 -n 40 --rate 400 --arrival fixed \
+    --sample-ms 5 --timeline "$tmp/tl.csv" --json >"$tmp/rate.json" 2>"$tmp/err"
+check "open loop: 40 ok" [ "$(field "$tmp/rate.json" tasks_ok)" = 40 ]
+check "open loop: arrival and offered rate recorded" \
+    [ "$(field "$tmp/rate.json" arrival)/$(field "$tmp/rate.json" offered_rate)" = fixed/400 ]
+# 40 arrivals 2.5 ms apart span 97.5 ms: the run cannot be shorter.
+check "open loop: the run lasts the schedule ($(field "$tmp/rate.json" wall_s) s)" \
+    python3 -c 'import sys; sys.exit(float(sys.argv[1]) < 0.0975)' "$(field "$tmp/rate.json" wall_s)"
+check "timeline: a header and samples" \
+    python3 -c '
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+assert rows and list(rows[0])[:3] == ["t_s", "queued", "running"], rows[:1]
+assert [float(r["t_s"]) for r in rows] == sorted(float(r["t_s"]) for r in rows)
+last = rows[-1]
+assert last["queued"] == last["running"] == "0" and int(last["completed"]) >= 40, last
+' "$tmp/tl.csv"
+"$PB" run -W sleep -p latency_ms=50 -e threads -w 1 -n 12 --queue 2 --on-full reject --json \
+    >"$tmp/rej.json" 2>"$tmp/err"
+rej=$(field "$tmp/rej.json" tasks_rejected)
+check "reject: rejected apart from failed (rejected $rej, failed $(field "$tmp/rej.json" tasks_failed))" \
+    python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["tasks_failed"] == 0 and r["tasks_rejected"] >= 1 and r["errors"] == {}, r
+assert r["tasks_ok"] + r["tasks_rejected"] == 12, r
+' "$tmp/rej.json"
+for ex in seq threads procs; do
+    "$PB" run -W primes -p span=5000 -e "$ex" -w 2 -n 30 --json >"$tmp/m0.json" 2>"$tmp/err"
+    "$PB" run -W primes -p span=5000 -e "$ex" -w 2 -n 30 --chunksize 7 --json >"$tmp/m7.json" 2>"$tmp/err"
+    check "$ex: ex_map with chunksize 7 gives the ex_submit digest" \
+        [ "$(field "$tmp/m0.json" digest)" = "$(field "$tmp/m7.json" digest)" ]
+done
+
 # -- crashing workers in the process pool ---------------------------------
 "$PB" run -W fault -e procs -w 2 -n 100 -p crash_rate=0.1 -p latency_ms=0 --json \
     >"$tmp/crash.json" 2>"$tmp/err"

@@ -239,5 +239,36 @@ bad "--probe-ms" sweep --out "$tmp/b" --probe-ms 5000
 bad "--ms" noise --ms 0
 bad "unknown option" noise --bogus
 bad "--warmup-tasks" run -W primes --warmup-tasks x
+# -- the load dimensions: a configuration per meaningful combination --------
+"$PB" sweep --out "$tmp/q" -W sleep -p latency_ms=2 -e seq,threads,procs -w 2 --rate 300 \
+    --queue 0,2 --on-full block,reject,caller-runs --sample-ms 5 --reps 1 --warmup 0 \
+    --min-rounds 2 --min-time 0 -n 8 -q 2>"$tmp/q.err"
+check "load sweep: exit 0" [ $? = 0 ]
+check "load sweep: the configurations that make sense, each once" python3 -c '
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1] + "/runs.csv")))
+got = sorted((r["executor"], r["queue"], r["on_full"], r["arrival"], r["offered_rate"]) for r in rows)
+want = sorted([("seq", "0", "block", "batch", ""), ("seq", "0", "block", "poisson", "300")] +
+              [(e, "0", "block", "poisson", "300") for e in ("threads", "procs")] +
+              [(e, "2", f, "poisson", "300") for e in ("threads", "procs")
+               for f in ("block", "reject", "caller-runs") if (e, f) != ("procs", "caller-runs")])
+assert got == want, (got, want)
+assert len({r["config_id"] for r in rows}) == len(rows)
+assert all(r["schema_version"] == "6" for r in rows)
+' "$tmp/q"
+check "load sweep: timeline.csv joins runs.csv on config_id, rep, sequence" python3 -c '
+import csv, sys
+runs = {(r["config_id"], r["rep"], r["sequence"]) for r in csv.DictReader(open(sys.argv[1] + "/runs.csv"))}
+tl = list(csv.DictReader(open(sys.argv[1] + "/timeline.csv")))
+keys = {(t["config_id"], t["rep"], t["sequence"]) for t in tl}
+assert tl and keys == runs, (len(keys), len(runs))
+' "$tmp/q"
+bad "unknown policy 'drop' in --on-full" sweep --out "$tmp/b" --on-full drop
+bad "listed twice in --on-full" sweep --out "$tmp/b" --on-full block,block
+bad "--queue" sweep --out "$tmp/b" --queue x
+bad "--rate" sweep --out "$tmp/b" --rate 1-x
+bad "--chunksize" sweep --out "$tmp/b" --chunksize 2000000
+bad "unknown arrival" sweep --out "$tmp/b" --arrival bursty
+bad "--sample-ms" sweep --out "$tmp/b" --sample-ms 0
 [ -e "$tmp/b/runs.csv" ] && { echo "FAIL a refused sweep wrote rows"; fail=1; }
 exit $fail
