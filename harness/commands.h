@@ -75,6 +75,16 @@ enum {
     PB_OPT_RATE = 0x110, PB_OPT_ARRIVAL, PB_OPT_ON_FULL, PB_OPT_CHUNKSIZE, PB_OPT_SAMPLE_MS,
     PB_OPT_TIMELINE
 };
+/* The getopt_long entries of the options above, for run's and sweep's
+ * tables (their files include <getopt.h>). */
+#define PB_SHARED_LONG_OPTIONS                                   \
+    {"window", required_argument, NULL, PB_OPT_WINDOW},          \
+    {"transport", required_argument, NULL, PB_OPT_TRANSPORT},    \
+    {"rate", required_argument, NULL, PB_OPT_RATE},              \
+    {"arrival", required_argument, NULL, PB_OPT_ARRIVAL},        \
+    {"on-full", required_argument, NULL, PB_OPT_ON_FULL},        \
+    {"chunksize", required_argument, NULL, PB_OPT_CHUNKSIZE},    \
+    {"sample-ms", required_argument, NULL, PB_OPT_SAMPLE_MS}
 /* Accepted values, for the messages and the usage texts. */
 #define PB_RATE_MAX 10000000.0
 #define PB_CHUNKSIZE_MAX 1000000
