@@ -366,6 +366,11 @@ static void map_all(run_state *s)
     const void *out;
     size_t len;
     while (m && ex_map_next(m, &idx, &st, &code, &out, &len, EX_FOREVER) == 0) {
+        if (st == EX_EFULL) { /* its chunk was refused by a full queue */
+            s->r->tasks_rejected++;
+            wl_digest_add_failure(s->digest, idx, EX_EFULL, 0);
+            continue;
+        }
         pb_run_account(s->r, s->ctx, s->digest, idx, st, code, out, len);
         s->lat[s->nran++] = (double)(ex_now_ns() - s->t0);
         if (o->progress && (idx & 1023) == 0)
