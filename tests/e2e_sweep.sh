@@ -35,7 +35,8 @@ wait "$pid" 2>/dev/null
 rows=$(($(wc -l <"$tmp/k/runs.csv") - 1))
 check "killed sweep kept rows ($rows)" [ "$rows" -ge 5 ]
 # Every line is whole: the same number of CSV fields as the header, and the
-# file ends with a newline; every JSONL line is a JSON object.
+# file ends with a newline; every JSONL line is a JSON object (read as
+# JSON, not matched as text) with the CSV's columns.
 check "runs.csv: every row has the header's field count" awk -F, '
     function count(line,   n, q, i, c) { n = 1; q = 0
         for (i = 1; i <= length(line); i++) { c = substr(line, i, 1)
@@ -45,7 +46,14 @@ check "runs.csv: every row has the header's field count" awk -F, '
     count($0) != want { bad = 1 }
     END { exit bad }' "$tmp/k/runs.csv"
 check "runs.csv ends with a newline" [ "$(tail -c 1 "$tmp/k/runs.csv" | od -An -c | tr -d ' ')" = '\n' ]
-check "runs.jsonl: every line is one object" awk '!/^\{.*\}$/ { bad = 1 } END { exit bad }' "$tmp/k/runs.jsonl"
+check "runs.jsonl: every line is a JSON object with runs.csv's columns, in order" \
+    python3 -c 'import json, sys
+header = open(sys.argv[1]).readline().rstrip("\n").split(",")
+lines = open(sys.argv[2]).read().split("\n")
+assert lines[-1] == "", "no newline at the end"
+for line in lines[:-1]:
+    row = json.loads(line)
+    assert isinstance(row, dict) and list(row) == header, line' "$tmp/k/runs.csv" "$tmp/k/runs.jsonl"
 jl=$(wc -l <"$tmp/k/runs.jsonl")
 check "runs.jsonl has the rows of runs.csv ($jl vs $rows)" [ "$jl" -ge "$rows" ]
 # Nothing of the sweep is left running: the server goes with its parent

@@ -1,10 +1,11 @@
 /*
- * test_calibrate.c: harness/calibrate*.c and cmd_calibrate.c with tiny iteration counts. Timings
- * are only checked against wide plausibility ranges (a loaded 2-core VM,
- * sanitizers and valgrind must all pass); what is checked exactly is that
- * every child is reaped, every fd closed, every thread joined, the caller's
- * affinity restored, the JSON well-formed and complete, and that every bad
- * option makes `poolbench calibrate` print one line and return 2.
+ * test_calibrate.c: harness/calibrate*.c and cmd_calibrate.c with tiny
+ * iteration counts.  Timings are only checked against wide plausibility
+ * ranges (a loaded 2-core VM, sanitizers and valgrind must all pass); what
+ * is checked exactly is that every child is reaped, every fd closed, every
+ * thread joined, the caller's affinity restored, the JSON well-formed and
+ * complete, and that every bad option makes `poolbench calibrate` print
+ * one line and return 2.
  */
 #include "util.h"
 
