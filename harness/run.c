@@ -12,6 +12,7 @@
 #include "json.h"
 
 #include "pyexec.h"
+#include "stats.h"
 
 #include <errno.h>
 #include <math.h>
@@ -41,24 +42,6 @@ static int errf(char *err, size_t len, const char *fmt, ...)
         va_end(ap);
     }
     return EX_EINVAL;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* Linear interpolation between order statistics (numpy's default). */
-static double percentile_sorted(const double *v, size_t n, double pct)
-{
-    if (n == 0)
-        return NAN;
-    double pos = pct / 100.0 * (double)(n - 1);
-    size_t lo = (size_t)pos;
-    if (lo + 1 >= n)
-        return v[n - 1];
-    return v[lo] + (pos - (double)lo) * (v[lo + 1] - v[lo]);
 }
 
 static double tv_s(struct timeval tv)
@@ -759,9 +742,9 @@ void pb_run_set_latencies(pb_run_result *r, double *lat, size_t n)
 {
     if (n == 0)
         return;
-    qsort(lat, n, sizeof *lat, cmp_double);
-    r->lat_p50_ns = percentile_sorted(lat, n, 50);
-    r->lat_p95_ns = percentile_sorted(lat, n, 95);
-    r->lat_p99_ns = percentile_sorted(lat, n, 99);
+    pb_sort(lat, n);
+    r->lat_p50_ns = pb_percentile_sorted(lat, n, 50);
+    r->lat_p95_ns = pb_percentile_sorted(lat, n, 95);
+    r->lat_p99_ns = pb_percentile_sorted(lat, n, 99);
     r->lat_max_ns = lat[n - 1];
 }
