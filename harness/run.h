@@ -178,6 +178,8 @@ typedef struct pb_usage {
 void pb_window_begin(const pb_run_opts *o, pb_usage *u);
 void pb_window_end(const pb_run_opts *o, pb_usage *u);
 double pb_usage_cpu_s(const pb_usage *a, const pb_usage *b);
+/* The same split into user and system seconds. */
+void pb_usage_times(const pb_usage *a, const pb_usage *b, double *user_s, double *sys_s);
 
 /* Names an error kind: "EX_EWORKER", or "EX_ETASK:500". */
 void pb_error_name(const pb_error_count *e, char *buf, size_t len);
