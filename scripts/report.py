@@ -24,6 +24,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import classic  # noqa: E402
 import pbresults as pb  # noqa: E402
+import queues  # noqa: E402
 
 pb.require(["scipy"], "report.py (the verdicts' rank test)")
 
@@ -39,7 +40,8 @@ def md_escape(text):
 
 def table(header, rows):
     out = ["| " + " | ".join(header) + " |",
-           "|" + "|".join("---" if i < 2 or h in ("notes", "what", "command", "params", "pin", "pinning") else "--:"
+           "|" + "|".join("---" if i < 2 or h in ("notes", "what", "command", "params", "pin", "pinning", "knee",
+                                                 "workload", "on_full", "config_id") else "--:"
                           for i, h in enumerate(header)) + "|"]
     for r in rows:
         out.append("| " + " | ".join(md_escape(c) if not str(c).startswith("**") else str(c)
@@ -515,10 +517,17 @@ class Report:
                 if (kind is None or c.get("kind") == kind) and (workload is None or c.get("workload") == workload)]
 
     def embed(self, c):
+        self.w(*self.embed_lines(c))
+
+    def embed_lines(self, c):
         path = os.path.join(self.charts_rel, c["png"]).replace(os.sep, "/")
         svg = os.path.join(self.charts_rel, c["svg"]).replace(os.sep, "/")
-        self.w("![%s](%s)" % (c.get("title", c["png"]), path), "",
-               "*%s* ([SVG](%s))" % (c.get("caption", ""), svg), "")
+        return ["![%s](%s)" % (c.get("title", c["png"]), path), "",
+                "*%s* ([SVG](%s))" % (c.get("caption", ""), svg), ""]
+
+    def embed_kind(self, kind):
+        """The lines that show every chart of one kind (for a section module)."""
+        return [line for c in self.charts_for(kind=kind) for line in self.embed_lines(c)]
 
     def workloads(self):
         self.w("## Workloads", "")
@@ -693,6 +702,7 @@ class Report:
             self.embed(c)
         self.overhead()
         self.advise()
+        self.lines += queues.section(self.f, table, self.embed_kind)
         self.hyperfine()
         self.skipped()
         self.lines[head_end:head_end] = self.summary()
