@@ -458,6 +458,7 @@ class Report:
                 "rssc": pb.agg(rows, None, lambda r: r["peak_rss_children_kb"] / 1024
                                if r.get("peak_rss_children_kb") else None),
                 "failed": sum(int(r.get("tasks_failed") or 0) for r in rows),
+                "rejected": sum(int(r.get("tasks_rejected") or 0) for r in rows),
                 "digest_bad": sum(1 for r in rows if r.get("digest_ok") == 0),
             }
         tps = [m["tp"].median for m in metrics.values() if m["tp"]]
@@ -488,6 +489,9 @@ class Report:
                 notes.append("%s digest mismatch in %d run%s" % (BAD, m["digest_bad"], "" if m["digest_bad"] == 1 else "s"))
             if m["failed"]:
                 notes.append("%s %d failed tasks" % (BAD, m["failed"]))
+            if m["rejected"]:
+                notes.append("%d submits rejected by the full queue (not failures; not in the throughput)"
+                             % m["rejected"])
             share = self.ideal_share(self.f.configs[k])
             if share:
                 notes.append(share)

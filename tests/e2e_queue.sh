@@ -147,6 +147,7 @@ grep -q '^ok' "$tmp/checks" || { echo "FAIL the section checks did not run"; fai
 "$scripts/py.sh" "$scripts/report.py" "$q" --out "$tmp/q.md" >/dev/null 2>"$tmp/err" || { cat "$tmp/err"; fail=1; }
 check "a folder with rejected submits: no failed-tasks warning" sh -c "! grep -q 'failed tasks\*\*' '$tmp/q.md'"
 check "a folder with rejected submits: no digest-mismatch warning" sh -c "! grep -q 'digest mismatch\*\*' '$tmp/q.md'"
+check "a folder with rejected submits: its tables count them apart" has "$tmp/q.md" "submits rejected by the full queue (not failures"
 
 # -- schema 5: no load columns ----------------------------------------------------
 o="$tmp/old"
