@@ -262,6 +262,12 @@ class Data:
         """Median over the point's runs of the largest `queued` sample."""
         return pb.Agg(max(s.get("queued") or 0 for s in self.samples(r)) for r in point.rows if self.samples(r))
 
+    def filled(self, point):
+        """Whether the bounded queue filled in the median run (its peak
+        queued reached the bound); unknown without samples counts as filled."""
+        pk = self.peak_queued(point)
+        return not pk or pk.median >= point.load["queue"]
+
     def sample_ms(self):
         """The median interval between consecutive samples (--sample-ms)."""
         gaps = [1000 * (b["t_s"] - a["t_s"]) for ss in self.timeline.values() for a, b in zip(ss, ss[1:])
@@ -469,6 +475,7 @@ def advice(q):
                      % (fmt(c.knee.rate), c.knee_reason, cid(c.knee), KNEE_P99_FACTOR, fmt(c.base_p99),
                         fmt(c.points[0].rate), fmt(budget), fmt(cap), fmt(budget), fmt(c.service_mean),
                         "%d" % qb if qb else DASH))
+            line += check_bound(q, c, qb, budget)
         else:
             line += "No knee up to %s tasks/s: offer more to find it." % fmt(c.points[-1].rate)
         out.append(line)
@@ -476,21 +483,20 @@ def advice(q):
     for p in o.points:
         by_ex.setdefault((p.executor, p.workers), []).append(p)
     for (ex, w), pts in by_ex.items():
-        parts = []
-        for pol, what in (("reject", "bounded p99 at the cost of the rejected share"),
-                          ("block", "bounded memory, but the latency from arrival grows with the overload: the "
-                                    "submitter falls behind"),
-                          ("caller-runs", "throttles the producer: it runs tasks itself instead of submitting")):
-            pp = [p for p in pts if p.load["on_full"] == pol]
-            if not pp:
-                continue
-            bits = ["queue %d: p99 %s ms, %s tasks/s, %s%s, lag %s ms (%s)"
-                    % (p.load["queue"], span(p.p99), fmt(p.tput.median),
-                       "rejected %s" % pct(p.rejected) if pol == "reject" else "achieved %s of %s tasks/s"
-                       % (fmt(p.achieved.median), fmt(p.rate)),
-                       ", caller ran %d" % p.caller_ran.median if pol == "caller-runs" else "",
-                       fmt(p.lag.median), cid(p)) for p in pp]
-            parts.append("*%s* (%s): %s" % (pol, what, "; ".join(bits)))
+        c = o.curves.get((ex, w))
+        times = " (%.1fx C)" % (o.rate / c.capacity()) if c and c.capacity() else ""
+        full = [p for p in pts if q.filled(p)]
+        parts = [policy_summary(pol, [p for p in full if p.load["on_full"] == pol], c)
+                 for pol in ("reject", "block", "caller-runs")]
+        parts = [x for x in parts if x]
+        never = [p for p in pts if not q.filled(p)]
+        if never:
+            parts.append("never full in a run, so not counted above (peak queued below the bound): %s." % ", ".join(
+                "%s queue %d (peak %s)" % (p.load["on_full"], p.load["queue"], count(q.peak_queued(p)))
+                for p in never))
+        out.append("**%s, %d workers, under %s tasks/s%s**; figures from the overload table's rows (its config_id "
+                   "column), over the queue sizes that filled:" % (ex, w, fmt(o.rate), times))
+        out += ["  - " + x for x in parts]
         b = o.best(ex, w)
         pick = ""
         if b:
@@ -499,6 +505,8 @@ def advice(q):
                     "%s ms at %s tasks/s** (%s)." % (100 * (1 - NEAR_BEST), fmt(top.tput.median), cid(top),
                                                     p.load["on_full"], p.load["queue"], fmt(p.p99.median),
                                                     fmt(p.tput.median), cid(p)))
+            if p.load["on_full"] == "reject" and p.rejected:
+                pick += " It refused %.0f%% of the submits to keep that latency." % (100 * p.rejected.median)
             if top.load["on_full"] == "caller-runs" and top.caller_ran and top.caller_ran.median:
                 pick += (" That throughput counts the %d tasks the submitter ran itself while the queue was full "
                          "(a worker beside the pool's %d)." % (top.caller_ran.median, w))
@@ -513,8 +521,54 @@ def advice(q):
         unb = (" Unbounded (queue 0) at this rate: p99 %s ms, peak queued %s (%s)."
                % (fmt(ref.p99.median), fmt(q.peak_queued(ref).median) if q.peak_queued(ref) else DASH, cid(ref))
                if ref else "")
-        out.append("**%s, %d workers, under %s tasks/s**: %s.%s%s" % (ex, w, fmt(o.rate), "; ".join(parts), pick, unb))
+        if pick or unb:
+            out.append("  - " + (pick + unb).strip())
     return out
+
+
+def check_bound(q, c, qb, budget):
+    """The advice checked against the overload rows: the largest reject
+    queue at or below Q that filled, and its p99 against the budget."""
+    pts = [p for p in q.overload.points if p.executor == c.executor and p.workers == c.workers and p.p99
+           and p.load["on_full"] == "reject" and qb and p.load["queue"] <= qb and q.filled(p)]
+    if not pts:
+        return ""
+    p = max(pts, key=lambda p: p.load["queue"])
+    return (" Measured under overload: `reject` with queue %d kept p99 at %s ms, %s B (%s)."
+            % (p.load["queue"], span(p.p99), "within" if p.p99.median <= budget else "above", cid(p)))
+
+
+def between(pts, val, f=fmt, unit=""):
+    """'9.68..170 ms' over the points' medians (one value when they agree)."""
+    vals = [v for v in (val(p) for p in pts) if v is not None]
+    if not vals:
+        return DASH
+    lo, hi = f(min(vals)), f(max(vals))
+    return (lo if lo == hi else "%s..%s" % (lo, hi)) + unit
+
+
+def policy_summary(pol, pts, c):
+    """What one on_full policy did under the overload, over its queue sizes."""
+    if not pts:
+        return None
+    qs = "queue %s" % between(pts, lambda p: p.load["queue"], str)
+    p99 = between(pts, lambda p: p.p99.median if p.p99 else None, unit=" ms")
+    lag = between(pts, lambda p: p.lag.median if p.lag else None, unit=" ms")
+    ach = between(pts, lambda p: p.achieved.median if p.achieved else None)
+    if pol == "reject":
+        bound = between(pts, lambda p: p.load["queue"] / c.capacity() * 1000 + c.service_mean
+                        if c and c.capacity() and c.service_mean else None, unit=" ms")
+        return ("*reject* bounds the latency at the cost of the work refused: p99 %s with %s (Q/C + S: %s), "
+                "%s of the submits rejected; the submitter kept its schedule (lag %s)."
+                % (p99, qs, bound, between(pts, lambda p: 100 * p.rejected.median if p.rejected else None,
+                                           lambda v: "%.0f" % v, "%"), lag))
+    if pol == "block":
+        return ("*block* bounds memory (peak queued = the queue), but the latency from arrival grows with the "
+                "overload: p99 %s with %s, the submitter fell up to %s behind and issued %s of %s tasks/s."
+                % (p99, qs, lag, ach, fmt(pts[0].rate)))
+    return ("*caller-runs* throttles the producer: the submitter ran %s tasks itself and issued %s of %s tasks/s "
+            "(lag %s); p99 %s with %s." % (between(pts, lambda p: p.caller_ran.median if p.caller_ran else None,
+                                                  lambda v: "%d" % v), ach, fmt(pts[0].rate), lag, p99, qs))
 
 
 def failures(q):
@@ -545,7 +599,7 @@ def section(folder, table, embed=lambda kind: []):
     adv = advice(q)
     out += ["### Queue size: what to set", ""]
     if adv:
-        out += ["- " + a for a in adv] + [""]
+        out += [a if a.startswith("  - ") else "- " + a for a in adv] + [""]
     else:
         out += ["No measured capacity: no advice.", ""]
     return out
@@ -589,18 +643,37 @@ def rate_chart(plotter, q):
                      label="knee (rule below)")
             thr.plot([c.knee.rate], [c.knee.tput.median], linestyle="none", marker="o", markersize=15,
                      markerfacecolor="none", markeredgecolor="black", markeredgewidth=1.3, label="knee (rule below)")
-    top = max(p.rate for c in curves for p in c.points)
-    thr.plot([0, top * 1.05], [0, top * 1.05], color="#7f7f7f", linestyle=":", linewidth=1.2,
+    rates = sorted({p.rate for c in curves for p in c.points})
+    top, low = rates[-1], rates[0]
+    wide = top / low >= 6  # a log rate axis, so that the rates below the knee do not crowd together
+    lo_x = low / 1.25 if wide else 0
+    thr.plot([lo_x, top * 1.05], [lo_x, top * 1.05], color="#7f7f7f", linestyle=":", linewidth=1.2,
              label="throughput = offered rate")
     lat.set_yscale("log")
     lat.set_ylabel("task latency from intended arrival (ms, log)")
     lat.set_title("p99 (solid) and p50 (dotted) latency")
     thr.set_ylabel("throughput (tasks/s)")
     thr.set_title("throughput")
-    thr.set_ylim(0, top * 1.1)
     for ax in axes:
-        ax.set_xlabel("offered rate (tasks/s)")
-        ax.set_xlim(0, top * 1.08)
+        ax.set_xlabel("offered rate (tasks/s%s)" % (", log" if wide else ""))
+        if wide:
+            ax.set_xscale("log")
+            ax.set_xticks(rates)
+            ax.set_xticklabels(["%g" % r for r in rates], rotation=45 if len(rates) > 6 else 0)
+            ax.minorticks_off()
+            ax.set_xlim(low / 1.15, top * 1.15)
+        else:
+            ax.set_xlim(0, top * 1.08)
+    if wide:
+        thr.set_yscale("log")
+        thr.set_ylabel("throughput (tasks/s, log)")
+        ticks = [m * 10 ** e for e in range(0, 8) for m in (1, 2, 5)]
+        ymin, ymax = thr.get_ylim()
+        thr.set_yticks([t for t in ticks if ymin <= t <= ymax])
+        thr.set_yticklabels(["%g" % t for t in ticks if ymin <= t <= ymax])
+        thr.minorticks_off()
+    else:
+        thr.set_ylim(0, top * 1.1)
     h, lb = plotter.legend_of(axes)
     title = "Latency and throughput against arrival rate (queue/)"
     foot = ("Point: median over %d runs per rate (runs.csv of queue/: open loop, %s arrivals, unbounded queue); "
