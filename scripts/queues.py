@@ -363,14 +363,16 @@ def rate_section(q, table):
     rows = []
     for c in q.curves:
         m = c.measured
-        rows.append([c.executor, str(c.workers), span(c.service), fmt(c.predicted),
+        s_mean = (fmt(c.service_mean) + ("" if c.service.n == 1 else " (%s..%s)" % (fmt(c.service.lo), fmt(c.service.hi)))
+                  if c.service_mean else DASH)
+        rows.append([c.executor, str(c.workers), s_mean, fmt(c.predicted),
                      "%s (%s)" % (span(m.tput), "batch" if m.load["arrival"] == "batch" else "at %s/s" % fmt(m.rate))
                      if m else DASH,
                      ("%s/s: %s" % (fmt(c.knee.rate), c.knee_reason)) if c.knee else
                      "not reached up to %s/s" % fmt(c.points[-1].rate),
                      "%s at %s/s" % (span(c.below.p99), fmt(c.below.rate)) if c.below else DASH,
                      cid(m) if m else DASH])
-    out += [table(["executor", "workers", "S (ms)", "predicted capacity (tasks/s)", "measured capacity (tasks/s)",
+    out += [table(["executor", "workers", "S (ms): mean (min..max)", "predicted capacity (tasks/s)", "measured capacity (tasks/s)",
                    "knee", "p99 under the knee (ms)", "measured capacity from"], rows), ""]
     for c in q.curves:
         if c.starts_overloaded:
