@@ -37,6 +37,9 @@ NUMERIC = {
     "rounds", "min_rounds", "min_time_s", "rule_met", "warmup_tasks", "warmup_s",
     "sequence", "digest_tasks", "loadavg_1m", "procs_running", "capacity_cpus",
     "steal_pct", "iowait_pct", "others_cpu_s", "noise_window_s", "baseline_throughput",
+    # schema 6: the load (absent before: batch, unbounded queue, one submit per task)
+    "queue", "offered_rate", "achieved_rate", "submit_lag_max_ms", "chunksize", "tasks_rejected",
+    "caller_ran",
     # summary.csv
     "reps", "wall_median_s", "wall_ci_low_s", "wall_ci_high_s", "ci_level",
     "wall_cv", "throughput_median", "speedup_median", "efficiency_median",

@@ -33,6 +33,7 @@ from matplotlib.ticker import FuncFormatter, NullLocator  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import classic  # noqa: E402
 import pbresults as pb  # noqa: E402
+import queues  # noqa: E402
 
 EXEC_STYLE = {
     "seq": {"color": "#4d4d4d", "marker": "s"},
@@ -697,6 +698,7 @@ def main():
         p.latency()
         p.overhead()
         classic.chart(p, plt)
+    queues.chart(p, plt)
     p.hyperfine()
     with open(os.path.join(outdir, "charts.json"), "w") as f:
         json.dump({"schema_version": 1, "charts": p.charts, "skipped": p.skipped}, f, indent=1)

@@ -11,7 +11,7 @@ CPU utilisation, peak RSS) with the best cells marked, the charts that
 plot.py drew (charts/charts.json), a verdict per workload from a
 Mann-Whitney U test between each executor's best configuration and the
 best overall, the advise, overhead and hyperfine results when their files
-exist, and warnings wherever the spread, the machine's noise, the build, a
+exist, the queue/ sub-folder's section (scripts/queues.py), and warnings wherever the spread, the machine's noise, the build, a
 digest or a failed task makes a comparison untrustworthy, naming the runs.
 Every figure is a median over the runs.csv rows of one configuration, with
 min..max over those rows, or a value copied from the file named beside it.
@@ -24,6 +24,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import classic  # noqa: E402
 import pbresults as pb  # noqa: E402
+import queues  # noqa: E402
 
 pb.require(["scipy"], "report.py (the verdicts' rank test)")
 
@@ -39,7 +40,8 @@ def md_escape(text):
 
 def table(header, rows):
     out = ["| " + " | ".join(header) + " |",
-           "|" + "|".join("---" if i < 2 or h in ("notes", "what", "command", "params", "pin", "pinning") else "--:"
+           "|" + "|".join("---" if i < 2 or h in ("notes", "what", "command", "params", "pin", "pinning", "knee",
+                                                 "workload", "on_full", "config_id") else "--:"
                           for i, h in enumerate(header)) + "|"]
     for r in rows:
         out.append("| " + " | ".join(md_escape(c) if not str(c).startswith("**") else str(c)
@@ -456,6 +458,7 @@ class Report:
                 "rssc": pb.agg(rows, None, lambda r: r["peak_rss_children_kb"] / 1024
                                if r.get("peak_rss_children_kb") else None),
                 "failed": sum(int(r.get("tasks_failed") or 0) for r in rows),
+                "rejected": sum(int(r.get("tasks_rejected") or 0) for r in rows),
                 "digest_bad": sum(1 for r in rows if r.get("digest_ok") == 0),
             }
         tps = [m["tp"].median for m in metrics.values() if m["tp"]]
@@ -486,6 +489,9 @@ class Report:
                 notes.append("%s digest mismatch in %d run%s" % (BAD, m["digest_bad"], "" if m["digest_bad"] == 1 else "s"))
             if m["failed"]:
                 notes.append("%s %d failed tasks" % (BAD, m["failed"]))
+            if m["rejected"]:
+                notes.append("%d submits rejected by the full queue (not failures; not in the throughput)"
+                             % m["rejected"])
             share = self.ideal_share(self.f.configs[k])
             if share:
                 notes.append(share)
@@ -515,10 +521,17 @@ class Report:
                 if (kind is None or c.get("kind") == kind) and (workload is None or c.get("workload") == workload)]
 
     def embed(self, c):
+        self.w(*self.embed_lines(c))
+
+    def embed_lines(self, c):
         path = os.path.join(self.charts_rel, c["png"]).replace(os.sep, "/")
         svg = os.path.join(self.charts_rel, c["svg"]).replace(os.sep, "/")
-        self.w("![%s](%s)" % (c.get("title", c["png"]), path), "",
-               "*%s* ([SVG](%s))" % (c.get("caption", ""), svg), "")
+        return ["![%s](%s)" % (c.get("title", c["png"]), path), "",
+                "*%s* ([SVG](%s))" % (c.get("caption", ""), svg), ""]
+
+    def embed_kind(self, kind):
+        """The lines that show every chart of one kind (for a section module)."""
+        return [line for c in self.charts_for(kind=kind) for line in self.embed_lines(c)]
 
     def workloads(self):
         self.w("## Workloads", "")
@@ -693,6 +706,7 @@ class Report:
             self.embed(c)
         self.overhead()
         self.advise()
+        self.lines += queues.section(self.f, table, self.embed_kind)
         self.hyperfine()
         self.skipped()
         self.lines[head_end:head_end] = self.summary()
