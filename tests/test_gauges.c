@@ -113,17 +113,30 @@ static void wait_up(ex_executor *ex, unsigned workers)
     assert_int_equal(s.workers_replaced, 0);
 }
 
+/* Until n more gate tasks have begun than `before` (a process-pool task
+ * is RUNNING once sent; its worker may not have begun it yet, and
+ * shutdown(cancel_pending) would still cancel it). */
+static void wait_gate_begun(uint64_t before, uint64_t n)
+{
+    uint64_t until = ex_now_ns() + (uint64_t)gauge_deadline_ns;
+    while (gate_starts() < before + n && ex_now_ns() < until)
+        sleep_ns(100 * 1000);
+    assert_true(gate_starts() >= before + n);
+}
+
 /* A pool of one worker (with this queue bound and policy), started, then
- * held on the gate by fs[0] (running), with `behind` tasks submitted
- * after it (fs[1..behind], queued). */
+ * held on the gate by fs[0] (begun), with `behind` tasks submitted after
+ * it (fs[1..behind], queued). */
 static ex_executor *held_pool(ex_kind kind, size_t cap, ex_on_full on_full,
                               ex_future **fs, int behind)
 {
     static const uint32_t v = 3;
     ex_executor *ex = make_gauged(kind, 1, cap, on_full);
     wait_up(ex, 1);
+    uint64_t before = gate_starts();
     fs[0] = submit_ok(ex, task_gate, NULL, 0);
     wait_stats(ex, running_is, 1);
+    wait_gate_begun(before, 1);
     for (int i = 1; i <= behind; i++)
         fs[i] = submit_ok(ex, task_double, &v, sizeof v);
     return ex;
