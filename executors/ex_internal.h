@@ -221,9 +221,10 @@ void ex__tlist_wait_empty(ex_tlist *l);
  * rejected, caller_ran, and the tasks that became final without running
  * (cancelled, failed_unbegun), counted by future.c under the future's lock
  * (ex__future_cancel_pending, ex__future_fail_pending) unless the future
- * is HELD.  A thread is the creator when pthread_equal says so: an id is
- * reused only once its thread has ended, so there is one writer at a
- * time.
+ * is HELD.  A thread is the creator when the address of its ex__thread_id
+ * is the one ex_create saw (a thread-local address: two instructions, where
+ * pthread_self is a call into libc); an address is reused only once its
+ * thread has ended, so there is one writer at a time.
  *
  *   queued  = submitted - (begun - unbegun) - cancelled - failed_unbegun
  *   running = (begun - unbegun) - completed - failed
@@ -305,16 +306,19 @@ struct ex_executor {
     /* Gauges (above), each on a line of its own: the struct is 64-byte
      * aligned (ex__executor_alloc), so what a backend puts after it starts
      * on a fresh line. */
-    pthread_t creator;            /* the thread that called ex_create */
+    const char *creator;          /* &ex__thread_id in ex_create's thread */
     ex__gauges gauges;
     ex__run_counts creator_counts; /* tasks run in the creator (submitter) */
     ex__run_counts inline_counts;  /* ... in any other submitter: shared */
 };
 
+/* One per thread, never written: its address names the thread. */
+extern _Thread_local const char ex__thread_id;
+
 /* Whether the calling thread created ex (its single-writer counters). */
 static inline bool ex__by_creator(const ex_executor *ex)
 {
-    return pthread_equal(pthread_self(), ex->creator);
+    return ex->creator == &ex__thread_id;
 }
 
 /* One more task accepted by ex, counted before it can begin. */

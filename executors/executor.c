@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+_Thread_local const char ex__thread_id;
+
 bool ex__spin_until(bool (*ready)(const void *arg), const void *arg,
                     int64_t spin_ns, bool may_yield)
 {
@@ -104,7 +106,7 @@ int ex_create(const ex_config *cfg, ex_executor **out)
         return rc;
     }
     ex->fcache = c;
-    ex->creator = pthread_self();
+    ex->creator = &ex__thread_id;
     ex__fcache_set_gauges(c, &ex->gauges);
     if ((rc = ex__tlist_init(&ex->shutdown_calls)) != 0) {
         ex->vt->destroy(ex);
