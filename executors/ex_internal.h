@@ -207,18 +207,24 @@ void ex__tlist_wait_empty(ex_tlist *l);
  * ex__run_counts: a thread-pool worker's own, on its own cache line and
  * written by that worker alone (a load and a store, no read-modify-write,
  * nothing another thread writes); the process pool's dispatcher's (it alone
- * starts and ends tasks there); and the executor's `inline_counts` for
- * tasks run inside the submitting thread (seq, caller-runs), which several
- * threads may write (shared: read-modify-write).  Every end is counted
- * BEFORE the future is published final, so a thread that saw a future
- * final sees it counted.
+ * starts and ends tasks there); and, for tasks run inside the submitting
+ * thread (seq, caller-runs), the executor's `creator_counts` when that
+ * thread is the one that created the executor (it alone writes them) or
+ * its `inline_counts` for any other (shared: read-modify-write).  Every
+ * end is counted BEFORE the future is published final, so a thread that
+ * saw a future final sees it counted.
  *
- * The rest are in ex__gauges, on one line of the executor: `submitted`
- * (read-modify-write by submitters: one more per accepted task, before the
- * task can begin) and the rare paths: rejected, caller_ran, and the tasks
- * that became final without running (cancelled, failed_unbegun), counted
- * by future.c under the future's lock (ex__future_cancel_pending,
- * ex__future_fail_pending) unless the future is HELD.
+ * The rest are in ex__gauges, on one line of the executor: the accepted
+ * tasks, one more each before the task can begin, in `by_creator` when
+ * the creating thread submits (the usual case: a load and a store) or in
+ * `submitted` (read-modify-write) for any other; and the rare paths:
+ * rejected, caller_ran, and the tasks that became final without running
+ * (cancelled, failed_unbegun), counted by future.c under the future's lock
+ * (ex__future_cancel_pending, ex__future_fail_pending) unless the future
+ * is HELD.  A thread is the creator when the address of its ex__thread_id
+ * is the one ex_create saw (a thread-local address: two instructions, where
+ * pthread_self is a call into libc); an address is reused only once its
+ * thread has ended, so there is one writer at a time.
  *
  *   queued  = submitted - (begun - unbegun) - cancelled - failed_unbegun
  *   running = (begun - unbegun) - completed - failed
@@ -247,7 +253,9 @@ static inline void ex__count(ex__run_counts *rc, _Atomic uint64_t *c)
 }
 
 typedef struct ex__gauges {
-    _Alignas(64) _Atomic uint64_t submitted; /* accepted tasks */
+    _Alignas(64) _Atomic uint64_t by_creator; /* accepted, submitted by
+                                                 the creating thread */
+    _Atomic uint64_t submitted;      /* accepted, by any other thread */
     _Atomic uint64_t rejected;       /* ex_submit calls that said EX_EFULL */
     _Atomic uint64_t caller_ran;     /* tasks run by CALLER_RUNS */
     _Atomic uint64_t cancelled;      /* PENDING -> CANCELLED */
@@ -298,9 +306,37 @@ struct ex_executor {
     /* Gauges (above), each on a line of its own: the struct is 64-byte
      * aligned (ex__executor_alloc), so what a backend puts after it starts
      * on a fresh line. */
+    const char *creator;          /* &ex__thread_id in ex_create's thread */
     ex__gauges gauges;
-    ex__run_counts inline_counts; /* tasks run in the submitter: shared */
+    ex__run_counts creator_counts; /* tasks run in the creator (submitter) */
+    ex__run_counts inline_counts;  /* ... in any other submitter: shared */
 };
+
+/* One per thread, never written: its address names the thread. */
+extern _Thread_local const char ex__thread_id;
+
+/* Whether the calling thread created ex (its single-writer counters). */
+static inline bool ex__by_creator(const ex_executor *ex)
+{
+    return ex->creator == &ex__thread_id;
+}
+
+/* One more task accepted by ex, counted before it can begin. */
+static inline void ex__count_submitted(ex_executor *ex)
+{
+    _Atomic uint64_t *c = &ex->gauges.by_creator;
+    if (ex__by_creator(ex))
+        atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+                              memory_order_release);
+    else
+        ex__gauge_add(&ex->gauges.submitted);
+}
+
+/* Where a task run in the calling (submitting) thread is counted. */
+static inline ex__run_counts *ex__caller_counts(ex_executor *ex)
+{
+    return ex__by_creator(ex) ? &ex->creator_counts : &ex->inline_counts;
+}
 
 /* A zeroed executor struct of `size` bytes, 64-byte aligned (its gauges'
  * lines are their own), inline_counts marked shared, or NULL.  Freed with

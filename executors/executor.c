@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+_Thread_local const char ex__thread_id;
+
 bool ex__spin_until(bool (*ready)(const void *arg), const void *arg,
                     int64_t spin_ns, bool may_yield)
 {
@@ -104,6 +106,7 @@ int ex_create(const ex_config *cfg, ex_executor **out)
         return rc;
     }
     ex->fcache = c;
+    ex->creator = &ex__thread_id;
     ex__fcache_set_gauges(c, &ex->gauges);
     if ((rc = ex__tlist_init(&ex->shutdown_calls)) != 0) {
         ex->vt->destroy(ex);
@@ -244,21 +247,22 @@ int ex_executor_stats(const ex_executor *ex, ex_pool_stats *out)
     const ex__gauges *g = &ex->gauges;
     unsigned n = 0;
     const ex__run_counts *rc = ex->vt->run_counts ? ex->vt->run_counts(ex, &n) : NULL;
-    const ex__run_counts *in = &ex->inline_counts;
+    const ex__run_counts *in = &ex->inline_counts, *own = &ex->creator_counts;
     uint64_t cancelled = load_count(&g->cancelled);
     uint64_t failed_unbegun = load_count(&g->failed_unbegun);
-    uint64_t completed = load_count(&in->completed), failed = load_count(&in->failed);
+    uint64_t completed = load_count(&in->completed) + load_count(&own->completed);
+    uint64_t failed = load_count(&in->failed) + load_count(&own->failed);
     for (unsigned i = 0; i < n; i++) {
         completed += load_count(&rc[i].completed);
         failed += load_count(&rc[i].failed);
     }
-    uint64_t unbegun = load_count(&in->unbegun);
+    uint64_t unbegun = 0; /* procs only */
     for (unsigned i = 0; i < n; i++)
         unbegun += load_count(&rc[i].unbegun);
-    uint64_t begun = load_count(&in->begun);
+    uint64_t begun = load_count(&in->begun) + load_count(&own->begun);
     for (unsigned i = 0; i < n; i++)
         begun += load_count(&rc[i].begun);
-    uint64_t submitted = load_count(&g->submitted);
+    uint64_t submitted = load_count(&g->by_creator) + load_count(&g->submitted);
     uint64_t started = clamped_sub(begun, unbegun);
     *out = (ex_pool_stats){
         .submitted = submitted,

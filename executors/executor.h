@@ -367,7 +367,9 @@ typedef struct ex_pool_stats {
  *     in completed, failed or cancelled.
  *   - Once every accepted task's future is final and no ex_submit or
  *     chaining is in progress: submitted == completed + failed +
- *     cancelled, and queued == running == 0. */
+ *     cancelled, and queued == running == 0.
+ * From a process-pool task, on its own pool, it reads the worker's
+ * fork-time copy: the counts as they were at the fork, not live ones. */
 int ex_executor_stats(const ex_executor *ex, ex_pool_stats *out);
 
 /* ----------------------------------------------------------------- future */

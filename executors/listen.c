@@ -234,7 +234,7 @@ static bool then_set_input(ex_future *next, ex_future *parent, ex_executor *ex)
         next->in_len = parent->out_len;
         next->stats.submit_ns = ex_now_ns();
         next->stats_flags &= (uint16_t)~EX__F_HELD;
-        ex__gauge_add(&ex->gauges.submitted);
+        ex__count_submitted(ex);
     }
     ex__future_unlock(next);
     return pending;

@@ -403,7 +403,7 @@ static int procs_submit(ex_executor *ex, ex_future *f, bool force)
     if (rc == 0)
         f->id = ++p->next_id;
     if (rc == 0 && !force) /* a chain was counted by ex_future_then */
-        ex__gauge_add(&p->base.gauges.submitted);
+        ex__count_submitted(&p->base);
     if (force)
         ex__future_unlock(f);
     if (rc != 0) {

@@ -26,7 +26,6 @@ typedef struct seq_ex {
 static int seq_start(ex_executor *ex)
 {
     ex__probe_init(&((seq_ex *)ex)->probe, &ex->cfg);
-    ((seq_ex *)ex)->probe.counts = &ex->inline_counts;
     if (ex__worker_init(&ex->cfg, 0))
         atomic_store(&ex->broken, true);
     return EX_OK;
@@ -40,13 +39,14 @@ static int seq_submit(ex_executor *ex, ex_future *f, bool force)
         return EX_EBROKEN;
     seq_ex *s = (seq_ex *)ex;
     if (!force)
-        ex__gauge_add(&ex->gauges.submitted);
+        ex__count_submitted(ex);
     ex_probe probe = s->probe;
     probe.valid = false;
+    probe.counts = ex__caller_counts(ex);
     ex_tnode me;
     ex__tlist_enter(&s->running, &me);
     if (ex__future_begin(f)) {
-        ex__count(&ex->inline_counts, &ex->inline_counts.begun);
+        ex__count(probe.counts, &probe.counts->begun);
         ex__run_chained(f, 0, &probe);
     }
     /* The task may have shut the executor down, never destroyed it
@@ -84,7 +84,7 @@ static pid_t seq_worker_pid(ex_executor *ex, unsigned index)
     return 0;
 }
 
-/* Its tasks run in the caller: inline_counts alone. */
+/* Its tasks run in the caller: creator_counts and inline_counts alone. */
 static const ex__run_counts *seq_run_counts(const ex_executor *ex, unsigned *n)
 {
     (void)ex;

@@ -425,9 +425,9 @@ static int reserve(threads_ex *t, size_t cap)
 /* Both steps of the push, with the shutdown check that counts and the
  * wake-up in between (see the top of the file): EX_OK, or EX_ESHUTDOWN
  * with f failed in the queue, holding a reference of its own there.
- * Accepted, f counts as submitted before the link lets a worker begin it:
- * the hot path's one read-modify-write for the gauges, on a line only
- * submitters write. */
+ * Accepted, f counts as submitted before the link lets a worker begin it,
+ * on a line only submitters write (from the creating thread, a load and a
+ * store). */
 static int push_checked(threads_ex *t, ex_future *f)
 {
     ex_future *prev = queue_swap(t, f);
@@ -436,7 +436,7 @@ static int push_checked(threads_ex *t, ex_future *f)
         ex__future_finish(f, EX_ESHUTDOWN, 0);
         ex_future_retain(f); /* the queue's: the caller drops its two */
     } else {
-        ex__gauge_add(&t->base.gauges.submitted);
+        ex__count_submitted(&t->base);
         /* Woken before the link: it waits for it in take(). */
         if (atomic_load_explicit(&t->idle, memory_order_seq_cst) &&
             !atomic_load_explicit(&t->spinning, memory_order_seq_cst))
@@ -458,8 +458,8 @@ static int threads_submit(ex_executor *ex, ex_future *f, bool force)
     if (rc == EX_OK)
         return push_checked(t, f);
     if (rc == 1) {
-        ex__run_counts *in = &ex->inline_counts;
-        ex__gauge_add(&ex->gauges.submitted);
+        ex__run_counts *in = ex__caller_counts(ex);
+        ex__count_submitted(ex);
         ex__gauge_add(&ex->gauges.caller_ran);
         if (ex__future_begin(f)) {
             ex__count(in, &in->begun);

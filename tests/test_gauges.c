@@ -113,6 +113,35 @@ static void wait_up(ex_executor *ex, unsigned workers)
     assert_int_equal(s.workers_replaced, 0);
 }
 
+/* Until n more gate tasks have begun than `before` (a process-pool task
+ * is RUNNING once sent; its worker may not have begun it yet, and
+ * shutdown(cancel_pending) would still cancel it). */
+static void wait_gate_begun(uint64_t before, uint64_t n)
+{
+    uint64_t until = ex_now_ns() + (uint64_t)gauge_deadline_ns;
+    while (gate_starts() < before + n && ex_now_ns() < until)
+        sleep_ns(100 * 1000);
+    assert_true(gate_starts() >= before + n);
+}
+
+/* A pool of one worker (with this queue bound and policy), started, then
+ * held on the gate by fs[0] (begun), with `behind` tasks submitted after
+ * it (fs[1..behind], queued). */
+static ex_executor *held_pool(ex_kind kind, size_t cap, ex_on_full on_full,
+                              ex_future **fs, int behind)
+{
+    static const uint32_t v = 3;
+    ex_executor *ex = make_gauged(kind, 1, cap, on_full);
+    wait_up(ex, 1);
+    uint64_t before = gate_starts();
+    fs[0] = submit_ok(ex, task_gate, NULL, 0);
+    wait_stats(ex, running_is, 1);
+    wait_gate_begun(before, 1);
+    for (int i = 1; i <= behind; i++)
+        fs[i] = submit_ok(ex, task_double, &v, sizeof v);
+    return ex;
+}
+
 /* ------------------------------------------------------------------ */
 
 static void test_null(void **state)
@@ -224,14 +253,8 @@ static void test_cancel(void **state)
 {
     (void)state;
     for (size_t k = 0; k < NKINDS(pool_kinds); k++) {
-        ex_executor *ex = make_gauged(pool_kinds[k], 1, 0, EX_ON_FULL_BLOCK);
-        wait_up(ex, 1);
         ex_future *fs[4];
-        fs[0] = submit_ok(ex, task_gate, NULL, 0);
-        wait_stats(ex, running_is, 1);
-        uint32_t v = 3;
-        for (int i = 1; i < 4; i++)
-            fs[i] = submit_ok(ex, task_double, &v, sizeof v);
+        ex_executor *ex = held_pool(pool_kinds[k], 0, EX_ON_FULL_BLOCK, fs, 3);
         ex_pool_stats s = stats_of(ex);
         assert_int_equal(s.queued, 3);
         assert_int_equal(ex_future_cancel(fs[2]), 0);
@@ -256,14 +279,8 @@ static void test_shutdown_cancels(void **state)
 {
     (void)state;
     for (size_t k = 0; k < NKINDS(pool_kinds); k++) {
-        ex_executor *ex = make_gauged(pool_kinds[k], 1, 0, EX_ON_FULL_BLOCK);
-        wait_up(ex, 1);
         ex_future *fs[4];
-        fs[0] = submit_ok(ex, task_gate, NULL, 0);
-        wait_stats(ex, running_is, 1);
-        uint32_t v = 3;
-        for (int i = 1; i < 4; i++)
-            fs[i] = submit_ok(ex, task_double, &v, sizeof v);
+        ex_executor *ex = held_pool(pool_kinds[k], 0, EX_ON_FULL_BLOCK, fs, 3);
         assert_int_equal(ex_shutdown(ex, 0, 1), 0);
         ex_pool_stats s = stats_of(ex);
         assert_counts(&s, 4, 0, 0, 3);
@@ -288,14 +305,9 @@ static void test_reject(void **state)
     (void)state;
     enum { CAP = 2, TRIES = 7 };
     for (size_t k = 0; k < NKINDS(pool_kinds); k++) {
-        ex_executor *ex = make_gauged(pool_kinds[k], 1, CAP, EX_ON_FULL_REJECT);
-        wait_up(ex, 1);
         ex_future *fs[1 + CAP];
-        fs[0] = submit_ok(ex, task_gate, NULL, 0);
-        wait_stats(ex, running_is, 1);
+        ex_executor *ex = held_pool(pool_kinds[k], CAP, EX_ON_FULL_REJECT, fs, CAP);
         uint32_t v = 5;
-        for (int i = 1; i <= CAP; i++)
-            fs[i] = submit_ok(ex, task_double, &v, sizeof v);
         uint64_t refused = 0;
         for (int i = 0; i < TRIES; i++) {
             ex_future *f = NULL;
@@ -326,13 +338,10 @@ static void test_caller_runs(void **state)
 {
     (void)state;
     enum { INLINE = 3 };
-    ex_executor *ex = make_gauged(EX_THREADS, 1, 1, EX_ON_FULL_CALLER_RUNS);
-    wait_up(ex, 1);
     ex_future *fs[2 + INLINE];
-    fs[0] = submit_ok(ex, task_gate, NULL, 0);
-    wait_stats(ex, running_is, 1);
+    /* fs[1] fills the queue. */
+    ex_executor *ex = held_pool(EX_THREADS, 1, EX_ON_FULL_CALLER_RUNS, fs, 1);
     uint32_t v = 4;
-    fs[1] = submit_ok(ex, task_double, &v, sizeof v); /* fills the queue */
     for (int i = 0; i < INLINE; i++) {
         fs[2 + i] = submit_ok(ex, task_double, &v, sizeof v);
         assert_int_equal(ex_future_state(fs[2 + i]), EX_DONE); /* ran here */
@@ -382,10 +391,8 @@ static void test_chains(void **state)
     }
     /* Cancelled while its predecessor runs: not ex's yet, so no count. */
     for (size_t k = 0; k < NKINDS(pool_kinds); k++) {
-        ex_executor *ex = make_gauged(pool_kinds[k], 1, 0, EX_ON_FULL_BLOCK);
-        wait_up(ex, 1);
-        ex_future *g = submit_ok(ex, task_gate, NULL, 0), *gn = NULL;
-        wait_stats(ex, running_is, 1);
+        ex_future *g, *gn = NULL;
+        ex_executor *ex = held_pool(pool_kinds[k], 0, EX_ON_FULL_BLOCK, &g, 0);
         assert_int_equal(ex_future_then(g, ex, task_double, &gn), 0);
         ex_pool_stats s = stats_of(ex);
         assert_counts(&s, 1, 0, 0, 0);
