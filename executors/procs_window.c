@@ -163,11 +163,14 @@ static int gather_one(const procs_sent *e, struct iovec *iov)
 }
 
 /* The unwritten frames from the oldest, up to SEND_FRAMES, stopping
- * after the header of a spliced input. */
+ * after the header of a spliced input.  A frame takes one or two iovecs:
+ * the next one is gathered only while two are left (frames of one entry
+ * leave n odd, and a window deeper than SEND_FRAMES fills the array). */
 static int gather(const procs_worker *w, struct iovec *iov)
 {
     int n = 0;
-    for (unsigned i = w->win_sent; i < w->win_len && n < 2 * SEND_FRAMES; i++) {
+    for (unsigned i = w->win_sent; i < w->win_len && n + 2 <= 2 * SEND_FRAMES;
+         i++) {
         const procs_sent *e = win_at(w, i);
         n += gather_one(e, iov + n);
         if (spliced(e))
