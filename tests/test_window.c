@@ -3,7 +3,8 @@
  * sent ahead to a worker while it runs the one before, on both transports:
  *
  *   - the window never holds more than its bound, and the bound is reached;
- *     it goes no deeper than tasks need (2 after long tasks);
+ *     it goes no deeper than tasks need (2 after long tasks); the default
+ *     holds 8 until a task has ended, more after short ones;
  *   - a crash with a full window fails exactly the task that was running,
  *     and the tasks queued behind it run again on a new worker;
  *   - a timeout with a full window likewise; and a task's timeout counts
@@ -164,6 +165,41 @@ static void test_window_depth(void **state)
             ex_future_release(fs[i]);
         /* Empty tasks bring the running mean down to microseconds. */
         for (int i = 0; i < 200; i++) {
+            ex_future *f = submit(ex, task_empty, NULL, 0);
+            assert_int_equal(ex_future_wait(f, test_hang_ns()), 0);
+            ex_future_release(f);
+        }
+    }
+    assert_int_equal(ex_destroy(ex), 0);
+}
+
+/* The default window: 8 before any task has ended (their length unknown),
+ * deeper than 8 once empty tasks have run (enough to cover a cross-core
+ * hand-off: a window of 8 drained before each refill when the dispatcher
+ * ran apart from the workers), never above EX_DEFAULT_WINDOW. */
+static void test_window_default_depth(void **state)
+{
+    (void)state;
+    enum { N = EX_DEFAULT_WINDOW + 16 };
+    ex_executor *ex = make_window(1, 0, EX_TRANSPORT_PIPE, 0, 0);
+    for (int round = 0; round < 2; round++) {
+        ex_future *fs[N];
+        for (int i = 0; i < N; i++)
+            fs[i] = submit(ex, task_gate, NULL, 0);
+        size_t want = round == 0 ? 8 : 9;
+        assert_true(wait_n_running(fs, N, want) >= want);
+        sleep_ms(20);
+        size_t running = count_state(fs, N, EX_RUNNING);
+        if (round == 0)
+            assert_int_equal(running, 8);
+        else
+            assert_true(running > 8 && running <= EX_DEFAULT_WINDOW);
+        gate_open(N);
+        assert_int_equal(ex_wait(fs, N, EX_ALL_COMPLETED, test_hang_ns(), NULL), 0);
+        for (int i = 0; i < N; i++)
+            ex_future_release(fs[i]);
+        /* Empty tasks bring the running mean down to microseconds. */
+        for (int i = 0; round == 0 && i < 200; i++) {
             ex_future *f = submit(ex, task_empty, NULL, 0);
             assert_int_equal(ex_future_wait(f, test_hang_ns()), 0);
             ex_future_release(f);
@@ -473,6 +509,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_window_bound),
         cmocka_unit_test(test_window_depth),
+        cmocka_unit_test(test_window_default_depth),
         cmocka_unit_test(test_crash_full_window),
         cmocka_unit_test(test_timeout_full_window),
         cmocka_unit_test(test_timeout_from_start),
