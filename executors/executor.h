@@ -134,8 +134,11 @@ typedef enum {
  * EX_TRANSPORT_SHM (a small copy costs less than managing the region). */
 #define EX_SHM_INLINE_MAX 4096
 
-/* EX_PROCS: tasks in flight per worker by default, and at most. */
-#define EX_DEFAULT_WINDOW 8
+/* EX_PROCS: tasks in flight per worker by default, and at most.  The
+ * default is deep enough for short tasks to cover a hand-off between two
+ * CPUs (a cross-core pipe round trip is about 60 us on a VM, where a worker
+ * ends an empty task in 1-2 us); longer tasks get a shallower window. */
+#define EX_DEFAULT_WINDOW 64
 #define EX_MAX_WINDOW 1024
 
 typedef struct ex_config {
@@ -168,7 +171,9 @@ typedef struct ex_config {
      * worker up to this many tasks ahead, in one write, so that it finds
      * its next task waiting when it ends one instead of idling for a round
      * trip; fewer when tasks are long (enough to cover a hand-off of about
-     * 50 us, at least 2), so that a long task holds back one other.  A task sent ahead counts as RUNNING for the API (its future
+     * 50 us, at least 2), so that a long task holds back one other, and at
+     * most 8 until a task has ended (their length is unknown until then).
+     * A task sent ahead counts as RUNNING for the API (its future
      * leaves PENDING when it is sent): ex_future_cancel no longer wins
      * against it, but shutdown(cancel_pending) still cancels it if its
      * worker has not begun it.  Its timeout counts from when it begins, a

@@ -33,10 +33,20 @@
  *   from the queue only what the windows have room for.  And no deeper
  *   than needed: a window covers a hand-off (HANDOFF_NS) with the tasks
  *   queued in it, so with tasks of run time T it holds 1 + HANDOFF_NS / T
- *   (at least 2, at most cfg.window; all of cfg.window before any task
- *   has ended).  Empty tasks fill it; long ones keep it at 2, so a worker
+ *   (at least 2, at most cfg.window; FIRST_DEPTH before any task has
+ *   ended).  Empty tasks fill it; long ones keep it at 2, so a worker
  *   stuck on a long task holds back one task, not cfg.window - 1, while
  *   another worker idles at the end of a run.
+ * - Deep enough: the hand-off a window covers may cross CPUs, which the
+ *   scheduler decides (the dispatcher beside a worker, or alone on a CPU
+ *   while the workers share the other).  Across CPUs every refill waits
+ *   for an idle CPU's wake-up, a cross-core round trip (tens of us on a
+ *   VM): a window shallower than that round trip's worth of tasks drains
+ *   before each refill, and the worker idles once per window.  With
+ *   EX_DEFAULT_WINDOW at 8 that made empty tasks 3-4 times dearer on two
+ *   CPUs whenever the dispatcher landed apart from both workers (issue
+ *   13's bimodal submit cost); the default leaves the depth to the rule
+ *   above.
  * - No deadlock (procs_dispatch.c): the dispatcher writes without blocking
  *   and reads every result pipe while it writes; a worker reads a whole
  *   frame before running it and writes its result before reading on, so a
@@ -75,6 +85,9 @@
  * result's way back, the dispatcher's turn and the next frame's way
  * there (a cross-core pipe round trip and some, on a VM). */
 #define HANDOFF_NS 50000u
+/* The depth before any task has ended (run times unknown): a long first
+ * batch holds back at most FIRST_DEPTH - 1 tasks behind each. */
+#define FIRST_DEPTH 8u
 
 /* Entry i of w's window, counted from the oldest. */
 static procs_sent *win_at(const procs_worker *w, unsigned i)
@@ -85,8 +98,10 @@ static procs_sent *win_at(const procs_worker *w, unsigned i)
 /* How many tasks a window holds now (see the file's comment). */
 static unsigned depth(const procs *p, const procs_worker *w)
 {
-    if (p->task_ns_avg == 0 || w->win_cap <= 2)
+    if (w->win_cap <= 2)
         return w->win_cap;
+    if (p->task_ns_avg == 0)
+        return w->win_cap < FIRST_DEPTH ? w->win_cap : FIRST_DEPTH;
     uint64_t d = 1 + (HANDOFF_NS + p->task_ns_avg - 1) / p->task_ns_avg;
     return d < 2 ? 2 : d > w->win_cap ? w->win_cap : (unsigned)d;
 }
@@ -163,11 +178,14 @@ static int gather_one(const procs_sent *e, struct iovec *iov)
 }
 
 /* The unwritten frames from the oldest, up to SEND_FRAMES, stopping
- * after the header of a spliced input. */
+ * after the header of a spliced input.  A frame takes one or two iovecs:
+ * the next one is gathered only while two are left (frames of one entry
+ * leave n odd, and a window deeper than SEND_FRAMES fills the array). */
 static int gather(const procs_worker *w, struct iovec *iov)
 {
     int n = 0;
-    for (unsigned i = w->win_sent; i < w->win_len && n < 2 * SEND_FRAMES; i++) {
+    for (unsigned i = w->win_sent; i < w->win_len && n + 2 <= 2 * SEND_FRAMES;
+         i++) {
         const procs_sent *e = win_at(w, i);
         n += gather_one(e, iov + n);
         if (spliced(e))

@@ -48,7 +48,7 @@ static const char run_usage[] =
     "      --timeout-ms N      procs: per-task timeout, the worker is killed\n"
     "      --max-tasks-per-worker N  procs: recycle a worker after N tasks\n"
     "      --window N          procs: tasks in flight per worker, 1..1024\n"
-    "                          (default 8; 1 = one at a time)\n"
+    "                          (default 64; 1 = one at a time)\n"
     "      --transport T       procs: pipe (default) or shm (a shared-memory\n"
     "                          region per worker for the payloads)\n"
     "      --warmup-tasks N    tasks run before the clock starts, results\n"

@@ -65,7 +65,7 @@ static const char usage[] =
     "  -n, --tasks N          at least N tasks per run (default 100)\n"
     "      --seed S           input seed, 0..2^63-1 (default 1)\n"
     "      --timeout-ms N     procs: per-task timeout\n"
-    "      --window N         procs: tasks in flight per worker (default 8)\n"
+    "      --window N         procs: tasks in flight per worker (default 64)\n"
     "      --transport T      procs: pipe (default) or shm; a configuration\n"
     "                         other than the defaults shows in config_id\n"
     "      --queue LIST       queue capacities, e.g. 0,16,256 (0 = unbounded, the\n"

@@ -136,7 +136,7 @@ static const char usage[] =
     "                     default 64,4k,64k,1M,16M,64M)\n"
     "  -r, --reps N       repetitions per size, 1..100000 (default 20; fewer\n"
     "                     for large sizes, 2 GiB moved at most per size)\n"
-    "      --window N     procs: tasks in flight per worker (default 8)\n"
+    "      --window N     procs: tasks in flight per worker (default 64)\n"
     "      --json         one JSON object per executor and size\n"
     "  -h, --help         this text\n";
 

@@ -3,7 +3,8 @@
  * sent ahead to a worker while it runs the one before, on both transports:
  *
  *   - the window never holds more than its bound, and the bound is reached;
- *     it goes no deeper than tasks need (2 after long tasks);
+ *     it goes no deeper than tasks need (2 after long tasks); the default
+ *     holds 8 until a task has ended, more after short ones;
  *   - a crash with a full window fails exactly the task that was running,
  *     and the tasks queued behind it run again on a new worker;
  *   - a timeout with a full window likewise; and a task's timeout counts
@@ -13,7 +14,8 @@
  *     and lets the running one finish;
  *   - max_tasks_per_worker counts tasks run: each process runs exactly
  *     that many whatever the window;
- *   - per-task stats: a task's start is when its worker began it.
+ *   - per-task stats: a task's start is when its worker began it;
+ *   - frames of both shapes (with and without an input) sent together.
  *
  * Every wait is generous (seconds, scaled under valgrind) and no assertion
  * depends on speed.
@@ -163,6 +165,41 @@ static void test_window_depth(void **state)
             ex_future_release(fs[i]);
         /* Empty tasks bring the running mean down to microseconds. */
         for (int i = 0; i < 200; i++) {
+            ex_future *f = submit(ex, task_empty, NULL, 0);
+            assert_int_equal(ex_future_wait(f, test_hang_ns()), 0);
+            ex_future_release(f);
+        }
+    }
+    assert_int_equal(ex_destroy(ex), 0);
+}
+
+/* The default window: 8 before any task has ended (their length unknown),
+ * deeper than 8 once empty tasks have run (enough to cover a cross-core
+ * hand-off: a window of 8 drained before each refill when the dispatcher
+ * ran apart from the workers), never above EX_DEFAULT_WINDOW. */
+static void test_window_default_depth(void **state)
+{
+    (void)state;
+    enum { N = EX_DEFAULT_WINDOW + 16 };
+    ex_executor *ex = make_window(1, 0, EX_TRANSPORT_PIPE, 0, 0);
+    for (int round = 0; round < 2; round++) {
+        ex_future *fs[N];
+        for (int i = 0; i < N; i++)
+            fs[i] = submit(ex, task_gate, NULL, 0);
+        size_t want = round == 0 ? 8 : 9;
+        assert_true(wait_n_running(fs, N, want) >= want);
+        sleep_ms(20);
+        size_t running = count_state(fs, N, EX_RUNNING);
+        if (round == 0)
+            assert_int_equal(running, 8);
+        else
+            assert_true(running > 8 && running <= EX_DEFAULT_WINDOW);
+        gate_open(N);
+        assert_int_equal(ex_wait(fs, N, EX_ALL_COMPLETED, test_hang_ns(), NULL), 0);
+        for (int i = 0; i < N; i++)
+            ex_future_release(fs[i]);
+        /* Empty tasks bring the running mean down to microseconds. */
+        for (int i = 0; round == 0 && i < 200; i++) {
             ex_future *f = submit(ex, task_empty, NULL, 0);
             assert_int_equal(ex_future_wait(f, test_hang_ns()), 0);
             ex_future_release(f);
@@ -402,12 +439,77 @@ static void test_window_stream(void **state)
     }
 }
 
+/* A deep window gathers many frames into one writev, of both shapes: a
+ * header alone (no input) and a header with its input.  A burst submitted
+ * from a callback, so that the dispatcher takes and sends it in one turn:
+ * one frame of the first shape, then frames of the second.  The iovec
+ * array must hold the last frame's two entries whatever the frames before
+ * it took (an odd count used to put one entry past the array). */
+enum { MIXED_N = 64 };
+typedef struct mixed_burst {
+    ex_executor *ex;
+    ex_future *fs[MIXED_N];
+    uint32_t in[MIXED_N];
+    int rc;
+    atomic_int done; /* the callback has returned (it runs after the
+                        trigger is final: a wait may return before) */
+} mixed_burst;
+
+static void submit_mixed(ex_future *f, void *arg)
+{
+    (void)f;
+    mixed_burst *b = arg;
+    for (int i = 0; i < MIXED_N; i++) {
+        b->in[i] = (uint32_t)i;
+        int rc = i == 0 ? ex_submit(b->ex, task_empty, NULL, 0, &b->fs[i])
+                        : ex_submit(b->ex, task_double, &b->in[i],
+                                    sizeof b->in[i], &b->fs[i]);
+        if (rc != 0)
+            b->rc = rc;
+    }
+    atomic_store(&b->done, 1);
+}
+
+static void test_window_mixed_frames(void **state)
+{
+    (void)state;
+    ex_executor *ex = make_window(1, MIXED_N, EX_TRANSPORT_PIPE, 0, 0);
+    /* Empty tasks bring the running mean down: the window goes deep. */
+    for (int i = 0; i < 200; i++) {
+        ex_future *f = submit(ex, task_empty, NULL, 0);
+        assert_int_equal(ex_future_wait(f, test_hang_ns()), 0);
+        ex_future_release(f);
+    }
+    for (int round = 0; round < 4; round++) {
+        mixed_burst b = {.ex = ex};
+        ex_future *trigger = submit(ex, task_gate, NULL, 0);
+        assert_int_equal(ex_future_on_done(trigger, submit_mixed, &b), 0);
+        gate_open(1);
+        assert_int_equal(ex_future_wait(trigger, test_hang_ns()), 0);
+        for (int t = 0; t < 20000 * test_slow() && !atomic_load(&b.done); t++)
+            sleep_ms(1);
+        assert_true(atomic_load(&b.done));
+        ex_future_release(trigger);
+        assert_int_equal(b.rc, 0);
+        for (int i = 0; i < MIXED_N; i++) {
+            if (i == 0)
+                assert_int_equal(ex_future_wait(b.fs[i], test_hang_ns()), 0);
+            else
+                assert_int_equal(u32_of(b.fs[i]), 2u * (uint32_t)i + 1u);
+            ex_future_release(b.fs[i]);
+        }
+    }
+    assert_int_equal(ex_workers_replaced(ex), 0);
+    assert_int_equal(ex_destroy(ex), 0);
+}
+
 int main(void)
 {
     test_alarm();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_window_bound),
         cmocka_unit_test(test_window_depth),
+        cmocka_unit_test(test_window_default_depth),
         cmocka_unit_test(test_crash_full_window),
         cmocka_unit_test(test_timeout_full_window),
         cmocka_unit_test(test_timeout_from_start),
@@ -415,6 +517,7 @@ int main(void)
         cmocka_unit_test(test_cancel_then_chain),
         cmocka_unit_test(test_recycle_window),
         cmocka_unit_test(test_window_stream),
+        cmocka_unit_test(test_window_mixed_frames),
     };
     return cmocka_run_group_tests(tests, gate_setup, gate_teardown);
 }
