@@ -38,7 +38,11 @@
 # pool sizes its targets name (2, and 4 in the default) and fewer
 # payloads, no 128-worker I/O pool in the default (the 512-worker step
 # keeps a large pool) and none of 16 in quick, three payload sizes in
-# quick, advise capped at 64 workers in quick.  The rest: 5 repetitions
+# quick, advise capped at 64 workers in quick.  The queue step (issue 17)
+# then took 33 s of a quick run that came to 216 s (2026-11-30, quiet): so
+# quick lost its 1-worker pools (seq is the 1-worker case), a payload size,
+# a rate, and runs its transport/ sweep with 3 repetitions; the default's
+# Python CPU sweep lost its 1-worker pools (259 s before).  The rest: 5 repetitions
 # (p < 0.05 stays reachable; the summary's interval of the median is then
 # a 93.8% one), pinning only in `full`, CPU pools 1, 2, 4, 8, and Python
 # tasks of a few ms (below).
@@ -59,17 +63,17 @@ py_default=$((ncpu + 4 < 32 ? ncpu + 4 : 32))
 
 case $profile in
 quick)
-    cpu_wl=primes,sha256;  cpu_workers=1,2,4;       cpu_tasks=10
-    io_wl=sleep,http;      io_workers=1,4,64;       io_tasks=10; latency=5
-    payloads=64,65536,1048576
+    cpu_wl=primes,sha256;  cpu_workers=2,4;         cpu_tasks=10
+    io_wl=sleep,http;      io_workers=4,64;         io_tasks=10; latency=5
+    payloads=64,1048576
     pins=none; reps=5; warmup=1; hf_runs=3; cal=--quick
     rounds=10; min_time=0.2; io_time=0.2; conc_time=0.5; noop_time=0.05
-    reps_transport=5; tr_workers=2; tr_payloads=64,1048576; advise_max=64
-    py_cpu_wl=mandelbrot; py_cpu_workers=1,2; py_io_wl="sleep"; py_io_workers=1,4
+    reps_transport=5; tr_workers=2; tr_payloads=64,1048576; tr_reps=3; advise_max=64
+    py_cpu_wl=mandelbrot; py_cpu_workers=1,2; py_io_wl="sleep"; py_io_workers=4
     py_peer_tasks=2000
     scale_sizes=1000,100000,1000000
-    q_ex=threads,procs; q_rates=200,400,600,800,1200; q_over=3200; q_queues=4,64
-    q_reps=3; q_time=0.25; q_chunks=
+    q_ex=threads,procs; q_rates=200,600,800,1200; q_over=3200; q_queues=4,64
+    q_reps=3; q_time=0.2; q_chunks=
     ;;
 default)
     cpu_wl=primes,sha256,mandelbrot,blur,compress; cpu_workers=1,2,4,8; cpu_tasks=20
@@ -77,12 +81,13 @@ default)
     payloads=64,1024,16384,262144,1048576,4194304
     pins=none; reps=5; warmup=1; hf_runs=5; cal=
     rounds=20; min_time=0.25; io_time=0.5; conc_time=1; noop_time=0.1
-    reps_transport=15; tr_workers=2,4; tr_payloads=64,16384,1048576,4194304; advise_max=256
-    py_cpu_wl=mandelbrot,sha256,table,mix; py_cpu_workers="1,2,$py_default"
+    reps_transport=15; tr_workers=2,4; tr_payloads=64,16384,1048576,4194304; tr_reps=$reps
+    advise_max=256
+    py_cpu_wl=mandelbrot,sha256,table,mix; py_cpu_workers="2,$py_default"
     py_io_wl=sleep,http; py_io_workers="1,$py_default,16"; py_peer_tasks=20000
     scale_sizes=1000,10000,100000,1000000
-    q_ex=seq,threads,procs; q_rates=200,400,600,700,800,900,1200,1600; q_over=3200
-    q_queues=2,16,128,512; q_reps=5; q_time=0.5; q_chunks=0,1,16,256
+    q_ex=seq,threads,procs; q_rates=200,400,600,800,1000,1200,1600; q_over=3200
+    q_queues=2,16,128; q_reps=3; q_time=0.3; q_chunks=0,1,16,256
     ;;
 full)
     cpu_wl=primes,sha256,mandelbrot,blur,compress; cpu_workers=1-8; cpu_tasks=50
@@ -90,7 +95,8 @@ full)
     payloads=16,256,4096,65536,1048576,4194304,16777216
     pins=none,compact,scatter; reps=10; warmup=2; hf_runs=10; cal=
     rounds=50; min_time=0.5; io_time=1; conc_time=2; noop_time=0.25
-    reps_transport=30; tr_workers=$cpu_workers; tr_payloads=$payloads; advise_max=256
+    reps_transport=30; tr_workers=$cpu_workers; tr_payloads=$payloads; tr_reps=$reps
+    advise_max=256
     py_cpu_wl=mandelbrot,sha256,primes,compress,table,mix; py_cpu_workers="1-4,$py_default,8"
     py_io_wl=sleep,http,file; py_io_workers="1,2,4,$py_default,16,32,64,128"; py_peer_tasks=50000
     scale_sizes=1000,10000,100000,1000000,10000000
@@ -224,10 +230,10 @@ sweep "HTTP concurrency: 512 requests in flight at 20 ms" -W http -e threads -w 
 begin "transport sweep: sha256 and noop on procs over pipes and over shared memory"
 for tr in pipe shm; do
     ex=seq,threads,procs; [ "$tr" = shm ] && ex=procs
-    must "$PB" sweep --out "$out/transport" --reps "$reps" --warmup "$warmup" \
+    must "$PB" sweep --out "$out/transport" --reps "$tr_reps" --warmup "$warmup" \
         --min-rounds "$rounds" --min-time "$min_time" -q -e "$ex" \
         --transport "$tr" -W sha256 -w "$tr_workers" -n "$cpu_tasks"
-    must "$PB" sweep --out "$out/transport" --reps "$reps" --warmup "$warmup" \
+    must "$PB" sweep --out "$out/transport" --reps "$tr_reps" --warmup "$warmup" \
         --min-rounds "$rounds" --min-time "$noop_time" -q -e "$ex" \
         --transport "$tr" -W noop -w 2 -n 20 --vary payload_bytes="$tr_payloads"
 done
