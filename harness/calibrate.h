@@ -148,6 +148,6 @@ void pb_cal_write_table(FILE *f, const pb_cal_result *results, size_t n);
  * anyway when stderr is a terminal), --help.
  * Returns 0, 1 if a measure failed, 2 for bad usage (one line on stderr).
  * Blocks for the whole calibration (10-20 s; a few seconds with --quick). */
-int pb_calibrate_main(int argc, char **argv);
+int pb_cmd_calibrate(int argc, char **argv);
 
 #endif /* PB_CALIBRATE_H */

@@ -191,7 +191,7 @@ static int parse_cli(int argc, char **argv, cal_cli *c)
     return 0;
 }
 
-int pb_calibrate_main(int argc, char **argv)
+int pb_cmd_calibrate(int argc, char **argv)
 {
     cal_cli c;
     int rc = parse_cli(argc, argv, &c);

@@ -143,7 +143,7 @@ static int serve_until_signal(const serve_opts *o, const sigset_t *set)
     return status;
 }
 
-int pb_serve_main(int argc, char **argv)
+int pb_cmd_serve(int argc, char **argv)
 {
     serve_opts o;
     int rc = parse_cli(argc, argv, &o);

@@ -26,7 +26,7 @@ int pb_cmd_noise(int argc, char **argv);
  * listening on http://ADDR:PORT" and serves until SIGINT or SIGTERM, which
  * it blocks in the calling thread meanwhile (call it before creating other
  * threads).  0 after a clean stop, 1 if it cannot listen, 2 for bad usage. */
-int pb_serve_main(int argc, char **argv);
+int pb_cmd_serve(int argc, char **argv);
 
 /* Shared by run, sweep and advise: parse -p KEY=VALUE (and --url) into a
  * parameter set (0, or 2 after printing the message); start the loopback

@@ -28,13 +28,13 @@ static const command commands[] = {
     {"transport", pb_cmd_transport, "what a payload costs in and out, per size, executor "
                                     "and transport"},
     {"footprint", pb_cmd_footprint, "memory per pending future of the thread pool"},
-    {"calibrate", pb_calibrate_main, "the machine's limits: round trips, switches, fork, "
+    {"calibrate", pb_cmd_calibrate, "the machine's limits: round trips, switches, fork, "
                                      "bandwidths"},
-    {"topo", pb_topo_main, "the machine as hwloc sees it, and where each pin policy puts "
+    {"topo", pb_cmd_topo, "the machine as hwloc sees it, and where each pin policy puts "
                            "workers"},
     {"noise", pb_cmd_noise, "the machine's state now: CPUs available, load, steal"},
     {"list", pb_cmd_list, "list the workloads and their parameters"},
-    {"serve", pb_serve_main, "run the loopback HTTP server in the foreground"},
+    {"serve", pb_cmd_serve, "run the loopback HTTP server in the foreground"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

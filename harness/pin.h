@@ -133,6 +133,6 @@ int pb_pin_thread_restore(pb_pin_saved *saved);
  * summary and what each policy does with N workers on stdout. Returns 0,
  * 1 on a runtime error, 2 for bad usage (one line on stderr). Blocks
  * while hwloc reads the machine. */
-int pb_topo_main(int argc, char **argv);
+int pb_cmd_topo(int argc, char **argv);
 
 #endif /* PB_PIN_H */

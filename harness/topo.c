@@ -355,7 +355,7 @@ static int topo_report(hwloc_topology_t topo, const topo_opts *o)
     return print_policies(o->cpus, workers, npus);
 }
 
-int pb_topo_main(int argc, char **argv)
+int pb_cmd_topo(int argc, char **argv)
 {
     topo_opts o;
     int rc = parse_cli(argc, argv, &o);

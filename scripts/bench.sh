@@ -41,8 +41,10 @@
 # quick, advise capped at 64 workers in quick.  The queue step (issue 17)
 # then took 33 s of a quick run that came to 216 s (2026-11-30, quiet): so
 # quick lost its 1-worker pools (seq is the 1-worker case), a payload size,
-# a rate, and runs its transport/ sweep with 3 repetitions; the default's
-# Python CPU sweep lost its 1-worker pools (259 s before).  The rest: 5 repetitions
+# a rate, and runs its transport/ sweep with 3 repetitions (172 s after).
+# The default came to 946 s with its queue step (74 s): its Python sweeps
+# lost their 1-worker pools (the CPU one took 194 s, the I/O one 110 s),
+# its payload sweep two of six sizes (78 s).  The rest: 5 repetitions
 # (p < 0.05 stays reachable; the summary's interval of the median is then
 # a 93.8% one), pinning only in `full`, CPU pools 1, 2, 4, 8, and Python
 # tasks of a few ms (below).
@@ -78,15 +80,15 @@ quick)
 default)
     cpu_wl=primes,sha256,mandelbrot,blur,compress; cpu_workers=1,2,4,8; cpu_tasks=20
     io_wl=sleep,http,file,fetch-hash; io_workers=1,4,16,64; io_tasks=20; latency=10
-    payloads=64,1024,16384,262144,1048576,4194304
+    payloads=64,16384,1048576,4194304
     pins=none; reps=5; warmup=1; hf_runs=5; cal=
     rounds=20; min_time=0.25; io_time=0.5; conc_time=1; noop_time=0.1
     reps_transport=15; tr_workers=2,4; tr_payloads=64,16384,1048576,4194304; tr_reps=$reps
     advise_max=256
     py_cpu_wl=mandelbrot,sha256,table,mix; py_cpu_workers="2,$py_default"
-    py_io_wl=sleep,http; py_io_workers="1,$py_default,16"; py_peer_tasks=20000
+    py_io_wl=sleep,http; py_io_workers="$py_default,16"; py_peer_tasks=20000
     scale_sizes=1000,10000,100000,1000000
-    q_ex=seq,threads,procs; q_rates=200,400,600,800,1000,1200,1600; q_over=3200
+    q_ex=seq,threads,procs; q_rates=200,400,600,800,1200,1600; q_over=3200
     q_queues=2,16,128; q_reps=3; q_time=0.3; q_chunks=0,1,16,256
     ;;
 full)

@@ -263,8 +263,12 @@ class Data:
         return pb.Agg(max(s.get("queued") or 0 for s in self.samples(r)) for r in point.rows if self.samples(r))
 
     def filled(self, point):
-        """Whether the bounded queue filled in the median run (its peak
-        queued reached the bound); unknown without samples counts as filled."""
+        """Whether the bounded queue filled in the median run: its policy
+        acted (a submit rejected, or run by the caller), or its peak queued
+        sample reached the bound (block: the samples, every sample_ms, are
+        the only witness); unknown without samples counts as filled."""
+        if point.rejected.median or point.caller_ran.median:
+            return True
         pk = self.peak_queued(point)
         return not pk or pk.median >= point.load["queue"]
 
@@ -493,7 +497,7 @@ def advice(q):
         parts = [x for x in parts if x]
         never = [p for p in pts if not q.filled(p)]
         if never:
-            parts.append("never full in a run, so not counted above (peak queued below the bound): %s." % ", ".join(
+            parts.append("never full in a run (no submit refused or run by the caller, peak queued below the bound), so not counted above: %s." % ", ".join(
                 "%s queue %d (peak %s)" % (p.load["on_full"], p.load["queue"], count(q.peak_queued(p)))
                 for p in never))
         out.append("**%s, %d workers, under %s tasks/s%s**; figures from the overload table's rows (its config_id "

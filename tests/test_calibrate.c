@@ -407,12 +407,12 @@ static void test_json_checker(void **state)
 
 /* ------------------------------------------------ the CLI */
 
-/* pb_calibrate_main(argv) with stderr captured into err (stdout, the JSON,
+/* pb_cmd_calibrate(argv) with stderr captured into err (stdout, the JSON,
  * is discarded); returns its status. */
 static int run_main(char **argv, int argc, char *err, size_t errlen)
 {
     static char out[1 << 16];
-    return capture_main(pb_calibrate_main, argc, argv, out, sizeof out, err, errlen);
+    return capture_main(pb_cmd_calibrate, argc, argv, out, sizeof out, err, errlen);
 }
 
 

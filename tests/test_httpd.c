@@ -1,6 +1,6 @@
 /*
  * test_httpd.c: the loopback HTTP server, in process (pb_httpd_*), as a child
- * process (pb_server_*) and as `poolbench serve` (pb_serve_main).
+ * process (pb_server_*) and as `poolbench serve` (pb_cmd_serve).
  *
  * Single requests use a plain-socket HTTP/1.0 client (one connection per
  * request, read to EOF) so that nothing but the server is under test; the
@@ -631,7 +631,7 @@ static void test_server_process_hung(void **state)
 
 /* ---------------------------------------------------- poolbench serve */
 
-/* Runs pb_serve_main(argc, argv) in a child with stdout and stderr captured
+/* Runs pb_cmd_serve(argc, argv) in a child with stdout and stderr captured
  * (for commands that end by themselves) and returns its exit status. */
 static int serve_child(char **argv, int argc, char *out, size_t out_len,
                        char *err, size_t err_len)
@@ -646,7 +646,7 @@ static int serve_child(char **argv, int argc, char *out, size_t out_len,
             _exit(99);
         close(po[0]);
         close(pe[0]);
-        _exit(pb_serve_main(argc, argv));
+        _exit(pb_cmd_serve(argc, argv));
     }
     close(po[1]);
     close(pe[1]);
@@ -722,7 +722,7 @@ static void serve_and_signal(int sig)
             _exit(99);
         close(po[0]);
         close(po[1]);
-        _exit(pb_serve_main(5, argv));
+        _exit(pb_cmd_serve(5, argv));
     }
     close(po[1]);
     char line[256];

@@ -488,13 +488,13 @@ static void test_executor_end_to_end(void **state)
 
 /* ------------------------------------------------ poolbench topo */
 
-/* pb_topo_main(argv) with stdout and stderr captured into out / err. */
+/* pb_cmd_topo(argv) with stdout and stderr captured into out / err. */
 static int run_topo(char **argv, char *out, size_t outlen, char *err, size_t errlen)
 {
     int argc = 0;
     while (argv[argc])
         argc++;
-    return capture_main(pb_topo_main, argc, argv, out, outlen, err, errlen);
+    return capture_main(pb_cmd_topo, argc, argv, out, outlen, err, errlen);
 }
 
 
