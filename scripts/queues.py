@@ -414,7 +414,9 @@ def overload_section(q, table):
             "*peak queued* = the largest `queued` gauge sample of a run (timeline.csv); memory = `peak_rss_kb` "
             "of the parent, where the queue lives for both pools. *Q/C + S* = the latency of a task that finds "
             "the queue full, with C the measured capacity and S the task's time: the bound a `reject` queue "
-            "keeps (the others' latency from arrival adds the submitter's lag).%s"
+            "keeps (the others' latency from arrival adds the submitter's lag). procs holds more than Q: up "
+            "to `window` tasks per worker sent ahead, which the gauges count as running, not queued "
+            "(executor.h), so its p99 under `reject` sits above Q/C + S by up to workers x window / C.%s"
             % (fmt(o.rate), ", ".join(times) or "capacity not measured", no_caller_runs(o)), ""]
     rows = []
     for p in o.points + list(o.refs.values()):
