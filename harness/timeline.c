@@ -1,22 +1,25 @@
 /*
  * timeline.c: the gauge sampler of timeline.h.  One thread, one clock
  * (absolute deadlines, so that a late wake-up does not shift every later
- * sample), one growing array; the run's thread only starts and stops it.
+ * sample), one growing array; the run's thread only starts and stops it,
+ * and a stop wakes it at once, whatever the interval.
  */
 #include "timeline.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
-#include <string.h>
-#include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 struct pb_sampler {
     ex_executor *ex;
     uint64_t t0, interval_ns;
     pthread_t thread;
-    atomic_bool stop;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;      /* stop was set */
+    bool stop;                /* under lock */
     pb_sample *v;
     size_t n, cap;
     int oom;
@@ -43,18 +46,27 @@ static void take(pb_sampler *s)
     s->n++;
 }
 
+/* Waits until the absolute CLOCK_MONOTONIC time t (ns) or until stopped;
+ * whether to go on. */
+static bool wait_until(pb_sampler *s, uint64_t t)
+{
+    struct timespec ts = {(time_t)(t / 1000000000u), (long)(t % 1000000000u)};
+    pthread_mutex_lock(&s->lock);
+    while (!s->stop && pthread_cond_clockwait(&s->wake, &s->lock, CLOCK_MONOTONIC, &ts) == 0) {
+    }
+    bool go_on = !s->stop;
+    pthread_mutex_unlock(&s->lock);
+    return go_on;
+}
+
 static void *sampler_main(void *arg)
 {
     pb_sampler *s = arg;
     uint64_t next = s->t0;
-    while (!atomic_load(&s->stop)) {
+    do {
         take(s);
         next += s->interval_ns;
-        struct timespec ts = {(time_t)(next / 1000000000u), (long)(next % 1000000000u)};
-        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) != 0 &&
-               !atomic_load(&s->stop)) {
-        }
-    }
+    } while (wait_until(s, next));
     return NULL;
 }
 
@@ -69,8 +81,11 @@ int pb_sampler_start(ex_executor *ex, unsigned interval_ms, uint64_t t0, pb_samp
     s->ex = ex;
     s->t0 = t0;
     s->interval_ns = (uint64_t)interval_ms * 1000000u;
-    atomic_init(&s->stop, false);
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->wake, NULL);
     if (pthread_create(&s->thread, NULL, sampler_main, s) != 0) {
+        pthread_cond_destroy(&s->wake);
+        pthread_mutex_destroy(&s->lock);
         free(s);
         return EX_ENOMEM;
     }
@@ -84,8 +99,13 @@ void pb_sampler_stop(pb_sampler *s, pb_sample **samples, size_t *n)
     *n = 0;
     if (!s)
         return;
-    atomic_store(&s->stop, true);
+    pthread_mutex_lock(&s->lock);
+    s->stop = true;
+    pthread_cond_signal(&s->wake);
+    pthread_mutex_unlock(&s->lock);
     pthread_join(s->thread, NULL);
+    pthread_cond_destroy(&s->wake);
+    pthread_mutex_destroy(&s->lock);
     take(s);
     *samples = s->v;
     *n = s->n;

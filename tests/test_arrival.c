@@ -216,6 +216,24 @@ static void test_timeline(void **state)
     wl_params_destroy(c.p);
 }
 
+/* A stop does not wait out the interval: sampled every 60 s, a run of a
+ * few empty tasks ends in far less than that (30 s leaves a run of
+ * milliseconds room for any machine, valgrind included). */
+static void test_sampler_stops_at_once(void **state)
+{
+    (void)state;
+    run_case c;
+    case_init(&c, "noop", EX_THREADS, 2, 10, NULL);
+    c.o.sample_ms = 60000;
+    pb_run_result r;
+    uint64_t t0 = ex_now_ns();
+    case_run(&c, &r);
+    assert_true(ex_now_ns() - t0 < 30 * (uint64_t)SEC);
+    assert_true(r.nsamples >= 2); /* the first, at the start, and the last */
+    pb_run_result_free(&r);
+    wl_params_destroy(c.p);
+}
+
 /* Options that do not go together are refused with a message. */
 static void test_bad_options(void **state)
 {
@@ -245,6 +263,7 @@ int main(void)
         cmocka_unit_test(test_reject_counted),
         cmocka_unit_test(test_map_same_digest),
         cmocka_unit_test(test_timeline),
+        cmocka_unit_test(test_sampler_stops_at_once),
         cmocka_unit_test(test_bad_options),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
