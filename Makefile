@@ -7,7 +7,7 @@
 #   make soak             seeded randomized fault soak (SOAK_SECONDS=60, SOAK_SEED=)
 #   make peers            empty-task cost of GLib's and Python's pools beside ours
 #   make scale            threads against GLib's pool from 1k to 1M tasks, memory per future
-#   make install PREFIX=/usr/local DESTDIR=
+#   make install PREFIX=/usr/local DESTDIR=   (make uninstall: the same files)
 #   make deps             install missing Debian packages (idempotent)
 
 CC      ?= cc
@@ -32,7 +32,7 @@ DEB_cmocka := libcmocka-dev
 # then build in a second make (below), which reads pkg-config after the
 # install.  A module pkg-config cannot find stops the build here, naming
 # its Debian package, instead of linking with an empty library list.
-NO_LIB_GOALS := deps clean test bench peers scale soak lint fuzz report build/fuzz/%
+NO_LIB_GOALS := deps clean uninstall test bench peers scale soak lint fuzz report build/fuzz/%
 BUILD_GOALS := $(filter-out $(NO_LIB_GOALS),$(or $(MAKECMDGOALS),all))
 ifneq ($(BUILD_GOALS),)
   NEED_MODS := $(PKGS) $(if $(filter test-suite build/%/tests/% build/tests/%,$(BUILD_GOALS)),cmocka)
@@ -86,15 +86,24 @@ PB_LIB_OBJ := $(filter-out $(BUILD)/harness/main.o,$(PB_OBJ))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
 LIBEX := $(BUILD)/libexecutors.a
+# The shared library: the same sources, position-independent, built with
+# hidden visibility and a version script from the public header (only the
+# ex_ functions executor.h declares are exported), soname
+# libexecutors.so.$(EX_SOVERSION).
+EX_VERSION := 0.1.0
+EX_SOVERSION := 0
+LIBEX_SO := $(BUILD)/libexecutors.so.$(EX_VERSION)
+EX_PIC_OBJ := $(EX_SRC:%.c=$(BUILD)/pic/%.o)
+EX_MAP := $(BUILD)/executors.map
 LIBWL := $(BUILD)/libworkloads.a
 LIBSV := $(BUILD)/libserver.a
 LIBPB := $(BUILD)/libharness.a
 POOLBENCH := $(BUILD)/poolbench
 
-.PHONY: all test test-suite bench bench-run fuzz install clean deps report peers peers-run \
+.PHONY: all test test-suite bench bench-run fuzz install uninstall clean deps report peers peers-run \
         soak soak-run scale scale-run lint
 
-all: $(LIBEX) $(LIBWL) $(LIBSV) $(POOLBENCH)
+all: $(LIBEX) $(LIBEX_SO) $(LIBWL) $(LIBSV) $(POOLBENCH)
 
 $(BUILD)/%.o: %.c $(wildcard */*.h)
 	@mkdir -p $(dir $@)
@@ -103,6 +112,20 @@ $(BUILD)/%.o: %.c $(wildcard */*.h)
 $(LIBEX): $(EX_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/pic/%.o: %.c $(wildcard */*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -fPIC -fvisibility=hidden -c $< -o $@
+
+$(EX_MAP): executors/executor.h scripts/exports.sh
+	@mkdir -p $(dir $@)
+	scripts/exports.sh executors/executor.h >$@
+
+$(LIBEX_SO): $(EX_PIC_OBJ) $(EX_MAP)
+	$(CC) $(ALL_LDFLAGS) -shared -Wl,-soname,libexecutors.so.$(EX_SOVERSION) \
+	    -Wl,--version-script=$(EX_MAP) -Wl,-z,defs -o $@ $(EX_PIC_OBJ)
+	ln -sf libexecutors.so.$(EX_VERSION) $(BUILD)/libexecutors.so.$(EX_SOVERSION)
+	ln -sf libexecutors.so.$(EX_SOVERSION) $(BUILD)/libexecutors.so
 
 $(LIBWL): $(WL_OBJ)
 	@mkdir -p $(dir $@)
@@ -193,13 +216,40 @@ build/fuzz/fuzz_wire: fuzz/fuzz_wire.c executors/wire.c executors/chunk.c execut
 deps:
 	@scripts/deps.sh
 
+# The installed layout, as Debian's C libraries: the header under the
+# project's directory (<poolbench/executor.h>), the shared library with its
+# soname links beside the static one, a pkg-config file
+# (poolbench-executors), the program and the Python runner.
+LIBDIR ?= $(PREFIX)/lib
+INCDIR ?= $(PREFIX)/include
+PCDIR ?= $(LIBDIR)/pkgconfig
+INSTALLED := $(INCDIR)/poolbench/executor.h $(LIBDIR)/libexecutors.a \
+    $(LIBDIR)/libexecutors.so.$(EX_VERSION) $(LIBDIR)/libexecutors.so.$(EX_SOVERSION) \
+    $(LIBDIR)/libexecutors.so $(PCDIR)/poolbench-executors.pc $(PREFIX)/bin/poolbench
+
+# A directory under PREFIX as ${prefix}/..., so that pkg-config's
+# --define-prefix (or --define-variable=prefix=) relocates the file.
+pc_rel = $(patsubst $(PREFIX)%,$${prefix}%,$(1))
+
 install: all
-	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin
-	install -m 644 executors/executor.h $(DESTDIR)$(PREFIX)/include/executor.h
-	install -m 644 $(LIBEX) $(DESTDIR)$(PREFIX)/lib/libexecutors.a
+	install -d $(DESTDIR)$(INCDIR)/poolbench $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PCDIR) \
+	    $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/poolbench/pyrunner
+	install -m 644 executors/executor.h $(DESTDIR)$(INCDIR)/poolbench/executor.h
+	install -m 644 $(LIBEX) $(DESTDIR)$(LIBDIR)/libexecutors.a
+	install -m 755 $(LIBEX_SO) $(DESTDIR)$(LIBDIR)/libexecutors.so.$(EX_VERSION)
+	ln -sf libexecutors.so.$(EX_VERSION) $(DESTDIR)$(LIBDIR)/libexecutors.so.$(EX_SOVERSION)
+	ln -sf libexecutors.so.$(EX_SOVERSION) $(DESTDIR)$(LIBDIR)/libexecutors.so
+	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(call pc_rel,$(LIBDIR))|' \
+	    -e 's|@INCDIR@|$(call pc_rel,$(INCDIR))|' \
+	    -e 's|@VERSION@|$(EX_VERSION)|' executors/poolbench-executors.pc.in \
+	    >$(DESTDIR)$(PCDIR)/poolbench-executors.pc
 	install -m 755 $(POOLBENCH) $(DESTDIR)$(PREFIX)/bin/poolbench
-	install -d $(DESTDIR)$(PREFIX)/share/poolbench/pyrunner
 	install -m 644 scripts/pyrunner/*.py $(DESTDIR)$(PREFIX)/share/poolbench/pyrunner/
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	rm -rf $(DESTDIR)$(PREFIX)/share/poolbench
+	-rmdir $(DESTDIR)$(INCDIR)/poolbench 2>/dev/null
 
 clean:
 	rm -rf build poolbench

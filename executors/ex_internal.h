@@ -313,7 +313,7 @@ struct ex_executor {
 };
 
 /* One per thread, never written: its address names the thread. */
-extern _Thread_local const char ex__thread_id;
+extern __attribute__((tls_model("initial-exec"))) _Thread_local const char ex__thread_id;
 
 /* Whether the calling thread created ex (its single-writer counters). */
 static inline bool ex__by_creator(const ex_executor *ex)

@@ -15,7 +15,9 @@
 #include <time.h>
 #include <unistd.h>
 
-_Thread_local const char ex__thread_id;
+/* initial-exec: its address is two instructions in the shared library too
+ * (a library linked at start, not dlopen-ed late). */
+__attribute__((tls_model("initial-exec"))) _Thread_local const char ex__thread_id;
 
 bool ex__spin_until(bool (*ready)(const void *arg), const void *arg,
                     int64_t spin_ns, bool may_yield)

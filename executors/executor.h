@@ -61,6 +61,13 @@
 extern "C" {
 #endif
 
+/* The shared library builds with -fvisibility=hidden: what this header
+ * declares is its interface and stays visible; everything else the library
+ * holds (ex__*, ex_internal.h) does not leave it. */
+#if defined(__GNUC__)
+#pragma GCC visibility push(default)
+#endif
+
 #define EX_VERSION "0.1.0"
 #define EX_FOREVER ((int64_t)-1)
 
@@ -556,6 +563,10 @@ void ex_map_destroy(ex_map *m);
 
 /* CLOCK_MONOTONIC now, in ns. */
 uint64_t ex_now_ns(void);
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
 
 #ifdef __cplusplus
 }
