@@ -53,7 +53,7 @@ cat "$tmp/cc.err"
 # A sanitizer build's library needs its runtime loaded first: the example
 # runs against the optimized build only.
 case $("$PB" --version) in
-*"build: optimized"*)
+*"build: optimized)"*)
     for kind in threads procs; do
         printf 'one two three\nfour five\n\nsix\n' |
             LD_LIBRARY_PATH=$p/lib "$tmp/map_bounded" "$kind" >"$tmp/out.$kind" 2>"$tmp/err.$kind"
