@@ -45,10 +45,21 @@ _poolbench_options()
         }'
 }
 
-# The parameter keys of every workload ("key="), from `poolbench list`.
+# The parameter keys ("key=") of the workloads named on the line (-W,
+# --workload, --workloads: one or a comma-separated list), or of every
+# workload when none is; from `poolbench list`.
 _poolbench_param_keys()
 {
-    "$1" list 2>/dev/null | sed -n 's/^    \([a-z_][a-z0-9_]*\)=.*/\1=/p' | sort -u
+    local names="" i
+    for ((i = 2; i < ${#COMP_WORDS[@]} - 1; i++)); do
+        case ${COMP_WORDS[i]} in
+        -W | --workload | --workloads) names+=",${COMP_WORDS[i + 1]}" ;;
+        --workload=* | --workloads=*) names+=",${COMP_WORDS[i]#*=}" ;;
+        esac
+    done
+    "$1" list 2>/dev/null | awk -v names="$names," '
+        /^[a-z]/ { on = names == "," || index(names, "," $1 ",") > 0 }
+        on && /^    [a-z_][a-z0-9_]*=/ { sub(/=.*/, "=", $1); print $1 }' | sort -u
 }
 
 # Completes the last item of the comma-separated list in $cur (the
@@ -125,13 +136,27 @@ _poolbench()
     local options
     options=$(_poolbench_options "$pb" "$cmd")
     [[ -n $options ]] || return
-    # --opt=value: complete the value after the "=".
-    if [[ $cur == --*=* ]]; then
-        local opt=${cur%%=*}
-        cur=${cur#*=}
-        local arg
+    # --opt=value.  Bash splits it at the "=" (COMP_WORDBREAKS has it by
+    # default): the words are "--opt" "=" "value", and what is completed
+    # is the text after the "=".  Without that split, the word is whole
+    # and each completion carries the "--opt=" before it.
+    local opt="" joined=""
+    if [[ $cur == = && $prev == --* ]]; then
+        opt=$prev cur=""
+    elif [[ $prev == = && $COMP_CWORD -ge 3 ]]; then
+        opt=${COMP_WORDS[COMP_CWORD - 2]}
+    elif [[ $cur == --*=* ]]; then
+        opt=${cur%%=*} cur=${cur#*=} joined=1
+    fi
+    if [[ -n $opt ]]; then
+        local arg i
         arg=$(awk -v o="$opt" '$1 == o { print $2 }' <<<"$options")
         [[ -n $arg ]] && _poolbench_values "$pb" "$cmd" "$opt" "$arg"
+        if [[ -n $joined ]]; then
+            for i in "${!COMPREPLY[@]}"; do
+                COMPREPLY[i]=$opt=${COMPREPLY[i]}
+            done
+        fi
         return
     fi
     # The value of the option before, if that option takes one.

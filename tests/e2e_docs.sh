@@ -158,6 +158,8 @@ words_are() { # expected words (one a line) in $1, the completion's in $2
     [ "$(sort "$1")" = "$(sort "$2")" ]
 }
 check "the completion is valid bash" bash -n "$comp"
+check "sourcing it registers _poolbench for the poolbench command" sh -c \
+    '[ "$(bash -c ". \"\$1\"; complete -p poolbench" _ "$1")" = "complete -F _poolbench poolbench" ]' _ "$comp"
 complete_line r >"$tmp/c"
 check "poolbench r<TAB> -> run" [ "$(cat "$tmp/c")" = run ]
 complete_line "" >"$tmp/c"
@@ -179,9 +181,13 @@ check "poolbench list --workloads: the workloads of poolbench list" sh -c \
     "$tmp/workloads" "$PB"
 complete_line run -W "" >"$tmp/c"
 check "poolbench run -W <TAB>: the workload names ($(wc -l <"$tmp/c"))" words_are "$tmp/workloads" "$tmp/c"
+grep '^f' "$tmp/workloads" >"$tmp/f"
+complete_line run --workload = f >"$tmp/c"
+check "poolbench run --workload=f<TAB>, split at the = as bash does: the workloads starting with f" \
+    words_are "$tmp/f" "$tmp/c"
 complete_line run --workload=f >"$tmp/c"
-check "poolbench run --workload=f<TAB>: the workloads starting with f" \
-    words_are "$(grep '^f' "$tmp/workloads" >"$tmp/f"; echo "$tmp/f")" "$tmp/c"
+sed 's/^/--workload=/' "$tmp/f" >"$tmp/f="
+check "poolbench run --workload=f<TAB>, one word: the same, after --workload=" words_are "$tmp/f=" "$tmp/c"
 "$PB" list --executors >"$tmp/executors"
 check "poolbench list --executors: seq, threads and procs among them" \
     sh -c 'grep -qx seq "$1" && grep -qx threads "$1" && grep -qx procs "$1"' _ "$tmp/executors"
@@ -198,6 +204,10 @@ check "poolbench sweep -W primes,s<TAB>: the second item completed" \
     sh -c 'grep -qx primes,sleep "$1" && grep -qx primes,sha256 "$1" && ! grep -qv "^primes,s" "$1"' _ "$tmp/c"
 complete_line run -p latency >"$tmp/c"
 check "poolbench run -p latency<TAB> -> latency_ms=" [ "$(cat "$tmp/c")" = latency_ms= ]
+complete_line run -W sleep -p "" >"$tmp/c"
+check "poolbench run -W sleep -p <TAB>: the keys of sleep ($(tr '\n' ' ' <"$tmp/c"))" \
+    [ "$(cat "$tmp/c")" = "$("$PB" list | awk '/^sleep / { on = 1; next } /^[^ ]/ { on = 0 }
+        on && /=/ { sub(/=.*/, "=", $1); print $1 }' | sort)" ]
 mkdir "$tmp/outdir"
 complete_line sweep --out "$tmp/outd" >"$tmp/c"
 check "poolbench sweep --out <TAB>: directories" [ "$(cat "$tmp/c")" = "$tmp/outdir" ]
