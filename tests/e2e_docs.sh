@@ -9,6 +9,8 @@
 #     `poolbench CMD --help`;
 #   - poolbench(1) has a subsection per command, and in it every option
 #     (long and short) its --help prints, and no option it does not;
+#   - poolbench(1) describes every executor name and environment variable
+#     the program knows;
 #   - libexecutors(3) shows every ex_ function executor.h declares
 #     (scripts/exports.sh) and no other, every EX_E* status and every
 #     ex_config field;
@@ -108,6 +110,23 @@ for f in runs.csv runs.jsonl summary.csv timeline.csv calibrate.json machine.jso
     check "poolbench(1) FILES: $f" sh -c 'sed -n "/^FILES/,/^[A-Z]/p" "$1" | grep -q -- "$2"' _ \
         "$tmp/man1.txt" "$f"
 done
+# Every executor the program accepts is described, and every environment
+# variable it reads.
+missing=""
+for e in $("$PB" list --executors); do
+    sed -n '/^DESCRIPTION/,/^[A-Z]/p' "$tmp/man1.txt" | grep -Eq "^     ([a-z-]+, )*$e(,|[[:space:]]|$)" ||
+        missing="$missing $e"
+done
+check "poolbench(1) DESCRIPTION: every executor of poolbench list --executors${missing:+; missing:$missing}" \
+    [ -z "$missing" ]
+missing=""
+envvars=$(grep -ho 'getenv("[A-Z_]*")' "$root"/harness/*.c "$root"/executors/*.c \
+    "$root"/workloads/*.c "$root"/server/*.c | sed 's/getenv("\(.*\)")/\1/' | sort -u)
+for v in $envvars; do
+    sed -n '/^ENVIRONMENT/,/^[A-Z]/p' "$tmp/man1.txt" | grep -q "^     $v" || missing="$missing $v"
+done
+check "poolbench(1) ENVIRONMENT: every variable the program reads${missing:+; missing:$missing}" [ -z "$missing" ]
+
 # EXIT STATUS: bad usage is 2, as the program does.
 "$PB" run --no-such-option >/dev/null 2>&1
 rc=$?
