@@ -223,9 +223,16 @@ deps:
 LIBDIR ?= $(PREFIX)/lib
 INCDIR ?= $(PREFIX)/include
 PCDIR ?= $(LIBDIR)/pkgconfig
+# The manual pages and the bash completion, where Debian puts them: every
+# ex_ function of the header (scripts/exports.sh) gets a man3 page that is
+# a .so link to libexecutors(3), so that `man ex_submit` finds it.
+MANDIR ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+EX_FUNCS = $(shell scripts/exports.sh executors/executor.h | sed -n 's/^ *\(ex_[a-z0-9_]*\);$$/\1/p')
 INSTALLED := $(INCDIR)/poolbench/executor.h $(LIBDIR)/libexecutors.a \
     $(LIBDIR)/libexecutors.so.$(EX_VERSION) $(LIBDIR)/libexecutors.so.$(EX_SOVERSION) \
-    $(LIBDIR)/libexecutors.so $(PCDIR)/poolbench-executors.pc $(PREFIX)/bin/poolbench
+    $(LIBDIR)/libexecutors.so $(PCDIR)/poolbench-executors.pc $(PREFIX)/bin/poolbench \
+    $(MANDIR)/man1/poolbench.1 $(MANDIR)/man3/libexecutors.3 $(BASHCOMPDIR)/poolbench
 
 # A directory under PREFIX as ${prefix}/..., so that pkg-config's
 # --define-prefix (or --define-variable=prefix=) relocates the file.
@@ -245,9 +252,17 @@ install: all
 	    >$(DESTDIR)$(PCDIR)/poolbench-executors.pc
 	install -m 755 $(POOLBENCH) $(DESTDIR)$(PREFIX)/bin/poolbench
 	install -m 644 scripts/pyrunner/*.py $(DESTDIR)$(PREFIX)/share/poolbench/pyrunner/
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(BASHCOMPDIR)
+	install -m 644 docs/man/poolbench.1 $(DESTDIR)$(MANDIR)/man1/poolbench.1
+	install -m 644 docs/man/libexecutors.3 $(DESTDIR)$(MANDIR)/man3/libexecutors.3
+	for f in $(EX_FUNCS); do \
+	    echo '.so man3/libexecutors.3' >$(DESTDIR)$(MANDIR)/man3/$$f.3 || exit 1; \
+	done
+	install -m 644 completion/poolbench.bash $(DESTDIR)$(BASHCOMPDIR)/poolbench
 
 uninstall:
 	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man3/,$(addsuffix .3,$(EX_FUNCS)))
 	rm -rf $(DESTDIR)$(PREFIX)/share/poolbench
 	-rmdir $(DESTDIR)$(INCDIR)/poolbench 2>/dev/null
 

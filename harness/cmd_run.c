@@ -53,6 +53,9 @@ static const char run_usage[] =
     "                          region per worker for the payloads)\n"
     "      --warmup-tasks N    tasks run before the clock starts, results\n"
     "                          discarded (default: one round, = workers)\n"
+    "      --pin P             none (default), compact or scatter: bind each worker\n"
+    "                          to a CPU (see `poolbench topo`)\n"
+    "      --cpus LIST         restrict workers to these CPUs (e.g. 0-3)\n"
     "      --json              print one JSON object instead of the summary\n"
     "  -h, --help              this text\n";
 
@@ -525,15 +528,43 @@ static void print_python_notes(void)
     }
 }
 
+/* One name a line, for scripts and the shell completion: the workloads
+ * (the registry's order) or every executor name -e accepts. */
+static int print_names(const char *what)
+{
+    if (strcmp(what, "--workloads") == 0) {
+        for (size_t i = 0; i < wl_count(); i++)
+            puts(wl_at(i)->name);
+        return 0;
+    }
+    const char *s = PB_EXECUTOR_NAMES;
+    while (*s) {
+        size_t n = strcspn(s, ", ");
+        printf("%.*s\n", (int)n, s);
+        s += n;
+        s += strspn(s, ", ");
+    }
+    return 0;
+}
+
 int pb_cmd_list(int argc, char **argv)
 {
-    if (argc > 1) {
+    if (argc > 2)
+        return pb_usage_error("list", "unexpected argument '%s' (list takes at most one option)",
+                              argv[2]);
+    if (argc == 2) {
         if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-            puts("usage: poolbench list\n\nLists the workloads, their kind, parameters, "
-                 "defaults and ranges.");
+            puts("usage: poolbench list [--workloads | --executors]\n\n"
+                 "Lists the workloads, their kind, parameters, defaults and ranges.\n\n"
+                 "      --workloads  only the workload names, one a line\n"
+                 "      --executors  only the executor names --executor accepts, one a line\n"
+                 "  -h, --help       this text");
             return 0;
         }
-        return pb_usage_error("list", "unexpected argument '%s' (list takes none)", argv[1]);
+        if (strcmp(argv[1], "--workloads") == 0 || strcmp(argv[1], "--executors") == 0)
+            return print_names(argv[1]);
+        return pb_usage_error("list", "unknown option '%s' (accepted: --workloads, --executors, "
+                              "--help)", argv[1]);
     }
     char *text = wl_list_text();
     if (!text) {

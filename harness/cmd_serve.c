@@ -27,6 +27,7 @@ static void serve_usage(FILE *f)
           "  --bind ADDR  IPv4 address, default 127.0.0.1\n"
           "  --loops N    event loops (threads), 1..8, default one per four\n"
           "               CPUs; on a machine of its own, one per CPU serves most\n"
+          "  --help       this text\n"
           "  Run it with real-time priority (chrt -f 1 poolbench serve ...) when\n"
           "  the client shares its CPUs, as the harness's own server does.\n",
           f);

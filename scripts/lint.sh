@@ -33,8 +33,9 @@ run() { # name, then the command
     fi
 }
 
-# Shell scripts are the *.sh files and the extension-less CI entry point.
-sh_files=$(find scripts tests .ci -type f \( -name '*.sh' -o -path .ci/run \) | sort)
+# Shell scripts are the *.sh files, the bash completion and the
+# extension-less CI entry point.
+sh_files=$(find scripts tests .ci completion -type f \( -name '*.sh' -o -name '*.bash' -o -path .ci/run \) | sort)
 # shellcheck disable=SC2086  # one file name per word, none has a space
 run shellcheck shellcheck -f gcc $sh_files
 
