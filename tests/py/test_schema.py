@@ -9,7 +9,6 @@ producers forbids unknown keys; the README names every schema file and
 validate_json.py maps every file of a results folder to one.  Run by
 tests/e2e_schema.sh.
 """
-import json
 import os
 import re
 import sys
