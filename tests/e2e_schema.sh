@@ -4,7 +4,8 @@
 # scripts/validate_json.py): `run --json` on each executor (a fault run
 # with failed tasks and a replaced worker, an open loop into a bounded
 # queue that rejects, ex_map chunks, the HTTP server, Python's threads),
-# overhead, transport, footprint, noise, advise and calibrate --json, a
+# overhead, transport, footprint, noise, advise and calibrate --json (one
+# with a skipped measure), a
 # small sweep's runs.jsonl (and its queue and transport variants),
 # machine.json, scale.jsonl and peers_python.jsonl.  And the schemas bite:
 # a document with a key missing, renamed, of the wrong type or outside its
@@ -75,12 +76,16 @@ check "noise --json twice: exit 0" [ $? = 0 ]
 check "advise --json: exit 0" [ $? = 0 ]
 "$PB" calibrate --quick --json "$tmp/calibrate.json" 2>"$tmp/err"
 check "calibrate --quick --json: exit 0" [ $? = 0 ]
+"$PB" calibrate --quick --cpus 0 --only pipe_rtt_same_pu,pipe_rtt_cross_core \
+    --json "$tmp/calibrate-skip.json" 2>"$tmp/err"
+check "calibrate --cpus 0: exit 0, the cross-core measure skipped" \
+    sh -c '[ "$1" = 0 ] && grep -q "\"skipped\": true" "$2"' _ $? "$tmp/calibrate-skip.json"
 valid overhead "$tmp/overhead.jsonl"
 valid transport "$tmp/transport.jsonl"
 valid footprint "$tmp/footprint.json"
 valid noise "$tmp/noise.jsonl"
 valid advise "$tmp/advise.json"
-valid calibrate "$tmp/calibrate.json"
+valid calibrate "$tmp/calibrate.json" "$tmp/calibrate-skip.json"
 
 # -- a results folder: a sweep, machine.json, scale, peers ------------------
 r=$tmp/results
