@@ -484,7 +484,7 @@ typedef struct sampler {
     ex_executor *ex;
     unsigned workers;
     atomic_bool stop;
-    uint64_t samples;
+    _Atomic uint64_t samples; /* read by the test while the sampler runs */
     int bad; /* the first broken rule, 0 if none */
 } sampler;
 
@@ -509,7 +509,7 @@ static void *sample_main(void *p)
         else if (s.workers_alive > sp->workers)
             sp->bad = 5;
         prev = s;
-        sp->samples++;
+        atomic_fetch_add(&sp->samples, 1);
     }
     return NULL;
 }
@@ -534,10 +534,15 @@ static void test_snapshots_in_motion(void **state)
             fs[i] = submit_ok(ex, i % 5 ? task_double : task_fail_odd, &v, sizeof v);
         wait_all(fs, n);
         ex_pool_stats s = stats_of(ex);
+        /* On a loaded machine the sampler may not have run yet: it must
+         * take at least one snapshot before it is stopped. */
+        uint64_t until = ex_now_ns() + (uint64_t)gauge_deadline_ns;
+        while (atomic_load(&sp.samples) == 0 && ex_now_ns() < until)
+            sleep_ns(100 * 1000);
         atomic_store(&sp.stop, true);
         assert_int_equal(pthread_join(th, NULL), 0);
         assert_int_equal(sp.bad, 0);
-        assert_true(sp.samples > 0);
+        assert_true(atomic_load(&sp.samples) > 0);
         uint64_t failing = (n + 4) / 5;
         assert_counts(&s, n, n - failing, failing, 0);
         assert_settled(&s);
