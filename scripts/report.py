@@ -684,6 +684,24 @@ class Report:
                                     s.get("reason")))
         self.w("")
 
+    # The reports other scripts write into the folder: scale.py, plot_transport.py, runlength.py.
+    OTHER_REPORTS = (("SCALE.md", "the thread pool against GLib's GThreadPool from 1k to 1M tasks (scripts/scale.py)"),
+                     ("TRANSPORT.md", "the process pool over pipes and over shared memory (scripts/plot_transport.py)"),
+                     ("RUNLENGTH.md", "run length against the spread (scripts/runlength.py)"))
+
+    def others(self):
+        """Links to the other reports present in the folder (webreport.py
+        renders each beside report.html and points the link at it)."""
+        here = os.path.dirname(os.path.abspath(self.path))
+        present = [(name, what) for name, what in self.OTHER_REPORTS if os.path.isfile(os.path.join(self.f.path, name))]
+        if not present:
+            return
+        self.w("## Other reports in this folder", "")
+        for name, what in present:
+            rel = os.path.relpath(os.path.join(self.f.path, name), here).replace(os.sep, "/")
+            self.w("- [%s](%s): %s." % (name, rel, what))
+        self.w("")
+
     def summary(self):
         """The verdicts again, at the top (inserted after the header)."""
         if not self.verdicts:
@@ -708,6 +726,7 @@ class Report:
         self.advise()
         self.lines += queues.section(self.f, table, self.embed_kind)
         self.hyperfine()
+        self.others()
         self.skipped()
         self.lines[head_end:head_end] = self.summary()
         return "\n".join(self.lines).rstrip() + "\n"
