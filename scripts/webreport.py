@@ -20,9 +20,9 @@ report.html.
 
 The page records JavaScript errors in the attribute data-js-errors of the
 <html> element and sets data-pb-ready="1" once the tables are sortable;
-opened with #pb-selftest it sorts every table by its second column, so that
-a headless browser's DOM dump shows whether the sort works
-(tests/e2e_html.sh).
+opened with #pb-selftest it sorts every table by its second column,
+descending, so that a headless browser's DOM dump shows whether the sort
+works (tests/e2e_html.sh).
 """
 
 import argparse
@@ -48,6 +48,10 @@ h1 { font-size: 1.7em; border-bottom: 2px solid #d0d7de; padding-bottom: .3em; }
 h2 { font-size: 1.35em; border-bottom: 1px solid #d0d7de; padding-bottom: .2em; margin-top: 2em; }
 h3 { font-size: 1.15em; margin-top: 1.6em; } h4 { font-size: 1em; }
 a { color: #0b5cad; }
+nav.contents ul { list-style: none; padding: .5em .8em; margin: 1em 0; background: #f6f8fa;
+                  border: 1px solid #d0d7de; border-radius: 4px; font-size: 14px; }
+nav.contents li { display: inline; }
+nav.contents li + li::before { content: " \\00b7  "; color: #8c959f; }
 code { font: .88em/1.4 ui-monospace, "DejaVu Sans Mono", monospace; background: #f3f4f6;
        padding: .1em .3em; border-radius: 3px; overflow-wrap: anywhere; }
 pre { background: #f3f4f6; padding: .8em 1em; overflow-x: auto; border-radius: 4px; }
@@ -55,8 +59,9 @@ pre code { padding: 0; background: none; }
 .table-wrap { overflow-x: auto; margin: 1em 0; }
 table { border-collapse: collapse; font-size: 13px; }
 th, td { border: 1px solid #d0d7de; padding: .3em .5em; vertical-align: top; }
-th { background: #f3f4f6; position: relative; }
-td[style*=right] { white-space: nowrap; }
+th { background: #f3f4f6; position: relative; text-align: left; }
+td.num { white-space: nowrap; }
+td.long { text-align: left !important; min-width: 11em; }
 tbody tr:nth-child(even) { background: #fafbfc; }
 table.sortable th { cursor: pointer; user-select: none; padding-right: 1.4em; }
 table.sortable th::after { content: "\\2195"; position: absolute; right: .35em; color: #9aa4ae; }
@@ -80,9 +85,11 @@ window.onerror = function (msg, src, line) {
 """
 
 # Click a header to sort by that column, again to reverse.  A cell sorts by
-# its first number (after the marks of report.py: best, spread, failed),
-# scaled by a size suffix (k, M, G, KiB, MiB, GiB, kB, MB, GB); cells without
-# a number sort after the numbers, as text; empty and dash cells last.
+# the number it starts with (after the marks of report.py: best, spread,
+# failed), scaled by a size suffix (k, M, G, KiB, MiB, GiB, kB, MB, GB);
+# cells without one sort after the numbers, as text; empty and dash cells
+# last, in either direction.  #pb-selftest clicks the second header of
+# every table twice (descending).
 SORT_JS = r"""
 (function () {
   var SCALE = {k: 1e3, K: 1e3, M: 1e6, G: 1e9, kB: 1e3, KB: 1e3, MB: 1e6, GB: 1e9,
@@ -90,14 +97,16 @@ SORT_JS = r"""
   function key(text) {
     var s = text.replace(/[\u2605\u2020\u2717]/g, "").trim();
     if (s === "" || s === "\u2013" || s === "-" || s === "unknown") return [2, 0, ""];
-    var m = /^([-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?)\s*(KiB|MiB|GiB|kB|KB|MB|GB|B|k|K|M|G)?(?![A-Za-z])/.exec(s);
-    if (m) return [0, parseFloat(m[1]) * (m[2] ? SCALE[m[2]] : 1), s];
-    return [1, 0, s];
+    var m = /^[-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?/.exec(s);
+    if (!m) return [1, 0, s];
+    var unit = /^\s*(KiB|MiB|GiB|kB|KB|MB|GB|B|k|K|M|G)(?![A-Za-z])/.exec(s.slice(m[0].length));
+    return [0, parseFloat(m[0]) * (unit ? SCALE[unit[1]] : 1), s];
   }
-  function compare(a, b) {
+  // Numbers, then text, then blanks, in either direction.
+  function compare(a, b, desc) {
     if (a[0] !== b[0]) return a[0] - b[0];
-    if (a[0] === 0 && a[1] !== b[1]) return a[1] - b[1];
-    return a[2].localeCompare(b[2], undefined, {numeric: true});
+    var c = a[0] === 0 && a[1] !== b[1] ? a[1] - b[1] : a[2].localeCompare(b[2], undefined, {numeric: true});
+    return desc ? -c : c;
   }
   function sortBy(table, th, col) {
     var desc = th.getAttribute("aria-sort") === "ascending";
@@ -105,11 +114,7 @@ SORT_JS = r"""
     var rows = Array.prototype.slice.call(body.rows).map(function (r) {
       return {row: r, key: key(r.cells[col] ? r.cells[col].textContent : "")};
     });
-    rows.sort(function (a, b) {
-      var blanks = a.key[0] === 2 || b.key[0] === 2;
-      var c = compare(a.key, b.key);
-      return desc && !blanks ? -c : c;
-    });
+    rows.sort(function (a, b) { return compare(a.key, b.key, desc); });
     rows.forEach(function (r) { body.appendChild(r.row); });
     Array.prototype.forEach.call(table.tHead.rows[0].cells, function (h) { h.removeAttribute("aria-sort"); });
     th.setAttribute("aria-sort", desc ? "descending" : "ascending");
@@ -125,7 +130,7 @@ SORT_JS = r"""
   if (location.hash === "#pb-selftest") {
     Array.prototype.forEach.call(document.querySelectorAll("table.sortable"), function (table) {
       var th = table.tHead.rows[0].cells[1];
-      if (th) th.click();
+      if (th) { th.click(); th.click(); }
     });
   }
   document.documentElement.setAttribute("data-pb-ready", "1");
@@ -268,15 +273,47 @@ def relink(body, base):
     return body, linked
 
 
-def wrap_tables(body):
+def cell(m):
+    """A short right-aligned cell (a number with its range) kept on one
+    line; a long one (a verdict, a note) wrapped, left-aligned, not too
+    narrow."""
+    style, inner = m.group(1) or "", m.group(2)
+    n = len(html.unescape(re.sub(r"<[^>]+>", "", inner)))
+    cls = ' class="num"' if "right" in style and n <= 32 else ' class="long"' if n > 48 else ""
+    return "<td%s%s>%s</td>" % (style, cls, inner)
+
+
+def fix_tables(body):
+    """Tables in a scrolling box; an escaped pipe inside a code span of a
+    cell read as a pipe, as GitHub's Markdown does (report.py escapes every
+    | of a cell, python-markdown keeps the backslash in code); cells
+    classed by length (cell)."""
+    def one(m):
+        t = re.sub(r"<code>.*?</code>", lambda c: c.group(0).replace("\\|", "|"), m.group(0), flags=re.S)
+        return re.sub(r"<td( style=\"[^\"]*\")?>(.*?)</td>", cell, t, flags=re.S)
+    body = re.sub(r"<table>.*?</table>", one, body, flags=re.S)
     return body.replace("<table>", '<div class="table-wrap"><table>').replace("</table>", "</table></div>")
+
+
+def contents(toc_tokens):
+    """A line of links to the sections (the ## headings), put after the
+    first paragraph: a navigation aid, not a section of its own."""
+    h2 = [t for top in toc_tokens for t in ([top] if top["level"] == 2 else top["children"]) if t["level"] == 2]
+    if len(h2) < 3:
+        return ""
+    links = "".join('<li><a href="#%s">%s</a></li>' % (html.escape(t["id"], quote=True), t["name"]) for t in h2)
+    return '<nav class="contents" aria-label="sections"><ul>%s</ul></nav>\n' % links
 
 
 def render(text, base):
     """The Markdown text as a whole HTML page, and the Markdown files it
     links to; base is the folder the text's relative paths start from."""
-    body = markdown.markdown(text, extensions=EXTENSIONS, output_format="html")
-    body, linked = relink(inline_images(wrap_tables(body), base), base)
+    md = markdown.Markdown(extensions=EXTENSIONS, output_format="html")
+    body = md.convert(text)
+    body, linked = relink(inline_images(fix_tables(body), base), base)
+    nav = contents(md.toc_tokens)
+    at = body.find("</p>") + 4 if body.startswith("<h1") and "</p>" in body else 0
+    body = body[:at] + "\n" + nav + body[at:]
     m = re.search(r"^# (.+)$", text, flags=re.M)
     title = m.group(1).strip() if m else "poolbench report"
     page = PAGE % {"title": html.escape(title), "errors_js": ERRORS_JS, "css": CSS, "body": body,
