@@ -19,7 +19,9 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "scripts"))
+sys.path.insert(0, HERE)
 import webreport  # noqa: E402
+from check_report_html import md_tables  # noqa: E402  (the same reading of REPORT.md's tables)
 
 import matplotlib  # noqa: E402
 matplotlib.use("Agg")
@@ -134,24 +136,6 @@ def md_headings(text):
     for m in re.finditer(r"^(#{1,6}) (.+)$", text, flags=re.M):
         out.append((len(m.group(1)), re.sub(r"[*`]", "", m.group(2)).strip()))
     return out
-
-
-def md_tables(text):
-    """Each Markdown table as rows of cell texts (markup and escapes out)."""
-    tables, cur = [], None
-    for line in text.splitlines():
-        if line.startswith("|"):
-            if re.fullmatch(r"\|(\s*:?-+:?\s*\|)+", line):
-                continue
-            cells = re.split(r"(?<!\\)\|", line.strip()[1:-1])
-            row = [re.sub(r"[*`]", "", c).replace("\\|", "|").strip() for c in cells]
-            if cur is None:
-                cur = []
-                tables.append(cur)
-            cur.append(row)
-        else:
-            cur = None
-    return tables
 
 
 def draw(path, ext):
