@@ -9,7 +9,8 @@
 # error (recorded by the page, and none on Chromium's console), every ##
 # heading of REPORT.md an <h2>, every chart an inline <svg>, every table
 # sorted.  Without chromium the browser part is skipped (exit 77, counted
-# skipped by tests/run.sh) after the rest has run.
+# skipped by tests/run.sh) after the rest has run.  CHROMIUM names another
+# browser command (default chromium).
 # shellcheck disable=SC2317  # helpers are called through check()
 set -u
 PB=${POOLBENCH:-./poolbench}
@@ -70,9 +71,10 @@ check "webreport.py on a folder without REPORT.md exits 2 with one line" \
     sh -c "[ $? = 2 ] && [ \$(wc -l <'$tmp/err') = 1 ] && grep -q 'has no REPORT.md' '$tmp/err'"
 
 # -- headless Chromium ---------------------------------------------------------
-if ! command -v chromium >/dev/null 2>&1; then
+chromium=${CHROMIUM:-chromium}
+if ! command -v "$chromium" >/dev/null 2>&1; then
     [ "$fail" = 0 ] || exit 1
-    echo "chromium is not installed (make deps, or apt-get install chromium): report.html not rendered"
+    echo "$chromium is not installed (make deps, or apt-get install chromium): report.html not rendered"
     exit 77
 fi
 
@@ -80,7 +82,7 @@ fi
 # not ended after $2 seconds (a loaded machine renders slowly: generous).
 browse() { # output-file seconds chromium-args...
     o=$1 secs=$2; shift 2
-    chromium --headless=new --no-sandbox --disable-gpu --hide-scrollbars --no-first-run \
+    "$chromium" --headless=new --no-sandbox --disable-gpu --hide-scrollbars --no-first-run \
         --user-data-dir="$tmp/profile" --enable-logging=stderr --v=0 "$@" >"$o" 2>>"$tmp/chromium.err" &
     browser=$!
     n=0
