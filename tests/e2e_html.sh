@@ -8,7 +8,8 @@
 # checks both: the screenshot's size and that it is not blank, no JavaScript
 # error (recorded by the page, and none on Chromium's console), every ##
 # heading of REPORT.md an <h2>, every chart an inline <svg>, every table
-# sorted.  Without chromium the browser part is skipped (exit 77, counted
+# sorted; the same on scale.html, whose payload column ("4 KiB", "64 B",
+# marks, a dash) must come out in a stated order.  Without chromium the browser part is skipped (exit 77, counted
 # skipped by tests/run.sh) after the rest has run.  CHROMIUM names another
 # browser command (default chromium).
 # shellcheck disable=SC2317  # helpers are called through check()
@@ -41,10 +42,19 @@ done
 cat >"$r/SCALE.md" <<'EOF'
 # Scale: the thread pool against GLib's GThreadPool
 
-| tasks | threads ns/task | GLib ns/task |
+| tasks | payload | GLib ns/task |
 |---|--:|--:|
-| 1k | 346 (178..3902) | 500 (262..696) |
-| 1M | 124 (123..130) | 562 (137..651) |
+| 1k | 4 KiB | 500 (262..696) |
+| 10k | 64 B | 510 |
+| 100k | ★ 1 MiB | 509 (137..561) |
+| 1M | – | 562 (137..651) |
+| 2M | 900 KiB | 562 |
+| 10M | n/a | 600 |
+| 20M | 16 MiB † | 610 |
+
+## Targets
+
+- 100k: met.
 EOF
 out=$(sh "$scripts/report.sh" "$r" 2>"$tmp/err")
 rc=$?
@@ -100,11 +110,21 @@ browse "$tmp/shot.out" 180 --screenshot="$tmp/shot.png" --window-size=1280,4000 
 check "chromium renders report.html to a PNG" [ -s "$tmp/shot.png" ]
 browse "$tmp/dom.html" 180 --dump-dom "file://$page#pb-selftest"
 check "chromium dumps the DOM of report.html" [ -s "$tmp/dom.html" ]
-check "no error on Chromium's console (no Uncaught, no CONSOLE line)" \
-    sh -c "! grep -Eq 'Uncaught|:CONSOLE' '$tmp/chromium.err'"
-grep -E 'Uncaught|:CONSOLE|did not finish' "$tmp/chromium.err"
 if [ -s "$tmp/shot.png" ] && [ -s "$tmp/dom.html" ]; then
     "$scripts/py.sh" "$here/py/check_report_html.py" --png "$tmp/shot.png" --dom "$tmp/dom.html" \
         --report "$r/REPORT.md" --min-height 4000 || fail=1
 fi
+# The sort's size suffixes and marks: scale.html's table by its payload column.
+browse "$tmp/scale-dom.html" 180 --dump-dom "file://$r/scale.html#pb-selftest"
+"$scripts/py.sh" "$here/py/check_report_html.py" --dom "$tmp/scale-dom.html" --report "$r/SCALE.md" \
+    --min-charts 0 || fail=1
+col=$("$scripts/py.sh" -c 'import re, sys
+dom = open(sys.argv[1], encoding="utf-8").read()
+rows = re.findall(r"<tr[^>]*>(.*?)</tr>", dom, flags=re.S)[1:]
+print(",".join(re.findall(r"<td[^>]*>(.*?)</td>", r, flags=re.S)[1] for r in rows))' "$tmp/scale-dom.html")
+check "scale.html's payload column sorted as sizes, descending, blanks last ($col)" \
+    [ "$col" = "16 MiB †,★ 1 MiB,900 KiB,4 KiB,64 B,n/a,–" ]
+check "no error on Chromium's console (no Uncaught, no CONSOLE line)" \
+    sh -c "! grep -Eq 'Uncaught|:CONSOLE' '$tmp/chromium.err'"
+grep -E 'Uncaught|:CONSOLE|did not finish' "$tmp/chromium.err"
 exit "$fail"
