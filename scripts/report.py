@@ -11,7 +11,9 @@ CPU utilisation, peak RSS) with the best cells marked, the charts that
 plot.py drew (charts/charts.json), a verdict per workload from a
 Mann-Whitney U test between each executor's best configuration and the
 best overall, the advise, overhead and hyperfine results when their files
-exist, the queue/ sub-folder's section (scripts/queues.py), and warnings wherever the spread, the machine's noise, the build, a
+exist, the queue/ sub-folder's section (scripts/queues.py), links to the
+folder's other reports (SCALE.md, TRANSPORT.md, RUNLENGTH.md; webreport.py
+renders them beside report.html), and warnings wherever the spread, the machine's noise, the build, a
 digest or a failed task makes a comparison untrustworthy, naming the runs.
 Every figure is a median over the runs.csv rows of one configuration, with
 min..max over those rows, or a value copied from the file named beside it.

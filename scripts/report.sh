@@ -26,6 +26,7 @@ fi
 if [ -f "$dir/transport.jsonl" ]; then  # TRANSPORT.md, which REPORT.md links to
     "$here/py.sh" "$here/plot_transport.py" "$dir" >/dev/null || exit 1
 fi
+rm -f "$dir/report.html"  # never left behind, older than a new REPORT.md
 report=$("$here/py.sh" "$here/report.py" "$dir") || exit 1
 echo "$report"
 html=$("$here/py.sh" "$here/webreport.py" "$dir") || {

@@ -80,6 +80,16 @@ mkdir "$tmp/empty"
 check "webreport.py on a folder without REPORT.md exits 2 with one line" \
     sh -c "[ $? = 2 ] && [ \$(wc -l <'$tmp/err') = 1 ] && grep -q 'has no REPORT.md' '$tmp/err'"
 
+# A python3 without markdown (and no other tried): one line naming the
+# Debian package, exit 1.  Only where the PATH's python3 lacks it.
+py=$(command -v python3)
+if [ -n "$py" ] && ! "$py" -c 'import markdown' 2>/dev/null; then
+    POOLBENCH_REEXEC=1 "$py" "$scripts/webreport.py" "$r" >/dev/null 2>"$tmp/err"
+    check "webreport.py without markdown says so in one line, exit 1 ($py)" \
+        sh -c "[ $? = 1 ] && [ \$(wc -l <'$tmp/err') = 1 ] && grep -q 'apt-get install python3-markdown' '$tmp/err'"
+    cat "$tmp/err"
+fi
+
 # -- headless Chromium ---------------------------------------------------------
 chromium=${CHROMIUM:-chromium}
 if ! command -v "$chromium" >/dev/null 2>&1; then
