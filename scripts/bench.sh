@@ -15,7 +15,8 @@
 # memory in transport/, the arrival rate and the queue size in queue/,
 # Python's executors beside C's), Python's
 # one-in-flight peers, advise, hyperfine's whole-process timings, then the
-# charts, REPORT.md and TRANSPORT.md.  Ctrl-C stops it cleanly: every
+# charts, TRANSPORT.md, REPORT.md and report.html (the same report as a
+# web page, scripts/webreport.py).  Ctrl-C stops it cleanly: every
 # finished row stays in runs.csv and the HTTP server (a child of the sweep)
 # goes with it.
 #
@@ -319,14 +320,16 @@ end
 
 "$PB" noise --json --label "after the sweeps" >>"$out/noise.jsonl" 2>>"$log"
 
-begin "charts and REPORT.md"
+begin "charts, TRANSPORT.md, REPORT.md and report.html"
 must scripts/py.sh scripts/plot.py "$out"
-must scripts/py.sh scripts/report.py "$out"
 must scripts/py.sh scripts/plot_transport.py "$out"
+must scripts/py.sh scripts/report.py "$out"
+must scripts/py.sh scripts/webreport.py "$out"
 end
 
 say ""
 say "bench: $profile profile took $(( $(date +%s) - t_start )) s; $failures step(s) failed"
 say "bench: results in $out"
 [ -f "$out/REPORT.md" ] && say "bench: report: $out/REPORT.md"
+[ -f "$out/report.html" ] && say "bench: web report: $out/report.html"
 [ "$failures" = 0 ]

@@ -11,7 +11,9 @@ CPU utilisation, peak RSS) with the best cells marked, the charts that
 plot.py drew (charts/charts.json), a verdict per workload from a
 Mann-Whitney U test between each executor's best configuration and the
 best overall, the advise, overhead and hyperfine results when their files
-exist, the queue/ sub-folder's section (scripts/queues.py), and warnings wherever the spread, the machine's noise, the build, a
+exist, the queue/ sub-folder's section (scripts/queues.py), links to the
+folder's other reports (SCALE.md, TRANSPORT.md, RUNLENGTH.md; webreport.py
+renders them beside report.html), and warnings wherever the spread, the machine's noise, the build, a
 digest or a failed task makes a comparison untrustworthy, naming the runs.
 Every figure is a median over the runs.csv rows of one configuration, with
 min..max over those rows, or a value copied from the file named beside it.
@@ -684,6 +686,24 @@ class Report:
                                     s.get("reason")))
         self.w("")
 
+    # The reports other scripts write into the folder: scale.py, plot_transport.py, runlength.py.
+    OTHER_REPORTS = (("SCALE.md", "the thread pool against GLib's GThreadPool from 1k to 1M tasks (scripts/scale.py)"),
+                     ("TRANSPORT.md", "the process pool over pipes and over shared memory (scripts/plot_transport.py)"),
+                     ("RUNLENGTH.md", "run length against the spread (scripts/runlength.py)"))
+
+    def others(self):
+        """Links to the other reports present in the folder (webreport.py
+        renders each beside report.html and points the link at it)."""
+        here = os.path.dirname(os.path.abspath(self.path))
+        present = [(name, what) for name, what in self.OTHER_REPORTS if os.path.isfile(os.path.join(self.f.path, name))]
+        if not present:
+            return
+        self.w("## Other reports in this folder", "")
+        for name, what in present:
+            rel = os.path.relpath(os.path.join(self.f.path, name), here).replace(os.sep, "/")
+            self.w("- [%s](%s): %s." % (name, rel, what))
+        self.w("")
+
     def summary(self):
         """The verdicts again, at the top (inserted after the header)."""
         if not self.verdicts:
@@ -708,6 +728,7 @@ class Report:
         self.advise()
         self.lines += queues.section(self.f, table, self.embed_kind)
         self.hyperfine()
+        self.others()
         self.skipped()
         self.lines[head_end:head_end] = self.summary()
         return "\n".join(self.lines).rstrip() + "\n"

@@ -48,7 +48,8 @@ EOF
 out=$(sh "$scripts/report.sh" "$r" 2>"$tmp/err")
 rc=$?
 check "report.sh exits 0 ($rc)" [ "$rc" = 0 ]
-check "report.sh prints the report's path ($out)" [ "$out" = "$r/REPORT.md" ]
+check "report.sh prints the report's path, then report.html's" \
+    [ "$out" = "$(printf '%s\n%s' "$r/REPORT.md" "$r/report.html")" ]
 [ "$rc" = 0 ] || cat "$tmp/err"
 rep="$r/REPORT.md"
 [ -f "$rep" ] || { echo "FAIL no REPORT.md"; exit 1; }
