@@ -48,6 +48,13 @@ ifneq ($(BUILD_GOALS),)
   CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 endif
 
+# Open MPI is optional (Debian libopenmpi-dev, openmpi-bin): with it, the
+# MPI ping-pong of `poolbench calibrate` (tools/mpi_pingpong.c, outside the
+# harness, which builds without it) is built beside poolbench.
+HAVE_MPI := $(shell pkg-config --exists ompi-c 2>/dev/null && echo 1)
+MPI_CFLAGS := $(if $(HAVE_MPI),$(shell pkg-config --cflags ompi-c))
+MPI_LIBS := $(if $(HAVE_MPI),$(shell pkg-config --libs ompi-c))
+
 BASE_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -pthread -D_GNU_SOURCE \
                -Iexecutors -Iworkloads -Iserver -Iharness $(PKG_CFLAGS)
 
@@ -99,11 +106,14 @@ LIBWL := $(BUILD)/libworkloads.a
 LIBSV := $(BUILD)/libserver.a
 LIBPB := $(BUILD)/libharness.a
 POOLBENCH := $(BUILD)/poolbench
+# Built without the sanitizers: Open MPI's own allocations at exit would be
+# reported as leaks of ours.
+MPI_PINGPONG := $(if $(HAVE_MPI),$(BUILD)/mpi_pingpong)
 
 .PHONY: all test test-suite bench bench-run fuzz install uninstall clean deps report peers peers-run \
         soak soak-run scale scale-run lint
 
-all: $(LIBEX) $(LIBEX_SO) $(LIBWL) $(LIBSV) $(POOLBENCH)
+all: $(LIBEX) $(LIBEX_SO) $(LIBWL) $(LIBSV) $(POOLBENCH) $(MPI_PINGPONG)
 
 $(BUILD)/%.o: %.c $(wildcard */*.h)
 	@mkdir -p $(dir $@)
@@ -142,6 +152,10 @@ $(LIBPB): $(PB_LIB_OBJ)
 $(POOLBENCH): $(BUILD)/harness/main.o $(LIBPB) $(LIBSV) $(LIBWL) $(LIBEX)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 	@if [ "$(BUILD)" = build ]; then ln -sf build/poolbench poolbench; fi
+
+$(BUILD)/mpi_pingpong: tools/mpi_pingpong.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -Wall -Wextra -Werror $(MPI_CFLAGS) $(CFLAGS) -o $@ $< $(LDFLAGS) $(MPI_LIBS)
 
 $(BUILD)/tests/%: tests/%.c $(LIBPB) $(LIBSV) $(LIBWL) $(LIBEX) $(wildcard tests/*.h)
 	@mkdir -p $(dir $@)
