@@ -63,6 +63,7 @@ else
 fi
 
 mkdir "$tmp/nompi"
+# shellcheck disable=SC2086
 PATH="$tmp/nompi" "$py" "$script" $small >"$tmp/out" 2>"$tmp/err"
 check "without mpiexec: exit 0" [ $? = 0 ]
 check "nothing on stdout" [ ! -s "$tmp/out" ]

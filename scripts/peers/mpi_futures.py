@@ -246,7 +246,8 @@ def drive(args):
         print("peers: MPIPoolExecutor skipped: Open MPI not installed (openmpi-bin)", file=sys.stderr)
         return 0
     try:
-        import mpi4py.futures  # noqa: F401
+        import importlib
+        importlib.import_module("mpi4py.futures")
     except ImportError:
         print("peers: MPIPoolExecutor skipped: mpi4py is not installed for %s (apt-get install "
               "python3-mpi4py)" % sys.executable, file=sys.stderr)
