@@ -3,6 +3,7 @@
 #   make                  libexecutors.a, libworkloads.a, libserver.a, poolbench
 #   make test             cmocka suite (SANITIZE=address|undefined|thread)
 #   make bench            scripts/bench.sh (BENCH_PROFILE=quick|default|full)
+#   make bench-cluster HOSTFILE=hosts   the mpi rows across the hosts of an Open MPI hostfile
 #   make fuzz             libFuzzer target for the frame decoder (clang)
 #   make soak             seeded randomized fault soak (SOAK_SECONDS=60, SOAK_SEED=)
 #   make peers            empty-task cost of GLib's and Python's pools beside ours
@@ -32,7 +33,7 @@ DEB_cmocka := libcmocka-dev
 # then build in a second make (below), which reads pkg-config after the
 # install.  A module pkg-config cannot find stops the build here, naming
 # its Debian package, instead of linking with an empty library list.
-NO_LIB_GOALS := deps clean uninstall test bench peers scale soak lint fuzz report build/fuzz/%
+NO_LIB_GOALS := deps clean uninstall test bench bench-cluster peers scale soak lint fuzz report build/fuzz/%
 BUILD_GOALS := $(filter-out $(NO_LIB_GOALS),$(or $(MAKECMDGOALS),all))
 ifneq ($(BUILD_GOALS),)
   NEED_MODS := $(PKGS) $(if $(filter test-suite build/%/tests/% build/tests/%,$(BUILD_GOALS)),cmocka)
@@ -110,7 +111,7 @@ POOLBENCH := $(BUILD)/poolbench
 # reported as leaks of ours.
 MPI_PINGPONG := $(if $(HAVE_MPI),$(BUILD)/mpi_pingpong)
 
-.PHONY: all test test-suite bench bench-run fuzz install uninstall clean deps report peers peers-run \
+.PHONY: all test test-suite bench bench-run bench-cluster bench-cluster-run fuzz install uninstall clean deps report peers peers-run \
         soak soak-run scale scale-run lint
 
 all: $(LIBEX) $(LIBEX_SO) $(LIBWL) $(LIBSV) $(POOLBENCH) $(MPI_PINGPONG)
@@ -192,6 +193,18 @@ bench: deps
 
 bench-run: all
 	@BENCH_CFLAGS="$(ALL_CFLAGS)" CC="$(CC)" scripts/bench.sh
+
+# The mpi rows across the machines of an Open MPI hostfile (lines `host
+# slots=N`; README "Several machines"): the hostfile is checked first, then
+# the packages and the build, then scripts/bench_cluster.sh.
+HOSTFILE ?=
+bench-cluster:
+	@/usr/bin/python3 scripts/cluster_hosts.py check "$(HOSTFILE)" >/dev/null
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory bench-cluster-run
+
+bench-cluster-run: all
+	@scripts/bench_cluster.sh "$(HOSTFILE)"
 
 report:
 	@scripts/report.sh "$(RESULTS)"

@@ -257,9 +257,13 @@ static int mpi_sample(const pb_cal_options *opt, const measure_def *m, size_t i,
 {
     progress_line(opt, i, sizeof measures / sizeof measures[0], m->name, 1, r->reps);
     int one_cpu = sysconf(_SC_NPROCESSORS_ONLN) < 2;
-    snprintf(r->pinning, sizeof r->pinning, "%s", one_cpu
-             ? "2 ranks, unbound (one PU: --oversubscribe)"
-             : "2 ranks, mpirun --bind-to core (one core each)");
+    const char *hosts = getenv("OMPI_MCA_orte_default_hostfile"); /* make bench-cluster */
+    if (hosts && *hosts)
+        snprintf(r->pinning, sizeof r->pinning, "2 ranks on the hosts of %.80s", hosts);
+    else
+        snprintf(r->pinning, sizeof r->pinning, "%s", one_cpu
+                 ? "2 ranks, unbound (one PU: --oversubscribe)"
+                 : "2 ranks, mpirun --bind-to core (one core each)");
     if (pb_cal_mpi_pingpong(m->parties, m->kind == M_MPI_BW, m->bytes, r->iters, r->reps,
                             opt->quick ? 30 : 60, samples, r->note, sizeof r->note) == 0)
         return 0;
