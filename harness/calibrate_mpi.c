@@ -187,6 +187,31 @@ static void last_line(const char *out, char *buf, size_t len)
     snprintf(buf, len, "%.*s", (int)(end - start), start);
 }
 
+/* The mpirun command line in a (argv[] pointing into its buffers). */
+typedef struct {
+    char mca[64], bytes[32], iters[32], reps[32];
+    char *argv[16];
+} mpirun_cmd;
+
+static void mpirun_argv(mpirun_cmd *c, char *prog, const char *btl, int bw, size_t bytes,
+                        unsigned iters, unsigned reps)
+{
+    snprintf(c->mca, sizeof c->mca, "%s,self", btl);
+    snprintf(c->bytes, sizeof c->bytes, "%zu", bytes);
+    snprintf(c->iters, sizeof c->iters, "%u", iters);
+    snprintf(c->reps, sizeof c->reps, "%u", reps);
+    /* one PU: two ranks need --oversubscribe, and cannot be bound apart */
+    bool one_cpu = sysconf(_SC_NPROCESSORS_ONLN) < 2;
+    int k = 0;
+    char **a = c->argv;
+    a[k++] = "mpirun", a[k++] = "-n", a[k++] = "2", a[k++] = "--mca", a[k++] = "btl";
+    a[k++] = c->mca, a[k++] = "--bind-to", a[k++] = one_cpu ? "none" : "core";
+    if (one_cpu)
+        a[k++] = "--oversubscribe";
+    a[k++] = prog, a[k++] = bw ? "bw" : "rtt";
+    a[k++] = c->bytes, a[k++] = c->iters, a[k++] = c->reps, a[k] = NULL;
+}
+
 int pb_cal_mpi_pingpong(const char *btl, int bw, size_t bytes, unsigned iters,
                         unsigned reps, double timeout_s, double *samples,
                         char *note, size_t notelen)
@@ -201,25 +226,11 @@ int pb_cal_mpi_pingpong(const char *btl, int bw, size_t bytes, unsigned iters,
                  "installed)", prog);
         return 1;
     }
-    char mca[64], nbytes[32], niters[32], nreps[32];
-    snprintf(mca, sizeof mca, "%s,self", btl);
-    snprintf(nbytes, sizeof nbytes, "%zu", bytes);
-    snprintf(niters, sizeof niters, "%u", iters);
-    snprintf(nreps, sizeof nreps, "%u", reps);
-    bool one_cpu = sysconf(_SC_NPROCESSORS_ONLN) < 2;
-    char *argv[16] = {"mpirun", "-n", "2", "--mca", "btl", mca, "--bind-to",
-                      one_cpu ? "none" : "core"};
-    int k = 8;
-    if (one_cpu)
-        argv[k++] = "--oversubscribe";
-    argv[k++] = prog;
-    argv[k++] = bw ? "bw" : "rtt";
-    argv[k++] = nbytes;
-    argv[k++] = niters;
-    argv[k++] = nreps;
+    mpirun_cmd cmd;
+    mpirun_argv(&cmd, prog, btl, bw, bytes, iters, reps);
     int rd;
     char err[160], out[4096], line[160];
-    pid_t pid = start_mpirun(argv, &rd, err, sizeof err);
+    pid_t pid = start_mpirun(cmd.argv, &rd, err, sizeof err);
     if (pid < 0) {
         snprintf(note, notelen, "skipped: mpirun: %s", err);
         return 1;
@@ -231,15 +242,13 @@ int pb_cal_mpi_pingpong(const char *btl, int bw, size_t bytes, unsigned iters,
     close(rd);
     int status = end_mpirun(pid, late);
     last_line(out, line, sizeof line);
-    if (late) {
+    if (late)
         snprintf(note, notelen, "skipped: mpirun took over %.0f s and was killed", timeout_s);
-        return 1;
-    }
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
-        parse_samples(out, samples, reps) != reps) {
-        snprintf(note, notelen, "skipped: mpirun --mca btl %s failed: %.120s", mca,
+    else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
+             parse_samples(out, samples, reps) != reps)
+        snprintf(note, notelen, "skipped: mpirun --mca btl %s failed: %.120s", cmd.mca,
                  line[0] ? line : "no output");
-        return 1;
-    }
-    return 0;
+    else
+        return 0;
+    return 1;
 }
