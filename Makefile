@@ -252,7 +252,8 @@ INCDIR ?= $(PREFIX)/include
 PCDIR ?= $(LIBDIR)/pkgconfig
 INSTALLED := $(INCDIR)/poolbench/executor.h $(LIBDIR)/libexecutors.a \
     $(LIBDIR)/libexecutors.so.$(EX_VERSION) $(LIBDIR)/libexecutors.so.$(EX_SOVERSION) \
-    $(LIBDIR)/libexecutors.so $(PCDIR)/poolbench-executors.pc $(PREFIX)/bin/poolbench
+    $(LIBDIR)/libexecutors.so $(PCDIR)/poolbench-executors.pc $(PREFIX)/bin/poolbench \
+    $(if $(MPI_PINGPONG),$(LIBDIR)/poolbench/mpi_pingpong)
 
 # A directory under PREFIX as ${prefix}/..., so that pkg-config's
 # --define-prefix (or --define-variable=prefix=) relocates the file.
@@ -272,11 +273,12 @@ install: all
 	    >$(DESTDIR)$(PCDIR)/poolbench-executors.pc
 	install -m 755 $(POOLBENCH) $(DESTDIR)$(PREFIX)/bin/poolbench
 	install -m 644 scripts/pyrunner/*.py $(DESTDIR)$(PREFIX)/share/poolbench/pyrunner/
+	$(if $(MPI_PINGPONG),install -D -m 755 $(MPI_PINGPONG) $(DESTDIR)$(LIBDIR)/poolbench/mpi_pingpong)
 
 uninstall:
 	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
 	rm -rf $(DESTDIR)$(PREFIX)/share/poolbench
-	-rmdir $(DESTDIR)$(INCDIR)/poolbench 2>/dev/null
+	-rmdir $(DESTDIR)$(INCDIR)/poolbench $(DESTDIR)$(LIBDIR)/poolbench 2>/dev/null
 
 clean:
 	rm -rf build poolbench

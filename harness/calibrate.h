@@ -100,8 +100,9 @@ int pb_cal_pipe_bw(const pb_pin_plan *pair, size_t bytes, unsigned iters,
 int pb_cal_mpi_pingpong(const char *btl, int bw, size_t bytes, unsigned iters,
                         unsigned reps, double timeout_s, double *samples,
                         char *note, size_t notelen);
-/* Where the mpi_pingpong program is: $POOLBENCH_MPI_PINGPONG, else beside
- * the running binary.  0, or -ENOENT (the path tried is in out). */
+/* Where the mpi_pingpong program is: $POOLBENCH_MPI_PINGPONG, else
+ * ../lib/poolbench/ from the running binary (make install), else beside it
+ * (the build tree).  0, or -ENOENT (the last path tried is in out). */
 int pb_cal_mpi_pingpong_path(char *out, size_t len);
 
 /* Maps and touches `bytes` of anonymous memory with transparent huge pages

@@ -14,29 +14,26 @@
  * mpi_pingpong, or an mpirun that fails: the measure is skipped with the
  * reason, never an error of the whole calibration.
  *
- * mpirun runs in a process group of its own with its ranks (Open MPI keeps
- * local ranks in mpirun's group), its output read with a deadline: past
- * it, the group gets SIGTERM (mpirun then tears its job down), and SIGKILL
- * two seconds later if anything is left; mpirun is reaped after the kill,
- * so the group id cannot have been reused.  It dies with us too
- * (PR_SET_PDEATHSIG).  POOLBENCH_MPI_TIMEOUT_S overrides the deadline
+ * mpirun runs in a process group of its own with its ranks (child.h; Open
+ * MPI keeps local ranks in mpirun's group), its output read with a
+ * deadline: past it, the group gets SIGTERM (mpirun then tears its job
+ * down), and SIGKILL two seconds later if anything is left; mpirun is
+ * reaped after the kill, so the group id cannot have been reused.  POOLBENCH_MPI_TIMEOUT_S overrides the deadline
  * (seconds; the tests make it short).
  */
 #include "calibrate.h"
+#include "child.h"
 #include "cli.h"
 
 #include "executor.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -75,44 +72,11 @@ int pb_cal_mpi_pingpong_path(char *out, size_t len)
     char *slash = strrchr(self, '/');
     if (slash)
         *slash = 0;
-    snprintf(out, len, "%s/mpi_pingpong", self);
+    snprintf(out, len, "%s/../lib/poolbench/mpi_pingpong", self); /* installed */
+    if (access(out, X_OK) == 0)
+        return 0;
+    snprintf(out, len, "%s/mpi_pingpong", self); /* the build tree */
     return access(out, X_OK) == 0 ? 0 : -ENOENT;
-}
-
-/* Starts mpirun with argv in a group of its own, its stdout and stderr
- * into *rd.  The pid, or -1 with err. */
-static pid_t start_mpirun(char *const argv[], int *rd, char *err, size_t errlen)
-{
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC)) {
-        pb_set_err(err, errlen, "pipe: %s", strerror(errno));
-        return -1;
-    }
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) {
-        pb_set_err(err, errlen, "fork: %s", strerror(errno));
-        close(fds[0]);
-        close(fds[1]);
-        return -1;
-    }
-    if (pid == 0) {
-        setpgid(0, 0);
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        int devnull = open("/dev/null", O_RDONLY);
-        if (devnull < 0 || dup2(devnull, STDIN_FILENO) < 0 ||
-            dup2(fds[1], STDOUT_FILENO) < 0 || dup2(fds[1], STDERR_FILENO) < 0)
-            _exit(127);
-        setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
-        setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
-        execvp(argv[0], argv);
-        printf("cannot run %s: %s\n", argv[0], strerror(errno));
-        _exit(127);
-    }
-    setpgid(pid, pid); /* also here, so that the group exists before any kill */
-    close(fds[1]);
-    *rd = fds[0];
-    return pid;
 }
 
 /* Reads fd into buf (NUL-terminated, the tail kept when it fills) until end
@@ -157,10 +121,7 @@ static int end_mpirun(pid_t pid, bool late)
         if (waitpid(pid, &status, WNOHANG) != 0)
             return status;
     }
-    kill(-pid, SIGKILL); /* mpirun unreaped: the group id is still ours */
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    return status;
+    return pb_child_kill_group(pid);
 }
 
 /* The "sample NS" lines of out into samples; how many. */
@@ -230,7 +191,10 @@ int pb_cal_mpi_pingpong(const char *btl, int bw, size_t bytes, unsigned iters,
     mpirun_argv(&cmd, prog, btl, bw, bytes, iters, reps);
     int rd;
     char err[160], out[4096], line[160];
-    pid_t pid = start_mpirun(cmd.argv, &rd, err, sizeof err);
+    static const char *const env[] = {"OMPI_ALLOW_RUN_AS_ROOT=1",
+                                      "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1", NULL};
+    const pb_child_opts opts = {.env = env, .merge_stderr = true, .null_stdin = true};
+    pid_t pid = pb_child_spawn(cmd.argv, &opts, &rd, err, sizeof err);
     if (pid < 0) {
         snprintf(note, notelen, "skipped: mpirun: %s", err);
         return 1;
