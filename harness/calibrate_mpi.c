@@ -188,6 +188,7 @@ int pb_cal_mpi_pingpong(const char *btl, int bw, size_t bytes, unsigned iters,
         return 1;
     }
     mpirun_cmd cmd;
+    memset(&cmd, 0, sizeof cmd);
     mpirun_argv(&cmd, prog, btl, bw, bytes, iters, reps);
     int rd;
     char err[160], out[4096], line[160];
