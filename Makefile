@@ -3,6 +3,7 @@
 #   make                  libexecutors.a, libworkloads.a, libserver.a, poolbench
 #   make test             cmocka suite (SANITIZE=address|undefined|thread)
 #   make bench            scripts/bench.sh (BENCH_PROFILE=quick|default|full)
+#   make bench-cluster HOSTFILE=hosts   the mpi rows across the hosts of an Open MPI hostfile
 #   make fuzz             libFuzzer target for the frame decoder (clang)
 #   make soak             seeded randomized fault soak (SOAK_SECONDS=60, SOAK_SEED=)
 #   make peers            empty-task cost of GLib's and Python's pools beside ours
@@ -32,7 +33,7 @@ DEB_cmocka := libcmocka-dev
 # then build in a second make (below), which reads pkg-config after the
 # install.  A module pkg-config cannot find stops the build here, naming
 # its Debian package, instead of linking with an empty library list.
-NO_LIB_GOALS := deps clean uninstall test bench peers scale soak lint fuzz report build/fuzz/%
+NO_LIB_GOALS := deps clean uninstall test bench bench-cluster peers scale soak lint fuzz report build/fuzz/%
 BUILD_GOALS := $(filter-out $(NO_LIB_GOALS),$(or $(MAKECMDGOALS),all))
 ifneq ($(BUILD_GOALS),)
   NEED_MODS := $(PKGS) $(if $(filter test-suite build/%/tests/% build/tests/%,$(BUILD_GOALS)),cmocka)
@@ -47,6 +48,13 @@ ifneq ($(BUILD_GOALS),)
   PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
   CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 endif
+
+# Open MPI is optional (Debian libopenmpi-dev, openmpi-bin): with it, the
+# MPI ping-pong of `poolbench calibrate` (tools/mpi_pingpong.c, outside the
+# harness, which builds without it) is built beside poolbench.
+HAVE_MPI := $(shell pkg-config --exists ompi-c 2>/dev/null && echo 1)
+MPI_CFLAGS := $(if $(HAVE_MPI),$(shell pkg-config --cflags ompi-c))
+MPI_LIBS := $(if $(HAVE_MPI),$(shell pkg-config --libs ompi-c))
 
 BASE_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -pthread -D_GNU_SOURCE \
                -Iexecutors -Iworkloads -Iserver -Iharness $(PKG_CFLAGS)
@@ -99,11 +107,14 @@ LIBWL := $(BUILD)/libworkloads.a
 LIBSV := $(BUILD)/libserver.a
 LIBPB := $(BUILD)/libharness.a
 POOLBENCH := $(BUILD)/poolbench
+# Built without the sanitizers: Open MPI's own allocations at exit would be
+# reported as leaks of ours.
+MPI_PINGPONG := $(if $(HAVE_MPI),$(BUILD)/mpi_pingpong)
 
-.PHONY: all test test-suite bench bench-run fuzz install uninstall clean deps report peers peers-run \
+.PHONY: all test test-suite bench bench-run bench-cluster bench-cluster-run fuzz install uninstall clean deps report peers peers-run \
         soak soak-run scale scale-run lint
 
-all: $(LIBEX) $(LIBEX_SO) $(LIBWL) $(LIBSV) $(POOLBENCH)
+all: $(LIBEX) $(LIBEX_SO) $(LIBWL) $(LIBSV) $(POOLBENCH) $(MPI_PINGPONG)
 
 $(BUILD)/%.o: %.c $(wildcard */*.h)
 	@mkdir -p $(dir $@)
@@ -143,6 +154,10 @@ $(POOLBENCH): $(BUILD)/harness/main.o $(LIBPB) $(LIBSV) $(LIBWL) $(LIBEX)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 	@if [ "$(BUILD)" = build ]; then ln -sf build/poolbench poolbench; fi
 
+$(BUILD)/mpi_pingpong: tools/mpi_pingpong.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -Wall -Wextra -Werror $(MPI_CFLAGS) $(CFLAGS) -o $@ $< $(LDFLAGS) $(MPI_LIBS)
+
 $(BUILD)/tests/%: tests/%.c $(LIBPB) $(LIBSV) $(LIBWL) $(LIBEX) $(wildcard tests/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(LIBPB) $(LIBSV) $(LIBWL) $(LIBEX) \
@@ -178,6 +193,18 @@ bench: deps
 
 bench-run: all
 	@BENCH_CFLAGS="$(ALL_CFLAGS)" CC="$(CC)" scripts/bench.sh
+
+# The mpi rows across the machines of an Open MPI hostfile (lines `host
+# slots=N`; README "Several machines"): the hostfile is checked first, then
+# the packages and the build, then scripts/bench_cluster.sh.
+HOSTFILE ?=
+bench-cluster:
+	@/usr/bin/python3 scripts/cluster_hosts.py check "$(HOSTFILE)" >/dev/null
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory bench-cluster-run
+
+bench-cluster-run: all
+	@scripts/bench_cluster.sh "$(HOSTFILE)"
 
 report:
 	@scripts/report.sh "$(RESULTS)"
@@ -232,7 +259,8 @@ EX_FUNCS = $(shell scripts/exports.sh executors/executor.h | sed -n 's/^ *\(ex_[
 INSTALLED := $(INCDIR)/poolbench/executor.h $(LIBDIR)/libexecutors.a \
     $(LIBDIR)/libexecutors.so.$(EX_VERSION) $(LIBDIR)/libexecutors.so.$(EX_SOVERSION) \
     $(LIBDIR)/libexecutors.so $(PCDIR)/poolbench-executors.pc $(PREFIX)/bin/poolbench \
-    $(MANDIR)/man1/poolbench.1 $(MANDIR)/man3/libexecutors.3 $(BASHCOMPDIR)/poolbench
+    $(MANDIR)/man1/poolbench.1 $(MANDIR)/man3/libexecutors.3 $(BASHCOMPDIR)/poolbench \
+    $(if $(MPI_PINGPONG),$(LIBDIR)/poolbench/mpi_pingpong)
 
 # A directory under PREFIX as ${prefix}/..., so that pkg-config's
 # --define-prefix (or --define-variable=prefix=) relocates the file.
@@ -259,12 +287,13 @@ install: all
 	    echo '.so man3/libexecutors.3' >$(DESTDIR)$(MANDIR)/man3/$$f.3 || exit 1; \
 	done
 	install -m 644 completion/poolbench.bash $(DESTDIR)$(BASHCOMPDIR)/poolbench
+	$(if $(MPI_PINGPONG),install -D -m 755 $(MPI_PINGPONG) $(DESTDIR)$(LIBDIR)/poolbench/mpi_pingpong)
 
 uninstall:
 	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
 	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man3/,$(addsuffix .3,$(EX_FUNCS)))
 	rm -rf $(DESTDIR)$(PREFIX)/share/poolbench
-	-rmdir $(DESTDIR)$(INCDIR)/poolbench 2>/dev/null
+	-rmdir $(DESTDIR)$(INCDIR)/poolbench $(DESTDIR)$(LIBDIR)/poolbench 2>/dev/null
 
 clean:
 	rm -rf build poolbench

@@ -5,7 +5,8 @@
  * then the repetitions, each a loop of iterations timed as a whole, summed
  * up by stats.c.  The measures themselves are in calibrate_rtt.c (hand-off
  * round trips, context switch), calibrate_spawn.c (thread create, fork)
- * and calibrate_bw.c (bandwidth); the output in calibrate_out.c; the
+ * calibrate_bw.c (bandwidth) and calibrate_mpi.c (MPI ping-pong, in a
+ * program of its own under mpirun); the output in calibrate_out.c; the
  * command line in cmd_calibrate.c.
  */
 #include "cli.h"
@@ -18,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void describe_pair(const pb_pin_plan *pair, const char *parties,
                           char *buf, size_t len)
@@ -44,6 +46,8 @@ typedef enum {
     M_FORK_WAIT,
     M_MEMCPY_BW,
     M_PIPE_BW,
+    M_MPI_RTT, /* parties: the btl under test; warm-up and reps in one mpirun */
+    M_MPI_BW,
 } measure_kind;
 
 typedef enum { PIN_NONE, PIN_SAME, PIN_CROSS } measure_pin;
@@ -53,7 +57,7 @@ typedef struct {
     const char *what;
     measure_kind kind;
     measure_pin pin;
-    const char *parties;
+    const char *parties; /* who the pair is; for M_MPI_*, the btl */
     unsigned iters, quick_iters;
     size_t ballast; /* SIZE_MAX: the big one (opt->big_fork_bytes) */
     size_t bytes;   /* bandwidth measures: bytes per operation */
@@ -102,6 +106,22 @@ static const measure_def measures[] = {
      "process (both unbound, as the pool's workers), back to back; ns per "
      "transfer (bytes / ns = GB/s)",
      M_PIPE_BW, PIN_NONE, NULL, 4, 2, 0, 64 * MIB},
+    {"mpi_rtt_8b_tcp",
+     "8-byte MPI_Send/MPI_Recv ping-pong between two ranks of mpirun -n 2, "
+     "--mca btl tcp,self (loopback TCP); ns per round trip",
+     M_MPI_RTT, PIN_NONE, "tcp", 2000, 400, 0, 8},
+    {"mpi_rtt_8b_vader",
+     "8-byte MPI_Send/MPI_Recv ping-pong between two ranks of mpirun -n 2, "
+     "--mca btl vader,self (shared memory); ns per round trip",
+     M_MPI_RTT, PIN_NONE, "vader", 2000, 400, 0, 8},
+    {"mpi_bw_1mib_tcp",
+     "1 MiB messages sent back to back (MPI_Send) from one rank to the other, "
+     "--mca btl tcp,self; ns per message (bytes / ns = GB/s)",
+     M_MPI_BW, PIN_NONE, "tcp", 200, 40, 0, MIB},
+    {"mpi_bw_1mib_vader",
+     "1 MiB messages sent back to back (MPI_Send) from one rank to the other, "
+     "--mca btl vader,self; ns per message (bytes / ns = GB/s)",
+     M_MPI_BW, PIN_NONE, "vader", 200, 40, 0, MIB},
     {"thread_create_join",
      "pthread_create + pthread_join of a thread that returns at once; ns per pair",
      M_THREAD_CREATE, PIN_NONE, NULL, 500, 100, 0, 0},
@@ -137,6 +157,9 @@ static int run_once(const measure_def *m, const pb_pin_plan *plan,
         return pb_cal_memcpy_bw(m->bytes, iters, ns);
     case M_PIPE_BW:
         return pb_cal_pipe_bw(plan, m->bytes, iters, ns);
+    case M_MPI_RTT:
+    case M_MPI_BW:
+        break; /* mpi_sample: every repetition in one mpirun */
     }
     return -EINVAL;
 }
@@ -192,7 +215,7 @@ static void result_init(pb_cal_result *r, const measure_def *m, const pb_cal_opt
     memset(r, 0, sizeof *r);
     r->name = m->name;
     r->what = m->what;
-    r->bytes = m->bytes;
+    r->bytes = m->kind == M_MPI_RTT ? 0 : m->bytes; /* a round trip is no bandwidth */
     r->reps = reps;
     r->iters = opt->iters ? opt->iters : (opt->quick ? m->quick_iters : m->iters);
 }
@@ -226,8 +249,33 @@ static int sample_measure(const pb_cal_options *opt, const measure_def *m, size_
     return rc;
 }
 
+/* An MPI measure's repetitions into samples, from one mpirun (its
+ * warm-up included), bounded by a deadline well above what a loaded
+ * machine needs; 1 with r marked skipped and why (no Open MPI, ...). */
+static int mpi_sample(const pb_cal_options *opt, const measure_def *m, size_t i,
+                      pb_cal_result *r, double *samples)
+{
+    progress_line(opt, i, sizeof measures / sizeof measures[0], m->name, 1, r->reps);
+    int one_cpu = sysconf(_SC_NPROCESSORS_ONLN) < 2;
+    const char *hosts = getenv("OMPI_MCA_orte_default_hostfile"); /* make bench-cluster */
+    if (hosts && *hosts)
+        snprintf(r->pinning, sizeof r->pinning, "2 ranks on the hosts of %.80s", hosts);
+    else
+        snprintf(r->pinning, sizeof r->pinning, "%s", one_cpu
+                 ? "2 ranks, unbound (one PU: --oversubscribe)"
+                 : "2 ranks, mpirun --bind-to core (one core each)");
+    if (pb_cal_mpi_pingpong(m->parties, m->kind == M_MPI_BW, m->bytes, r->iters, r->reps,
+                            opt->quick ? 30 : 60, samples, r->note, sizeof r->note) == 0)
+        return 0;
+    r->skipped = 1;
+    r->reps = 0;
+    snprintf(r->pinning, sizeof r->pinning, "-");
+    return 1;
+}
+
 /* Measures m (the i-th) into r: its summary and notes, or r marked
- * skipped when it needs two cores and there is one.  0 or -errno. */
+ * skipped when it needs two cores and there is one, or Open MPI.  0 or
+ * -errno. */
 static int measure_one(const pb_cal_options *opt, const measure_def *m, size_t i,
                        const pb_pin_plan *same, const pb_pin_plan *cross,
                        const char *cross_note, double *samples, pb_cal_result *r,
@@ -247,9 +295,13 @@ static int measure_one(const pb_cal_options *opt, const measure_def *m, size_t i
         describe_pair(plan, m->parties, r->pinning, sizeof r->pinning);
     size_t big = opt->big_fork_bytes ? opt->big_fork_bytes : 256 * MIB;
     size_t bytes = m->ballast == SIZE_MAX ? big : m->ballast;
-    int rc = sample_measure(opt, m, i, plan, r, bytes, samples, err, errlen);
-    if (rc < 0)
+    int rc = 0;
+    if (m->kind == M_MPI_RTT || m->kind == M_MPI_BW) {
+        if (mpi_sample(opt, m, i, r, samples))
+            return 0;
+    } else if ((rc = sample_measure(opt, m, i, plan, r, bytes, samples, err, errlen)) < 0) {
         return rc;
+    }
     if ((rc = pb_summarize(samples, r->reps, &r->s)) < 0) {
         pb_set_err(err, errlen, "%s: summary: %s", m->name, strerror(-rc));
         return rc;

@@ -27,6 +27,14 @@
  *                                    pool's workers are, back to back: ns per
  *                                    transfer at the pipe's best streaming
  *                                    rate (calibrate_bw.c)
+ *   mpi_rtt_8b_tcp / _vader          8-byte MPI_Send/MPI_Recv ping-pong between
+ *                                    two ranks of `mpirun -n 2`, btl tcp,self
+ *                                    or vader,self (shared memory); ns per
+ *                                    round trip (calibrate_mpi.c)
+ *   mpi_bw_1mib_tcp / _vader         1 MiB messages sent back to back from one
+ *                                    rank to the other; ns per message
+ *                                    (skipped, with the reason, without
+ *                                    Open MPI or its mpi_pingpong program)
  *
  * The measurement functions below fork or start threads: every child is
  * reaped and every thread joined before they return, even on error, and
@@ -82,6 +90,21 @@ int pb_cal_memcpy_bw(size_t bytes, unsigned iters, double *ns);
 int pb_cal_pipe_bw(const pb_pin_plan *pair, size_t bytes, unsigned iters,
                    double *ns);
 
+/* The MPI measures (calibrate_mpi.c): `mpirun -n 2 --mca btl BTL,self
+ * mpi_pingpong` (bw = 0: rtt, ping-pong of bytes; 1: bw, messages of bytes
+ * back to back), reps samples of ns per operation after its own warm-up,
+ * killed past timeout_s.  0 with samples filled, or 1 with "skipped: why"
+ * in note: Open MPI not installed, mpi_pingpong not built, mpirun failed or
+ * timed out (never an error of the calibration).  No process is left
+ * behind.  Blocks for the measurement. */
+int pb_cal_mpi_pingpong(const char *btl, int bw, size_t bytes, unsigned iters,
+                        unsigned reps, double timeout_s, double *samples,
+                        char *note, size_t notelen);
+/* Where the mpi_pingpong program is: $POOLBENCH_MPI_PINGPONG, else
+ * ../lib/poolbench/ from the running binary (make install), else beside it
+ * (the build tree).  0, or -ENOENT (the last path tried is in out). */
+int pb_cal_mpi_pingpong_path(char *out, size_t len);
+
 /* Maps and touches `bytes` of anonymous memory with transparent huge pages
  * disabled for it (the pages a heap of small objects has), so that fork
  * has that many page-table entries to copy. Free with pb_cal_ballast_free.
@@ -117,7 +140,7 @@ typedef struct pb_cal_result {
 } pb_cal_result;
 
 /* The number of measures pb_calibrate_run() reports (skipped included). */
-#define PB_CAL_NMEASURES 14
+#define PB_CAL_NMEASURES 18
 
 /* Runs every measure. results must hold PB_CAL_NMEASURES entries; *n gets
  * the number filled. Returns 0, or a negative errno from the first measure

@@ -25,6 +25,7 @@
  */
 #include "pyexec.h"
 
+#include "child.h"
 #include "cli.h"
 #include "commands.h"
 
@@ -37,7 +38,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -235,34 +235,9 @@ static int build_argv(const pb_run_opts *o, const char *script, double deadline_
 /* Forks the runner with stdout on a pipe; *rd is the read end. */
 static pid_t spawn(argv_buf *a, int *rd, char *err, size_t errlen)
 {
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC)) {
-        pb_set_err(err, errlen, "pipe: %s", strerror(errno));
-        return -1;
-    }
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) {
-        pb_set_err(err, errlen, "fork: %s", strerror(errno));
-        close(fds[0]);
-        close(fds[1]);
-        return -1;
-    }
-    if (pid == 0) {
-        /* A group of its own (killed whole at the end), gone with us. */
-        setpgid(0, 0);
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (dup2(fds[1], STDOUT_FILENO) < 0)
-            _exit(127);
-        setenv("PYTHONDONTWRITEBYTECODE", "1", 1);
-        execvp(a->argv[0], a->argv);
-        fprintf(stderr, "poolbench: cannot run %s: %s\n", a->argv[0], strerror(errno));
-        _exit(127);
-    }
-    setpgid(pid, pid); /* also here, so that the group exists before any kill */
-    close(fds[1]);
-    *rd = fds[0];
-    return pid;
+    static const char *const env[] = {"PYTHONDONTWRITEBYTECODE=1", NULL};
+    const pb_child_opts opts = {.env = env};
+    return pb_child_spawn(a->argv, &opts, rd, err, errlen);
 }
 
 typedef struct bytes {
@@ -481,17 +456,6 @@ static int collect(const pb_run_opts *o, wl_ctx *ctx, const bytes *b, int missin
 
 /* ---------------------------------------------------------------- a run */
 
-/* Ends the runner's group (any worker left behind with it) and reaps the
- * runner; returns its wait status. */
-static int end_group(pid_t pid)
-{
-    kill(-pid, SIGKILL); /* the runner is unreaped: the group id is still ours */
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    return status;
-}
-
 static void describe_status(int status, char *buf, size_t len)
 {
     if (WIFSIGNALED(status))
@@ -556,7 +520,7 @@ static int py_execute(const pb_run_opts *o, py_run *p, pb_run_result *r, char *e
     double limit_s = p->deadline_s > 0 ? p->deadline_s + p->warmup_s + GRACE_S : PB_PY_LIMIT_S;
     p->late = read_until(fd, &p->b, p->t0 + (uint64_t)(limit_s * 1e9));
     close(fd);
-    p->status = end_group(pid);
+    p->status = pb_child_kill_group(pid);
     p->t1 = ex_now_ns();
     pb_window_end(o, &u1);
     r->window_cpu_s = pb_usage_cpu_s(&u0, &u1);

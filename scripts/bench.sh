@@ -120,7 +120,7 @@ mkdir -p "$out" || exit 1
 log=$out/bench.log
 t_start=$(date +%s)
 step=0
-nsteps=18
+nsteps=19
 current=""
 
 say() { echo "$*" | tee -a "$log" >&2; }
@@ -304,6 +304,12 @@ sweep "Python beside C, empty tasks (noop)" -W noop -e "$all_ex" -w 2 -n 20 \
 begin "python peers: one empty task in flight on ThreadPoolExecutor and ProcessPoolExecutor"
 must sh -c "scripts/py.sh scripts/peers/py_executors.py --tasks $py_peer_tasks --workers 2 \
     > '$out/peers_python.jsonl'"
+end
+
+begin "mpi peers: mpi4py.futures' MPIPoolExecutor (spawned and under mpiexec, btl tcp and vader)"
+# Its own reason on stderr (in the log) and no rows without mpi4py or Open MPI.
+must sh -c "/usr/bin/python3 scripts/peers/mpi_futures.py --tasks $((py_peer_tasks / 10)) \
+    --workers 2 > '$out/peers_mpi.jsonl'"
 end
 
 begin "advise: Goetz's pool size against a measured check"

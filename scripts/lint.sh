@@ -42,7 +42,7 @@ run shellcheck shellcheck -f gcc $sh_files
 run cppcheck cppcheck --quiet --error-exitcode=1 --std=c11 --inline-suppr \
     --enable=warning,portability,performance --suppress=missingIncludeSystem \
     -D__linux__ -D_GNU_SOURCE -Iexecutors -Iworkloads -Iserver -Iharness -Itests \
-    executors workloads server harness tests fuzz scripts/peers examples
+    executors workloads server harness tests fuzz scripts/peers examples tools
 
 py_files=$(find scripts tests -type f -name '*.py' | sort)
 # shellcheck disable=SC2086

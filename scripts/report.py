@@ -25,6 +25,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import classic  # noqa: E402
+import mpi_peers  # noqa: E402
 import pbresults as pb  # noqa: E402
 import queues  # noqa: E402
 
@@ -725,6 +726,7 @@ class Report:
         for c in self.charts_for(kind="classic"):
             self.embed(c)
         self.overhead()
+        self.lines += mpi_peers.section(self.f, table)
         self.advise()
         self.lines += queues.section(self.f, table, self.embed_kind)
         self.hyperfine()

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static void assert_between(const char *what, double v, double lo, double hi)
@@ -361,12 +362,19 @@ static void test_run_skipped(void **state)
     char err[256] = "";
     assert_int_equal(pb_calibrate_run(&opt, res, &n, err, sizeof err), 0);
     assert_int_equal(n, PB_CAL_NMEASURES);
-    size_t skipped = 0;
+    size_t skipped = 0, mpi_skipped = 0;
     for (size_t i = 0; i < n; i++) {
         if (strstr(res[i].name, "cross_core")) {
             assert_true(res[i].skipped);
             assert_non_null(strstr(res[i].note, "skipped: needs two cores"));
             skipped++;
+        } else if (strncmp(res[i].name, "mpi_", 4) == 0) {
+            /* MPI: not pinned by --cpus; skipped here unless mpi_pingpong
+             * is beside the test binary (test_mpi_pingpong_paths) */
+            if (res[i].skipped) {
+                assert_non_null(strstr(res[i].note, "skipped: "));
+                mpi_skipped++;
+            }
         } else {
             assert_false(res[i].skipped);
         }
@@ -379,8 +387,8 @@ static void test_run_skipped(void **state)
     assert_int_equal(pb_cal_write_json(f, &opt, res, n), 0);
     assert_int_equal(fclose(f), 0);
     check_calibrate_json(buf, (unsigned)n);
-    assert_int_equal(count(buf, "\"skipped\": true"), 2);
-    assert_int_equal(count(buf, "\"median\": null"), 2);
+    assert_int_equal(count(buf, "\"skipped\": true"), 2 + mpi_skipped);
+    assert_int_equal(count(buf, "\"median\": null"), 2 + mpi_skipped);
     char want[32];
     snprintf(want, sizeof want, "\"cpus\": \"%s\"", one);
     assert_non_null(strstr(buf, want));
@@ -505,6 +513,69 @@ static void *noop_thread(void *arg)
     return arg;
 }
 
+/* A fake mpirun (a shell script in dir) printing body; PATH and the
+ * pingpong path point at it.  The old PATH in old (malloc'd). */
+static char *fake_mpirun(const char *dir, const char *body)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/mpirun", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "#!/bin/sh\n%s\n", body);
+    assert_int_equal(fclose(f), 0);
+    assert_int_equal(chmod(path, 0755), 0);
+    char *old = strdup(getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
+    char newpath[1024];
+    snprintf(newpath, sizeof newpath, "%s:%s", dir, old);
+    setenv("PATH", newpath, 1);
+    setenv("POOLBENCH_MPI_PINGPONG", "/bin/true", 1);
+    return old;
+}
+
+static void test_mpi_pingpong_paths(void **state)
+{
+    (void)state;
+    snapshot s0 = take();
+    char dir[] = "/tmp/pb_test_mpi_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    double samples[3] = {0};
+    char note[192];
+
+    /* three samples printed, status 0: measured */
+    char *old = fake_mpirun(dir, "echo noise; echo 'sample 5.5'; echo 'sample 7'; "
+                                 "echo 'sample 6'; echo 'transport tcp,self'");
+    assert_int_equal(pb_cal_mpi_pingpong("tcp", 0, 8, 10, 3, 30, samples, note, sizeof note), 0);
+    assert_true(samples[0] == 5.5 && samples[1] == 7 && samples[2] == 6);
+    /* fewer samples than reps: skipped, the last line in the note */
+    note[0] = 0;
+    assert_int_equal(pb_cal_mpi_pingpong("tcp", 0, 8, 10, 4, 30, samples, note, sizeof note), 1);
+    assert_non_null(strstr(note, "skipped: mpirun --mca btl tcp,self failed: transport tcp,self"));
+    setenv("PATH", old, 1);
+
+    /* an mpirun that fails: its last line */
+    free(fake_mpirun(dir, "echo 'It looks like MPI_INIT failed' >&2; exit 1"));
+    assert_int_equal(pb_cal_mpi_pingpong("vader", 1, 1 << 20, 10, 3, 30, samples, note,
+                                         sizeof note), 1);
+    assert_non_null(strstr(note, "btl vader,self failed: It looks like MPI_INIT failed"));
+    /* the program missing */
+    setenv("POOLBENCH_MPI_PINGPONG", "/nonexistent/mpi_pingpong", 1);
+    assert_int_equal(pb_cal_mpi_pingpong("tcp", 0, 8, 10, 3, 30, samples, note, sizeof note), 1);
+    assert_non_null(strstr(note, "skipped: /nonexistent/mpi_pingpong is not built"));
+    /* no mpirun at all */
+    setenv("PATH", dir, 1);
+    char mpirun[256];
+    snprintf(mpirun, sizeof mpirun, "%s/mpirun", dir);
+    assert_int_equal(unlink(mpirun), 0);
+    assert_int_equal(pb_cal_mpi_pingpong("tcp", 0, 8, 10, 3, 30, samples, note, sizeof note), 1);
+    assert_string_equal(note, "skipped: Open MPI not installed (libopenmpi-dev, openmpi-bin)");
+
+    setenv("PATH", old, 1);
+    unsetenv("POOLBENCH_MPI_PINGPONG");
+    free(old);
+    assert_int_equal(rmdir(dir), 0);
+    assert_same(s0);
+}
+
 int main(void)
 {
     /* ThreadSanitizer starts a helper thread with the first pthread_create:
@@ -523,6 +594,7 @@ int main(void)
         cmocka_unit_test(test_run_skipped),
         cmocka_unit_test(test_main_bad_options),
         cmocka_unit_test(test_main_json_file),
+        cmocka_unit_test(test_mpi_pingpong_paths),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,7 +1,9 @@
 #!/bin/sh
 # The executors we measure ourselves against, on this machine, beside
 # `poolbench overhead`: GLib's GThreadPool (built here if libglib2.0-dev
-# is installed) and Python's ThreadPoolExecutor / ProcessPoolExecutor.
+# is installed), Python's ThreadPoolExecutor / ProcessPoolExecutor, and
+# mpi4py.futures' MPIPoolExecutor over Open MPI (mpi_futures.py: empty and
+# primes tasks, btl tcp and vader; skipped with the reason without mpi4py).
 #   scripts/peers/run.sh [TASKS] [WORKERS]      (default 100000 2)
 # One JSON object per line on stdout: poolbench's rows, then the peers'.
 set -u
@@ -26,6 +28,9 @@ py=$(command -v python3 || true)
 [ -x /usr/bin/python3 ] && py=/usr/bin/python3
 if [ -n "$py" ]; then
     "$py" "$here/scripts/peers/py_executors.py" --workers "$workers" --tasks $((tasks / 5))
+    mpi_tasks=$((tasks / 50))
+    [ "$mpi_tasks" -ge 1 ] || mpi_tasks=1
+    "$py" "$here/scripts/peers/mpi_futures.py" --workers "$workers" --tasks "$mpi_tasks"
 else
     echo "peers: Python skipped: no python3" >&2
 fi
