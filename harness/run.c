@@ -412,7 +412,7 @@ static void collect_task(run_state *s, size_t i, task_sums *a)
     a->cpu += (double)cpu;
     double blocked = l - (double)wait - (double)cpu;
     a->blocked += blocked > 0 ? blocked : 0;
-    if (s->o->kind == EX_PROCS) {
+    if (s->o->kind == EX_PROCS || s->o->kind == EX_MPI) {
         a->ipc += (double)ipc;
         a->nipc++;
     }
