@@ -25,6 +25,9 @@
  * and while tasks are out it polls MPI (MPI_Iprobe) with a backoff that
  * grows from a short busy spell to MPI_BACKOFF_MAX_NS.
  */
+/* Only with Open MPI (the Makefile defines EX_HAVE_MPI): without it no
+ * broker or worker exists (mpi_role.c). */
+#ifdef EX_HAVE_MPI
 #include "mpi_internal.h"
 
 #include <mpi.h>
@@ -483,3 +486,5 @@ void ex__mpi_broker_main(int *argc, char ***argv)
         end_now(&b);
     end_clean(&b);
 }
+
+#endif /* EX_HAVE_MPI */

@@ -14,6 +14,9 @@
  * program's main filled before ex_worker_main).  It waits for messages with
  * MPI_Iprobe and a backoff (ex__mpi_backoff), never a spinning receive.
  */
+/* Only with Open MPI (the Makefile defines EX_HAVE_MPI): without it no
+ * broker or worker exists (mpi_role.c). */
+#ifdef EX_HAVE_MPI
 #include "mpi_internal.h"
 
 #include <mpi.h>
@@ -216,3 +219,5 @@ void ex__mpi_worker_main(int *argc, char ***argv, const char *addr)
     MPI_Comm_disconnect(&parent);
     MPI_Finalize();
 }
+
+#endif /* EX_HAVE_MPI */

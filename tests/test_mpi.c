@@ -120,6 +120,27 @@ static void test_registry(void **state)
     assert_int_equal(k, EX_MPI);
 }
 
+/* Without Open MPI, ex_create refuses EX_MPI with EX_EUNAVAIL and says
+ * why; with it, the backend says it is there. */
+static void test_availability(void **state)
+{
+    (void)state;
+    const char *why = NULL;
+    int have = ex_mpi_available(&why);
+    assert_non_null(why);
+    if (have) {
+        assert_string_equal(why, "");
+        return;
+    }
+    assert_non_null(strstr(why, "Open MPI"));
+    ex_config cfg;
+    ex_config_init(&cfg, EX_MPI);
+    ex_executor *ex = (ex_executor *)1;
+    assert_int_equal(ex_create(&cfg, &ex), EX_EUNAVAIL);
+    assert_null(ex);
+    assert_non_null(strstr(ex_strerror(EX_EUNAVAIL), "EX_EUNAVAIL"));
+}
+
 /* ----------------------------------------------------------- results */
 
 static void test_results_and_stats(void **state)
@@ -481,6 +502,7 @@ int main(int argc, char **argv)
     setenv("OMPI_MCA_btl", "tcp,self", 1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_registry),
+        cmocka_unit_test(test_availability),
         cmocka_unit_test(test_results_and_stats),
         cmocka_unit_test(test_task_error_and_unregistered),
         cmocka_unit_test(test_cancel_callbacks_then),
