@@ -32,6 +32,7 @@
 
 #include <mpi.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -237,15 +238,26 @@ static void tell_ready(broker *b, int status)
 
 /* ---------------------------------------------------------------- end */
 
-/* sig to each of our children (orted leaves our process group: setsid). */
+/* sig to each of our children, those of every thread (orted leaves our
+ * process group: setsid; and an MPI thread may have forked it). */
 static void signal_children(int sig)
 {
-    FILE *f = fopen("/proc/thread-self/children", "r");
-    int child;
-    while (f && fscanf(f, "%d", &child) == 1)
-        kill(child, sig);
-    if (f)
-        fclose(f);
+    DIR *d = opendir("/proc/self/task");
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[64];
+        snprintf(path, sizeof path, "/proc/self/task/%.20s/children", e->d_name);
+        FILE *f = fopen(path, "r");
+        int child;
+        while (f && fscanf(f, "%d", &child) == 1)
+            kill(child, sig);
+        if (f)
+            fclose(f);
+    }
+    if (d)
+        closedir(d);
 }
 
 /* Sends sig (unless 0) to our children and reaps every descendant (we are
@@ -273,17 +285,14 @@ static void reap_all(int sig, int64_t grace_ns)
 }
 
 /* A worker died or the application said kill: the MPI job ends now.
- * Local workers are killed by pid; remote ones see their lifeline close;
- * orted and what it holds are our descendants. */
+ * Remote workers see their lifeline close; orted and the local workers
+ * are our descendants: killed, and the workers, orphaned, come to us
+ * (their subreaper) to be killed in turn.  Never by a remembered pid,
+ * which may have been reused. */
 _Noreturn static void end_now(broker *b)
 {
-    for (unsigned i = 0; i < b->n; i++) {
-        if (b->life && b->life[i] >= 0 && b->pids[i] > 0 &&
-            !getenv("POOLBENCH_MPI_HOSTS"))
-            kill(b->pids[i], SIGKILL);
-        if (b->life)
-            ex__close(&b->life[i]);
-    }
+    for (unsigned i = 0; b->life && i < b->n; i++)
+        ex__close(&b->life[i]);
     reap_all(SIGKILL, 0);
     _exit(3);
 }
@@ -291,6 +300,9 @@ _Noreturn static void end_now(broker *b)
 /* STOP to every rank, then the collective end of MPI. */
 static void end_clean(broker *b)
 {
+    /* The last resort if MPI's collective end hangs: the default action
+     * of SIGALRM ends us, orted sees its singleton gone and ends too. */
+    alarm(60);
     for (unsigned i = 0; i < b->n; i++)
         MPI_Send(NULL, 0, MPI_BYTE, (int)i, MPI_TAG_STOP, b->inter);
     MPI_Comm_disconnect(&b->inter);
@@ -459,6 +471,10 @@ static int relay(broker *b)
 void ex__mpi_broker_main(int *argc, char ***argv)
 {
     broker b = {.ctl = MPI_CTL_FD, .listen_fd = -1};
+    /* Only stdio and our control socket: no fd of the application's
+     * keeps a pipe of its open through us, orted or the workers. */
+    int keep = MPI_CTL_FD;
+    ex__close_fds_except(&keep, 1, 0);
     signal(SIGPIPE, SIG_IGN);
     prctl(PR_SET_CHILD_SUBREAPER, 1);
     if (take_hello(&b) != 0 || alloc_slots(&b) != 0) {
@@ -482,7 +498,9 @@ void ex__mpi_broker_main(int *argc, char ***argv)
     ex__close(&b.listen_fd);
     tell_ready(&b, 0);
     int end = relay(&b);
-    if (end != END_CLEAN)
+    /* A task still out (the application went away without waiting for
+     * it) would keep MPI's collective end waiting: end it now. */
+    if (end != END_CLEAN || b.inflight)
         end_now(&b);
     end_clean(&b);
 }

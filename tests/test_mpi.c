@@ -17,6 +17,7 @@
  * (start-up costs about a second); the others make their own.
  */
 #include "util.h"
+#include "mpi_internal.h"
 
 #include <signal.h>
 
@@ -86,6 +87,53 @@ static ex_executor *make_mpi(unsigned workers, size_t cap, ex_on_full on_full,
     assert_non_null(ex);
     assert_int_equal(ex_executor_kind(ex), EX_MPI);
     return ex;
+}
+
+/* Processes running this executable as an MPI worker (argv[1] is the
+ * worker marker), wherever they were reparented: the broker reaps them,
+ * so after ex_destroy there must be none (pc_children sees only the
+ * broker, our child). */
+static int our_workers(void)
+{
+    char self[4096], exe[4096], path[64];
+    ssize_t k = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (k <= 0)
+        return -1;
+    self[k] = '\0';
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    int n = 0;
+    while (d && (e = readdir(d))) {
+        snprintf(path, sizeof path, "/proc/%.20s/exe", e->d_name);
+        ssize_t m = readlink(path, exe, sizeof exe - 1);
+        if (m <= 0 || (exe[m] = '\0', strcmp(exe, self) != 0))
+            continue;
+        char cmd[512] = {0};
+        snprintf(path, sizeof path, "/proc/%.20s/cmdline", e->d_name);
+        FILE *f = fopen(path, "r");
+        size_t len = f ? fread(cmd, 1, sizeof cmd - 1, f) : 0;
+        if (f)
+            fclose(f);
+        size_t first = strnlen(cmd, len);
+        if (first + 1 < len && strncmp(cmd + first + 1, MPI_WORKER_ARG,
+                                       strlen(MPI_WORKER_ARG)) == 0)
+            n++;
+    }
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* No worker of ours beyond the `before` there were (the shared
+ * executor's), waiting up to 10 s for the broker's reaping. */
+static void assert_no_workers_left(int before)
+{
+    int n = our_workers();
+    for (int i = 0; i < 1000 && n != before; i++) {
+        sleep_ms(10);
+        n = our_workers();
+    }
+    assert_int_equal(n, before);
 }
 
 static ex_future *submit_u32(ex_executor *ex, ex_task_fn fn, const uint32_t *v)
@@ -390,6 +438,8 @@ static void test_shutdown_matrix(void **state)
 static void fault_case(ex_task_fn fn, int64_t timeout_ns, int fault_err)
 {
     pc_counts before = pc_take();
+    int workers_before = our_workers();
+    assert_int_equal(workers_before, 2); /* the shared executor's */
     ex_executor *ex = make_mpi(2, 0, EX_ON_FULL_BLOCK, timeout_ns);
     uint32_t long_ms = 20000, short_ms = 1, hang_ms = 60000;
     ex_future *fs[6];
@@ -424,6 +474,7 @@ static void fault_case(ex_task_fn fn, int64_t timeout_ns, int fault_err)
     pc_counts after = pc_settle(before, 500);
     assert_int_equal(after.children, before.children);
     assert_int_equal(after.fds, before.fds);
+    assert_no_workers_left(workers_before);
 }
 
 static void test_crash_breaks_pool(void **state)
@@ -449,6 +500,8 @@ static void test_nothing_left(void **state)
     if (skipped())
         return;
     pc_counts before = pc_take();
+    int workers_before = our_workers();
+    assert_int_equal(workers_before, 2); /* the shared executor's */
     ex_executor *ex = make_mpi(3, 0, EX_ON_FULL_BLOCK, 0);
     assert_int_equal(ex_workers(ex), 3);
     uint32_t v = 5;
@@ -459,6 +512,7 @@ static void test_nothing_left(void **state)
     pc_counts after = pc_settle(before, 500);
     assert_int_equal(after.children, before.children);
     assert_int_equal(after.fds, before.fds);
+    assert_no_workers_left(workers_before);
 }
 
 /* --------------------------------------------------------------- main */
