@@ -169,8 +169,10 @@ typedef struct ex_config {
     /* EX_PROCS only: a worker exits and is replaced after this many tasks
      * (0 = never). */
     unsigned max_tasks_per_worker;
-    /* EX_PROCS only: a task running longer than this is killed with its
-     * worker, fails with EX_ETIMEDOUT, and the worker is replaced (0 = none). */
+    /* EX_PROCS: a task running longer than this is killed with its
+     * worker, fails with EX_ETIMEDOUT, and the worker is replaced (0 = none).
+     * EX_MPI: that task fails with EX_ETIMEDOUT and the whole MPI job ends
+     * (every other task EX_EBROKEN; see "task names, mpi" below). */
     int64_t timeout_ns;
     /* EX_PROCS only: largest task input or output in bytes (0 = 1 GiB).
      * A cap, not a reservation: buffers grow with the bytes received. */
@@ -248,7 +250,10 @@ unsigned ex_default_workers(void);
 /* Creates an executor and starts its workers; returns once every worker has
  * run worker_start and initializer (a failure there leaves a usable object
  * that rejects work with EX_EBROKEN).  Blocks while workers start.
- * EX_EINVAL for a bad config, including EX_PROCS with CALLER_RUNS.
+ * EX_EINVAL for a bad config, including EX_PROCS or EX_MPI with
+ * CALLER_RUNS, or EX_MPI with more than 128 workers.  EX_MPI: EX_EUNAVAIL
+ * in a build without Open MPI; EX_EBROKEN when its MPI workers could not
+ * be started (the broker says why on stderr).
  * EX_PROCS flushes stdout and stderr first (they would be copied into
  * every worker).
  * Memory: a future takes 112 bytes, cut from 1 MiB slabs the executor maps
@@ -265,7 +270,8 @@ int ex_create(const ex_config *cfg, ex_executor **out);
  * until the future is final.  May block when the queue is bounded and
  * on_full is BLOCK; with CALLER_RUNS the task may run inside this call;
  * EX_SEQ always runs it inside this call.  From a process-pool task, on its
- * own pool: EX_EINVAL (the worker holds only a copy of it). */
+ * own pool: EX_EINVAL (the worker holds only a copy of it).  EX_MPI: fn
+ * MUST be registered (ex_task_register), else EX_EINVAL. */
 int ex_submit(ex_executor *ex, ex_task_fn fn, const void *in, size_t len,
               ex_future **out);
 

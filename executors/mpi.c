@@ -52,23 +52,6 @@ typedef struct mpi_ctx {
 
 /* ------------------------------------------------------------ sockets */
 
-/* sendmsg of the whole vector without SIGPIPE: 0 or EX_ESYS. */
-static int send_full(int fd, struct iovec *iov, int iovcnt)
-{
-    ex__iov_consume(&iov, &iovcnt, 0);
-    while (iovcnt > 0) {
-        struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)iovcnt};
-        ssize_t k = sendmsg(fd, &mh, MSG_NOSIGNAL);
-        if (k < 0) {
-            if (errno == EINTR)
-                continue;
-            return EX_ESYS;
-        }
-        ex__iov_consume(&iov, &iovcnt, (size_t)k);
-    }
-    return 0;
-}
-
 /* Waits up to dl (absolute, -1 none) for fd to be readable: 0, or
  * EX_ETIMEDOUT. */
 static int wait_readable(int fd, int64_t dl)
@@ -128,7 +111,7 @@ static int proxy_send(mpi_ctx *c, int fd, ex_future *f)
         {.iov_base = name, .iov_len = rq.name_len},
         {.iov_base = (void *)f->in, .iov_len = f->in_len},
     };
-    return send_full(fd, iov, 3);
+    return ex__send_full(fd, iov, 3);
 }
 
 /* The reply to the request sent at sent_ns: 0 with *rp and out filled,

@@ -24,17 +24,6 @@
 static ex_executor *shared_ex;
 static const char *skip_reason;
 
-/* Sleeps the uint32 number of ms in the input; out = the input. */
-static int task_sleep_ms(const void *in, size_t len, ex_buf *out)
-{
-    uint32_t ms;
-    if (len != sizeof ms)
-        return 22;
-    memcpy(&ms, in, sizeof ms);
-    sleep_ms(ms);
-    return ex_buf_append(out, &ms, sizeof ms) ? 9 : 0;
-}
-
 /* Dies of SIGSEGV. */
 static int task_segv(const void *in, size_t len, ex_buf *out)
 {
