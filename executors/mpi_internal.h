@@ -105,6 +105,10 @@ typedef struct mpi_life_hello {
  * MPI_BACKOFF_MAX_NS (the most a result waits to be seen when idle).
  * The next sleep, given when things last moved and the sleep before. */
 #define MPI_SPIN_NS 50000
+/* The lifeline's doorbell bytes (mpi_broker.c): a result follows (worker
+ * -> broker), a task follows (broker -> worker). */
+#define MPI_LIFE_RESULT 'R'
+#define MPI_LIFE_TASK 'T'
 #define MPI_BACKOFF_MIN_NS 10000
 #define MPI_BACKOFF_MAX_NS 1000000
 int64_t ex__mpi_backoff(uint64_t quiet_since, int64_t backoff);

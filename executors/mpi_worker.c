@@ -12,7 +12,8 @@
  * task's measurements, then its output); STOP ends it.  The function is
  * found by name in this process's registry (ex_task_register, which the
  * program's main filled before ex_worker_main).  It waits for messages with
- * MPI_Iprobe and a backoff (ex__mpi_backoff), never a spinning receive.
+ * MPI_Iprobe and a backoff (ex__mpi_backoff), never a spinning receive,
+ * woken early by the broker's doorbell byte on the lifeline.
  */
 /* Only with Open MPI (the Makefile defines EX_HAVE_MPI): without it no
  * broker or worker exists (mpi_role.c). */
@@ -21,12 +22,15 @@
 
 #include <mpi.h>
 
+#include <errno.h>
 #include <netdb.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -42,6 +46,7 @@ int64_t ex__mpi_backoff(uint64_t quiet_since, int64_t backoff)
 
 typedef struct lifeline {
     int fd;
+    int wake_fd;           /* eventfd: the broker rang (a task follows) */
     atomic_bool ending;    /* the clean end began: EOF is expected */
 } lifeline;
 
@@ -70,15 +75,23 @@ static int lifeline_connect(const char *addr, int rank)
     return fd;
 }
 
+/* The lifeline's reader: the broker's doorbell bytes wake the main
+ * thread (wake_fd); EOF means the broker is gone, and with it the job. */
 static void *lifeline_watch(void *arg)
 {
     lifeline *l = arg;
-    char c;
-    while (read(l->fd, &c, 1) != 0 && !atomic_load(&l->ending))
-        ;
-    if (!atomic_load(&l->ending))
-        _exit(1); /* the broker is gone, and with it the job */
-    return NULL;
+    char buf[64];
+    for (;;) {
+        ssize_t k = read(l->fd, buf, sizeof buf);
+        if (atomic_load(&l->ending))
+            return NULL;
+        if (k > 0) {
+            uint64_t one = 1;
+            (void)!write(l->wake_fd, &one, sizeof one);
+        } else if (k == 0 || errno != EINTR) {
+            _exit(1);
+        }
+    }
 }
 
 /* Runs the request in req (len bytes) into rep and out. */
@@ -125,9 +138,9 @@ static void run_request(unsigned char *req, size_t len, ex_probe *probe,
     fflush(stdout); /* what the task printed, before its result */
 }
 
-/* The next message from the broker (MPI_Iprobe with a backoff): 0 with
- * *st, or -1 on an MPI error. */
-static int await_message(MPI_Comm parent, MPI_Status *st)
+/* The next message from the broker (MPI_Iprobe with a backoff, cut short
+ * by the broker's doorbell): 0 with *st, or -1 on an MPI error. */
+static int await_message(MPI_Comm parent, int wake_fd, MPI_Status *st)
 {
     uint64_t quiet_since = ex_now_ns();
     int64_t backoff = 0;
@@ -140,13 +153,20 @@ static int await_message(MPI_Comm parent, MPI_Status *st)
         backoff = ex__mpi_backoff(quiet_since, backoff);
         if (backoff) {
             struct timespec ts = {0, backoff};
-            nanosleep(&ts, NULL);
+            struct pollfd p = {.fd = wake_fd, .events = POLLIN};
+            if (ppoll(&p, 1, &ts, NULL) > 0) {
+                uint64_t n;
+                (void)!read(wake_fd, &n, sizeof n);
+                quiet_since = ex_now_ns(); /* rung: spin for the message */
+                backoff = 0;
+            }
         }
     }
 }
 
 /* One RESULT message: the reply header, then the output. */
-static int send_reply(MPI_Comm parent, const mpi_rep *rep, const ex_buf *out, ex_buf *msg)
+static int send_reply(MPI_Comm parent, int life_fd, const mpi_rep *rep, const ex_buf *out,
+                      ex_buf *msg)
 {
     msg->len = 0;
     if (ex_buf_append(msg, rep, sizeof *rep) != 0 ||
@@ -154,12 +174,14 @@ static int send_reply(MPI_Comm parent, const mpi_rep *rep, const ex_buf *out, ex
         return -1;
     if (rep->error)
         ((mpi_rep *)msg->data)->out_len = 0;
+    char ring = MPI_LIFE_RESULT; /* the broker's doorbell */
+    (void)!send(life_fd, &ring, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
     return MPI_Send(msg->data, (int)msg->len, MPI_BYTE, 0, MPI_TAG_RESULT, parent) ==
                    MPI_SUCCESS ? 0 : -1;
 }
 
 /* Serves requests until STOP (0) or an error (-1). */
-static int serve(MPI_Comm parent)
+static int serve(MPI_Comm parent, const lifeline *l)
 {
     ex_config cfg;
     ex_config_init(&cfg, EX_THREADS);
@@ -170,7 +192,7 @@ static int serve(MPI_Comm parent)
     for (;;) {
         MPI_Status st;
         int count = 0;
-        if (await_message(parent, &st) != 0 || MPI_Get_count(&st, MPI_BYTE, &count) != MPI_SUCCESS ||
+        if (await_message(parent, l->wake_fd, &st) != 0 || MPI_Get_count(&st, MPI_BYTE, &count) != MPI_SUCCESS ||
             count < 0 || (req.len = 0, ex_buf_reserve(&req, (size_t)count + 1) != 0))
             break;
         if (MPI_Recv(req.data, count, MPI_BYTE, 0, st.MPI_TAG, parent, MPI_STATUS_IGNORE) !=
@@ -183,7 +205,7 @@ static int serve(MPI_Comm parent)
         mpi_rep rep;
         ex_buf out = {0};
         run_request(req.data, (size_t)count, &probe, &rep, &out);
-        int sent = send_reply(parent, &rep, &out, &msg);
+        int sent = send_reply(parent, l->fd, &rep, &out, &msg);
         ex_buf_free(&out);
         if (sent != 0)
             break;
@@ -206,13 +228,14 @@ void ex__mpi_worker_main(int *argc, char ***argv, const char *addr)
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     static lifeline l; /* the watcher may outlive this frame at _exit */
     l.fd = lifeline_connect(addr, rank);
+    l.wake_fd = eventfd(0, EFD_CLOEXEC);
     pthread_t th;
-    if (l.fd < 0 || pthread_create(&th, NULL, lifeline_watch, &l) != 0) {
+    if (l.fd < 0 || l.wake_fd < 0 || pthread_create(&th, NULL, lifeline_watch, &l) != 0) {
         fprintf(stderr, "poolbench mpi worker: no lifeline to the broker at %s\n", addr);
         _exit(1);
     }
     pthread_detach(th);
-    int rc = serve(parent);
+    int rc = serve(parent, &l);
     atomic_store(&l.ending, true);
     if (rc != 0)
         _exit(1); /* an MPI error: the job cannot end collectively */
