@@ -53,6 +53,9 @@ for btl in tcp sm; do
         [ "$(field "$tmp/noop.$btl.json" transport)" = "mpi-$btl" ]
     check "noop on mpi --mpi-btl $btl: 500 tasks ok" [ "$(field "$tmp/noop.$btl.json" tasks_ok)" = 500 ]
 done
+OMPI_MCA_btl=tcp,self "$PB" run -W noop -e mpi -w 2 -n 50 --json >"$tmp/env.json" 2>/dev/null
+check "without --mpi-btl the transport follows OMPI_MCA_btl=tcp,self: mpi-tcp" \
+    [ "$(field "$tmp/env.json" transport)" = mpi-tcp ]
 "$PB" run -W noop -e mpi -w 2 -n 50 >"$tmp/summary" 2>&1
 check "the summary names the mpi executor" grep -q '^executor    mpi, 2 workers' "$tmp/summary"
 # The broker (argv[0] poolbench-mpi-broker) reaps orted and the workers
