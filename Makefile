@@ -47,6 +47,14 @@ ifneq ($(BUILD_GOALS),)
   PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
   PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
   CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+  # Open MPI is optional: without it the mpi backend reports itself
+  # unavailable (EX_EUNAVAIL) and everything else builds.  HAVE_MPI=0
+  # builds without it even where it is installed (into $(BUILD)/nompi).
+  HAVE_MPI ?= $(if $(shell pkg-config --exists ompi-c && echo y),1,0)
+  ifeq ($(HAVE_MPI),1)
+    MPI_CFLAGS := $(shell pkg-config --cflags ompi-c) -DEX_HAVE_MPI
+    MPI_LIBS := $(shell pkg-config --libs ompi-c)
+  endif
 endif
 
 # Open MPI is optional (Debian libopenmpi-dev, openmpi-bin): with it, the
@@ -57,7 +65,7 @@ MPI_CFLAGS := $(if $(HAVE_MPI),$(shell pkg-config --cflags ompi-c))
 MPI_LIBS := $(if $(HAVE_MPI),$(shell pkg-config --libs ompi-c))
 
 BASE_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -pthread -D_GNU_SOURCE \
-               -Iexecutors -Iworkloads -Iserver -Iharness $(PKG_CFLAGS)
+               -Iexecutors -Iworkloads -Iserver -Iharness $(PKG_CFLAGS) $(MPI_CFLAGS)
 
 ifeq ($(SANITIZE),)
   BUILD := build
@@ -73,6 +81,9 @@ else ifeq ($(SANITIZE),thread)
   SAN_FLAGS := -fsanitize=thread
 else
   $(error SANITIZE must be one of: address, undefined, thread (got '$(SANITIZE)'))
+endif
+ifeq ($(HAVE_MPI),0)
+  BUILD := $(BUILD)/nompi
 endif
 
 # The binary names its own build kind in every runs.csv row (build_info.c).
@@ -134,7 +145,7 @@ $(EX_MAP): executors/executor.h scripts/exports.sh
 
 $(LIBEX_SO): $(EX_PIC_OBJ) $(EX_MAP)
 	$(CC) $(ALL_LDFLAGS) -shared -Wl,-soname,libexecutors.so.$(EX_SOVERSION) \
-	    -Wl,--version-script=$(EX_MAP) -Wl,-z,defs -o $@ $(EX_PIC_OBJ)
+	    -Wl,--version-script=$(EX_MAP) -Wl,-z,defs -o $@ $(EX_PIC_OBJ) $(MPI_LIBS)
 	ln -sf libexecutors.so.$(EX_VERSION) $(BUILD)/libexecutors.so.$(EX_SOVERSION)
 	ln -sf libexecutors.so.$(EX_SOVERSION) $(BUILD)/libexecutors.so
 
@@ -151,7 +162,7 @@ $(LIBPB): $(PB_LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 $(POOLBENCH): $(BUILD)/harness/main.o $(LIBPB) $(LIBSV) $(LIBWL) $(LIBEX)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(MPI_LIBS) -lm
 	@if [ "$(BUILD)" = build ]; then ln -sf build/poolbench poolbench; fi
 
 $(BUILD)/mpi_pingpong: tools/mpi_pingpong.c
@@ -161,7 +172,7 @@ $(BUILD)/mpi_pingpong: tools/mpi_pingpong.c
 $(BUILD)/tests/%: tests/%.c $(LIBPB) $(LIBSV) $(LIBWL) $(LIBEX) $(wildcard tests/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(LIBPB) $(LIBSV) $(LIBWL) $(LIBEX) \
-	    $(ALL_LDFLAGS) $(CMOCKA_LIBS) $(PKG_LIBS) -lm
+	    $(ALL_LDFLAGS) $(CMOCKA_LIBS) $(PKG_LIBS) $(MPI_LIBS) -lm
 
 # The suite: every tests/test_*.c binary, then every tests/e2e_*.sh; ends
 # with "N passed, N failed".  `make test` installs what is missing first,
@@ -276,7 +287,8 @@ install: all
 	ln -sf libexecutors.so.$(EX_SOVERSION) $(DESTDIR)$(LIBDIR)/libexecutors.so
 	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(call pc_rel,$(LIBDIR))|' \
 	    -e 's|@INCDIR@|$(call pc_rel,$(INCDIR))|' \
-	    -e 's|@VERSION@|$(EX_VERSION)|' executors/poolbench-executors.pc.in \
+	    -e 's|@VERSION@|$(EX_VERSION)|' -e 's|@MPI_LIBS@|$(MPI_LIBS)|' \
+	    executors/poolbench-executors.pc.in \
 	    >$(DESTDIR)$(PCDIR)/poolbench-executors.pc
 	install -m 755 $(POOLBENCH) $(DESTDIR)$(PREFIX)/bin/poolbench
 	install -m 644 scripts/pyrunner/*.py $(DESTDIR)$(PREFIX)/share/poolbench/pyrunner/

@@ -98,12 +98,13 @@ const char *ex_strerror(int status)
     case EX_ECANCELLED: return "EX_ECANCELLED: cancelled before it ran";
     case EX_ESHUTDOWN: return "EX_ESHUTDOWN: executor is shut down";
     case EX_EFULL: return "EX_EFULL: queue full";
-    case EX_EBROKEN: return "EX_EBROKEN: executor broken (worker start or initializer failed)";
+    case EX_EBROKEN: return "EX_EBROKEN: executor broken (worker start or initializer failed, or an mpi worker died)";
     case EX_EWORKER: return "EX_EWORKER: worker process died running the task";
     case EX_ETASK: return "EX_ETASK: task returned an error code";
     case EX_EINVAL: return "EX_EINVAL: invalid argument";
     case EX_ENOMEM: return "EX_ENOMEM: out of memory";
     case EX_ESYS: return "EX_ESYS: system call failed";
+    case EX_EUNAVAIL: return "EX_EUNAVAIL: backend not available in this build (mpi: built without Open MPI)";
     default: return "EX_E?: unknown status";
     }
 }
@@ -126,13 +127,14 @@ const char *ex_kind_name(ex_kind kind)
     case EX_SEQ: return "seq";
     case EX_THREADS: return "threads";
     case EX_PROCS: return "procs";
+    case EX_MPI: return "mpi";
     }
     return "?";
 }
 
 int ex_kind_parse(const char *name, ex_kind *out)
 {
-    static const ex_kind kinds[] = {EX_SEQ, EX_THREADS, EX_PROCS};
+    static const ex_kind kinds[] = {EX_SEQ, EX_THREADS, EX_PROCS, EX_MPI};
     if (!name || !out)
         return EX_EINVAL;
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)

@@ -115,3 +115,17 @@ int ex__chunk_out_next(ex_chunk_cursor *c, int *status, const void **out,
     c->remaining--;
     return EX_OK;
 }
+
+ex_task_fn ex__chunk_fn(const void *in, size_t len)
+{
+    const unsigned char *p = in;
+    if (len < CHUNK_HDR || le_get_u32(p) != CHUNK_IN_MAGIC)
+        return NULL;
+    return (ex_task_fn)(uintptr_t)le_get_u64(p + 8);
+}
+
+void ex__chunk_set_fn(void *in, size_t len, ex_task_fn fn)
+{
+    if (len >= CHUNK_HDR)
+        le_put_u64((unsigned char *)in + 8, (uint64_t)(uintptr_t)fn);
+}

@@ -362,6 +362,25 @@ extern const ex_vtable ex__procs_vtable;
 int ex__seq_new(const ex_config *cfg, ex_executor **out);
 int ex__threads_new(const ex_config *cfg, ex_executor **out);
 int ex__procs_new(const ex_config *cfg, ex_executor **out);
+int ex__mpi_new(const ex_config *cfg, ex_executor **out);
+
+/* threads.c as the host of a remote backend (EX_MPI): each worker thread
+ * is the proxy of one remote worker.  run(ctx, index, f, chain) is called
+ * instead of the task with f RUNNING (begun and counted begun in
+ * chain->counts); it MUST record f's run, count its end in chain->counts
+ * and finish f.  ctx belongs to the caller (ex__threads_proxy_ctx). */
+struct ex_probe;
+typedef void (*ex__proxy_fn)(void *ctx, unsigned index, ex_future *f,
+                             struct ex_probe *chain);
+int ex__threads_new_proxy(const ex_config *cfg, const ex_vtable *vt,
+                          ex__proxy_fn run, void *ctx, ex_executor **out);
+void *ex__threads_proxy_ctx(ex_executor *ex);
+
+/* registry.c: fn's name (the first registered for it) into name: true,
+ * or false if fn is not registered.  The function registered as name, or
+ * NULL.  Do not block for long. */
+bool ex__task_name(ex_task_fn fn, char name[EX_TASK_NAME_MAX + 1]);
+ex_task_fn ex__task_fn(const char *name);
 
 /* future.c */
 /* A new PENDING future with two references (the caller's and the
@@ -536,5 +555,9 @@ int ex__chunk_out_begin(ex_chunk_cursor *c, const void *buf, size_t len,
                         uint32_t expect);
 int ex__chunk_out_next(ex_chunk_cursor *c, int *status, const void **out,
                        size_t *len);
+/* The user function packed in a chunk input (NULL if malformed), and the
+ * same slot rewritten (a remote worker puts its own function there). */
+ex_task_fn ex__chunk_fn(const void *in, size_t len);
+void ex__chunk_set_fn(void *in, size_t len, ex_task_fn fn);
 
 #endif

@@ -95,6 +95,7 @@ int ex_create(const ex_config *cfg, ex_executor **out)
     case EX_SEQ: make = ex__seq_new; break;
     case EX_THREADS: make = ex__threads_new; break;
     case EX_PROCS: make = ex__procs_new; break;
+    case EX_MPI: make = ex__mpi_new; break;
     default: return EX_EINVAL;
     }
     /* ex_future_wait polls the futures of a pool first, then parks. */

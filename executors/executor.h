@@ -85,6 +85,8 @@ enum {
     EX_EINVAL = -8,     /* invalid argument */
     EX_ENOMEM = -9,     /* out of memory */
     EX_ESYS = -10,      /* a system call failed (errno is kept where useful) */
+    EX_EUNAVAIL = -11,  /* the backend is not in this build (EX_MPI without
+                           Open MPI): ex_create refuses it */
 };
 
 /* Name and one-line meaning of a status ("EX_EFULL: queue full"). Never NULL. */
@@ -113,7 +115,7 @@ typedef int (*ex_task_fn)(const void *in, size_t in_len, ex_buf *out);
 
 /* --------------------------------------------------------------- executor */
 
-typedef enum { EX_SEQ = 0, EX_THREADS = 1, EX_PROCS = 2 } ex_kind;
+typedef enum { EX_SEQ = 0, EX_THREADS = 1, EX_PROCS = 2, EX_MPI = 3 } ex_kind;
 
 typedef enum {
     EX_ON_FULL_BLOCK = 0,  /* ex_submit waits for room */
@@ -167,8 +169,10 @@ typedef struct ex_config {
     /* EX_PROCS only: a worker exits and is replaced after this many tasks
      * (0 = never). */
     unsigned max_tasks_per_worker;
-    /* EX_PROCS only: a task running longer than this is killed with its
-     * worker, fails with EX_ETIMEDOUT, and the worker is replaced (0 = none). */
+    /* EX_PROCS: a task running longer than this is killed with its
+     * worker, fails with EX_ETIMEDOUT, and the worker is replaced (0 = none).
+     * EX_MPI: that task fails with EX_ETIMEDOUT and the whole MPI job ends
+     * (every other task EX_EBROKEN; see "task names, mpi" below). */
     int64_t timeout_ns;
     /* EX_PROCS only: largest task input or output in bytes (0 = 1 GiB).
      * A cap, not a reservation: buffers grow with the bytes received. */
@@ -246,7 +250,10 @@ unsigned ex_default_workers(void);
 /* Creates an executor and starts its workers; returns once every worker has
  * run worker_start and initializer (a failure there leaves a usable object
  * that rejects work with EX_EBROKEN).  Blocks while workers start.
- * EX_EINVAL for a bad config, including EX_PROCS with CALLER_RUNS.
+ * EX_EINVAL for a bad config, including EX_PROCS or EX_MPI with
+ * CALLER_RUNS, or EX_MPI with more than 128 workers.  EX_MPI: EX_EUNAVAIL
+ * in a build without Open MPI; EX_EBROKEN when its MPI workers could not
+ * be started (the broker says why on stderr).
  * EX_PROCS flushes stdout and stderr first (they would be copied into
  * every worker).
  * Memory: a future takes 112 bytes, cut from 1 MiB slabs the executor maps
@@ -263,7 +270,8 @@ int ex_create(const ex_config *cfg, ex_executor **out);
  * until the future is final.  May block when the queue is bounded and
  * on_full is BLOCK; with CALLER_RUNS the task may run inside this call;
  * EX_SEQ always runs it inside this call.  From a process-pool task, on its
- * own pool: EX_EINVAL (the worker holds only a copy of it). */
+ * own pool: EX_EINVAL (the worker holds only a copy of it).  EX_MPI: fn
+ * MUST be registered (ex_task_register), else EX_EINVAL. */
 int ex_submit(ex_executor *ex, ex_task_fn fn, const void *in, size_t len,
               ex_future **out);
 
@@ -298,7 +306,7 @@ int ex_destroy(ex_executor *ex);
 unsigned ex_workers(const ex_executor *ex);
 ex_kind ex_executor_kind(const ex_executor *ex);
 int ex_is_broken(const ex_executor *ex);
-/* "seq", "threads", "procs"; ex_kind_parse returns 0 or EX_EINVAL. */
+/* "seq", "threads", "procs", "mpi"; ex_kind_parse returns 0 or EX_EINVAL. */
 const char *ex_kind_name(ex_kind kind);
 int ex_kind_parse(const char *name, ex_kind *out);
 /* "pipe", "shm"; ex_transport_parse returns 0 or EX_EINVAL. */
@@ -307,6 +315,60 @@ int ex_transport_parse(const char *name, ex_transport *out);
 /* "block", "reject", "caller-runs"; ex_on_full_parse: 0 or EX_EINVAL. */
 const char *ex_on_full_name(ex_on_full f);
 int ex_on_full_parse(const char *name, ex_on_full *out);
+
+/* ------------------------------------------------------- task names, mpi */
+
+/* EX_MPI runs tasks in other processes, possibly on other hosts, started
+ * from the application's own executable by MPI_Comm_spawn: a function
+ * pointer means nothing there, so every task an mpi executor runs MUST be
+ * registered under a name, in every process, before ex_create and before
+ * ex_worker_main (register them at the top of main).  Other backends
+ * ignore the registry.  ex_submit (and ex_map, ex_future_then) of an
+ * unregistered function to an mpi executor returns EX_EINVAL.
+ *
+ * How EX_MPI works: ex_create starts a broker, a child process running
+ * this executable again (so main MUST call ex_worker_main, below), which
+ * calls MPI_Init as a singleton and MPI_Comm_spawn's max_workers workers
+ * (this executable again).  The application itself never calls MPI: it
+ * may create and destroy any number of mpi executors, and fork.  Each
+ * worker thread of the executor is the proxy of one MPI worker: it sends
+ * the task's name and input, and the worker's measurements (start, end,
+ * CPU, pid) come back with its output.  worker_start and initializer run
+ * in those proxy threads (a function pointer does not cross either).
+ * Transport and hosts are Open MPI's: the broker inherits the environment
+ * (OMPI_MCA_btl=tcp,self or vader,self; OMPI_MCA_orte_default_hostfile),
+ * POOLBENCH_MPI_HOSTS ("a,b,c") is passed as MPI_Info "host".  As root,
+ * Open MPI refuses to start unless OMPI_ALLOW_RUN_AS_ROOT=1 and
+ * OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 are in the environment.
+ *
+ * Faults: Open MPI 4.1 has no fault tolerance for a dead rank.  When an
+ * MPI worker dies (each holds a TCP lifeline to the broker, so its death
+ * is seen on any host), the broker ends the whole MPI job: every task
+ * running or queued fails with EX_EBROKEN, the executor is broken (later
+ * submits: EX_EBROKEN), and no process of it is left.  A task past
+ * timeout_ns does the same (that task fails with EX_ETIMEDOUT).  There is
+ * no per-task isolation as EX_PROCS has; on_full CALLER_RUNS, window,
+ * transport and max_tasks_per_worker do not apply (CALLER_RUNS:
+ * EX_EINVAL at ex_create). */
+#define EX_TASK_NAME_MAX 63
+
+/* Binds name (1..EX_TASK_NAME_MAX bytes) to fn for this process: 0 (also
+ * when it is already bound to fn), EX_EINVAL for a NULL fn, a NULL, empty
+ * or too long name, or a name bound to another function; EX_ENOMEM.
+ * Thread-safe; a name stays bound.  Does not block for long. */
+int ex_task_register(const char *name, ex_task_fn fn);
+
+/* Call at the top of main, after registering the tasks: in a process that
+ * ex_create(EX_MPI) started (the broker, or an MPI worker it spawned), it
+ * serves its role and returns 1 once done: main then returns 0 at once.
+ * Anywhere else it returns 0 at once and touches nothing.  argc and argv
+ * are main's (MPI_Init takes them).  Blocks for the executor's lifetime
+ * in those processes. */
+int ex_worker_main(int *argc, char ***argv);
+
+/* Whether this build has EX_MPI (1), or 0 with *why saying why not (a
+ * static string).  Does not block. */
+int ex_mpi_available(const char **why);
 
 /* Process pool only: the pid of worker `index` now (0 if none or not
  * EX_PROCS), and how many workers were replaced so far.  Do not block. */

@@ -116,6 +116,9 @@ int ex_map_create(ex_executor *ex, ex_task_fn fn, const ex_map_source *src,
     if (!ex || !fn || !src || !src->get || !out)
         return EX_EINVAL;
     *out = NULL;
+    char name[EX_TASK_NAME_MAX + 1];
+    if (ex->cfg.kind == EX_MPI && !ex__task_name(fn, name))
+        return EX_EINVAL; /* only named tasks reach an MPI worker */
     ex_map *m = calloc(1, sizeof *m);
     if (!m)
         return EX_ENOMEM;

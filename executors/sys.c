@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #ifdef __linux__
 #include <linux/futex.h>
@@ -58,7 +59,8 @@ void ex__iov_consume(struct iovec **iov, int *iovcnt, size_t n)
     }
 }
 
-int ex__writev_full(int fd, struct iovec *iov, int iovcnt)
+/* The whole vector, by writev or (sock) by sendmsg without SIGPIPE. */
+static int iov_full(int fd, struct iovec *iov, int iovcnt, bool sock)
 {
     /* Skip leading empty entries so an all-empty vector writes nothing. */
     ex__iov_consume(&iov, &iovcnt, 0);
@@ -68,7 +70,9 @@ int ex__writev_full(int fd, struct iovec *iov, int iovcnt)
             iovcnt--;
             continue;
         }
-        ssize_t k = writev(fd, iov, iovcnt > IOV_MAX ? IOV_MAX : iovcnt);
+        int n = iovcnt > IOV_MAX ? IOV_MAX : iovcnt;
+        struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+        ssize_t k = sock ? sendmsg(fd, &mh, MSG_NOSIGNAL) : writev(fd, iov, n);
         if (k < 0) {
             if (errno == EINTR)
                 continue;
@@ -77,6 +81,16 @@ int ex__writev_full(int fd, struct iovec *iov, int iovcnt)
         ex__iov_consume(&iov, &iovcnt, (size_t)k);
     }
     return 0;
+}
+
+int ex__writev_full(int fd, struct iovec *iov, int iovcnt)
+{
+    return iov_full(fd, iov, iovcnt, false);
+}
+
+int ex__send_full(int fd, struct iovec *iov, int iovcnt)
+{
+    return iov_full(fd, iov, iovcnt, true);
 }
 
 /* -------------------------------------------------------------------- fds */

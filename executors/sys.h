@@ -37,6 +37,9 @@ int ex__read_full(int fd, void *buf, size_t n);
  * write nothing and succeed.  ex__writev_full modifies iov.  Blocks. */
 int ex__write_full(int fd, const void *buf, size_t n);
 int ex__writev_full(int fd, struct iovec *iov, int iovcnt);
+/* ex__writev_full on a socket, with MSG_NOSIGNAL: a reader gone is EPIPE,
+ * never a SIGPIPE (for a library that cannot own the signal). */
+int ex__send_full(int fd, struct iovec *iov, int iovcnt);
 
 /* Drops the first n bytes from an iovec array: advances *iov and *iovcnt
  * past exhausted entries and trims the first remaining one. */

@@ -90,6 +90,9 @@ typedef struct threads_ex {
     /* The gauges' run counts, one cache line per worker, each written by
      * its worker alone (ex_internal.h). */
     ex__run_counts *counts;
+    /* A remote backend's proxy (ex__threads_new_proxy), or NULL. */
+    ex__proxy_fn proxy;
+    void *proxy_ctx;
 } threads_ex;
 
 typedef struct worker_arg {
@@ -241,7 +244,10 @@ static void worker_run(threads_ex *t, ex_future *f, unsigned index,
         wake_for(t);
     if (ex__future_begin(f)) {
         ex__count(chain->counts, &chain->counts->begun);
-        ex__run_chained(f, (int)index, chain);
+        if (t->proxy)
+            t->proxy(t->proxy_ctx, index, f, chain);
+        else
+            ex__run_chained(f, (int)index, chain);
     }
     ex_future_release(f); /* the executor's reference */
 }
@@ -606,4 +612,22 @@ int ex__threads_new(const ex_config *cfg, ex_executor **out)
     t->base.workers = workers;
     *out = &t->base;
     return EX_OK;
+}
+
+int ex__threads_new_proxy(const ex_config *cfg, const ex_vtable *vt,
+                          ex__proxy_fn run, void *ctx, ex_executor **out)
+{
+    int rc = ex__threads_new(cfg, out);
+    if (rc)
+        return rc;
+    threads_ex *t = (threads_ex *)*out;
+    t->base.vt = vt;
+    t->proxy = run;
+    t->proxy_ctx = ctx;
+    return EX_OK;
+}
+
+void *ex__threads_proxy_ctx(ex_executor *ex)
+{
+    return ((threads_ex *)ex)->proxy_ctx;
 }

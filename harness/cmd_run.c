@@ -23,7 +23,7 @@ static const char run_usage[] =
     "executor, checks every output and prints a summary (or one JSON object).\n"
     "\n"
     "  -W, --workload NAME     workload to run (see `poolbench list`)\n"
-    "  -e, --executor KIND     seq, threads or procs (default threads), or Python's\n"
+    "  -e, --executor KIND     seq, threads, procs or mpi (default threads), or Python's\n"
     "                          py-seq, py-threads, py-procs (scripts/pyrunner)\n"
     "  -w, --workers N         pool size, 1..4096 (default: online CPUs)\n"
     "  -n, --tasks N           number of tasks, 1..10000000 (default 200)\n"
@@ -51,6 +51,11 @@ static const char run_usage[] =
     "                          (default 64; 1 = one at a time)\n"
     "      --transport T       procs: pipe (default) or shm (a shared-memory\n"
     "                          region per worker for the payloads)\n"
+    "      --mpi-btl B         mpi: Open MPI's transport, tcp (tcp,self: the\n"
+    "                          network path) or sm (vader,tcp,self: shared memory\n"
+    "                          where Open MPI 4.1 can, within one job: spawned\n"
+    "                          workers still reach the broker over tcp);\n"
+    "                          default: OMPI_MCA_btl from the environment\n"
     "      --warmup-tasks N    tasks run before the clock starts, results\n"
     "                          discarded (default: one round, = workers)\n"
     "      --pin P             none (default), compact or scatter: bind each worker\n"
@@ -130,6 +135,11 @@ static int parse_run_option(int ch, char *arg, char **argv, run_cli *c)
     case PB_OPT_RATE: case PB_OPT_ON_FULL: case PB_OPT_CHUNKSIZE: case PB_OPT_SAMPLE_MS:
         return pb_parse_load_option("run", ch, arg, &c->o);
     case PB_OPT_TIMELINE: c->timeline = arg; return 0;
+    case PB_OPT_MPI_BTL:
+        if (strcmp(arg, "tcp") != 0 && strcmp(arg, "sm") != 0)
+            return pb_usage_error("run", "unknown --mpi-btl '%s' (accepted: tcp, sm)", arg);
+        c->o.mpi_btl = arg;
+        return 0;
     case 'j': c->json = true; return 0;
     case 'P':
         if (pb_pin_policy_parse(arg, &c->pin, perr, sizeof perr))
@@ -160,7 +170,7 @@ static int check_load(run_cli *c)
                               "each other");
     if (o->on_full != EX_ON_FULL_BLOCK && o->queue_capacity == 0)
         return pb_usage_error("run", "--on-full needs a bounded --queue N (N >= 1)");
-    if (o->on_full == EX_ON_FULL_CALLER_RUNS && o->kind == EX_PROCS)
+    if (o->on_full == EX_ON_FULL_CALLER_RUNS && (o->kind == EX_PROCS || o->kind == EX_MPI))
         return pb_usage_error("run", "--on-full caller-runs is for seq and threads: a task "
                               "of the process pool does not run in the submitter (accepted "
                               "for procs: block, reject)");
@@ -182,8 +192,15 @@ static int check_run(run_cli *c)
         c->o.workers = 1; /* a loop in the runner's main thread, as seq */
     if (!c->warmup_set)
         c->o.warmup_tasks = c->o.workers; /* one round, as sweep */
-    if ((c->o.timeout_ns || c->o.max_tasks_per_worker) && c->o.kind != EX_PROCS)
-        return pb_usage_error("run", "--timeout-ms and --max-tasks-per-worker need --executor procs (--timeout-ms: or py-procs)");
+    if (c->o.max_tasks_per_worker && c->o.kind != EX_PROCS)
+        return pb_usage_error("run", "--max-tasks-per-worker needs --executor procs");
+    if (c->o.timeout_ns && c->o.kind != EX_PROCS && c->o.kind != EX_MPI)
+        return pb_usage_error("run", "--timeout-ms needs --executor procs, py-procs or mpi");
+    if (c->o.mpi_btl && c->o.kind != EX_MPI)
+        return pb_usage_error("run", "--mpi-btl needs --executor mpi");
+    const char *why;
+    if (c->o.kind == EX_MPI && !ex_mpi_available(&why))
+        return pb_usage_error("run", "the mpi executor is unavailable: %s", why);
     if ((c->o.procs_window || c->o.transport != EX_TRANSPORT_PIPE) &&
         (c->o.kind != EX_PROCS || c->o.py != PB_PY_NONE))
         return pb_usage_error("run", "--window and --transport need --executor procs");
@@ -205,6 +222,7 @@ static int parse_run(int argc, char **argv, run_cli *c)
         {"max-tasks-per-worker", required_argument, NULL, 'm'},
         PB_SHARED_LONG_OPTIONS,
         {"timeline", required_argument, NULL, PB_OPT_TIMELINE},
+        {"mpi-btl", required_argument, NULL, PB_OPT_MPI_BTL},
         {"warmup-tasks", required_argument, NULL, 'T'},
         {"json", no_argument, NULL, 'j'},
         {"pin", required_argument, NULL, 'P'},
@@ -574,5 +592,11 @@ int pb_cmd_list(int argc, char **argv)
     fputs(text, stdout);
     free(text);
     print_python_notes();
+    const char *why;
+    if (ex_mpi_available(&why))
+        printf("\nmpi executor (-e mpi): available (Open MPI; tasks by name, workers "
+               "spawned with MPI_Comm_spawn)\n");
+    else
+        printf("\nmpi executor (-e mpi): unavailable: %s\n", why);
     return 0;
 }

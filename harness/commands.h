@@ -75,6 +75,8 @@ enum {
     PB_OPT_RATE = 0x110, PB_OPT_ARRIVAL, PB_OPT_ON_FULL, PB_OPT_CHUNKSIZE, PB_OPT_SAMPLE_MS,
     PB_OPT_TIMELINE
 };
+/* run's --mpi-btl. */
+enum { PB_OPT_MPI_BTL = 0x120 };
 /* The getopt_long entries of the options above, for run's and sweep's
  * tables (their files include <getopt.h>). */
 #define PB_SHARED_LONG_OPTIONS                                   \

@@ -7,6 +7,7 @@
 #include "commands.h"
 #include "pin.h"
 #include "executor.h"
+#include "workload.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -56,6 +57,14 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    /* The tasks by name, then the mpi backend's roles: this program is
+     * also its broker and its MPI workers (executor.h). */
+    if (wl_register_tasks() != 0) {
+        fputs("poolbench: cannot register the workloads' tasks\n", stderr);
+        return 1;
+    }
+    if (ex_worker_main(&argc, &argv))
+        return 0;
     if (argc < 2) {
         usage(stderr);
         return PB_EXIT_USAGE;

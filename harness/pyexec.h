@@ -16,7 +16,7 @@
 #include <stddef.h>
 
 /* Every executor name the CLI accepts, for "accepted: ..." messages. */
-#define PB_EXECUTOR_NAMES "seq, threads, procs, py-seq, py-threads, py-procs"
+#define PB_EXECUTOR_NAMES "seq, threads, procs, mpi, py-seq, py-threads, py-procs"
 
 /* "seq", "threads", "procs", or for a Python executor "py-seq",
  * "py-threads", "py-procs".  Does not block. */

@@ -195,6 +195,14 @@ static int run_start(run_state *s, char *err, size_t errlen)
     cfg.worker_start = o->worker_start;
     cfg.worker_start_arg = o->worker_start_arg;
 
+    /* The broker inherits the environment: Open MPI reads the transport
+     * there (this process never calls MPI itself).  Open MPI 4.1's shared
+     * memory (vader) reaches only processes of the same job, and spawned
+     * workers are a job of their own: with "sm" the broker still talks to
+     * them over tcp, so tcp stays in the list (without it the spawn fails:
+     * "unable to reach each other"). */
+    if (o->kind == EX_MPI && o->mpi_btl)
+        setenv("OMPI_MCA_btl", strcmp(o->mpi_btl, "tcp") == 0 ? "tcp,self" : "vader,tcp,self", 1);
     pb_window_begin(o, &s->u0);
     uint64_t c0 = ex_now_ns();
     int rc = ex_create(&cfg, &s->ex);
@@ -404,7 +412,7 @@ static void collect_task(run_state *s, size_t i, task_sums *a)
     a->cpu += (double)cpu;
     double blocked = l - (double)wait - (double)cpu;
     a->blocked += blocked > 0 ? blocked : 0;
-    if (s->o->kind == EX_PROCS) {
+    if (s->o->kind == EX_PROCS || s->o->kind == EX_MPI) {
         a->ipc += (double)ipc;
         a->nipc++;
     }

@@ -56,6 +56,11 @@ typedef struct pb_run_opts {
     unsigned procs_window;     /* procs tasks in flight per worker (0 =
                                   EX_DEFAULT_WINDOW) */
     ex_transport transport;    /* procs payload transport */
+    /* mpi: the Open MPI transport asked for ("tcp": OMPI_MCA_btl=tcp,self,
+     * "sm": vader,tcp,self: shared memory where Open MPI can use it, i.e.
+     * within one job, not between the broker and the workers it spawned),
+     * or NULL: inherited from the environment. */
+    const char *mpi_btl;
     int (*worker_start)(unsigned index, void *arg); /* pinning hook */
     void *worker_start_arg;
     bool progress;             /* a progress line on stderr */

@@ -171,6 +171,13 @@ unsigned pb_run_window(const pb_run_opts *o)
 
 const char *pb_run_transport(const pb_run_opts *o)
 {
+    if (o->kind == EX_MPI && o->py == PB_PY_NONE) {
+        /* --mpi-btl, or what OMPI_MCA_btl says (sweep: the environment's). */
+        const char *btl = o->mpi_btl, *env = getenv("OMPI_MCA_btl");
+        if (!btl && env)
+            btl = strstr(env, "vader") || strstr(env, "sm") ? "sm" : strstr(env, "tcp") ? "tcp" : NULL;
+        return !btl ? "mpi" : strcmp(btl, "tcp") == 0 ? "mpi-tcp" : "mpi-sm";
+    }
     return o->kind == EX_PROCS && o->py == PB_PY_NONE ? ex_transport_name(o->transport) : "";
 }
 

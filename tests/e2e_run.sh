@@ -52,7 +52,7 @@ bad "unknown workload 'nope'" run -W nope
 bad "unknown parameter 'foo'" run -W sha256 -p foo=1
 bad "bytes" run -W sha256 -p bytes=x
 bad "bytes" run -W sha256 -p bytes=0
-bad "need --executor procs" run -W sha256 -e threads --max-tasks-per-worker 2
+bad "--max-tasks-per-worker needs --executor procs" run -W sha256 -e threads --max-tasks-per-worker 2
 bad "--window and --transport need --executor procs" run -W sha256 -e threads --window 2
 bad "--window and --transport need --executor procs" run -W sha256 -e seq --transport shm
 bad "--workers" run -W primes -w 0

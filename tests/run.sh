@@ -1,8 +1,8 @@
 #!/bin/sh
 # Runs every cmocka test binary given, then every tests/e2e_*.sh script, and
-# ends with the totals on one line: "N passed, N failed" (", N skipped"
-# when an e2e script exited 77, automake's status for a test that cannot
-# run here: its last line, the reason, is shown).
+# ends with the totals on one line: "N passed, N failed", after a line
+# "N skipped" when tests were skipped (each says why in its output): a
+# cmocka test that called skip(), or an e2e script that exited 77.
 # A binary that dies without cmocka's summary, or that ran no test at all,
 # counts as one failure.
 # VALGRIND=1 runs each binary under valgrind --error-exitcode=1.
@@ -27,15 +27,17 @@ for bin in "$@"; do
     cat "$log"
     p=$(sed -n 's/^\[  PASSED  \] \([0-9][0-9]*\) test.*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
     f=$(sed -n 's/^\[  FAILED  \] \([0-9][0-9]*\) test.*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
+    s=$(sed -n 's/^\[  SKIPPED \] \([0-9][0-9]*\) test.*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
     ran=$(sed -n 's/^\[==========\] \([0-9][0-9]*\) test(s) run\..*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
         f=1
         echo "$name: exited with status $rc without a cmocka failure summary" >&2
-    elif [ "$ran" -eq 0 ] || [ $((p + f)) -eq 0 ]; then
+    elif [ "$ran" -eq 0 ] || [ $((p + f + s)) -eq 0 ]; then
         f=1
         echo "$name: ran no test (no cmocka summary with a test count)" >&2
     fi
     passed=$((passed + p))
+    skipped=$((skipped + s))
     failed=$((failed + f))
     [ "$f" -ne 0 ] && failures="$failures $name"
 done
@@ -50,6 +52,7 @@ if [ "${SKIP_E2E:-0}" != 1 ]; then
             echo "[       OK ] $name"
         elif [ "$rc" = 77 ]; then
             skipped=$((skipped + 1))
+            cat "$log"
             echo "[  SKIPPED ] $name: $(tail -n 1 "$log")"
         else
             failed=$((failed + 1))
@@ -60,9 +63,6 @@ if [ "${SKIP_E2E:-0}" != 1 ]; then
     done
 fi
 [ -n "$failures" ] && echo "failing:$failures"
-if [ "$skipped" -gt 0 ]; then
-    echo "$passed passed, $failed failed, $skipped skipped"
-else
-    echo "$passed passed, $failed failed"
-fi
+[ "$skipped" -gt 0 ] && echo "$skipped skipped (the reasons are above)"
+echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -7,17 +7,6 @@
  */
 #include "util.h"
 
-/* Sleeps the uint32 number of ms in the input, returns it. */
-static int task_sleep(const void *in, size_t len, ex_buf *out)
-{
-    uint32_t ms;
-    if (len != sizeof ms)
-        return 22;
-    memcpy(&ms, in, sizeof ms);
-    sleep_ms(ms);
-    return ex_buf_append(out, &ms, sizeof ms) ? 9 : 0;
-}
-
 static int task_spin(const void *in, size_t len, ex_buf *out)
 {
     (void)in;
@@ -135,7 +124,7 @@ static void test_stats(void **state)
         /* A sleeping task: its time is blocked, not CPU, and the three
          * parts are each non-negative and add up to the latency. */
         uint32_t ms = 30;
-        assert_int_equal(ex_submit(ex, task_sleep, &ms, sizeof ms, &f), 0);
+        assert_int_equal(ex_submit(ex, task_sleep_ms, &ms, sizeof ms, &f), 0);
         assert_int_equal(ex_future_wait(f, EX_FOREVER), 0);
         assert_int_equal(ex_future_stats(f, &st), 0);
         uint64_t run = st.end_ns - st.start_ns;

@@ -463,6 +463,17 @@ static inline int task_double(const void *in, size_t len, ex_buf *out)
     return ex_buf_append(out, &v, sizeof v) ? 9 : 0;
 }
 
+/* Sleeps the uint32 number of ms in the input; out = the input. */
+static inline int task_sleep_ms(const void *in, size_t len, ex_buf *out)
+{
+    uint32_t ms;
+    if (len != sizeof ms)
+        return 22;
+    memcpy(&ms, in, sizeof ms);
+    sleep_ms(ms);
+    return ex_buf_append(out, &ms, sizeof ms) ? 9 : 0;
+}
+
 /* out = in. */
 static inline int task_echo(const void *in, size_t len, ex_buf *out)
 {

@@ -121,6 +121,19 @@ const wl_workload *wl_find(const char *name)
     return NULL;
 }
 
+int wl_register_tasks(void)
+{
+    for (size_t k = 0; k < NREGISTRY; k++)
+        for (size_t s = 0; s < 2 && registry[k]->ops->stages[s]; s++) {
+            char name[EX_TASK_NAME_MAX + 1];
+            snprintf(name, sizeof name, s ? "wl.%s.%zu" : "wl.%s", registry[k]->name, s);
+            int rc = ex_task_register(name, registry[k]->ops->stages[s]);
+            if (rc)
+                return rc;
+        }
+    return 0;
+}
+
 const char *wl_kind_name(wl_kind kind)
 {
     return kind == WL_CPU ? "cpu" : kind == WL_IO ? "io" : "?";

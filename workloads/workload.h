@@ -103,6 +103,11 @@ typedef struct wl_workload {
 size_t wl_count(void);
 const wl_workload *wl_at(size_t index);          /* NULL past the end */
 const wl_workload *wl_find(const char *name);    /* NULL if unknown */
+/* Names every workload's task functions in the executors' registry
+ * (ex_task_register: "wl.<name>", and "wl.<name>.1" for a second stage),
+ * so that they can run on an mpi executor.  Call once at the top of main,
+ * before ex_worker_main.  0 or the first EX_E* of ex_task_register. */
+int wl_register_tasks(void);
 /* "cpu" or "io". */
 const char *wl_kind_name(wl_kind kind);
 /* The spec of a parameter by name, NULL if the workload has none. */
