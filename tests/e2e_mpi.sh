@@ -23,6 +23,13 @@ bad "unknown --mpi-btl 'udp' (accepted: tcp, sm)" run -W noop -e mpi --mpi-btl u
 bad "--mpi-btl needs --executor mpi" run -W noop -e threads --mpi-btl tcp
 
 if ! "$PB" list | grep -q '^mpi executor (-e mpi): available'; then
+    # Only a build made without it (make HAVE_MPI=0: build*/nompi/) may lack
+    # it where pkg-config finds Open MPI.
+    case $PB in
+    */nompi/*) ;;
+    *) check "the mpi executor is built where pkg-config finds ompi-c" \
+        sh -c '! pkg-config --exists ompi-c' ;;
+    esac
     check "list says why the mpi executor is unavailable" \
         sh -c '"$1" list | grep -q "^mpi executor (-e mpi): unavailable: built without Open MPI"' _ "$PB"
     bad "the mpi executor is unavailable: built without Open MPI" run -W noop -e mpi
