@@ -19,8 +19,8 @@ int ex_mpi_available(const char **why)
     return 1;
 #else
     if (why)
-        *why = "built without Open MPI (pkg-config finds no ompi-c: install "
-               "libopenmpi-dev and openmpi-bin, or run `make deps`, and rebuild)";
+        *why = "built without Open MPI (make HAVE_MPI=0, or pkg-config found no ompi-c: "
+               "install libopenmpi-dev and openmpi-bin, or run `make deps`, and rebuild)";
     return 0;
 #endif
 }
