@@ -73,7 +73,7 @@ quick)
     rounds=10; min_time=0.2; io_time=0.2; conc_time=0.5; noop_time=0.05
     reps_transport=5; tr_workers=2; tr_payloads=64,1048576; tr_reps=3; advise_max=64
     py_cpu_wl=mandelbrot; py_cpu_workers=1,2; py_io_wl="sleep"; py_io_workers=4
-    py_peer_tasks=2000
+    py_peer_tasks=2000; mpi_peer_opts="--reps 2 --primes-tasks 8 --span 1000000"; mpi_reps=3
     scale_sizes=1000,100000,1000000
     q_ex=threads,procs; q_rates=200,600,800,1200; q_over=3200; q_queues=4,64
     q_reps=3; q_time=0.2; q_chunks=
@@ -88,6 +88,7 @@ default)
     advise_max=256
     py_cpu_wl=mandelbrot,sha256,table,mix; py_cpu_workers="2,$py_default"
     py_io_wl=sleep,http; py_io_workers="$py_default,16"; py_peer_tasks=20000
+    mpi_peer_opts="--primes-tasks 8 --span 1000000"; mpi_reps=$reps
     scale_sizes=1000,10000,100000,1000000
     q_ex=seq,threads,procs; q_rates=200,400,600,800,1200,1600; q_over=3200
     q_queues=2,16,128; q_reps=3; q_time=0.3; q_chunks=0,1,16,256
@@ -102,6 +103,7 @@ full)
     advise_max=256
     py_cpu_wl=mandelbrot,sha256,primes,compress,table,mix; py_cpu_workers="1-4,$py_default,8"
     py_io_wl=sleep,http,file; py_io_workers="1,2,4,$py_default,16,32,64,128"; py_peer_tasks=50000
+    mpi_peer_opts=; mpi_reps=$reps
     scale_sizes=1000,10000,100000,1000000,10000000
     q_ex=seq,threads,procs; q_rates=100,200,400,500,600,700,750,800,850,900,1000,1200,1600,2400
     q_over=3200; q_queues=1,2,8,16,64,128,512,1024; q_reps=10; q_time=1
@@ -120,7 +122,7 @@ mkdir -p "$out" || exit 1
 log=$out/bench.log
 t_start=$(date +%s)
 step=0
-nsteps=19
+nsteps=20
 current=""
 
 say() { echo "$*" | tee -a "$log" >&2; }
@@ -309,7 +311,32 @@ end
 begin "mpi peers: mpi4py.futures' MPIPoolExecutor (spawned and under mpiexec, btl tcp and vader)"
 # Its own reason on stderr (in the log) and no rows without mpi4py or Open MPI.
 must sh -c "/usr/bin/python3 scripts/peers/mpi_futures.py --tasks $((py_peer_tasks / 10)) \
-    --workers 2 > '$out/peers_mpi.jsonl'"
+    --workers 2 $mpi_peer_opts > '$out/peers_mpi.jsonl'"
+end
+
+# poolbench's own mpi executor on the same tasks, in a folder of its own
+# (mpi/: runs.csv, summary.csv; REPORT.md's MPI section puts its rows
+# beside threads', procs' and MPIPoolExecutor's): the empty task and
+# primes on 2 workers, with Open MPI's transport forced to tcp,self (the
+# network path; config_id and transport mpi-tcp) and vader,tcp,self
+# (mpi-sm; the spawned workers are another MPI job, which Open MPI 4.1's
+# vader does not reach: they still talk over TCP).  Every run pays about
+# 0.6 s to start its broker and workers, outside the clock: so -n floors
+# that meet the time floor in the first (warm-up) run, no further pilots,
+# and `mpi_reps` repetitions (3 in quick, as transport/).
+begin "mpi: poolbench's mpi executor (noop, primes; btl tcp,self and vader,tcp,self)"
+if "$PB" list | grep -q '^mpi executor (-e mpi): available'; then
+    for btl in tcp,self vader,tcp,self; do
+        must env OMPI_MCA_btl="$btl" OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
+            "$PB" sweep --out "$out/mpi" --reps "$mpi_reps" --warmup "$warmup" \
+            --min-rounds "$rounds" --min-time "$noop_time" -q -e mpi -W noop -w 2 -n 2000
+        must env OMPI_MCA_btl="$btl" OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
+            "$PB" sweep --out "$out/mpi" --reps "$mpi_reps" --warmup "$warmup" \
+            --min-rounds "$rounds" --min-time "$min_time" -q -e mpi -W primes -w 2 -n 160
+    done
+else
+    say "   skipped: $("$PB" list | grep '^mpi executor' || echo 'no mpi executor in this build')"
+fi
 end
 
 begin "advise: Goetz's pool size against a measured check"
