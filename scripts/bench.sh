@@ -73,7 +73,8 @@ quick)
     rounds=10; min_time=0.2; io_time=0.2; conc_time=0.5; noop_time=0.05
     reps_transport=5; tr_workers=2; tr_payloads=64,1048576; tr_reps=3; advise_max=64
     py_cpu_wl=mandelbrot; py_cpu_workers=2; py_io_wl="sleep"; py_io_workers=4
-    py_peer_tasks=2000; mpi_peer_opts="--reps 2 --primes-tasks 8 --span 1000000"; mpi_reps=3
+    py_peer_tasks=2000; mpi_peer_opts="--reps 2 --primes-tasks 8 --span 1000000"
+    mpi_reps=3; mpi_noop_n=2000; mpi_primes_n=120
     scale_sizes=1000,100000,1000000; scale_reps=3
     q_ex=threads,procs; q_rates=200,600,800,1200; q_over=3200; q_queues=4,64
     q_reps=3; q_time=0.2; q_chunks=
@@ -88,7 +89,8 @@ default)
     advise_max=256
     py_cpu_wl=mandelbrot,sha256,table,mix; py_cpu_workers="2,$py_default"
     py_io_wl=sleep,http; py_io_workers="$py_default,16"; py_peer_tasks=20000
-    mpi_peer_opts="--primes-tasks 8 --span 1000000"; mpi_reps=$reps
+    mpi_peer_opts="--reps 2 --primes-tasks 8 --span 1000000"
+    mpi_reps=3; mpi_noop_n=4000; mpi_primes_n=160
     scale_sizes=1000,10000,100000,1000000; scale_reps=$reps
     q_ex=seq,threads,procs; q_rates=200,400,600,800,1200,1600; q_over=3200
     q_queues=2,16,128; q_reps=3; q_time=0.3; q_chunks=0,1,16,256
@@ -103,7 +105,7 @@ full)
     advise_max=256
     py_cpu_wl=mandelbrot,sha256,primes,compress,table,mix; py_cpu_workers="1-4,$py_default,8"
     py_io_wl=sleep,http,file; py_io_workers="1,2,4,$py_default,16,32,64,128"; py_peer_tasks=50000
-    mpi_peer_opts=; mpi_reps=$reps
+    mpi_peer_opts=; mpi_reps=$reps; mpi_noop_n=10000; mpi_primes_n=320
     scale_sizes=1000,10000,100000,1000000,10000000; scale_reps=$reps
     q_ex=seq,threads,procs; q_rates=100,200,400,500,600,700,750,800,850,900,1000,1200,1600,2400
     q_over=3200; q_queues=1,2,8,16,64,128,512,1024; q_reps=10; q_time=1
@@ -320,22 +322,28 @@ end
 # primes on 2 workers, with Open MPI's transport forced to tcp,self (the
 # network path; config_id and transport mpi-tcp) and vader,tcp,self
 # (mpi-sm; the spawned workers are another MPI job, which Open MPI 4.1's
-# vader does not reach: they still talk over TCP).  Every run pays about
-# 0.6 s to start its broker and workers, outside the clock: so -n floors
-# that meet the time floor in the first (warm-up) run, no further pilots,
-# `mpi_reps` repetitions (3 in quick, as transport/), and no seq baseline
-# for the empty task (its per-task cost needs none; sizing a seq loop of
-# empty tasks to the time floor took 3 s a repetition).
+# vader does not reach: they still talk over TCP).  Every run is a new
+# executor that pays 1-2 s to start and stop its broker, orted and
+# workers (0.6 s of it to start, outside the clock), and warms nothing the
+# next run reuses: so no unrecorded warm-up or pilot runs (--warmup 0
+# --min-time 0: the runs keep their in-run warm-up round) but fixed -n
+# floors that last longer than the profile's time floors (noop_time,
+# min_time; measured on this 2-CPU VM: noop 2000 tasks 0.1-0.2 s, primes
+# 120 tasks 0.2-0.4 s), `mpi_reps` repetitions (3 but in full, as
+# transport/ in quick and queue/: these rows are read against the
+# ping-pong, not rank-tested), and no seq baseline for the empty task
+# (its per-task cost needs none; seq loops of empty tasks sized to the
+# time floor took 7 s of this step).
 begin "mpi: poolbench's mpi executor (noop, primes; btl tcp,self and vader,tcp,self)"
 if "$PB" list | grep -q '^mpi executor (-e mpi): available'; then
     for btl in tcp,self vader,tcp,self; do
         must env OMPI_MCA_btl="$btl" OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
-            "$PB" sweep --out "$out/mpi" --reps "$mpi_reps" --warmup "$warmup" \
-            --min-rounds "$rounds" --min-time "$noop_time" -q -e mpi -W noop -w 2 -n 2000 \
+            "$PB" sweep --out "$out/mpi" --reps "$mpi_reps" --warmup 0 \
+            --min-rounds "$rounds" --min-time 0 -q -e mpi -W noop -w 2 -n "$mpi_noop_n" \
             --no-baseline
         must env OMPI_MCA_btl="$btl" OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
-            "$PB" sweep --out "$out/mpi" --reps "$mpi_reps" --warmup "$warmup" \
-            --min-rounds "$rounds" --min-time "$min_time" -q -e mpi -W primes -w 2 -n 120
+            "$PB" sweep --out "$out/mpi" --reps "$mpi_reps" --warmup 0 \
+            --min-rounds "$rounds" --min-time 0 -q -e mpi -W primes -w 2 -n "$mpi_primes_n"
     done
 else
     say "   skipped: $("$PB" list | grep '^mpi executor' || echo 'no mpi executor in this build')"
