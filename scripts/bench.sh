@@ -45,7 +45,16 @@
 # a rate, and runs its transport/ sweep with 3 repetitions (172 s after).
 # The default came to 946 s with its queue step (74 s): its Python sweeps
 # lost their 1-worker pools (the CPU one took 194 s, the I/O one 110 s),
-# its payload sweep two of six sizes (78 s).  The rest: 5 repetitions
+# its payload sweep two of six sizes (78 s).  Quick then came to 186 s
+# with the mpi4py peer (13 s); poolbench's own mpi rows (mpi/, 4
+# configurations of 1-2 s MPI jobs: 35 s at first, 18 s without seq
+# loops of empty tasks and unrecorded runs) took it to 217 s on a loaded
+# VM (1.2 of 2 CPUs free): so in quick the mpi4py peer runs 2 repetitions
+# of 8 smaller primes tasks (6 s), the Python CPU sweep lost its 1-worker
+# pools (19 -> 10 s), scale keeps 3 repetitions, the queue's open loop
+# one rate (600/s; 200, 800 = capacity, 1200 stay); the default's mpi4py
+# peer runs the same 2 x 8 primes tasks, which pays for most of its mpi/
+# step.  The rest: 5 repetitions
 # (p < 0.05 stays reachable; the summary's interval of the median is then
 # a 93.8% one), pinning only in `full`, CPU pools 1, 2, 4, 8, and Python
 # tasks of a few ms (below).
@@ -76,7 +85,7 @@ quick)
     py_peer_tasks=2000; mpi_peer_opts="--reps 2 --primes-tasks 8 --span 1000000"
     mpi_reps=3; mpi_noop_n=2000; mpi_primes_n=120
     scale_sizes=1000,100000,1000000; scale_reps=3
-    q_ex=threads,procs; q_rates=200,600,800,1200; q_over=3200; q_queues=4,64
+    q_ex=threads,procs; q_rates=200,800,1200; q_over=3200; q_queues=4,64
     q_reps=3; q_time=0.2; q_chunks=
     ;;
 default)
