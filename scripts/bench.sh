@@ -52,7 +52,8 @@
 # VM (1.2 of 2 CPUs free): so in quick the mpi4py peer runs 2 repetitions
 # of 8 smaller primes tasks (6 s), the Python CPU sweep lost its 1-worker
 # pools (19 -> 10 s), scale keeps 3 repetitions, the queue's open loop
-# one rate (600/s; 200, 800 = capacity, 1200 stay); the default's mpi4py
+# one rate (600/s; 200, 800 = capacity, 1200 stay): 184 s, and the mpi/
+# step 2 repetitions in quick (3 in the default); the default's mpi4py
 # peer runs the same 2 x 8 primes tasks, which pays for most of its mpi/
 # step.  The rest: 5 repetitions
 # (p < 0.05 stays reachable; the summary's interval of the median is then
@@ -83,7 +84,7 @@ quick)
     reps_transport=5; tr_workers=2; tr_payloads=64,1048576; tr_reps=3; advise_max=64
     py_cpu_wl=mandelbrot; py_cpu_workers=2; py_io_wl="sleep"; py_io_workers=4
     py_peer_tasks=2000; mpi_peer_opts="--reps 2 --primes-tasks 8 --span 1000000"
-    mpi_reps=3; mpi_noop_n=2000; mpi_primes_n=120
+    mpi_reps=2; mpi_noop_n=2000; mpi_primes_n=120
     scale_sizes=1000,100000,1000000; scale_reps=3
     q_ex=threads,procs; q_rates=200,800,1200; q_over=3200; q_queues=4,64
     q_reps=3; q_time=0.2; q_chunks=
@@ -338,9 +339,9 @@ end
 # --min-time 0: the runs keep their in-run warm-up round) but fixed -n
 # floors that last longer than the profile's time floors (noop_time,
 # min_time; measured on this 2-CPU VM: noop 2000 tasks 0.1-0.2 s, primes
-# 120 tasks 0.2-0.4 s), `mpi_reps` repetitions (3 but in full, as
-# transport/ in quick and queue/: these rows are read against the
-# ping-pong, not rank-tested), and no seq baseline for the empty task
+# 120 tasks 0.2-0.4 s), `mpi_reps` repetitions (2 in quick, 3 in the
+# default as queue/'s: these rows are read against the ping-pong, not
+# rank-tested), and no seq baseline for the empty task
 # (its per-task cost needs none; seq loops of empty tasks sized to the
 # time floor took 7 s of this step).
 begin "mpi: poolbench's mpi executor (noop, primes; btl tcp,self and vader,tcp,self)"
