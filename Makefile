@@ -270,7 +270,7 @@ INSTALLED := $(INCDIR)/poolbench/executor.h $(LIBDIR)/libexecutors.a \
     $(LIBDIR)/libexecutors.so.$(EX_VERSION) $(LIBDIR)/libexecutors.so.$(EX_SOVERSION) \
     $(LIBDIR)/libexecutors.so $(PCDIR)/poolbench-executors.pc $(PREFIX)/bin/poolbench \
     $(MANDIR)/man1/poolbench.1 $(MANDIR)/man3/libexecutors.3 $(BASHCOMPDIR)/poolbench \
-    $(if $(MPI_PINGPONG),$(LIBDIR)/poolbench/mpi_pingpong)
+    $(LIBDIR)/poolbench/mpi_pingpong
 
 # A directory under PREFIX as ${prefix}/..., so that pkg-config's
 # --define-prefix (or --define-variable=prefix=) relocates the file.
