@@ -53,7 +53,9 @@
 # of 8 smaller primes tasks (6 s), the Python CPU sweep lost its 1-worker
 # pools (19 -> 10 s), scale keeps 3 repetitions, the queue's open loop
 # one rate (600/s; 200, 800 = capacity, 1200 stay): 184 s, and the mpi/
-# step 2 repetitions in quick (3 in the default); the default's mpi4py
+# step 2 repetitions in quick (3 in the default): 176 s and 180 s (its
+# mpi/ step 13 and 17 s; `poolbench noise` before: 1.98 of 2 CPUs free,
+# other helpers' builds running); the default's mpi4py
 # peer runs the same 2 x 8 primes tasks, which pays for most of its mpi/
 # step.  The rest: 5 repetitions
 # (p < 0.05 stays reachable; the summary's interval of the median is then
