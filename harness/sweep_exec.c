@@ -218,6 +218,11 @@ static int add_config(sw_state *st, size_t ci, ex_kind kind, pb_py_kind py, unsi
         (cf->o.transport != EX_TRANSPORT_PIPE || pb_run_window(&cf->o) != EX_DEFAULT_WINDOW))
         len += snprintf(cf->config_id + len, sizeof cf->config_id - (size_t)len, "|%s|w%u",
                         pb_run_transport(&cf->o), pb_run_window(&cf->o));
+    /* So is the mpi executor's Open MPI transport (OMPI_MCA_btl): mpi-tcp, mpi-sm. */
+    else if (kind == EX_MPI && !py && len > 0 && (size_t)len < sizeof cf->config_id &&
+             strcmp(pb_run_transport(&cf->o), "mpi") != 0)
+        len += snprintf(cf->config_id + len, sizeof cf->config_id - (size_t)len, "|%s",
+                        pb_run_transport(&cf->o));
     if (len > 0 && (size_t)len < sizeof cf->config_id)
         load_suffix(c, load, cf->config_id + len, sizeof cf->config_id - (size_t)len);
     double *d = calloc((size_t)c->reps * 4, sizeof *d);

@@ -45,7 +45,19 @@
 # a rate, and runs its transport/ sweep with 3 repetitions (172 s after).
 # The default came to 946 s with its queue step (74 s): its Python sweeps
 # lost their 1-worker pools (the CPU one took 194 s, the I/O one 110 s),
-# its payload sweep two of six sizes (78 s).  The rest: 5 repetitions
+# its payload sweep two of six sizes (78 s).  Quick then came to 186 s
+# with the mpi4py peer (13 s); poolbench's own mpi rows (mpi/, 4
+# configurations of 1-2 s MPI jobs: 35 s at first, 18 s without seq
+# loops of empty tasks and unrecorded runs) took it to 217 s on a loaded
+# VM (1.2 of 2 CPUs free): so in quick the mpi4py peer runs 2 repetitions
+# of 8 smaller primes tasks (6 s), the Python CPU sweep lost its 1-worker
+# pools (19 -> 10 s), scale keeps 3 repetitions, the queue's open loop
+# one rate (600/s; 200, 800 = capacity, 1200 stay): 184 s, and the mpi/
+# step 2 repetitions in quick (3 in the default): 176 s and 180 s (its
+# mpi/ step 13 and 17 s; `poolbench noise` before: 1.98 of 2 CPUs free,
+# other helpers' builds running); the default's mpi4py
+# peer runs the same 2 x 8 primes tasks, which pays for most of its mpi/
+# step.  The rest: 5 repetitions
 # (p < 0.05 stays reachable; the summary's interval of the median is then
 # a 93.8% one), pinning only in `full`, CPU pools 1, 2, 4, 8, and Python
 # tasks of a few ms (below).
@@ -72,10 +84,11 @@ quick)
     pins=none; reps=5; warmup=1; hf_runs=3; cal=--quick
     rounds=10; min_time=0.2; io_time=0.2; conc_time=0.5; noop_time=0.05
     reps_transport=5; tr_workers=2; tr_payloads=64,1048576; tr_reps=3; advise_max=64
-    py_cpu_wl=mandelbrot; py_cpu_workers=1,2; py_io_wl="sleep"; py_io_workers=4
-    py_peer_tasks=2000
-    scale_sizes=1000,100000,1000000
-    q_ex=threads,procs; q_rates=200,600,800,1200; q_over=3200; q_queues=4,64
+    py_cpu_wl=mandelbrot; py_cpu_workers=2; py_io_wl="sleep"; py_io_workers=4
+    py_peer_tasks=2000; mpi_peer_opts="--reps 2 --primes-tasks 8 --span 1000000"
+    mpi_reps=2; mpi_noop_n=2000; mpi_primes_n=120
+    scale_sizes=1000,100000,1000000; scale_reps=3
+    q_ex=threads,procs; q_rates=200,800,1200; q_over=3200; q_queues=4,64
     q_reps=3; q_time=0.2; q_chunks=
     ;;
 default)
@@ -88,7 +101,9 @@ default)
     advise_max=256
     py_cpu_wl=mandelbrot,sha256,table,mix; py_cpu_workers="2,$py_default"
     py_io_wl=sleep,http; py_io_workers="$py_default,16"; py_peer_tasks=20000
-    scale_sizes=1000,10000,100000,1000000
+    mpi_peer_opts="--reps 2 --primes-tasks 8 --span 1000000"
+    mpi_reps=3; mpi_noop_n=4000; mpi_primes_n=160
+    scale_sizes=1000,10000,100000,1000000; scale_reps=$reps
     q_ex=seq,threads,procs; q_rates=200,400,600,800,1200,1600; q_over=3200
     q_queues=2,16,128; q_reps=3; q_time=0.3; q_chunks=0,1,16,256
     ;;
@@ -102,7 +117,8 @@ full)
     advise_max=256
     py_cpu_wl=mandelbrot,sha256,primes,compress,table,mix; py_cpu_workers="1-4,$py_default,8"
     py_io_wl=sleep,http,file; py_io_workers="1,2,4,$py_default,16,32,64,128"; py_peer_tasks=50000
-    scale_sizes=1000,10000,100000,1000000,10000000
+    mpi_peer_opts=; mpi_reps=$reps; mpi_noop_n=10000; mpi_primes_n=320
+    scale_sizes=1000,10000,100000,1000000,10000000; scale_reps=$reps
     q_ex=seq,threads,procs; q_rates=100,200,400,500,600,700,750,800,850,900,1000,1200,1600,2400
     q_over=3200; q_queues=1,2,8,16,64,128,512,1024; q_reps=10; q_time=1
     q_chunks=0,1,4,16,64,256,1024
@@ -120,7 +136,7 @@ mkdir -p "$out" || exit 1
 log=$out/bench.log
 t_start=$(date +%s)
 step=0
-nsteps=19
+nsteps=20
 current=""
 
 say() { echo "$*" | tee -a "$log" >&2; }
@@ -177,7 +193,7 @@ must sh -c "'$PB' transport --json --reps $reps_transport > '$out/transport.json
 end
 
 begin "scale: threads against GLib's pool at $scale_sizes tasks, memory per future"
-must scripts/py.sh scripts/scale.py --poolbench "$PB" --out "$out" --sizes "$scale_sizes" --reps "$reps"
+must scripts/py.sh scripts/scale.py --poolbench "$PB" --out "$out" --sizes "$scale_sizes" --reps "$scale_reps"
 end
 
 sweep() { # label, then sweep arguments
@@ -309,7 +325,41 @@ end
 begin "mpi peers: mpi4py.futures' MPIPoolExecutor (spawned and under mpiexec, btl tcp and vader)"
 # Its own reason on stderr (in the log) and no rows without mpi4py or Open MPI.
 must sh -c "/usr/bin/python3 scripts/peers/mpi_futures.py --tasks $((py_peer_tasks / 10)) \
-    --workers 2 > '$out/peers_mpi.jsonl'"
+    --workers 2 $mpi_peer_opts > '$out/peers_mpi.jsonl'"
+end
+
+# poolbench's own mpi executor on the same tasks, in a folder of its own
+# (mpi/: runs.csv, summary.csv; REPORT.md's MPI section puts its rows
+# beside threads', procs' and MPIPoolExecutor's): the empty task and
+# primes on 2 workers, with Open MPI's transport forced to tcp,self (the
+# network path; config_id and transport mpi-tcp) and vader,tcp,self
+# (mpi-sm; the spawned workers are another MPI job, which Open MPI 4.1's
+# vader does not reach: they still talk over TCP).  Every run is a new
+# executor that pays 1-2 s to start and stop its broker, orted and
+# workers (0.6 s of it to start, outside the clock), and warms nothing the
+# next run reuses: so no unrecorded warm-up or pilot runs (--warmup 0
+# --min-time 0: the runs keep their in-run warm-up round) but fixed -n
+# floors that last longer than the profile's time floors (noop_time,
+# min_time; measured on this 2-CPU VM: noop 2000 tasks 0.1-0.2 s, primes
+# 120 tasks 0.2-0.4 s), `mpi_reps` repetitions (2 in quick, 3 in the
+# default as queue/'s: these rows are read against the ping-pong, not
+# rank-tested), and no seq baseline for the empty task
+# (its per-task cost needs none; seq loops of empty tasks sized to the
+# time floor took 7 s of this step).
+begin "mpi: poolbench's mpi executor (noop, primes; btl tcp,self and vader,tcp,self)"
+if "$PB" list | grep -q '^mpi executor (-e mpi): available'; then
+    for btl in tcp,self vader,tcp,self; do
+        must env OMPI_MCA_btl="$btl" OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
+            "$PB" sweep --out "$out/mpi" --reps "$mpi_reps" --warmup 0 \
+            --min-rounds "$rounds" --min-time 0 -q -e mpi -W noop -w 2 -n "$mpi_noop_n" \
+            --no-baseline
+        must env OMPI_MCA_btl="$btl" OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
+            "$PB" sweep --out "$out/mpi" --reps "$mpi_reps" --warmup 0 \
+            --min-rounds "$rounds" --min-time 0 -q -e mpi -W primes -w 2 -n "$mpi_primes_n"
+    done
+else
+    say "   skipped: $("$PB" list | grep '^mpi executor' || echo 'no mpi executor in this build')"
+fi
 end
 
 begin "advise: Goetz's pool size against a measured check"

@@ -1,8 +1,11 @@
 """mpi_peers.py: REPORT.md's MPI section: mpi4py.futures' MPIPoolExecutor
 (peers_mpi.jsonl, scripts/peers/mpi_futures.py) beside poolbench's own
 executors (overhead.jsonl for the empty task; runs.csv for primes at the
-same pool size), drawn against calibrate.json's MPI ping-pong, the limit
-any executor over MPI pays per task.  report.py calls section().
+same pool size) and poolbench's own mpi executor (make bench's mpi/
+sweep: the empty task and primes over btl tcp,self and vader,tcp,self,
+one row per transport, each naming its runs.csv config_ids), drawn
+against calibrate.json's MPI ping-pong, the limit any executor over MPI
+pays per task.  report.py calls section().
 """
 
 import os
@@ -45,6 +48,71 @@ def ours(folder, workers):
                     us_range(o.get("latency_median_ns"), None, None),
                     x_range(sp.median, sp.lo, sp.hi) if sp else DASH, DASH])
     return out
+
+
+BTL = {"mpi-tcp": "tcp,self", "mpi-sm": "vader,tcp,self (workers: TCP)"}
+
+
+def mpi_runs(folder):
+    """mpi/runs.csv's rows of the mpi executor: config_id -> rows."""
+    by_id = {}
+    for r in pb.read_csv(os.path.join(folder.path, "mpi", "runs.csv")):
+        if r.get("executor") == "mpi":
+            by_id.setdefault(r.get("config_id"), []).append(r)
+    return by_id
+
+
+def per_task_ns(r):
+    w, n = r.get("wall_s"), r.get("tasks")
+    return w / n * 1e9 if isinstance(w, (int, float)) and n else None
+
+
+def mpi_rows(by_id):
+    """One table row per transport (mpi-tcp, mpi-sm): the empty task's wall
+    per task (all submitted) and primes' speedup against seq, median
+    [min..max] over the repetitions; and the config_ids they come from."""
+    rows, ids, per_task = [], [], {}
+    for tr in sorted({str(r.get("transport")) for v in by_id.values() for r in v},
+                     key=lambda t: (t != "mpi-tcp", t)):
+        row = ["poolbench mpi", "spawn", BTL.get(tr, str(tr)), DASH, DASH, DASH, DASH, DASH]
+        for cid in sorted(c for c, v in by_id.items() if v[0].get("transport") == tr):
+            runs = by_id[cid]
+            row[3] = str(runs[0].get("workers", "?"))
+            ids.append("`%s` (%d runs)" % (cid, len(runs)))
+            if runs[0].get("workload") == "noop":
+                a = pb.agg(runs, None, per_task_ns)
+                per_task[tr] = a.median
+                row[4] = us_range(a.median, a.lo, a.hi)
+            elif runs[0].get("workload") == "primes":
+                a = pb.agg(runs, "speedup")
+                row[6] = x_range(a.median, a.lo, a.hi) if a else DASH
+                row[7] = "equal to seq's" if all(r.get("digest_ok") == 1 for r in runs) else "DIFFERS"
+        rows.append(row)
+    return rows, ids, per_task
+
+
+def reading(folder, rows, per_task):
+    """A sentence: per-task costs against the TCP ping-pong round trip."""
+    items = {it["name"]: it for it in pb.calibration(folder.calibrate)}
+    it = items.get("mpi_rtt_8b_tcp")
+    rtt = it["stats"].get("median") if it and not it["skipped"] else None
+    if not isinstance(rtt, (int, float)) or rtt <= 0 or not (per_task or rows):
+        return []
+    parts = ["poolbench mpi %s \u00b5s per empty task over %s, %sx the round trip" %
+             (fmt(v / 1e3), tr, fmt(v / rtt))
+             for tr, v in sorted(per_task.items(), key=lambda kv: (kv[0] != "mpi-tcp", kv[0]))
+             if isinstance(v, (int, float))]
+    peers_tcp = [o.get("throughput_ns_per_task") for o in rows if isinstance(o, dict) and
+                 o.get("workload") == "empty" and o.get("btl") == "tcp,self" and
+                 isinstance(o.get("throughput_ns_per_task"), (int, float))]
+    if peers_tcp:
+        parts.append("MPIPoolExecutor over tcp,self %s \u00b5s at best, %sx" %
+                     (fmt(min(peers_tcp) / 1e3), fmt(min(peers_tcp) / rtt)))
+    return ["Reading: against the machine's limit, the TCP ping-pong round trip of %s \u00b5s "
+            "(`mpi_rtt_8b_tcp`): %s. With every task submitted at "
+            "once a pool could pipeline below one round trip per task; what it pays above it is "
+            "the executor's own per-task work (broker, queues, MPI progress)." %
+            (fmt(rtt / 1e3), "; ".join(parts)), ""]
 
 
 def peer_row(o):
@@ -97,22 +165,32 @@ def section(folder, table):
     path = os.path.join(folder.path, "peers_mpi.jsonl")
     rows = pb.read_jsonl(path)
     lim = limits(folder)
-    if not lim and not os.path.exists(path):
+    by_id = mpi_runs(folder)
+    if not lim and not os.path.exists(path) and not by_id:
         return []  # a folder from before the MPI measures
     if lim:
         out += ["The limit, `poolbench calibrate`'s MPI ping-pong between two ranks (median; "
                 "the bandwidth measures per 1 MiB message): %s." % lim, ""]
-    if not rows:
-        return out + ["peers_mpi.jsonl is absent or empty: no MPIPoolExecutor rows (they need Open MPI "
-                      "and Debian's python3-mpi4py; the bench log says why they were skipped).", ""]
+    ours_mpi, ids, per_task = mpi_rows(by_id)
+    if not rows and not ours_mpi:
+        return out + ["peers_mpi.jsonl is absent or empty and mpi/ has no rows: no MPIPoolExecutor "
+                      "rows (they need Open MPI and Debian's python3-mpi4py; the bench log says why "
+                      "they were skipped).", ""]
     workers = next((o.get("workers") for o in rows if isinstance(o, dict) and o.get("workers")), 2)
     out += ["Per-task cost of an empty task (all submitted, then waited for: median [min..max] over "
             "the repetitions; one in flight: median round trip), and the primes speedup against a "
             "sequential loop of the same language (Python's for MPIPoolExecutor, C's `seq` for "
             "poolbench; same inputs). `spawn`: workers started by MPI_Comm_spawn from a plain "
             "process; `mpiexec`: `mpiexec -n W+1 python3 -m mpi4py.futures`. Open MPI 4.1's shared "
-            "memory (vader) does not reach spawned workers (another job), hence mpiexec + vader.", "",
-            table(["executor", "start", "btl", "workers", "empty task, all submitted",
-                   "one in flight", "primes speedup", "primes digest"],
-                  ours(folder, workers) + peers(rows)), ""]
-    return out
+            "memory (vader) does not reach spawned workers (another job), hence mpiexec + vader; "
+            "poolbench's mpi rows with vader,tcp,self (`mpi-sm`) reach their workers over TCP too.",
+            "", table(["executor", "start", "btl", "workers", "empty task, all submitted",
+                       "one in flight", "primes speedup", "primes digest"],
+                      ours(folder, workers) + ours_mpi + peers(rows)), ""]
+    if ids:
+        out += ["poolbench mpi rows: `mpi/runs.csv` (wall per task of the empty task, `speedup` of "
+                "primes), config_id %s." % ", ".join(ids), ""]
+    elif not by_id:
+        out += ["No poolbench mpi rows: mpi/runs.csv is absent (a build without the mpi executor; "
+                "the bench log says why).", ""]
+    return out + reading(folder, rows, per_task)

@@ -3,7 +3,8 @@
 # pool computes (the same digest on primes), runs the empty task, records
 # its Open MPI transport (--mpi-btl tcp / sm: transport mpi-tcp / mpi-sm
 # in the JSON), leaves no process behind, and refuses a bad --mpi-btl with
-# one line and exit 2.  Without Open MPI, `list` and `run -e mpi` say it is
+# one line and exit 2; a sweep's config_id names the transport, and
+# REPORT.md's MPI section shows runs.csv's mpi rows (make bench's mpi/).  Without Open MPI, `list` and `run -e mpi` say it is
 # unavailable (exit 2, one line).  Skipped (exit 77, counted as skipped)
 # in a sanitizer build: Open MPI's own leaks and threads would fail the
 # broker and workers there.
@@ -63,6 +64,51 @@ done
 OMPI_MCA_btl=tcp,self "$PB" run -W noop -e mpi -w 2 -n 50 --json >"$tmp/env.json" 2>/dev/null
 check "without --mpi-btl the transport follows OMPI_MCA_btl=tcp,self: mpi-tcp" \
     [ "$(field "$tmp/env.json" transport)" = mpi-tcp ]
+
+# make bench's mpi/ sweep in small: the config_id tells tcp from sm, and
+# REPORT.md's MPI section shows one poolbench mpi row per transport whose
+# numbers are runs.csv's, recomputed here (the empty task's wall per task,
+# primes' speedup: median [min..max]), naming its config_ids.
+r="$tmp/res"
+mkdir "$r"
+for btl in tcp,self vader,tcp,self; do
+    for wl in "noop -n 200" "primes -n 8 -p span=100000"; do
+        # shellcheck disable=SC2086
+        OMPI_MCA_btl=$btl "$PB" sweep --out "$r/mpi" -e mpi -w 2 -W $wl --reps 2 --warmup 0 \
+            --min-time 0 -q \
+            2>"$tmp/sweep.err" || { cat "$tmp/sweep.err"; echo "FAIL sweep -e mpi ($btl, $wl)"; fail=1; }
+    done
+done
+ids=$(cut -d, -f4 "$r/mpi/runs.csv" | grep '|mpi|' | sort -u | tr '\n' ' ')
+check "config_ids name the transport ($ids)" [ "$ids" = "noop|payload_bytes=64|mpi|2|none|mpi-sm \
+noop|payload_bytes=64|mpi|2|none|mpi-tcp " ]
+check "  (primes too, quoted in runs.csv)" [ "$(grep -c 'start=0|mpi|2|none|mpi-' "$r/mpi/summary.csv")" = 2 ]
+"$PB" sweep --out "$r" -W primes -e seq,threads -w 2 --reps 1 --warmup 0 -n 8 -p span=100000 -q \
+    2>"$tmp/err" || { cat "$tmp/err"; echo "FAIL poolbench sweep"; fail=1; }
+"$here/../scripts/py.sh" "$here/../scripts/report.py" "$r" >/dev/null 2>"$tmp/err" ||
+    { cat "$tmp/err"; echo "FAIL report.py"; fail=1; }
+for tr in tcp sm; do
+    want=$("$here/../scripts/py.sh" - "$r/mpi/runs.csv" "mpi-$tr" "$here/../scripts" <<'EOF'
+import csv, statistics, sys
+sys.path.insert(0, sys.argv[3])
+from pbresults import fmt
+rows = [r for r in csv.DictReader(open(sys.argv[1])) if r["transport"] == sys.argv[2]]
+def rng(vals, unit, scale=1):
+    lo, hi = min(vals), max(vals)
+    return (fmt(statistics.median(vals) / scale) + unit +
+            (" [%s..%s]" % (fmt(lo / scale), fmt(hi / scale)) if hi > lo else ""))
+noop = [float(r["wall_s"]) / int(r["tasks"]) * 1e9 for r in rows if r["workload"] == "noop"]
+sp = [float(r["speedup"]) for r in rows if r["workload"] == "primes"]
+btl = {"mpi-tcp": "tcp,self", "mpi-sm": "vader,tcp,self (workers: TCP)"}[sys.argv[2]]
+print("| poolbench mpi | spawn | %s | 2 | %s | \u2013 | %s | equal to seq's |"
+      % (btl, rng(noop, " \u00b5s", 1e3), rng(sp, "x")))
+EOF
+)
+    check "REPORT.md's mpi-$tr row is runs.csv's: $want" \
+        sh -c '[ -n "$1" ] && grep -qxF "$1" "$2"' _ "$want" "$r/REPORT.md"
+    check "  and names its config_ids" grep -qF "\`noop|payload_bytes=64|mpi|2|none|mpi-$tr\` (2 runs)" \
+        "$r/REPORT.md"
+done
 "$PB" run -W noop -e mpi -w 2 -n 50 >"$tmp/summary" 2>&1
 check "the summary names the mpi executor" grep -q '^executor    mpi, 2 workers' "$tmp/summary"
 # The broker (argv[0] poolbench-mpi-broker) reaps orted and the workers
