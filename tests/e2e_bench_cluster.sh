@@ -55,7 +55,7 @@ c = json.load(open(sys.argv[1]))["cluster"]
 print(c["total_slots"], " ".join("%s:%s:%s:%s" % (h.get("hostfile_name"), h.get("slots"),
       h.get("online_cpus"), h.get("poolbench_present")) for h in c["hosts"]))' "$1"; }
 check "machine.json records the host, its slots, CPUs and binary" \
-    [ "$(hosts "$tmp/res/machine.json")" = "4 localhost:4:$(nproc):True" ]
+    [ "$(hosts "$tmp/res/machine.json")" = "4 localhost:4:$(getconf _NPROCESSORS_ONLN):True" ]
 check "calibrate.json has the TCP ping-pong measured" \
     [ "$(python3 -c 'import json, sys
 m = {x["name"]: x for x in json.load(open(sys.argv[1]))["measures"]}
