@@ -8,6 +8,10 @@
 #     0 and no process of the job is left;
 #   - -w other than the job's workers: exit 2 with one line from the
 #     application (mpirun passes rank 0's status on);
+#   - tests/test_mpi.c's whole contract under `mpirun -n 3` (vader,self):
+#     its first executor takes the job's ranks, the later ones (the
+#     shutdown matrix, the faults) start their own broker from inside the
+#     application, and nothing is left;
 #   - a crashing task (fault crash_rate): mpirun ends the job, the
 #     application does not go with it: it counts the failed tasks
 #     (EX_EBROKEN) and prints its summary, which arrives in mpirun's
@@ -87,12 +91,27 @@ check "mpirun -n 3 with -w 3: says the job has 2 workers" \
 left=$(settle)
 check "after -w 3: no process of the job left ($left)" [ "$left" = 0 ]
 
+# The library's contract (tests/test_mpi.c) with the mpirun start, where
+# the test binary was built beside poolbench.
+tm=$(dirname "$PB")/tests/test_mpi
+if [ -x "$tm" ]; then
+    mrun vader,self -n 3 "$tm" >"$tmp/tm.out" 2>&1
+    rc=$?
+    check "test_mpi under mpirun -n 3 (vader,self): exit 0 ($rc)" [ "$rc" = 0 ]
+    check "test_mpi under mpirun: 12 tests passed" grep -q 'PASSED  \] 12 test' "$tmp/tm.out"
+    [ "$rc" = 0 ] || grep -v '^\[[^]]*:[0-9]*\]' "$tmp/tm.out" | tail -30
+else
+    echo "note: $tm not built: test_mpi under mpirun not run"
+fi
+
 # A crash: about one task in five aborts its worker rank.  Open loop at 10
 # tasks/s, so that the application goes on for seconds after mpirun has
 # ended the job, and prints its summary after mpirun is gone.
 mrun tcp,self -n 3 "$PB" run -W fault -e mpi -w 2 -n 30 --rate 10 -p crash_rate=0.2 \
     --seed "$seed" >"$tmp/crash.out" 2>"$tmp/crash.err"
 rc=$?
+# Not asserted (timing): whether poolbench outlived mpirun, as it usually does.
+echo "note: poolbench processes still running when mpirun returned: $(ours)"
 check "crash: mpirun reports the dead rank (exit $rc, not 0)" [ "$rc" != 0 ]
 check "crash: mpirun said a process was signalled or aborted" \
     grep -Eq "exited on signal|MPI_ABORT" "$tmp/crash.err"
