@@ -133,11 +133,19 @@ static int alloc_slots(broker *b)
     return 0;
 }
 
+/* Whether some rank of this mpirun job runs on another host. */
+static bool job_spans_hosts(void)
+{
+    const char *all = getenv("OMPI_COMM_WORLD_SIZE"), *here = getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+    return all && here && strcmp(all, here) != 0;
+}
+
 /* The lifelines' listening socket: loopback unless workers may be on
- * other hosts (POOLBENCH_MPI_HOSTS or a hostfile). */
+ * other hosts (POOLBENCH_MPI_HOSTS, a hostfile, or mpirun's ranks). */
 static int listen_lifelines(broker *b)
 {
-    bool remote = getenv("POOLBENCH_MPI_HOSTS") || getenv("OMPI_MCA_orte_default_hostfile");
+    bool remote = getenv("POOLBENCH_MPI_HOSTS") || getenv("OMPI_MCA_orte_default_hostfile") ||
+                  job_spans_hosts();
     struct sockaddr_in sa = {.sin_family = AF_INET};
     sa.sin_addr.s_addr = htonl(remote ? INADDR_ANY : INADDR_LOOPBACK);
     socklen_t len = sizeof sa;
