@@ -368,7 +368,9 @@ int ex_on_full_parse(const char *name, ex_on_full *out);
  * the program prints afterwards still reaches mpirun's stdout); a task
  * past timeout_ns makes the broker call MPI_Abort.  Otherwise the broker
  * rank ends the job after the executor is destroyed, waits for the
- * program and exits with its status, which mpirun reports. */
+ * program and exits with its status, which mpirun reports.  In a build
+ * without Open MPI, ranks 1..N say so on stderr and return 1, and rank 0
+ * runs the program (whose EX_MPI is EX_EUNAVAIL). */
 #define EX_TASK_NAME_MAX 63
 
 /* Binds name (1..EX_TASK_NAME_MAX bytes) to fn for this process: 0 (also

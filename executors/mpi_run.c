@@ -69,6 +69,7 @@ static int env_int(const char *name)
     return *end || x < 0 || x > 1000000 ? -1 : (int)x;
 }
 
+#ifdef EX_HAVE_MPI
 /* fd of process pid, as its own open file (pidfd_getfd, same offset), or
  * reopened through /proc (appending).  The new fd, or -1. */
 static int launcher_fd(pid_t pid, int pfd, int fd)
@@ -116,6 +117,7 @@ static void take_launcher_stdio(pid_t pp)
     if (pfd >= 0)
         close(pfd);
 }
+#endif
 
 int ex__mpirun_start(int *argc, char ***argv)
 {
@@ -157,6 +159,10 @@ int ex__mpirun_start(int *argc, char ***argv)
     (void)argc;
     (void)argv;
     scrub_env();
-    return 0;
+    if (rank == 0)
+        return 0; /* the program; its EX_MPI is refused (EX_EUNAVAIL) */
+    fprintf(stderr, "executors: rank %d of an mpirun job, but this build has no Open MPI: "
+                    "only rank 0 runs the program\n", rank);
+    return 1;
 #endif
 }

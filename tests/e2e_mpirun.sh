@@ -31,12 +31,25 @@ trap 'rm -rf "$tmp"' EXIT INT TERM
 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_ALLOW_RUN_AS_ROOT OMPI_ALLOW_RUN_AS_ROOT_CONFIRM
 
-if ! "$PB" list | grep -q '^mpi executor (-e mpi): available'; then
-    echo "skipped: this build has no mpi executor (built without Open MPI)"
-    exit 77
-fi
 if ! command -v mpirun >/dev/null 2>&1; then
     echo "skipped: no mpirun on PATH (Debian: openmpi-bin)"
+    exit 77
+fi
+# An absolute path: mpirun looks a bare name up on PATH.
+case $PB in /*) ;; *) PB=$(pwd)/$PB ;; esac
+if ! "$PB" list | grep -q '^mpi executor (-e mpi): available'; then
+    # Without Open MPI in the build only rank 0 runs the program; the
+    # other ranks say why and end.
+    timeout -k 5 120 mpirun --oversubscribe -n 3 "$PB" run -W noop -e threads -w 2 -n 20 \
+        >"$tmp/nompi.out" 2>"$tmp/nompi.err"
+    rc=$?
+    check "without Open MPI: mpirun -n 3 poolbench run -e threads: exit 0 ($rc)" [ "$rc" = 0 ]
+    check "without Open MPI: one summary, from rank 0" \
+        [ "$(grep -c '^digest ' "$tmp/nompi.out")" = 1 ]
+    check "without Open MPI: ranks 1 and 2 say why they end" \
+        [ "$(grep -c 'this build has no Open MPI: only rank 0 runs the program' "$tmp/nompi.err")" = 2 ]
+    [ "$fail" = 0 ] || { cat "$tmp/nompi.err"; exit 1; }
+    echo "skipped: this build has no mpi executor (built without Open MPI): the mpirun start not run"
     exit 77
 fi
 case $("$PB" --version) in
@@ -46,9 +59,6 @@ case $("$PB" --version) in
     exit 77
     ;;
 esac
-# An absolute path: mpirun looks a bare name up on PATH.
-case $PB in /*) ;; *) PB=$(pwd)/$PB ;; esac
-
 # A seed of our own marks this test's processes (every rank and the
 # application have the same command line).
 seed=$((40000 + $$ % 10000))
