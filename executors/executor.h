@@ -349,7 +349,28 @@ int ex_on_full_parse(const char *name, ex_on_full *out);
  * timeout_ns does the same (that task fails with EX_ETIMEDOUT).  There is
  * no per-task isolation as EX_PROCS has; on_full CALLER_RUNS, window,
  * transport and max_tasks_per_worker do not apply (CALLER_RUNS:
- * EX_EINVAL at ex_create). */
+ * EX_EINVAL at ex_create).
+ *
+ * The mpirun start: under `mpirun -n N+1 prog ...` (Open MPI; seen in
+ * OMPI_COMM_WORLD_RANK/SIZE, N from 1 to 128) ex_worker_main makes ranks
+ * 1..N the MPI workers (they return 1 once done) and forks rank 0 before
+ * MPI_Init: the process mpirun launched is the broker rank, and its child
+ * returns 0 from ex_worker_main and runs the program, in its own session,
+ * with mpirun's own stdout and stderr, and without mpirun's variables of
+ * a rank (OMPI_* but OMPI_MCA_btl* and the run-as-root pair; PMIX_*).
+ * The first ex_create(EX_MPI) then uses the job's N ranks, with their
+ * shared memory (vader) when OMPI_MCA_btl allows it; max_workers 0 means
+ * N, another count than N is EX_EINVAL (with a line on stderr).  Later or
+ * concurrent mpi executors start their own broker as above.  A dead
+ * worker rank makes mpirun kill every rank, the broker rank with them: the
+ * program, outside the job, sees every pending task fail with EX_EBROKEN
+ * and goes on (mpirun itself exits at once with its own status, and what
+ * the program prints afterwards still reaches mpirun's stdout); a task
+ * past timeout_ns makes the broker call MPI_Abort.  Otherwise the broker
+ * rank ends the job after the executor is destroyed, waits for the
+ * program and exits with its status, which mpirun reports.  In a build
+ * without Open MPI, ranks 1..N say so on stderr and return 1, and rank 0
+ * runs the program (whose EX_MPI is EX_EUNAVAIL). */
 #define EX_TASK_NAME_MAX 63
 
 /* Binds name (1..EX_TASK_NAME_MAX bytes) to fn for this process: 0 (also
@@ -359,8 +380,9 @@ int ex_on_full_parse(const char *name, ex_on_full *out);
 int ex_task_register(const char *name, ex_task_fn fn);
 
 /* Call at the top of main, after registering the tasks: in a process that
- * ex_create(EX_MPI) started (the broker, or an MPI worker it spawned), it
- * serves its role and returns 1 once done: main then returns 0 at once.
+ * ex_create(EX_MPI) started (the broker, or an MPI worker it spawned), or
+ * a rank of `mpirun -n N+1` but rank 0's program (the mpirun start above),
+ * it serves its role and returns 1 once done: main then returns 0 at once.
  * Anywhere else it returns 0 at once and touches nothing.  argc and argv
  * are main's (MPI_Init takes them).  Blocks for the executor's lifetime
  * in those processes. */

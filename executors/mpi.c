@@ -47,6 +47,8 @@ typedef struct mpi_ctx {
     pid_t *pids;          /* MPI worker i's pid (on its host) */
     unsigned n;
     size_t max_payload;
+    bool mpirun;          /* the broker is mpirun's rank 0 (mpi_run.c) */
+    int mpirun_fd;        /* its control socket until broker_start */
     pthread_mutex_t ctl_lock; /* proxies' MPI_CTL_KILL against the end */
 } mpi_ctx;
 
@@ -261,7 +263,34 @@ static int await_ready(mpi_ctx *c)
     return 0;
 }
 
-/* Socket pairs, the broker spawned with its ends, and its workers up. */
+/* ------------------------------------------------------ mpirun's broker */
+
+/* Under mpirun (mpi_run.c) the broker rank's control socket and its
+ * workers, from MPI_RUN_ENV; the first EX_MPI executor takes them. */
+static pthread_once_t run_once = PTHREAD_ONCE_INIT;
+static atomic_int run_fd = -1;
+static unsigned run_workers;
+
+static void run_parse(void)
+{
+    const char *v = getenv(MPI_RUN_ENV);
+    int fd, n;
+    if (v && sscanf(v, "%d:%d", &fd, &n) == 2 && fd >= 0 && n >= 1) {
+        run_workers = (unsigned)n;
+        atomic_store(&run_fd, fd);
+    }
+    unsetenv(MPI_RUN_ENV);
+}
+
+/* The mpirun job's workers if they are still free (then *n), else 0. */
+static unsigned run_available(void)
+{
+    pthread_once(&run_once, run_parse);
+    return atomic_load(&run_fd) >= 0 ? run_workers : 0;
+}
+
+/* Socket pairs, the broker spawned with its ends (or, under mpirun, the
+ * broker rank's control socket), and its workers up. */
 static int broker_start(mpi_ctx *c)
 {
     int ctl[2], rc = 0;
@@ -285,8 +314,13 @@ static int broker_start(mpi_ctx *c)
         c->sock[i] = sp[0];
         ends[i] = sp[1];
     }
-    if (rc == 0)
+    if (rc == 0 && c->mpirun) {
+        ex__close(&c->ctl); /* the broker rank is there already */
+        c->ctl = c->mpirun_fd;
+        c->mpirun_fd = -1;
+    } else if (rc == 0) {
         rc = child_ctl < 0 ? EX_ESYS : spawn_broker(c, child_ctl);
+    }
     ex__close(&child_ctl);
     if (rc == 0)
         rc = send_hello(c, ends);
@@ -349,6 +383,7 @@ static void mpi_destroy(ex_executor *ex)
     mpi_ctx *c = ex__threads_proxy_ctx(ex);
     ex__threads_vtable.destroy(ex); /* joins the proxies */
     broker_stop(c, true);
+    ex__close(&c->mpirun_fd);
     pthread_mutex_destroy(&c->ctl_lock);
     free(c->sock);
     free(c->pids);
@@ -401,6 +436,7 @@ static mpi_ctx *ctx_new(const ex_config *cfg, unsigned n)
         return NULL;
     c->n = n;
     c->ctl = -1;
+    c->mpirun_fd = -1;
     /* One MPI message (an int count of bytes) carries a task. */
     size_t cap = cfg->max_payload ? cfg->max_payload : MPI_DEFAULT_MAX_PAYLOAD;
     c->max_payload = cap < MPI_DEFAULT_MAX_PAYLOAD ? cap : MPI_DEFAULT_MAX_PAYLOAD;
@@ -429,12 +465,22 @@ int ex__mpi_new(const ex_config *cfg, ex_executor **out)
                         "its main does not call ex_worker_main first\n");
         return EX_EINVAL;
     }
-    unsigned n = cfg->max_workers ? cfg->max_workers : ex_default_workers();
+    unsigned job = run_available();
+    unsigned n = cfg->max_workers ? cfg->max_workers : job ? job : ex_default_workers();
     if (cfg->on_full == EX_ON_FULL_CALLER_RUNS || n > MPI_MAX_WORKERS)
         return EX_EINVAL;
+    if (job && n != job) {
+        fprintf(stderr, "executors: EX_MPI under mpirun: this job has %u workers "
+                        "(mpirun -n %u), max_workers asks %u\n", job, job + 1, n);
+        return EX_EINVAL;
+    }
     mpi_ctx *c = ctx_new(cfg, n);
     if (!c)
         return EX_ENOMEM;
+    if (job) {
+        c->mpirun_fd = atomic_exchange(&run_fd, -1);
+        c->mpirun = c->mpirun_fd >= 0; /* else another took it: spawn */
+    }
     ex_config mc = *cfg;
     mc.max_workers = n;
     int rc = ex__threads_new_proxy(&mc, &mpi_vtable, proxy_run, c, out);

@@ -98,6 +98,12 @@ static int take_hello(broker *b)
         ;
     struct cmsghdr *cm = k == (ssize_t)sizeof h ? CMSG_FIRSTHDR(&mh) : NULL;
     int rc = -1;
+    if (cm && b->n && h.workers != b->n) { /* under mpirun: the job's ranks */
+        fprintf(stderr, "poolbench mpi broker: the application asks for %u workers, "
+                        "but this mpirun job has %u (mpirun -n %u)\n",
+                (unsigned)h.workers, b->n, b->n + 1);
+        cm = NULL;
+    }
     if (cm && h.magic == MPI_MAGIC && h.workers >= 1 && h.workers <= MPI_MAX_WORKERS &&
         cm->cmsg_type == SCM_RIGHTS && cm->cmsg_len == CMSG_LEN(h.workers * sizeof(int))) {
         b->n = h.workers;
@@ -127,11 +133,19 @@ static int alloc_slots(broker *b)
     return 0;
 }
 
+/* Whether some rank of this mpirun job runs on another host. */
+static bool job_spans_hosts(void)
+{
+    const char *all = getenv("OMPI_COMM_WORLD_SIZE"), *here = getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+    return all && here && strcmp(all, here) != 0;
+}
+
 /* The lifelines' listening socket: loopback unless workers may be on
- * other hosts (POOLBENCH_MPI_HOSTS or a hostfile). */
+ * other hosts (POOLBENCH_MPI_HOSTS, a hostfile, or mpirun's ranks). */
 static int listen_lifelines(broker *b)
 {
-    bool remote = getenv("POOLBENCH_MPI_HOSTS") || getenv("OMPI_MCA_orte_default_hostfile");
+    bool remote = getenv("POOLBENCH_MPI_HOSTS") || getenv("OMPI_MCA_orte_default_hostfile") ||
+                  job_spans_hosts();
     struct sockaddr_in sa = {.sin_family = AF_INET};
     sa.sin_addr.s_addr = htonl(remote ? INADDR_ANY : INADDR_LOOPBACK);
     socklen_t len = sizeof sa;
@@ -303,7 +317,7 @@ _Noreturn static void end_now(broker *b)
 }
 
 /* STOP to every rank, then the collective end of MPI. */
-static void end_clean(broker *b)
+static void end_mpi(broker *b)
 {
     /* The last resort if MPI's collective end hangs: the default action
      * of SIGALRM ends us, orted sees its singleton gone and ends too. */
@@ -314,6 +328,13 @@ static void end_clean(broker *b)
     MPI_Finalize();
     for (unsigned i = 0; i < b->n; i++)
         ex__close(&b->life[i]);
+    alarm(0);
+}
+
+/* The spawn mode's clean end: MPI's, then orted's. */
+static void end_clean(broker *b)
+{
+    end_mpi(b);
     /* orted outlives its job until its singleton dies, which it learns
      * from EOF on a pipe we hold ("--singleton-died-pipe"; it ignores
      * SIGTERM): closing every fd we have but stdio ends it, and we reap it
@@ -526,6 +547,80 @@ void ex__mpi_broker_main(int *argc, char ***argv)
     if (end != END_CLEAN || b.inflight)
         end_now(&b);
     end_clean(&b);
+}
+
+/* ----------------------------------------------------- mpirun's rank 0 */
+
+/* Under mpirun the ranks are not ours to kill: MPI_Abort asks mpirun to
+ * end the job (this rank too; the application, in its own session, stays). */
+_Noreturn static void mpirun_abort(broker *b)
+{
+    for (unsigned i = 0; b->life && i < b->n; i++)
+        ex__close(&b->life[i]);
+    ex__close(&b->ctl);
+    MPI_Abort(MPI_COMM_WORLD, 3);
+    _exit(3);
+}
+
+/* The lifeline address to every worker rank, and their lifelines.  0 or -1. */
+static int mpirun_lifelines(broker *b)
+{
+    if (listen_lifelines(b) != 0)
+        return -1;
+    for (unsigned i = 0; i < b->n; i++)
+        if (MPI_Send(b->addr, (int)strlen(b->addr), MPI_CHAR, (int)i, MPI_TAG_ADDR,
+                     b->inter) != MPI_SUCCESS)
+            return -1;
+    int rc = accept_lifelines(b);
+    ex__close(&b->listen_fd);
+    return rc;
+}
+
+/* Waits for the application and exits with its status (what mpirun
+ * reports for rank 0). */
+_Noreturn static void mpirun_exit(pid_t app)
+{
+    int st = 0;
+    while (waitpid(app, &st, 0) < 0 && errno == EINTR)
+        ;
+    fflush(stdout);
+    fflush(stderr);
+    _exit(WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? 128 + WTERMSIG(st) : 1);
+}
+
+_Noreturn void ex__mpirun_broker_main(int *argc, char ***argv, int ctl, unsigned n,
+                                      pid_t app)
+{
+    broker b = {.ctl = ctl, .listen_fd = -1, .n = n};
+    signal(SIGPIPE, SIG_IGN);
+    if (alloc_slots(&b) != 0 || MPI_Init(argc, argv) != MPI_SUCCESS) {
+        say("MPI_Init failed");
+        mpirun_abort(&b);
+    }
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    if (ex__mpirun_intercomm(&b.inter) != 0 || mpirun_lifelines(&b) != 0) {
+        say("the mpirun job's workers did not come up");
+        mpirun_abort(&b);
+    }
+    MPI_Comm_set_errhandler(b.inter, MPI_ERRORS_RETURN);
+    /* Until the application's first EX_MPI executor says hello, or it
+     * closes the socket (it exited, or never wanted MPI). */
+    if (take_hello(&b) != 0) {
+        if (b.proxy == NULL)
+            tell_ready(&b, EX_EINVAL);
+        end_mpi(&b);
+        ex__close(&b.ctl);
+        mpirun_exit(app);
+    }
+    tell_ready(&b, 0);
+    int end = relay(&b);
+    if (end != END_CLEAN || b.inflight)
+        mpirun_abort(&b);
+    end_mpi(&b);
+    ex__close(&b.ctl);
+    for (unsigned i = 0; i < b.n; i++)
+        ex__close(&b.proxy[i]);
+    mpirun_exit(app);
 }
 
 #endif /* EX_HAVE_MPI */

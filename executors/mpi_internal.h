@@ -9,6 +9,9 @@
  *                 the workers and relays tasks and results
  *   mpi_worker.c  an MPI worker: runs the tasks by name
  *   mpi_role.c    ex_worker_main: which role this process has
+ *   mpi_run.c     the mpirun start (`mpirun -n N+1 prog`): rank 0 forks,
+ *                 the parent is the broker rank, the child (its own
+ *                 session) the application; ranks 1..N are the workers
  *
  * Why a broker: MPI can be initialised once per process and never again
  * after MPI_Finalize, while an application creates and destroys many
@@ -36,6 +39,10 @@
 /* A worker is told its role by argv[1]: this prefix, then the broker's
  * lifeline address "host:port". */
 #define MPI_WORKER_ARG "--poolbench-mpi-worker="
+/* Under mpirun, the application (rank 0's child) finds the broker rank's
+ * control socket here: "fd:workers" (taken by the first EX_MPI executor,
+ * mpi.c). */
+#define MPI_RUN_ENV "POOLBENCH_EX_MPI_RUN"
 /* The broker's control socket (dup2'd there by the application). */
 #define MPI_CTL_FD 3
 /* Most workers one executor may have (one SCM_RIGHTS message carries
@@ -45,7 +52,7 @@
 #define MPI_MAGIC 0x3149504du /* "MPI1" */
 
 /* MPI tags between the broker and a worker. */
-enum { MPI_TAG_TASK = 1, MPI_TAG_RESULT = 2, MPI_TAG_STOP = 3 };
+enum { MPI_TAG_TASK = 1, MPI_TAG_RESULT = 2, MPI_TAG_STOP = 3, MPI_TAG_ADDR = 4 };
 
 /* Request flag: the task is ex_map's chunk; name is the user function's,
  * which the worker writes into the chunk input (ex__chunk_set_fn). */
@@ -114,9 +121,22 @@ typedef struct mpi_life_hello {
 int64_t ex__mpi_backoff(uint64_t quiet_since, int64_t backoff);
 
 #ifdef EX_HAVE_MPI
+#include <mpi.h>
+#include <sys/types.h>
 /* The two roles (mpi_broker.c, mpi_worker.c): return once done. */
 void ex__mpi_broker_main(int *argc, char ***argv);
+/* lifeline NULL: a rank >= 1 of an mpirun job, whose broker is rank 0. */
 void ex__mpi_worker_main(int *argc, char ***argv, const char *lifeline);
+/* Rank 0 of an mpirun job, after the fork: serves n workers and the
+ * application (pid app) on ctl; exits with the application's status. */
+_Noreturn void ex__mpirun_broker_main(int *argc, char ***argv, int ctl, unsigned n,
+                                      pid_t app);
+/* MPI_COMM_WORLD split into rank 0 and the rest, as an intercommunicator
+ * (what MPI_Comm_spawn gives in the spawn mode). */
+int ex__mpirun_intercomm(MPI_Comm *inter);
 #endif
+/* ex_worker_main's mpirun start (mpi_run.c): 0 in the application, 1 in a
+ * rank that has done its part. */
+int ex__mpirun_start(int *argc, char ***argv);
 
 #endif

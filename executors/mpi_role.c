@@ -34,7 +34,7 @@ int ex_worker_main(int *argc, char ***argv)
         lifeline = (*argv)[1] + strlen(MPI_WORKER_ARG);
     bool broker = role && strcmp(role, MPI_ROLE_BROKER) == 0;
     if (!broker && !lifeline)
-        return 0;
+        return ex__mpirun_start(argc, argv);
     /* Neither the broker's children nor the application's see it. */
     unsetenv(MPI_ROLE_ENV);
 #ifdef EX_HAVE_MPI

@@ -215,17 +215,56 @@ static int serve(MPI_Comm parent, const lifeline *l)
     return rc;
 }
 
+int ex__mpirun_intercomm(MPI_Comm *inter)
+{
+    int rank = 0;
+    MPI_Comm local;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    if (MPI_Comm_split(MPI_COMM_WORLD, rank == 0 ? 0 : 1, rank, &local) != MPI_SUCCESS)
+        return -1;
+    int rc = MPI_Intercomm_create(local, 0, MPI_COMM_WORLD, rank == 0 ? 1 : 0,
+                                  MPI_TAG_ADDR, inter);
+    MPI_Comm_free(&local);
+    return rc == MPI_SUCCESS ? 0 : -1;
+}
+
+/* MPI_Init and the broker's communicator: the spawn parent, or under
+ * mpirun rank 0 (addr NULL), which then sends its lifeline address into
+ * addr_buf.  The lifeline's address, or NULL. */
+static const char *worker_init(int *argc, char ***argv, const char *addr, MPI_Comm *parent,
+                               char *addr_buf, int addr_size)
+{
+    *parent = MPI_COMM_NULL;
+    if (MPI_Init(argc, argv) != MPI_SUCCESS)
+        return NULL;
+    if (addr) {
+        if (MPI_Comm_get_parent(parent) != MPI_SUCCESS || *parent == MPI_COMM_NULL)
+            return NULL;
+        return addr;
+    }
+    if (ex__mpirun_intercomm(parent) != 0)
+        return NULL;
+    MPI_Status st;
+    int count = 0;
+    if (MPI_Recv(addr_buf, addr_size - 1, MPI_CHAR, 0, MPI_TAG_ADDR, *parent, &st) !=
+        MPI_SUCCESS || MPI_Get_count(&st, MPI_CHAR, &count) != MPI_SUCCESS || count <= 0)
+        return NULL;
+    addr_buf[count] = '\0';
+    return addr_buf;
+}
+
 void ex__mpi_worker_main(int *argc, char ***argv, const char *addr)
 {
     MPI_Comm parent = MPI_COMM_NULL;
-    if (MPI_Init(argc, argv) != MPI_SUCCESS ||
-        MPI_Comm_get_parent(&parent) != MPI_SUCCESS || parent == MPI_COMM_NULL) {
+    char addr_buf[300];
+    addr = worker_init(argc, argv, addr, &parent, addr_buf, (int)sizeof addr_buf);
+    if (!addr) {
         fprintf(stderr, "poolbench mpi worker: not started by an mpi broker\n");
         _exit(1);
     }
     MPI_Comm_set_errhandler(parent, MPI_ERRORS_RETURN);
-    int rank = 0;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    int rank = 0; /* in our group: the broker's rank for us */
+    MPI_Comm_rank(parent, &rank);
     static lifeline l; /* the watcher may outlive this frame at _exit */
     l.fd = lifeline_connect(addr, rank);
     l.wake_fd = eventfd(0, EFD_CLOEXEC);

@@ -338,6 +338,11 @@ int pb_needs_timeout(const wl_params *p)
     return wl_param_find(w, "hang_rate") && wl_params_double(p, "hang_rate") > 0;
 }
 
+int pb_isolates(ex_kind kind)
+{
+    return kind == EX_PROCS || kind == EX_MPI;
+}
+
 const char *pb_server_label(const wl_params *p, const pb_server *srv)
 {
     if (srv->pid > 0)
@@ -482,7 +487,7 @@ int pb_cmd_run(int argc, char **argv)
     char why[512];
     c.o.params = params;
     if (pb_py_refusal(&c.o, c.pin != PB_PIN_NONE || c.cpus, why, sizeof why) ||
-        (c.o.kind != EX_PROCS && wl_requires_isolation(params, why, sizeof why))) {
+        (!pb_isolates(c.o.kind) && wl_requires_isolation(params, why, sizeof why))) {
         wl_params_destroy(params);
         return pb_usage_error("run", "%s", why);
     }

@@ -65,6 +65,10 @@ void pb_measure(const pb_run_opts *o, const pb_measure_opts *mo, pb_measured *m)
 /* Whether the parameters make tasks hang (fault hang_rate > 0), so that a
  * run needs a per-task timeout to end. */
 int pb_needs_timeout(const wl_params *p);
+/* Whether a task that crashes or hangs leaves the submitter standing:
+ * procs (that task fails) and mpi (the MPI job ends, every pending task
+ * fails with EX_EBROKEN). */
+int pb_isolates(ex_kind kind);
 /* The getopt_long codes of --window and --transport, the procs options
  * run and sweep share (past every character code, so that they never
  * collide with a short option). */

@@ -92,7 +92,8 @@ static int fault_isolation(const wl_params *p, char *why, size_t len)
         if (why && len)
             snprintf(why, len,
                      "workload 'fault' with crash_rate=%g aborts its worker: "
-                     "it needs process isolation (--executor procs)", crash);
+                     "it needs process isolation (--executor procs, or mpi where a crash "
+                     "ends the MPI job and fails every pending task)", crash);
         return 1;
     }
     if (hang > 0.0) {
