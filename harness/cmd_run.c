@@ -343,6 +343,25 @@ int pb_isolates(ex_kind kind)
     return kind == EX_PROCS || kind == EX_MPI;
 }
 
+int pb_timeout_refusal(const wl_params *p, int64_t timeout_ns, char *why, size_t len)
+{
+    if (!pb_needs_timeout(p) || timeout_ns)
+        return 0;
+    snprintf(why, len, "hang_rate > 0 needs --timeout-ms: only a per-task timeout (procs, "
+             "mpi) ends a hung task");
+    return 1;
+}
+
+int pb_executor_refusal(ex_kind kind, const wl_params *p, int64_t timeout_ns, char *why,
+                        size_t len)
+{
+    if (!pb_isolates(kind) && wl_requires_isolation(p, why, len))
+        return 1;
+    if (pb_timeout_refusal(p, timeout_ns, why, len))
+        return 1;
+    return kind == EX_MPI && wl_requires_shared_memory(p, why, len);
+}
+
 const char *pb_server_label(const wl_params *p, const pb_server *srv)
 {
     if (srv->pid > 0)
@@ -487,14 +506,9 @@ int pb_cmd_run(int argc, char **argv)
     char why[512];
     c.o.params = params;
     if (pb_py_refusal(&c.o, c.pin != PB_PIN_NONE || c.cpus, why, sizeof why) ||
-        (!pb_isolates(c.o.kind) && wl_requires_isolation(params, why, sizeof why))) {
+        pb_executor_refusal(c.o.kind, params, c.o.timeout_ns, why, sizeof why)) {
         wl_params_destroy(params);
         return pb_usage_error("run", "%s", why);
-    }
-    if (pb_needs_timeout(params) && !c.o.timeout_ns) {
-        wl_params_destroy(params);
-        return pb_usage_error("run", "hang_rate > 0 needs --timeout-ms: only the process "
-                              "pool's per-task timeout ends a hung task");
     }
     pb_server srv;
     if (pb_start_server_if_needed("run", params, &srv)) {

@@ -69,6 +69,15 @@ int pb_needs_timeout(const wl_params *p);
  * procs (that task fails) and mpi (the MPI job ends, every pending task
  * fails with EX_EBROKEN). */
 int pb_isolates(ex_kind kind);
+/* Whether the parameters make tasks hang and no timeout ends them: 1 with
+ * why, else 0. */
+int pb_timeout_refusal(const wl_params *p, int64_t timeout_ns, char *why, size_t len);
+/* Whether kind cannot run this configuration with this per-task timeout
+ * (0 = none): 1 with why (a crashing or hanging task on a kind that does
+ * not isolate it, a hanging task without a timeout, or a workload reading
+ * this process's memory on mpi), else 0. */
+int pb_executor_refusal(ex_kind kind, const wl_params *p, int64_t timeout_ns, char *why,
+                        size_t len);
 /* The getopt_long codes of --window and --transport, the procs options
  * run and sweep share (past every character code, so that they never
  * collide with a short option). */

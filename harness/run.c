@@ -531,7 +531,7 @@ int pb_run(const pb_run_opts *o, pb_run_result *r, bool keep_latencies,
     if (o->py)
         return pb_py_run(o, r, keep_latencies, err, errlen);
     char why[512];
-    if (!pb_isolates(o->kind) && wl_requires_isolation(o->params, why, sizeof why))
+    if (pb_executor_refusal(o->kind, o->params, o->timeout_ns, why, sizeof why))
         return errf(err, errlen, "%s", why);
 
     run_state s = {.o = o, .r = r};

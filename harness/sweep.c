@@ -518,19 +518,16 @@ static int validate_combo(const sweep_cli *c, const wl_workload *w, const wl_par
     }
     int bad = pb_sweep_set_combo(c, w, p, combo, err, sizeof err) ||
               wl_params_validate(p, err, sizeof err);
+    if (!bad && pb_timeout_refusal(p, c->timeout_ns, err, sizeof err))
+        bad = 1;
     for (size_t e = 0; !bad && e < c->nexecutors; e++)
-        if (c->executors[e] != EX_PROCS && wl_requires_isolation(p, why, sizeof why)) {
+        if (pb_executor_refusal(c->executors[e], p, c->timeout_ns, why, sizeof why)) {
             snprintf(err, sizeof err, "%.400s (drop %s from --executors)", why,
                      ex_kind_name(c->executors[e]));
             bad = 1;
         }
     if (!bad && py_refusal(c, p, err, sizeof err))
         bad = 1;
-    if (!bad && pb_needs_timeout(p) && !c->timeout_ns) {
-        snprintf(err, sizeof err, "hang_rate > 0 needs --timeout-ms: only the process "
-                 "pool's per-task timeout ends a hung task");
-        bad = 1;
-    }
     *need_server |= wl_needs_server(p) != 0;
     wl_params_destroy(p);
     return bad ? pb_usage_error("sweep", "%s", err) : 0;

@@ -57,9 +57,13 @@
 # mpi/ step 13 and 17 s; `poolbench noise` before: 1.98 of 2 CPUs free,
 # other helpers' builds running); the default's mpi4py
 # peer runs the same 2 x 8 primes tasks, which pays for most of its mpi/
-# step.  The rest: 5 repetitions
+# step.  The default then took 909 s (2026-11-30, 2.00 of 2 CPUs free
+# before, one 30 s build during its CPU sweep), of which a run's capacity
+# spin (0.28 s, 800 runs) is a quarter: so its CPU and I/O sweeps lost
+# their 1-worker pools too (72 s of runs; seq is the 1-worker case, and
+# the I/O one is as slow as seq).  The rest: 5 repetitions
 # (p < 0.05 stays reachable; the summary's interval of the median is then
-# a 93.8% one), pinning only in `full`, CPU pools 1, 2, 4, 8, and Python
+# a 93.8% one), pinning only in `full`, CPU pools 2, 4, 8, and Python
 # tasks of a few ms (below).
 set -u
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -92,8 +96,8 @@ quick)
     q_reps=3; q_time=0.2; q_chunks=
     ;;
 default)
-    cpu_wl=primes,sha256,mandelbrot,blur,compress; cpu_workers=1,2,4,8; cpu_tasks=20
-    io_wl=sleep,http,file,fetch-hash; io_workers=1,4,16,64; io_tasks=20; latency=10
+    cpu_wl=primes,sha256,mandelbrot,blur,compress; cpu_workers=2,4,8; cpu_tasks=20
+    io_wl=sleep,http,file,fetch-hash; io_workers=4,16,64; io_tasks=20; latency=10
     payloads=64,16384,1048576,4194304
     pins=none; reps=5; warmup=1; hf_runs=5; cal=
     rounds=20; min_time=0.25; io_time=0.5; conc_time=1; noop_time=0.1

@@ -65,6 +65,21 @@ OMPI_MCA_btl=tcp,self "$PB" run -W noop -e mpi -w 2 -n 50 --json >"$tmp/env.json
 check "without --mpi-btl the transport follows OMPI_MCA_btl=tcp,self: mpi-tcp" \
     [ "$(field "$tmp/env.json" transport)" = mpi-tcp ]
 
+# The table workload's tasks read a table built in this process's memory:
+# refused on mpi (its workers are other programs), by run and by sweep.
+bad "workload 'table' reads state prepared in this process's memory" run -W table -e mpi -w 2 -n 4
+bad "or procs) (drop mpi from --executors)" \
+    sweep --out "$tmp/table" -W table -e threads,mpi -w 2 -n 4 -q
+# Crashing tasks are isolated on mpi: sweep accepts them and counts them.
+"$PB" sweep --out "$tmp/fault" -W fault -p crash_rate=0.3 -p latency_ms=0 -e mpi -w 2 -n 20 \
+    --reps 1 --warmup 0 --min-time 0 -q 2>"$tmp/fault.err"
+check "sweep -e mpi with crashing tasks: exit 0" [ $? = 0 ]
+tail -n 1 "$tmp/fault/runs.jsonl" >"$tmp/fault.json"
+failed=$(field "$tmp/fault.json" tasks_failed)
+check "  and counts the failed tasks ($failed of 20)" [ "${failed:-0}" -gt 0 ]
+check "  as EX_EBROKEN ($(field "$tmp/fault.json" errors))" \
+    grep -q EX_EBROKEN "$tmp/fault.json"
+
 # make bench's mpi/ sweep in small: the config_id tells tcp from sm, and
 # REPORT.md's MPI section shows one poolbench mpi row per transport whose
 # numbers are runs.csv's, recomputed here (the empty task's wall per task,

@@ -374,3 +374,16 @@ int wl_requires_isolation(const wl_params *p, char *why, size_t len)
         return 0;
     return p->w->ops->isolation(p, why, len);
 }
+
+int wl_requires_shared_memory(const wl_params *p, char *why, size_t len)
+{
+    if (why && len)
+        why[0] = '\0';
+    if (!p || !p->w->ops || !p->w->ops->shared_memory)
+        return 0;
+    if (why && len)
+        snprintf(why, len, "workload '%s' reads state prepared in this process's memory: "
+                 "it needs workers that share it (--executor seq, threads or procs)",
+                 p->w->name);
+    return 1;
+}

@@ -142,6 +142,7 @@ static const struct wl_ops table_ops = {
     .build = table_build,
     .stages = {wl_table_task, NULL},
     .check = table_check,
+    .shared_memory = true,
 };
 
 const wl_workload wl_table_workload = {

@@ -35,6 +35,8 @@ struct wl_ops {
                  char *err, size_t errlen);
     /* Returns 1 (with why) when the configuration needs process isolation. */
     int (*isolation)(const wl_params *p, char *why, size_t len);
+    /* Tasks read state that setup built in this process's memory. */
+    bool shared_memory;
     /* What input i is built to do (fault only). */
     wl_fault (*fault)(const wl_ctx *ctx, size_t i);
 };

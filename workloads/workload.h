@@ -178,6 +178,13 @@ int wl_needs_server(const wl_params *p);
  * on seq and threads.  Does not block. */
 int wl_requires_isolation(const wl_params *p, char *why, size_t len);
 
+/* Whether this workload's tasks read state that wl_prepare built in the
+ * submitting process's memory (table's shared table): 1 with a message in
+ * why, else 0.  Threads read it, forked workers inherit it; the harness
+ * refuses it on mpi, whose workers are other programs, possibly on other
+ * hosts.  Does not block. */
+int wl_requires_shared_memory(const wl_params *p, char *why, size_t len);
+
 /* ------------------------------------------------------------- instances */
 
 typedef struct wl_ctx wl_ctx;
