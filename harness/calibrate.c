@@ -108,7 +108,7 @@ static const measure_def measures[] = {
      M_PIPE_BW, PIN_NONE, NULL, 4, 2, 0, 64 * MIB},
     {"mpi_rtt_8b_tcp",
      "8-byte MPI_Send/MPI_Recv ping-pong between two ranks of mpirun -n 2, "
-     "--mca btl tcp,self (loopback TCP); ns per round trip",
+     "--mca btl tcp,self (loopback TCP on one host); ns per round trip",
      M_MPI_RTT, PIN_NONE, "tcp", 2000, 400, 0, 8},
     {"mpi_rtt_8b_vader",
      "8-byte MPI_Send/MPI_Recv ping-pong between two ranks of mpirun -n 2, "

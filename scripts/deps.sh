@@ -5,7 +5,7 @@ set -eu
 PKGS="build-essential pkg-config libhwloc-dev hwloc libcurl4-openssl-dev libmicrohttpd-dev
 libcmocka-dev zlib1g-dev libssl-dev libjansson-dev hyperfine python3-matplotlib python3-scipy clang valgrind
 stress-ng shellcheck cppcheck pyflakes3 mandoc python3-jsonschema python3-markdown chromium
-libopenmpi-dev openmpi-bin python3-mpi4py"
+libopenmpi-dev openmpi-bin python3-mpi4py iproute2"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

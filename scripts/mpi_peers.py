@@ -62,6 +62,16 @@ def mpi_runs(folder):
     return by_id
 
 
+def cluster_ids(folder):
+    """runs.csv's config_ids of the mpi executor, with their run counts (a
+    bench-cluster folder has them there, and no mpi/)."""
+    n = {}
+    for r in pb.read_csv(os.path.join(folder.path, "runs.csv")):
+        if r.get("executor") == "mpi":
+            n[r.get("config_id")] = n.get(r.get("config_id"), 0) + 1
+    return ["`%s` (%d runs)" % (cid, k) for cid, k in sorted(n.items())]
+
+
 def per_task_ns(r):
     w, n = r.get("wall_s"), r.get("tasks")
     return w / n * 1e9 if isinstance(w, (int, float)) and n else None
@@ -172,6 +182,11 @@ def section(folder, table):
         out += ["The limit, `poolbench calibrate`'s MPI ping-pong between two ranks (median; "
                 "the bandwidth measures per 1 MiB message): %s." % lim, ""]
     ours_mpi, ids, per_task = mpi_rows(by_id)
+    spread = cluster_ids(folder) if not by_id else []
+    if spread:
+        return out + ["This folder's mpi rows are runs.csv's (`make bench-cluster`: the hosts of "
+                      "machine.json's `cluster`), in the workload sections above beside `seq`: "
+                      "config_id %s. The ping-pong above is their limit." % ", ".join(spread), ""]
     if not rows and not ours_mpi:
         return out + ["peers_mpi.jsonl is absent or empty and mpi/ has no rows: no MPIPoolExecutor "
                       "rows (they need Open MPI and Debian's python3-mpi4py; the bench log says why "

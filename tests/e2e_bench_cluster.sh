@@ -64,6 +64,8 @@ print(m["mpi_rtt_8b_tcp"]["skipped"], m["mpi_rtt_8b_tcp"]["median"] > 0, m["mpi_
 if "$PB" run -e mpi -w 1 -W noop -n 1 >/dev/null 2>&1; then
     check "with the mpi executor: exit 0" [ "$rc" = 0 ]
     check "runs.csv has mpi rows" grep -q ',mpi,' "$tmp/res/runs.csv"
+    check "REPORT.md's MPI section points to them by config_id" \
+        grep -qF "This folder's mpi rows are runs.csv's (\`make bench-cluster\`" "$tmp/res/REPORT.md"
 else
     check "without an mpi executor: exit 2" [ "$rc" = 2 ]
     check "  saying so" grep -q "has no usable mpi executor" "$tmp/err"
