@@ -15,6 +15,9 @@
 int pb_cmd_run(int argc, char **argv);
 int pb_cmd_list(int argc, char **argv);
 int pb_cmd_overhead(int argc, char **argv);
+/* Registers overhead's empty task by name (the mpi executor's workers run
+ * it): 0 or an ex_ error. */
+int pb_overhead_register(void);
 int pb_cmd_footprint(int argc, char **argv);
 int pb_cmd_sweep(int argc, char **argv);
 int pb_cmd_advise(int argc, char **argv);

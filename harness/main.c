@@ -59,7 +59,7 @@ int main(int argc, char **argv)
 {
     /* The tasks by name, then the mpi backend's roles: this program is
      * also its broker and its MPI workers (executor.h). */
-    if (wl_register_tasks() != 0) {
+    if (wl_register_tasks() != 0 || pb_overhead_register() != 0) {
         fputs("poolbench: cannot register the workloads' tasks\n", stderr);
         return 1;
     }

@@ -24,6 +24,11 @@ static int empty_task(const void *in, size_t len, ex_buf *out)
     return 0;
 }
 
+int pb_overhead_register(void)
+{
+    return ex_task_register("pb.overhead.empty", empty_task);
+}
+
 /* Returns ns per task, or a negative value on error. */
 static double measure_throughput(ex_executor *ex, size_t n)
 {
@@ -102,7 +107,8 @@ static const char usage[] =
     "Per-task cost of an empty task on each executor: throughput (submit N,\n"
     "wait for all) and latency (one task in flight, median and p95).\n"
     "\n"
-    "  -e, --executors LIST  comma-separated: seq,threads,procs (default all)\n"
+    "  -e, --executors LIST  comma-separated: seq,threads,procs,mpi (default\n"
+    "                        seq,threads,procs)\n"
     "  -w, --workers N       pool size, 1..256 (default 2)\n"
     "  -n, --tasks N         tasks for the throughput test (default 100000;\n"
     "                        the latency test runs N/10, at least 100)\n"
@@ -170,13 +176,16 @@ static int parse_option(int ch, const char *arg, overhead_opts *o)
 /* --executors into the list of runs. */
 static int plan_runs(overhead_opts *o)
 {
-    ex_kind kinds[3];
+    ex_kind kinds[4];
     size_t nk = 0;
     char *save = NULL;
     for (char *tok = strtok_r(o->kinds_text, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        if (nk == 3 || ex_kind_parse(tok, &kinds[nk]))
+        if (nk == 4 || ex_kind_parse(tok, &kinds[nk]))
             return pb_usage_error("overhead", "unknown executor '%s' in --executors (accepted: "
-                                  "seq, threads, procs)", tok);
+                                  "seq, threads, procs, mpi)", tok);
+        const char *why;
+        if (kinds[nk] == EX_MPI && !ex_mpi_available(&why))
+            return pb_usage_error("overhead", "the mpi executor is unavailable: %s", why);
         nk++;
     }
     for (size_t k = 0; k < nk; k++) {
@@ -185,7 +194,8 @@ static int plan_runs(overhead_opts *o)
     }
     for (int m = CPU_EXACT; m <= CPU_OFF; m++)
         for (size_t k = 0; k < nk; k++)
-            if (kinds[k] != EX_PROCS && (m == CPU_EXACT ? o->also_exact : o->also_no_cpu)) {
+            if ((kinds[k] == EX_SEQ || kinds[k] == EX_THREADS) &&
+                (m == CPU_EXACT ? o->also_exact : o->also_no_cpu)) {
                 o->kind_of[o->nruns] = kinds[k];
                 o->mode_of[o->nruns++] = m;
             }

@@ -34,6 +34,7 @@ if ! "$PB" list | grep -q '^mpi executor (-e mpi): available'; then
     check "list says why the mpi executor is unavailable" \
         sh -c '"$1" list | grep -q "^mpi executor (-e mpi): unavailable: built without Open MPI"' _ "$PB"
     bad "the mpi executor is unavailable: built without Open MPI" run -W noop -e mpi
+    bad "the mpi executor is unavailable: built without Open MPI" overhead -e mpi
     exit "$fail"
 fi
 case $("$PB" --version) in
@@ -64,6 +65,13 @@ done
 OMPI_MCA_btl=tcp,self "$PB" run -W noop -e mpi -w 2 -n 50 --json >"$tmp/env.json" 2>/dev/null
 check "without --mpi-btl the transport follows OMPI_MCA_btl=tcp,self: mpi-tcp" \
     [ "$(field "$tmp/env.json" transport)" = mpi-tcp ]
+
+# overhead's empty task is registered: -e mpi measures it.
+"$PB" overhead --json -e mpi -w 2 -n 300 -c 16 >"$tmp/overhead.json" 2>"$tmp/overhead.err"
+check "overhead -e mpi: exit 0" [ $? = 0 ]
+check "  one row, executor mpi, 2 workers ($(field "$tmp/overhead.json" throughput_ns_per_task) ns/task)" \
+    [ "$(field "$tmp/overhead.json" executor) $(field "$tmp/overhead.json" workers)" = "mpi 2" ]
+bad "unknown executor 'gpu' in --executors (accepted: seq, threads, procs, mpi)" overhead -e gpu
 
 # The table workload's tasks read a table built in this process's memory:
 # refused on mpi (its workers are other programs), by run and by sweep.

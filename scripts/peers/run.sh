@@ -5,7 +5,9 @@
 # mpi4py.futures' MPIPoolExecutor over Open MPI (mpi_futures.py: empty and
 # primes tasks, btl tcp and vader; skipped with the reason without mpi4py).
 #   scripts/peers/run.sh [TASKS] [WORKERS]      (default 100000 2)
-# One JSON object per line on stdout: poolbench's rows, then the peers'.
+# One JSON object per line on stdout: poolbench's rows (with its mpi
+# executor's, beside MPIPoolExecutor's, when it is built in), then the
+# peers'.
 set -u
 here=$(cd "$(dirname "$0")/../.." && pwd)
 tasks=${1:-100000}
@@ -30,6 +32,10 @@ if [ -n "$py" ]; then
     "$py" "$here/scripts/peers/py_executors.py" --workers "$workers" --tasks $((tasks / 5))
     mpi_tasks=$((tasks / 50))
     [ "$mpi_tasks" -ge 1 ] || mpi_tasks=1
+    if "$PB" list | grep -q '^mpi executor (-e mpi): available'; then
+        OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
+            "$PB" overhead --json -e mpi -w "$workers" -n "$mpi_tasks"
+    fi
     "$py" "$here/scripts/peers/mpi_futures.py" --workers "$workers" --tasks "$mpi_tasks"
 else
     echo "peers: Python skipped: no python3" >&2
