@@ -2,7 +2,9 @@
 # Runs every cmocka test binary given, then every tests/e2e_*.sh script, and
 # ends with the totals on one line: "N passed, N failed", after a line
 # "N skipped" when tests were skipped (each says why in its output): a
-# cmocka test that called skip(), or an e2e script that exited 77.
+# cmocka test that called skip(), a binary's whole mpi variant that cannot
+# run here (its line "mpi: not tested here: <why>", tests/util.h), or an
+# e2e script that exited 77.
 # A binary that dies without cmocka's summary, or that ran no test at all,
 # counts as one failure.
 # VALGRIND=1 runs each binary under valgrind --error-exitcode=1.
@@ -28,6 +30,7 @@ for bin in "$@"; do
     p=$(sed -n 's/^\[  PASSED  \] \([0-9][0-9]*\) test.*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
     f=$(sed -n 's/^\[  FAILED  \] \([0-9][0-9]*\) test.*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
     s=$(sed -n 's/^\[  SKIPPED \] \([0-9][0-9]*\) test.*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
+    variants=$(grep -c '^mpi: not tested here: ' "$log")
     ran=$(sed -n 's/^\[==========\] \([0-9][0-9]*\) test(s) run\..*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
         f=1
@@ -37,7 +40,7 @@ for bin in "$@"; do
         echo "$name: ran no test (no cmocka summary with a test count)" >&2
     fi
     passed=$((passed + p))
-    skipped=$((skipped + s))
+    skipped=$((skipped + s + variants))
     failed=$((failed + f))
     [ "$f" -ne 0 ] && failures="$failures $name"
 done

@@ -2,7 +2,9 @@
  * test_callbacks.c: completion callbacks (in the order added, at once when
  * already done), then-chains (results, failures and cancellation
  * propagate), and callbacks that re-enter their executor (submit to a full
- * BLOCK queue, shutdown(wait) from the pool's own thread).
+ * BLOCK queue, shutdown(wait) from the pool's own thread), on every
+ * backend, mpi too where it can run (test_kinds).  Callbacks run in this
+ * process whatever the backend (mpi: in the worker's proxy thread).
  */
 #include "util.h"
 
@@ -33,9 +35,10 @@ static void cb_record(ex_future *f, void *arg)
 static void test_callbacks(void **state)
 {
     (void)state;
-    for (size_t k = 0; k < NKINDS(pool_kinds); k++) {
+    kind_list kinds = test_kinds(KINDS_POOLS);
+    for (size_t k = 0; k < kinds.n; k++) {
         cblog.n = 0;
-        ex_executor *ex = make(pool_kinds[k], 1);
+        ex_executor *ex = make(kinds.kind[k], 1);
         ex_future *f;
         assert_int_equal(ex_submit(ex, task_gate, NULL, 0, &f), 0);
         for (intptr_t i = 1; i <= 3; i++)
@@ -93,8 +96,9 @@ static void test_callbacks(void **state)
 static void test_then(void **state)
 {
     (void)state;
-    for (size_t k = 0; k < NKINDS(all_kinds); k++) {
-        ex_executor *ex = make(all_kinds[k], 2);
+    kind_list kinds = test_kinds(KINDS_ALL);
+    for (size_t k = 0; k < kinds.n; k++) {
+        ex_executor *ex = make(kinds.kind[k], 2);
         uint32_t v = 3;
         ex_future *a, *b, *c;
         /* Success: ((3*2+1)*2+1)*2+1 = 31 */
@@ -121,8 +125,9 @@ static void test_then(void **state)
         ex_destroy(ex);
     }
     /* Cancellation propagates along the chain. */
-    for (size_t k = 0; k < NKINDS(pool_kinds); k++) {
-        ex_executor *ex = make_unpipelined(pool_kinds[k], 1);
+    kinds = test_kinds(KINDS_POOLS);
+    for (size_t k = 0; k < kinds.n; k++) {
+        ex_executor *ex = make_unpipelined(kinds.kind[k], 1);
         ex_future *g, *a, *b, *c;
         uint32_t v = 1;
         assert_int_equal(ex_submit(ex, task_gate, NULL, 0, &g), 0);
@@ -164,15 +169,16 @@ static void cb_shutdown_wait(ex_future *f, void *arg)
     atomic_store(&r->shutdown_rc, ex_shutdown(r->ex, 1, 0));
 }
 
-/* Callbacks run on a worker (threads) or the dispatcher (procs): submitting
- * to the same full BLOCK queue must not wait forever, and shutdown(wait)
- * from there cannot join itself. */
+/* Callbacks run on a worker (threads), the dispatcher (procs) or a proxy
+ * thread (mpi): submitting to the same full BLOCK queue must not wait
+ * forever, and shutdown(wait) from there cannot join itself. */
 static void test_callback_reentry(void **state)
 {
     (void)state;
-    for (size_t k = 0; k < NKINDS(pool_kinds); k++) {
+    kind_list kinds = test_kinds(KINDS_POOLS);
+    for (size_t k = 0; k < kinds.n; k++) {
         ex_config cfg;
-        ex_config_init(&cfg, pool_kinds[k]);
+        ex_config_init(&cfg, kinds.kind[k]);
         cfg.max_workers = 1;
         cfg.queue_capacity = 1;
         cfg.on_full = EX_ON_FULL_BLOCK;
@@ -213,8 +219,15 @@ static void test_callback_reentry(void **state)
     }
 }
 
-int main(void)
+static void register_tasks(void)
 {
+    ex_task_register("test_callbacks.fail7", task_fail7);
+}
+
+int main(int argc, char **argv)
+{
+    if (test_start(&argc, &argv, register_tasks))
+        return 0;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_callbacks),
         cmocka_unit_test(test_then),

@@ -74,22 +74,19 @@ static void tokens_reset(int n)
 
 static int group_setup(void **state)
 {
-    (void)state;
-    if (pipe(gate_fd) || pipe(info_fd) || pipe2(token_fd, O_NONBLOCK) ||
-        gate_counter_setup())
+    if (gate_setup(state) || pipe(info_fd) || pipe2(token_fd, O_NONBLOCK))
         return -1;
     return 0;
 }
 
 static int group_teardown(void **state)
 {
-    (void)state;
-    int *fds[] = {gate_fd, info_fd, token_fd};
-    for (int i = 0; i < 3; i++) {
+    int *fds[] = {info_fd, token_fd};
+    for (int i = 0; i < 2; i++) {
         close(fds[i][0]);
         close(fds[i][1]);
     }
-    return 0;
+    return gate_teardown(state);
 }
 
 /* --------------------------------------------- 1. shutdown after a break */
@@ -206,13 +203,14 @@ static int task_print_noflush(const void *in, size_t len, ex_buf *out)
 static void test_stdio_once(void **state)
 {
     (void)state;
-    for (size_t k = 0; k < NKINDS(all_kinds); k++) {
+    kind_list kinds = test_kinds(KINDS_LOCAL);
+    for (size_t k = 0; k < kinds.n; k++) {
         fd_capture cap;
         assert_int_equal(fd_capture_begin(&cap, STDOUT_FILENO), 0);
         /* Fully buffered, as stdout to a file or a pipe is. */
         setvbuf(stdout, NULL, _IOFBF, BUFSIZ);
         printf("parent-pending\n"); /* stays in the buffer */
-        ex_executor *ex = make(all_kinds[k], 1);
+        ex_executor *ex = make(kinds.kind[k], 1);
         ex_future *a, *b;
         int rca = ex_submit(ex, task_print_flush, NULL, 0, &a);
         int rcb = ex_submit(ex, task_print_noflush, NULL, 0, &b);
@@ -358,8 +356,9 @@ static void wait_set(atomic_int *v)
 static void test_destroy_from_inside(void **state)
 {
     (void)state;
-    for (size_t k = 0; k < NKINDS(all_kinds); k++) {
-        ex_kind kind = all_kinds[k];
+    kind_list kinds = test_kinds(KINDS_LOCAL);
+    for (size_t k = 0; k < kinds.n; k++) {
+        ex_kind kind = kinds.kind[k];
         /* From a task. */
         ex_executor *ex = make(kind, 1);
         ex_future *f;
@@ -487,7 +486,8 @@ static void test_crash_with_grandchild(void **state)
 /* ------------------- 6b. a task its worker never read is re-dispatched */
 
 /* Closes this worker's task pipe (its only read-only pipe fd above 2 that
- * the test did not create), so the worker dies idle after this task. */
+ * the test did not create; the gate's FIFOs are open read-write), so the
+ * worker dies idle after this task. */
 static int task_close_task_pipe(const void *in, size_t len, ex_buf *out)
 {
     (void)in;
@@ -495,7 +495,7 @@ static int task_close_task_pipe(const void *in, size_t len, ex_buf *out)
     (void)out;
     int closed = 0;
     for (int fd = 3; fd < 1024; fd++) {
-        if (fd == gate_fd[0] || fd == info_fd[0] || fd == token_fd[0])
+        if (fd == info_fd[0] || fd == token_fd[0])
             continue;
         struct stat st;
         int fl = fcntl(fd, F_GETFL);
@@ -616,15 +616,11 @@ static void test_caller_runs_procs(void **state)
     ex_executor *ex = (ex_executor *)&cfg;
     assert_int_equal(ex_create(&cfg, &ex), EX_EINVAL);
     assert_null(ex);
-    for (size_t k = 0; k < NKINDS(pool_kinds); k++) {
-        if (pool_kinds[k] == EX_PROCS)
-            continue;
-        ex_config_init(&cfg, pool_kinds[k]);
-        cfg.queue_capacity = 4;
-        cfg.on_full = EX_ON_FULL_CALLER_RUNS;
-        assert_int_equal(ex_create(&cfg, &ex), 0);
-        assert_int_equal(ex_destroy(ex), 0);
-    }
+    ex_config_init(&cfg, EX_THREADS); /* the pool that allows it */
+    cfg.queue_capacity = 4;
+    cfg.on_full = EX_ON_FULL_CALLER_RUNS;
+    assert_int_equal(ex_create(&cfg, &ex), 0);
+    assert_int_equal(ex_destroy(ex), 0);
 }
 
 /* ------------------------------------------------- 6e. worker signals */

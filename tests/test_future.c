@@ -3,7 +3,8 @@
  * cancel (only while PENDING), result timeouts, the per-task stats (CPU
  * inside [start, end], sleeping is blocked time), and futures that outlive
  * their executor.  Blocking tasks wait on the gate (util.h), so nothing
- * depends on how fast a loaded machine runs.
+ * depends on how fast a loaded machine runs.  Every test covers mpi too
+ * where it can run (test_kinds): this binary is its broker and workers.
  */
 #include "util.h"
 
@@ -23,8 +24,9 @@ static void test_many_tasks(void **state)
     enum { N = 10000 };
     static uint32_t in[N];
     static ex_future *fs[N];
-    for (size_t k = 0; k < NKINDS(all_kinds); k++) {
-        ex_executor *ex = make(all_kinds[k], 2);
+    kind_list kinds = test_kinds(KINDS_ALL);
+    for (size_t k = 0; k < kinds.n; k++) {
+        ex_executor *ex = make(kinds.kind[k], 2);
         for (uint32_t i = 0; i < N; i++) {
             in[i] = i;
             assert_int_equal(ex_submit(ex, task_double, &in[i], sizeof in[i], &fs[i]), 0);
@@ -44,8 +46,9 @@ static void test_many_tasks(void **state)
 static void test_cancel(void **state)
 {
     (void)state;
-    for (size_t k = 0; k < NKINDS(pool_kinds); k++) {
-        ex_executor *ex = make_unpipelined(pool_kinds[k], 1);
+    kind_list kinds = test_kinds(KINDS_POOLS);
+    for (size_t k = 0; k < kinds.n; k++) {
+        ex_executor *ex = make_unpipelined(kinds.kind[k], 1);
         ex_future *run, *pend;
         assert_int_equal(ex_submit(ex, task_gate, NULL, 0, &run), 0);
         uint32_t v = 5;
@@ -77,8 +80,9 @@ static void test_cancel(void **state)
 static void test_result_timeout(void **state)
 {
     (void)state;
-    for (size_t k = 0; k < NKINDS(pool_kinds); k++) {
-        ex_executor *ex = make(pool_kinds[k], 1);
+    kind_list kinds = test_kinds(KINDS_POOLS);
+    for (size_t k = 0; k < kinds.n; k++) {
+        ex_executor *ex = make(kinds.kind[k], 1);
         ex_future *f;
         assert_int_equal(ex_submit(ex, task_gate, NULL, 0, &f), 0);
         uint64_t t0 = ex_now_ns();
@@ -99,8 +103,9 @@ static void test_result_timeout(void **state)
 static void test_stats(void **state)
 {
     (void)state;
-    for (size_t k = 0; k < NKINDS(all_kinds); k++) {
-        ex_executor *ex = make(all_kinds[k], 2);
+    kind_list kinds = test_kinds(KINDS_ALL);
+    for (size_t k = 0; k < kinds.n; k++) {
+        ex_executor *ex = make(kinds.kind[k], 2);
         ex_future *f;
         assert_int_equal(ex_submit(ex, task_spin, NULL, 0, &f), 0);
         assert_int_equal(ex_future_wait(f, EX_FOREVER), 0);
@@ -115,7 +120,7 @@ static void test_stats(void **state)
         assert_true(st.worker >= 0 && st.worker < 2);
         assert_true(st.cpu >= 0);
         assert_true(st.worker_pid > 0);
-        if (all_kinds[k] == EX_PROCS)
+        if (kind_in_other_process(kinds.kind[k]))
             assert_int_not_equal(st.worker_pid, getpid());
         else
             assert_int_equal(st.worker_pid, getpid());
@@ -163,8 +168,9 @@ static void test_stats(void **state)
 static void test_futures_outlive_executor(void **state)
 {
     (void)state;
-    for (size_t k = 0; k < NKINDS(all_kinds); k++) {
-        ex_executor *ex = make(all_kinds[k], 2);
+    kind_list kinds = test_kinds(KINDS_ALL);
+    for (size_t k = 0; k < kinds.n; k++) {
+        ex_executor *ex = make(kinds.kind[k], 2);
         enum { N = 64 };
         ex_future *fs[N], *chained;
         uint32_t in[N];
@@ -193,8 +199,15 @@ static void test_futures_outlive_executor(void **state)
     }
 }
 
-int main(void)
+static void register_tasks(void)
 {
+    ex_task_register("test_future.spin", task_spin);
+}
+
+int main(int argc, char **argv)
+{
+    if (test_start(&argc, &argv, register_tasks))
+        return 0;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_many_tasks),
         cmocka_unit_test(test_cancel),

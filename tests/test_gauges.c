@@ -1,6 +1,6 @@
 /*
  * test_gauges.c: ex_executor_stats, an executor's live gauges, on every
- * backend: exact after known sequences (tasks held on the gate, failures,
+ * local backend (KINDS_LOCAL; mpi's gauges are test_mpi.c's): exact after known sequences (tasks held on the gate, failures,
  * a cancel, a shutdown that cancels, a bounded queue that rejects or runs
  * in the caller, chains, ex_map chunks, a crashed worker), consistent in
  * every snapshot taken while tasks move, and EX_EINVAL for NULL.
@@ -159,8 +159,9 @@ static void test_held_on_gate(void **state)
 {
     (void)state;
     enum { W = 2, N = 6 };
-    for (size_t k = 0; k < NKINDS(pool_kinds); k++) {
-        ex_executor *ex = make_gauged(pool_kinds[k], W, 0, EX_ON_FULL_BLOCK);
+    kind_list kinds = test_kinds(KINDS_LOCAL & ~KIND_SEQ);
+    for (size_t k = 0; k < kinds.n; k++) {
+        ex_executor *ex = make_gauged(kinds.kind[k], W, 0, EX_ON_FULL_BLOCK);
         wait_up(ex, W);
         ex_future *fs[N];
         for (int i = 0; i < N; i++)
@@ -186,8 +187,9 @@ static void test_completed_and_failed(void **state)
     (void)state;
     enum { N = 7 };
     static const uint32_t vals[N] = {1, 2, 3, 4, 5, 6, 7}; /* 4 odd: fail */
-    for (size_t k = 0; k < NKINDS(all_kinds); k++) {
-        ex_executor *ex = make_gauged(all_kinds[k], 2, 0, EX_ON_FULL_BLOCK);
+    kind_list kinds = test_kinds(KINDS_LOCAL);
+    for (size_t k = 0; k < kinds.n; k++) {
+        ex_executor *ex = make_gauged(kinds.kind[k], 2, 0, EX_ON_FULL_BLOCK);
         ex_future *fs[N];
         for (int i = 0; i < N; i++)
             fs[i] = submit_ok(ex, task_fail_odd, &vals[i], sizeof vals[i]);
@@ -252,9 +254,10 @@ static void test_read_from_task(void **state)
 static void test_cancel(void **state)
 {
     (void)state;
-    for (size_t k = 0; k < NKINDS(pool_kinds); k++) {
+    kind_list kinds = test_kinds(KINDS_LOCAL & ~KIND_SEQ);
+    for (size_t k = 0; k < kinds.n; k++) {
         ex_future *fs[4];
-        ex_executor *ex = held_pool(pool_kinds[k], 0, EX_ON_FULL_BLOCK, fs, 3);
+        ex_executor *ex = held_pool(kinds.kind[k], 0, EX_ON_FULL_BLOCK, fs, 3);
         ex_pool_stats s = stats_of(ex);
         assert_int_equal(s.queued, 3);
         assert_int_equal(ex_future_cancel(fs[2]), 0);
@@ -278,9 +281,10 @@ static void test_cancel(void **state)
 static void test_shutdown_cancels(void **state)
 {
     (void)state;
-    for (size_t k = 0; k < NKINDS(pool_kinds); k++) {
+    kind_list kinds = test_kinds(KINDS_LOCAL & ~KIND_SEQ);
+    for (size_t k = 0; k < kinds.n; k++) {
         ex_future *fs[4];
-        ex_executor *ex = held_pool(pool_kinds[k], 0, EX_ON_FULL_BLOCK, fs, 3);
+        ex_executor *ex = held_pool(kinds.kind[k], 0, EX_ON_FULL_BLOCK, fs, 3);
         assert_int_equal(ex_shutdown(ex, 0, 1), 0);
         ex_pool_stats s = stats_of(ex);
         assert_counts(&s, 4, 0, 0, 3);
@@ -291,7 +295,7 @@ static void test_shutdown_cancels(void **state)
         s = stats_of(ex);
         assert_counts(&s, 4, 1, 0, 3);
         assert_settled(&s);
-        if (pool_kinds[k] == EX_THREADS)
+        if (kinds.kind[k] == EX_THREADS)
             assert_int_equal(s.workers_alive, 0);
         release_all(fs, 4);
         ex_destroy(ex);
@@ -304,9 +308,10 @@ static void test_reject(void **state)
 {
     (void)state;
     enum { CAP = 2, TRIES = 7 };
-    for (size_t k = 0; k < NKINDS(pool_kinds); k++) {
+    kind_list kinds = test_kinds(KINDS_LOCAL & ~KIND_SEQ);
+    for (size_t k = 0; k < kinds.n; k++) {
         ex_future *fs[1 + CAP];
-        ex_executor *ex = held_pool(pool_kinds[k], CAP, EX_ON_FULL_REJECT, fs, CAP);
+        ex_executor *ex = held_pool(kinds.kind[k], CAP, EX_ON_FULL_REJECT, fs, CAP);
         uint32_t v = 5;
         uint64_t refused = 0;
         for (int i = 0; i < TRIES; i++) {
@@ -367,8 +372,9 @@ static void test_caller_runs(void **state)
 static void test_chains(void **state)
 {
     (void)state;
-    for (size_t k = 0; k < NKINDS(all_kinds); k++) {
-        ex_executor *ex = make_gauged(all_kinds[k], 2, 0, EX_ON_FULL_BLOCK);
+    kind_list kinds = test_kinds(KINDS_LOCAL);
+    for (size_t k = 0; k < kinds.n; k++) {
+        ex_executor *ex = make_gauged(kinds.kind[k], 2, 0, EX_ON_FULL_BLOCK);
         uint32_t v = 1, w = 2;
         /* DONE -> the chain runs: two tasks. */
         ex_future *a = submit_ok(ex, task_double, &w, sizeof w), *an = NULL;
@@ -390,9 +396,10 @@ static void test_chains(void **state)
         ex_destroy(ex);
     }
     /* Cancelled while its predecessor runs: not ex's yet, so no count. */
-    for (size_t k = 0; k < NKINDS(pool_kinds); k++) {
+    kinds = test_kinds(KINDS_LOCAL & ~KIND_SEQ);
+    for (size_t k = 0; k < kinds.n; k++) {
         ex_future *g, *gn = NULL;
-        ex_executor *ex = held_pool(pool_kinds[k], 0, EX_ON_FULL_BLOCK, &g, 0);
+        ex_executor *ex = held_pool(kinds.kind[k], 0, EX_ON_FULL_BLOCK, &g, 0);
         assert_int_equal(ex_future_then(g, ex, task_double, &gn), 0);
         ex_pool_stats s = stats_of(ex);
         assert_counts(&s, 1, 0, 0, 0);
@@ -426,8 +433,9 @@ static void test_map_chunks(void **state)
     }
     const size_t chunks[] = {1, 3, N};
     const uint64_t tasks[] = {N, 4, 1};
-    for (size_t k = 0; k < NKINDS(all_kinds); k++) {
-        ex_executor *ex = make_gauged(all_kinds[k], 2, 0, EX_ON_FULL_BLOCK);
+    kind_list kinds = test_kinds(KINDS_LOCAL);
+    for (size_t k = 0; k < kinds.n; k++) {
+        ex_executor *ex = make_gauged(kinds.kind[k], 2, 0, EX_ON_FULL_BLOCK);
         uint64_t total = 0;
         for (size_t c = 0; c < NKINDS(chunks); c++) {
             ex_map *m;
@@ -518,10 +526,11 @@ static void test_snapshots_in_motion(void **state)
 {
     (void)state;
     enum { W = 2 };
-    for (size_t k = 0; k < NKINDS(all_kinds); k++) {
-        size_t n = all_kinds[k] == EX_PROCS ? 2000 : 20000;
+    kind_list kinds = test_kinds(KINDS_LOCAL);
+    for (size_t k = 0; k < kinds.n; k++) {
+        size_t n = kinds.kind[k] == EX_PROCS ? 2000 : 20000;
         ex_config cfg;
-        ex_config_init(&cfg, all_kinds[k]);
+        ex_config_init(&cfg, kinds.kind[k]);
         cfg.max_workers = W;
         ex_executor *ex = make_timed(&cfg);
         sampler sp = {.ex = ex, .workers = W};

@@ -2,7 +2,8 @@
  * test_map.c: ex_map on every backend: results in input order, chunksize,
  * the buffersize window over a generator source (inputs in flight never
  * exceed it, every input is handed back), the array form, and an early
- * destroy.
+ * destroy; mpi too where it can run (test_kinds).  The source's get and
+ * put run in this process whatever the backend.
  */
 #include "util.h"
 
@@ -45,8 +46,9 @@ static void test_map(void **state)
     for (uint32_t i = 0; i < N; i++)
         vals[i] = i;
     const size_t chunks[] = {1, 7, 64};
-    for (size_t k = 0; k < NKINDS(all_kinds); k++) {
-        ex_executor *ex = make(all_kinds[k], 2);
+    kind_list kinds = test_kinds(KINDS_ALL);
+    for (size_t k = 0; k < kinds.n; k++) {
+        ex_executor *ex = make(kinds.kind[k], 2);
         for (size_t c = 0; c < 3; c++) {
             counting_source cs = {.values = vals};
             ex_map_source src = {.get = cs_get, .put = cs_put, .arg = &cs};
@@ -115,8 +117,10 @@ static void test_map(void **state)
     }
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (test_start(&argc, &argv, NULL))
+        return 0;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_map),
     };

@@ -44,11 +44,7 @@ static int task_unnamed(const void *in, size_t len, ex_buf *out)
 
 static void register_tasks(void)
 {
-    ex_task_register("test.double", task_double);
-    ex_task_register("test.echo", task_echo);
-    ex_task_register("test.pid", task_pid);
-    ex_task_register("test.fail_odd", task_fail_odd);
-    ex_task_register("test.sleep_ms", task_sleep_ms);
+    test_register_tasks();
     ex_task_register("test.segv", task_segv);
 }
 
@@ -546,20 +542,8 @@ int main(int argc, char **argv)
     if (under_mpirun)
         shared_spawned = 0;
     test_alarm();
-    const char *why = NULL;
-    if (!ex_mpi_available(&why))
-        skip_reason = why;
-#ifdef PB_SANITIZE
-    skip_reason = "a sanitizer build: Open MPI's own leaks and threads would fail the "
-                  "broker and workers under " PB_SANITIZE ", not this code";
-#endif
-    if (test_under_valgrind())
-        skip_reason = "under valgrind: Open MPI's processes are not ours to check";
-    /* The tests' own Open MPI settings, not the user's: root allowed,
-     * the TCP transport forced (the network path). */
-    setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
-    setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
-    setenv("OMPI_MCA_btl", "tcp,self", 1);
+    skip_reason = test_mpi_unavailable();
+    test_mpi_env();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_registry),
         cmocka_unit_test(test_availability),

@@ -1,7 +1,8 @@
 /*
  * test_queue.c: the bounded queue and its on_full policies (block, reject,
  * caller-runs) on the pools, and several threads submitting at once while
- * the pool is shut down under them.
+ * the pool is shut down under them.  The policies run on mpi too where
+ * it can run (test_kinds).
  */
 #include "util.h"
 
@@ -24,10 +25,11 @@ static void *submit_thread(void *p)
 static void test_on_full(void **state)
 {
     (void)state;
-    for (size_t k = 0; k < NKINDS(pool_kinds); k++) {
+    kind_list kinds = test_kinds(KINDS_POOLS);
+    for (size_t k = 0; k < kinds.n; k++) {
         for (int policy = 0; policy < 3; policy++) {
             ex_config cfg;
-            ex_config_init(&cfg, pool_kinds[k]);
+            ex_config_init(&cfg, kinds.kind[k]);
             cfg.max_workers = 1;
             cfg.queue_capacity = 2;
             cfg.on_full = (ex_on_full)policy;
@@ -35,7 +37,7 @@ static void test_on_full(void **state)
              * pool's windows hold more, sent ahead (test_window.c). */
             cfg.window = 1;
             ex_executor *ex;
-            if (pool_kinds[k] == EX_PROCS && policy == EX_ON_FULL_CALLER_RUNS) {
+            if (kind_in_other_process(kinds.kind[k]) && policy == EX_ON_FULL_CALLER_RUNS) {
                 /* No isolation in the caller: refused (test_faults). */
                 assert_int_equal(ex_create(&cfg, &ex), EX_EINVAL);
                 continue;
@@ -164,8 +166,10 @@ static void test_concurrent_submitters(void **state)
     }
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (test_start(&argc, &argv, NULL))
+        return 0;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_on_full),
         cmocka_unit_test(test_concurrent_submitters),

@@ -1,7 +1,9 @@
 /*
  * test_shutdown.c: the shutdown matrix (wait x cancel_pending, GLib's
  * immediate x wait) on the pools and seq, and ex_destroy leaving exactly
- * the fds, threads and children the process had before.
+ * the fds, threads and children the process had before; mpi too where
+ * it can run (test_kinds), on the whole matrix (4 executors, about 1 s
+ * each to start).
  */
 #include "util.h"
 
@@ -21,10 +23,11 @@ static void *open_later(void *p)
 static void test_shutdown_matrix(void **state)
 {
     (void)state;
-    for (size_t k = 0; k < NKINDS(pool_kinds); k++) {
+    kind_list kinds = test_kinds(KINDS_POOLS);
+    for (size_t k = 0; k < kinds.n; k++) {
         for (int wait = 0; wait <= 1; wait++) {
             for (int cancel = 0; cancel <= 1; cancel++) {
-                ex_executor *ex = make(pool_kinds[k], 1);
+                ex_executor *ex = make(kinds.kind[k], 1);
                 ex_future *fs[6];
                 uint32_t v = 1;
                 uint64_t begun = gate_starts();
@@ -50,14 +53,14 @@ static void test_shutdown_matrix(void **state)
                     }
                 } else {
                     assert_int_equal(ex_future_state(fs[0]), EX_RUNNING);
-                    /* The process pool sends tasks ahead into its worker's
-                     * window (RUNNING for the API, though not begun) as
-                     * soon as its dispatcher takes them. */
+                    /* A pool that sends tasks ahead into its worker's
+                     * window (RUNNING for the API, though not begun) does
+                     * so as soon as its dispatcher takes them. */
                     for (int i = 1; i < 6; i++) {
                         ex_state s = ex_future_state(fs[i]);
                         if (cancel)
                             assert_int_equal(s, EX_CANCELLED);
-                        else if (pool_kinds[k] != EX_PROCS || s != EX_RUNNING)
+                        else if (!kind_sends_ahead(kinds.kind[k]) || s != EX_RUNNING)
                             assert_int_equal(s, EX_PENDING);
                     }
                     gate_open(1);
@@ -91,15 +94,16 @@ static void test_shutdown_matrix(void **state)
 static void test_resources_released(void **state)
 {
     (void)state;
-    for (size_t k = 0; k < NKINDS(all_kinds); k++) {
+    kind_list kinds = test_kinds(KINDS_ALL);
+    for (size_t k = 0; k < kinds.n; k++) {
         int fds = pc_open_fds(), threads = pc_threads(), kids = pc_children();
-        ex_executor *ex = make(all_kinds[k], 3);
+        ex_executor *ex = make(kinds.kind[k], 3);
         ex_future *f;
         uint32_t v = 1;
         assert_int_equal(ex_submit(ex, task_double, &v, sizeof v, &f), 0);
         assert_int_equal(u32_of(f), 3);
         ex_future_release(f);
-        if (all_kinds[k] == EX_THREADS)
+        if (kind_has_worker_threads(kinds.kind[k]))
             assert_int_equal(pc_threads(), threads + 3);
         ex_destroy(ex);
         assert_int_equal(pc_open_fds(), fds);
@@ -108,8 +112,10 @@ static void test_resources_released(void **state)
     }
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (test_start(&argc, &argv, NULL))
+        return 0;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shutdown_matrix),
         cmocka_unit_test(test_resources_released),

@@ -1,15 +1,17 @@
 /*
  * test_wait.c: waiting for groups of futures: ex_wait in its three modes
  * with and without timeouts, and the as_completed iterator, whose order
- * the test decides with one gate per task.
+ * the test decides with one gate per task; on every backend, mpi too
+ * where it can run (test_kinds).
  */
 #include "util.h"
 
 static void test_wait_modes(void **state)
 {
     (void)state;
-    for (size_t k = 0; k < NKINDS(pool_kinds); k++) {
-        ex_executor *ex = make(pool_kinds[k], 2);
+    kind_list kinds = test_kinds(KINDS_POOLS);
+    for (size_t k = 0; k < kinds.n; k++) {
+        ex_executor *ex = make(kinds.kind[k], 2);
         ex_future *fs[2];
         uint32_t v = 4;
         /* FIRST_COMPLETED: one quick, one gated. */
@@ -49,38 +51,33 @@ static void test_wait_modes(void **state)
     }
 }
 
-/* Task i of test_as_completed blocks on its own gate and returns i, so
- * the test decides the completion order, however the machine schedules. */
-static int order_gate[3][2];
-
+/* Task i of test_as_completed blocks on its own gate channel (1 + i) and
+ * returns i, so the test decides the completion order, however the
+ * machine schedules. */
 static int task_order_gate(const void *in, size_t len, ex_buf *out)
 {
-    (void)len;
     uint32_t i;
+    if (len != sizeof i)
+        return 22;
     memcpy(&i, in, sizeof i);
-    char c;
-    ssize_t r;
-    do
-        r = read(order_gate[i][0], &c, 1);
-    while (r == -1 && errno == EINTR);
-    return r == 1 ? ex_buf_append(out, &i, sizeof i) : 9;
+    if (i >= GATE_CHANNELS - 1 || gate_pass((int)i + 1) != 0)
+        return 9;
+    return ex_buf_append(out, &i, sizeof i) ? 9 : 0;
 }
 
 static void order_gate_open(uint32_t i)
 {
-    char c = 'g';
-    assert_int_equal(write(order_gate[i][1], &c, 1), 1);
+    gate_open_channel((int)i + 1, 1);
 }
 
 static void test_as_completed(void **state)
 {
     (void)state;
     const uint32_t order[3] = {1, 2, 0}; /* the completion order the test makes */
-    for (int i = 0; i < 3; i++)
-        assert_int_equal(pipe(order_gate[i]), 0);
-    for (size_t k = 0; k < NKINDS(all_kinds); k++) {
-        bool seq = all_kinds[k] == EX_SEQ;
-        ex_executor *ex = make(all_kinds[k], 3);
+    kind_list kinds = test_kinds(KINDS_ALL);
+    for (size_t k = 0; k < kinds.n; k++) {
+        bool seq = kind_runs_inline(kinds.kind[k]);
+        ex_executor *ex = make(kinds.kind[k], 3);
         uint32_t in[3] = {0, 1, 2};
         ex_future *fs[3];
         for (uint32_t i = 0; seq && i < 3; i++)
@@ -109,10 +106,6 @@ static void test_as_completed(void **state)
             ex_future_release(fs[i]);
         ex_destroy(ex);
     }
-    for (int i = 0; i < 3; i++) {
-        close(order_gate[i][0]);
-        close(order_gate[i][1]);
-    }
     /* Timeout while nothing is final. */
     ex_executor *ex = make(EX_THREADS, 1);
     ex_future *f, *out;
@@ -128,8 +121,15 @@ static void test_as_completed(void **state)
     ex_destroy(ex);
 }
 
-int main(void)
+static void register_tasks(void)
 {
+    ex_task_register("test_wait.order_gate", task_order_gate);
+}
+
+int main(int argc, char **argv)
+{
+    if (test_start(&argc, &argv, register_tasks))
+        return 0;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_wait_modes),
         cmocka_unit_test(test_as_completed),

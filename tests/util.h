@@ -14,6 +14,8 @@
 
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
@@ -29,6 +31,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -370,56 +373,224 @@ static inline bool call_within(void (*fn)(void *), void *arg,
 
 /* --------------------------------------------------------------- kinds */
 
-static const ex_kind all_kinds[] = {EX_SEQ, EX_THREADS, EX_PROCS};
-static const ex_kind pool_kinds[] = {EX_THREADS, EX_PROCS};
+/* The backends a test loop covers, as bits of ex_kind: test_kinds(which)
+ * lists them.  EX_MPI is in the list only where it can run here (Open MPI
+ * in this build, no sanitizer, no valgrind, and this binary started with
+ * test_start, so that it can be the broker and the workers); where it
+ * cannot, test_kinds leaves it out and says once per binary, on a line
+ * "mpi: not tested here: <why>" that tests/run.sh counts as a skip. */
+enum {
+    KIND_SEQ = 1u << EX_SEQ,
+    KIND_THREADS = 1u << EX_THREADS,
+    KIND_PROCS = 1u << EX_PROCS,
+    KIND_MPI = 1u << EX_MPI,
+    KINDS_POOLS = KIND_THREADS | KIND_PROCS | KIND_MPI,
+    KINDS_ALL = KIND_SEQ | KINDS_POOLS,
+    /* The backends whose workers live in this process or are forked from
+     * it, for the binaries that stay on them (test_faults: mpi's faults
+     * end its whole job; test_gauges, test_create: a broken start and the
+     * gauges): test_mpi.c checks those on mpi. */
+    KINDS_LOCAL = KIND_SEQ | KIND_THREADS | KIND_PROCS,
+};
+
 #define NKINDS(a) (sizeof(a) / sizeof((a)[0]))
+
+typedef struct kind_list {
+    ex_kind kind[4];
+    size_t n;
+} kind_list;
+
+/* Set by test_start once this process is the test (not a broker or an MPI
+ * worker) and has registered the tasks. */
+static bool test_mpi_started __attribute__((unused));
+
+/* Why EX_MPI cannot be tested in this process (NULL: it can).  Without
+ * Open MPI, or in a sanitizer build (Open MPI's own leaks and threads
+ * would fail the broker and workers there, not our code), or under
+ * valgrind (Open MPI's processes are not ours to check). */
+static inline const char *test_mpi_unavailable(void)
+{
+    const char *why = NULL;
+    if (!ex_mpi_available(&why))
+        return why;
+    why = NULL;
+#ifdef PB_SANITIZE
+    why = "a sanitizer build: Open MPI's own leaks and threads would fail the "
+          "broker and workers under " PB_SANITIZE ", not this code";
+#else
+    if (test_under_valgrind())
+        why = "under valgrind: Open MPI's processes are not ours to check";
+#endif
+    return why;
+}
+
+/* Whether EX_MPI runs in this binary's loops; says why not, once. */
+static inline bool test_mpi_ready(void)
+{
+    static bool said;
+    const char *why = test_mpi_started ? test_mpi_unavailable()
+                                       : "this binary's main does not call test_start";
+    if (why && !said) {
+        printf("mpi: not tested here: %s\n", why);
+        fflush(stdout);
+        said = true;
+    }
+    return why == NULL;
+}
+
+static inline kind_list test_kinds(unsigned which)
+{
+    kind_list l = {.n = 0};
+    for (int k = EX_SEQ; k <= EX_MPI; k++)
+        if ((which & (1u << k)) && (k != EX_MPI || test_mpi_ready()))
+            l.kind[l.n++] = (ex_kind)k;
+    return l;
+}
+
+/* What differs between the backends, as properties rather than kinds. */
+
+/* The task runs inside ex_submit (seq). */
+static inline bool kind_runs_inline(ex_kind k)
+{
+    return k == EX_SEQ;
+}
+
+/* The task runs in another process than the caller's: it sees none of the
+ * test's globals written after the start (procs: a fork-time copy; mpi:
+ * none), its pid is not ours, and CALLER_RUNS is refused (a task run in
+ * the caller would have neither isolation nor timeout). */
+static inline bool kind_in_other_process(ex_kind k)
+{
+    return k == EX_PROCS || k == EX_MPI;
+}
+
+/* Tasks are sent ahead into a worker's window, RUNNING for the API before
+ * they begin (ex_config.window; make_unpipelined turns it off). */
+static inline bool kind_sends_ahead(ex_kind k)
+{
+    return k == EX_PROCS;
+}
+
+/* The executor holds one thread per worker in this process (threads; mpi:
+ * each the proxy of an MPI worker). */
+static inline bool kind_has_worker_threads(ex_kind k)
+{
+    return k == EX_THREADS || k == EX_MPI;
+}
 
 /* ------------------------------------------------------------- the gate */
 
-/* Tasks that must block until the test says so read a byte from the gate
- * pipe: it works the same in a thread and in a forked worker, and no test
- * depends on how fast a loaded machine runs.  Made (gate_setup, as a
- * cmocka group setup) before any ex_create and without O_CLOEXEC, so that
- * forked workers inherit it.  A gate task counts its start in a shared
- * counter (MAP_SHARED, so a forked worker's count shows here): RUNNING
- * is not begun in the process pool, which sends tasks ahead. */
-static int gate_fd[2] __attribute__((unused)) = {-1, -1};
+/* Tasks that must block until the test says so read a byte from a gate:
+ * it works the same in a thread, a forked worker and an MPI worker, and no
+ * test depends on how fast a loaded machine runs.  A gate channel is a
+ * named FIFO in a temporary directory that the group setup makes
+ * (gate_setup) before any ex_create, opened O_RDWR (never EOF, and no
+ * open blocks).  The test process opens every channel there, without
+ * O_CLOEXEC: forked workers keep them (the process pool's fork server
+ * closes close-on-exec fds).  An MPI worker, which Open MPI's orted starts
+ * afresh from the executable, opens them on first use from the directory
+ * in GATE_ENV (set before ex_create: the broker, orted and the workers
+ * inherit it).  Channel 0 is task_gate's; the others are for a test's own
+ * tasks (gate_pass, gate_open_channel).  A gate task counts its start in
+ * a counter in a file there, mapped MAP_SHARED, so that a worker's count
+ * shows here: RUNNING is not begun in the process pool, which sends tasks
+ * ahead.  gate_teardown removes the directory. */
+#define GATE_ENV "POOLBENCH_TEST_GATE_DIR"
+#define GATE_CHANNELS 4
+static int gate_fd[GATE_CHANNELS] __attribute__((unused));
 static _Atomic uint64_t *gate_started __attribute__((unused));
+/* gate_fd and gate_started are open in this process. */
+static atomic_bool gate_attached __attribute__((unused));
+static char gate_dir[64] __attribute__((unused));
 
-/* The start counter alone (a group setup that makes its own gate pipe). */
-static inline int gate_counter_setup(void)
+/* dir/name into path. */
+static inline void gate_path(char *path, size_t size, const char *dir, const char *name)
 {
-    void *m = mmap(NULL, sizeof *gate_started, PROT_READ | PROT_WRITE,
-                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    snprintf(path, size, "%s/%s", dir, name);
+}
+
+/* Opens (create: makes first) the gate's files under dir.  0 or -1. */
+static inline int gate_files(const char *dir, bool create)
+{
+    char path[128];
+    for (int i = 0; i < GATE_CHANNELS; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "gate%d", i);
+        gate_path(path, sizeof path, dir, name);
+        if ((create && mkfifo(path, 0600) != 0) || (gate_fd[i] = open(path, O_RDWR)) < 0)
+            return -1;
+    }
+    gate_path(path, sizeof path, dir, "started");
+    int fd = open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT | O_EXCL : 0), 0600);
+    if (fd < 0 || (create && ftruncate(fd, sizeof *gate_started) != 0)) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    void *m = mmap(NULL, sizeof *gate_started, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
     if (m == MAP_FAILED)
         return -1;
     gate_started = m;
+    atomic_store(&gate_attached, true);
     return 0;
+}
+
+/* In an MPI worker: the test's gate, from GATE_ENV, once.  0 or -1. */
+static inline int gate_attach(void)
+{
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&lock);
+    const char *dir = getenv(GATE_ENV);
+    int rc = atomic_load(&gate_attached) ? 0 : dir ? gate_files(dir, false) : -1;
+    pthread_mutex_unlock(&lock);
+    return rc;
 }
 
 static inline int gate_setup(void **state)
 {
     (void)state;
-    return pipe(gate_fd) || gate_counter_setup();
+    snprintf(gate_dir, sizeof gate_dir, "/tmp/pb_test_gate_XXXXXX");
+    if (!mkdtemp(gate_dir) || gate_files(gate_dir, true) != 0)
+        return -1;
+    return setenv(GATE_ENV, gate_dir, 1);
 }
 
 static inline int gate_teardown(void **state)
 {
     (void)state;
-    close(gate_fd[0]);
-    close(gate_fd[1]);
+    if (!atomic_load(&gate_attached))
+        return 0;
+    char path[128], name[16];
+    for (int i = 0; i < GATE_CHANNELS; i++) {
+        close(gate_fd[i]);
+        snprintf(name, sizeof name, "gate%d", i);
+        gate_path(path, sizeof path, gate_dir, name);
+        unlink(path);
+    }
     munmap((void *)gate_started, sizeof *gate_started);
     gate_started = NULL;
+    atomic_store(&gate_attached, false);
+    gate_path(path, sizeof path, gate_dir, "started");
+    unlink(path);
+    rmdir(gate_dir);
+    unsetenv(GATE_ENV);
     return 0;
 }
 
-/* Lets n blocked tasks go. */
-static inline void gate_open(int n)
+/* Lets n tasks blocked on channel go. */
+static inline void gate_open_channel(int channel, int n)
 {
     for (int i = 0; i < n; i++) {
         char c = 'g';
-        assert_int_equal(write(gate_fd[1], &c, 1), 1);
+        assert_int_equal(write(gate_fd[channel], &c, 1), 1);
     }
+}
+
+/* Lets n blocked gate tasks go. */
+static inline void gate_open(int n)
+{
+    gate_open_channel(0, n);
 }
 
 /* Gate tasks begun so far, and waiting until that count reaches n. */
@@ -435,18 +606,30 @@ static inline void wait_gate_starts(uint64_t n)
     assert_true(gate_starts() >= n);
 }
 
-/* Blocks until the test opens the gate; output "gated". */
+/* In a task: blocks until the test opens channel.  0, or -1 if the gate
+ * cannot be reached. */
+static inline int gate_pass(int channel)
+{
+    if (gate_attach() != 0)
+        return -1;
+    char c;
+    ssize_t r;
+    do
+        r = read(gate_fd[channel], &c, 1);
+    while (r == -1 && errno == EINTR);
+    return r == 1 ? 0 : -1;
+}
+
+/* Blocks until the test opens the gate; output "gated" (code 8: no gate). */
 static inline int task_gate(const void *in, size_t len, ex_buf *out)
 {
     (void)in;
     (void)len;
-    if (gate_started)
-        atomic_fetch_add(gate_started, 1);
-    char c;
-    ssize_t r;
-    do
-        r = read(gate_fd[0], &c, 1);
-    while (r == -1 && errno == EINTR);
+    if (gate_attach() != 0)
+        return 8;
+    atomic_fetch_add(gate_started, 1);
+    if (gate_pass(0) != 0)
+        return 8;
     return ex_buf_append(out, "gated", 5) ? 9 : 0;
 }
 
@@ -535,6 +718,56 @@ static inline int init_fail(void *arg)
 {
     (void)arg;
     return 1;
+}
+
+/* ------------------------------------------------- a test binary's start */
+
+/* The common tasks under their EX_MPI names ("test.<name>"), the same in
+ * the test and in its MPI workers. */
+static inline void test_register_tasks(void)
+{
+    static const struct {
+        const char *name;
+        ex_task_fn fn;
+    } tasks[] = {
+        {"test.gate", task_gate},         {"test.double", task_double},
+        {"test.sleep_ms", task_sleep_ms}, {"test.echo", task_echo},
+        {"test.pid", task_pid},           {"test.empty", task_empty},
+        {"test.fail_odd", task_fail_odd}, {"test.abort", task_abort},
+        {"test.hang", task_hang},
+    };
+    for (size_t i = 0; i < sizeof tasks / sizeof tasks[0]; i++)
+        if (ex_task_register(tasks[i].name, tasks[i].fn) != 0) {
+            fprintf(stderr, "cannot register %s\n", tasks[i].name);
+            exit(1);
+        }
+}
+
+/* The tests' own Open MPI settings, not the user's: root allowed (a
+ * container's CI), the TCP transport forced (the network path). */
+static inline void test_mpi_env(void)
+{
+    setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
+    setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
+    setenv("OMPI_MCA_btl", "tcp,self", 1);
+}
+
+/* The top of main of a test binary whose loops run on EX_MPI: registers
+ * the common tasks and the file's own (register_own, may be NULL), then
+ * ex_worker_main: true in a process that ex_create(EX_MPI) started (the
+ * broker, an MPI worker), where main returns 0 at once, before cmocka.
+ * In the test itself: false, with the Open MPI settings and the alarm. */
+static inline bool test_start(int *argc, char ***argv, void (*register_own)(void))
+{
+    test_register_tasks();
+    if (register_own)
+        register_own();
+    if (ex_worker_main(argc, argv))
+        return true;
+    test_mpi_env();
+    test_alarm();
+    test_mpi_started = true;
+    return false;
 }
 
 /* ---------------------------------------------- executors, with asserts */
