@@ -16,9 +16,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT INT TERM
 # shellcheck source=tests/lib_e2e.sh
 . "$here/lib_e2e.sh"
-# Open MPI refuses root without these: the test's settings, not the user's.
-OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-export OMPI_ALLOW_RUN_AS_ROOT OMPI_ALLOW_RUN_AS_ROOT_CONFIRM
+mpi_as_root
 
 bad "unknown --mpi-btl 'udp' (accepted: tcp, sm)" run -W noop -e mpi --mpi-btl udp
 bad "--mpi-btl needs --executor mpi" run -W noop -e threads --mpi-btl tcp

@@ -70,11 +70,11 @@ exec ip netns exec $ns unshare --uts sh -c "hostname \$h; \$*"
 EOF
 chmod +x "$tmp/agent"
 printf '%s slots=1\n%s slots=2\n' "$host" "$node" >"$tmp/hosts"
-OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+mpi_as_root
 OMPI_MCA_plm_rsh_agent=$tmp/agent OMPI_MCA_plm_rsh_no_tree_spawn=1
 OMPI_MCA_oob_tcp_if_include=$net.0/24 OMPI_MCA_btl_tcp_if_include=$net.0/24
-export OMPI_ALLOW_RUN_AS_ROOT OMPI_ALLOW_RUN_AS_ROOT_CONFIRM OMPI_MCA_plm_rsh_agent \
-    OMPI_MCA_plm_rsh_no_tree_spawn OMPI_MCA_oob_tcp_if_include OMPI_MCA_btl_tcp_if_include
+export OMPI_MCA_plm_rsh_agent OMPI_MCA_plm_rsh_no_tree_spawn OMPI_MCA_oob_tcp_if_include \
+    OMPI_MCA_btl_tcp_if_include
 
 # Open MPI sees two hosts.
 timeout -k 5 60 mpirun --hostfile "$tmp/hosts" -n 3 --map-by node sh -c 'hostname' \

@@ -27,9 +27,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT INT TERM
 # shellcheck source=tests/lib_e2e.sh
 . "$here/lib_e2e.sh"
-# Open MPI refuses root without these: the test's settings, not the user's.
-OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-export OMPI_ALLOW_RUN_AS_ROOT OMPI_ALLOW_RUN_AS_ROOT_CONFIRM
+mpi_as_root
 
 if ! command -v mpirun >/dev/null 2>&1; then
     echo "skipped: no mpirun on PATH (Debian: openmpi-bin)"

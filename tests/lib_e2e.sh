@@ -37,3 +37,7 @@ bad() { # expected-substring, poolbench args...: exit 2 and one line naming it
         cat "$tmp/err"; fail=1
     fi
 }
+mpi_as_root() { # Open MPI refuses root without these: the test's settings, not the user's
+    OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+    export OMPI_ALLOW_RUN_AS_ROOT OMPI_ALLOW_RUN_AS_ROOT_CONFIRM
+}
