@@ -61,7 +61,8 @@
 # before, one 30 s build during its CPU sweep), of which a run's capacity
 # spin (0.28 s, 800 runs) is a quarter: so its CPU and I/O sweeps lost
 # their 1-worker pools too (72 s of runs; seq is the 1-worker case, and
-# the I/O one is as slow as seq).  The rest: 5 repetitions
+# the I/O one is as slow as seq): 882 s after (2026-11-30, 1.95 of 2 CPUs
+# free before, nothing else running).  The rest: 5 repetitions
 # (p < 0.05 stays reachable; the summary's interval of the median is then
 # a 93.8% one), pinning only in `full`, CPU pools 2, 4, 8, and Python
 # tasks of a few ms (below).
