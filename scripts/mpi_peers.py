@@ -53,23 +53,15 @@ def ours(folder, workers):
 BTL = {"mpi-tcp": "tcp,self", "mpi-sm": "vader,tcp,self (workers: TCP)"}
 
 
-def mpi_runs(folder):
-    """mpi/runs.csv's rows of the mpi executor: config_id -> rows."""
+def mpi_runs(folder, sub="mpi"):
+    """The rows of the mpi executor in sub/runs.csv of the folder (make
+    bench's mpi/; "" for the folder's own, where bench-cluster writes
+    them): config_id -> rows."""
     by_id = {}
-    for r in pb.read_csv(os.path.join(folder.path, "mpi", "runs.csv")):
+    for r in pb.read_csv(os.path.join(folder.path, sub, "runs.csv")):
         if r.get("executor") == "mpi":
             by_id.setdefault(r.get("config_id"), []).append(r)
     return by_id
-
-
-def cluster_ids(folder):
-    """runs.csv's config_ids of the mpi executor, with their run counts (a
-    bench-cluster folder has them there, and no mpi/)."""
-    n = {}
-    for r in pb.read_csv(os.path.join(folder.path, "runs.csv")):
-        if r.get("executor") == "mpi":
-            n[r.get("config_id")] = n.get(r.get("config_id"), 0) + 1
-    return ["`%s` (%d runs)" % (cid, k) for cid, k in sorted(n.items())]
 
 
 def per_task_ns(r):
@@ -182,7 +174,8 @@ def section(folder, table):
         out += ["The limit, `poolbench calibrate`'s MPI ping-pong between two ranks (median; "
                 "the bandwidth measures per 1 MiB message): %s." % lim, ""]
     ours_mpi, ids, per_task = mpi_rows(by_id)
-    spread = cluster_ids(folder) if not by_id else []
+    spread = [] if by_id else ["`%s` (%d runs)" % (cid, len(v))
+                               for cid, v in sorted(mpi_runs(folder, "").items())]
     if spread:
         return out + ["This folder's mpi rows are runs.csv's (`make bench-cluster`: the hosts of "
                       "machine.json's `cluster`), in the workload sections above beside `seq`: "
