@@ -1,9 +1,10 @@
 /*
  * test_gauges.c: ex_executor_stats, an executor's live gauges, on every
- * local backend (KINDS_LOCAL; mpi's gauges are test_mpi.c's): exact after known sequences (tasks held on the gate, failures,
- * a cancel, a shutdown that cancels, a bounded queue that rejects or runs
- * in the caller, chains, ex_map chunks, a crashed worker), consistent in
- * every snapshot taken while tasks move, and EX_EINVAL for NULL.
+ * local backend (KINDS_LOCAL; mpi's gauges are test_mpi.c's): exact after
+ * known sequences (tasks held on the gate, failures, a cancel, a shutdown
+ * that cancels, a bounded queue that rejects or runs in the caller,
+ * chains, ex_map chunks, a crashed worker), consistent in every snapshot
+ * taken while tasks move, and EX_EINVAL for NULL.
  *
  * Nothing here depends on how fast the machine runs: a test that needs
  * the pool to reach a state (workers up, tasks begun) polls the gauges

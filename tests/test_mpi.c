@@ -42,9 +42,9 @@ static int task_unnamed(const void *in, size_t len, ex_buf *out)
     return task_echo(in, len, out);
 }
 
-static void register_tasks(void)
+/* This file's own task, beside util.h's common ones (test_start). */
+static void register_own(void)
 {
-    test_register_tasks();
     ex_task_register("test.segv", task_segv);
 }
 
@@ -534,16 +534,15 @@ static int group_teardown(void **state)
 
 int main(int argc, char **argv)
 {
-    register_tasks();
+    /* Read before test_start: the application of an mpirun job loses
+     * mpirun's rank variables there. */
     const char *size = getenv("OMPI_COMM_WORLD_SIZE");
     bool under_mpirun = size && atoi(size) == 3;
-    if (ex_worker_main(&argc, &argv))
+    if (test_start(&argc, &argv, register_own))
         return 0;
     if (under_mpirun)
         shared_spawned = 0;
-    test_alarm();
     skip_reason = test_mpi_unavailable();
-    test_mpi_env();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_registry),
         cmocka_unit_test(test_availability),
