@@ -349,6 +349,11 @@ int pb_calibrate_run(const pb_cal_options *opt, pb_cal_result *results,
     return rc;
 }
 
+const char *pb_cal_measure_name(size_t i)
+{
+    return i < sizeof measures / sizeof measures[0] ? measures[i].name : NULL;
+}
+
 bool pb_cal_only_valid(const char *list)
 {
     char buf[512];

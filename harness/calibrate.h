@@ -149,6 +149,10 @@ typedef struct pb_cal_result {
 int pb_calibrate_run(const pb_cal_options *opt, pb_cal_result *results,
                      size_t *n, char *err, size_t errlen);
 
+/* The name of measure i, in the order they run (the JSON's "name"); NULL
+ * for i >= PB_CAL_NMEASURES. */
+const char *pb_cal_measure_name(size_t i);
+
 /* Whether every name of the comma-separated list is a measure's (the
  * names of the JSON); false for an empty list. */
 bool pb_cal_only_valid(const char *list);

@@ -134,9 +134,15 @@ static int parse_option(int ch, const char *arg, char **argv, cal_cli *c)
                    ? 0 : PB_EXIT_USAGE;
     case 'c': c->opt.cpus = arg; return 0;
     case 'o':
-        if (!pb_cal_only_valid(arg))
+        if (!pb_cal_only_valid(arg)) {
+            char names[1024] = "";
+            const char *name;
+            for (size_t i = 0; (name = pb_cal_measure_name(i)); i++)
+                snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s",
+                         i ? ", " : "", name);
             return pb_usage_error("calibrate", "--only: '%s' names no measure (accepted: "
-                                  "measure names, comma-separated, as in the JSON)", arg);
+                                  "a comma-separated list of %s)", arg, names);
+        }
         c->opt.only = arg;
         return 0;
     case 'j':

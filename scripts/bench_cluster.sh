@@ -2,8 +2,9 @@
 # make bench-cluster HOSTFILE=FILE: the mpi rows across several machines.
 #   scripts/bench_cluster.sh HOSTFILE
 # Environment: CLUSTER_OUT=DIR (default results/cluster-<host>-<UTC time>),
-# CLUSTER_REPS=3, CLUSTER_WORKLOADS=primes,noop, CLUSTER_TASKS (tasks per
-# run; default the sweep's).
+# CLUSTER_REPS=3, CLUSTER_WORKLOADS=primes,noop, and the sweep's run rule:
+# CLUSTER_TASKS (tasks per run), CLUSTER_MIN_ROUNDS, CLUSTER_MIN_TIME
+# (seconds), each the sweep's default when unset.
 # 1. the hostfile is validated (scripts/cluster_hosts.py check): missing,
 #    unreadable, empty or malformed -> one message, exit 2;
 # 2. machine.json: this machine (scripts/machine.py) and, under "cluster",
@@ -56,9 +57,10 @@ if ! "$PB" run -e mpi -w 1 -W noop -n 1 >"$out/probe.txt" 2>&1; then
 fi
 rm -f "$out/probe.txt"
 workers=$(printf '%s\n' 1 2 "$slots" | awk '$1 <= '"$slots"' && !seen[$1]++' | paste -sd, -)
-# shellcheck disable=SC2046  # no -n at all when CLUSTER_TASKS is unset
-"$PB" sweep --out "$out" -e mpi -w "$workers" -W "$workloads" --reps "$reps" \
-    $([ -n "${CLUSTER_TASKS:-}" ] && echo "-n $CLUSTER_TASKS") || exit 1
+# The rule's options that are set, as arguments (none when unset).
+set -- ${CLUSTER_TASKS:+-n "$CLUSTER_TASKS"} ${CLUSTER_MIN_ROUNDS:+--min-rounds "$CLUSTER_MIN_ROUNDS"} \
+    ${CLUSTER_MIN_TIME:+--min-time "$CLUSTER_MIN_TIME"}
+"$PB" sweep --out "$out" -e mpi -w "$workers" -W "$workloads" --reps "$reps" "$@" || exit 1
 
 say "[4/4] REPORT.md"
 "$here/scripts/py.sh" "$here/scripts/report.py" "$out" || exit 1

@@ -47,7 +47,7 @@ if ! command -v mpirun >/dev/null 2>&1 || [ ! -x "$pingpong" ]; then
     exit "$fail"
 fi
 printf 'localhost slots=4\n' >"$tmp/hosts"
-CLUSTER_OUT="$tmp/res" CLUSTER_REPS=1 CLUSTER_WORKLOADS=noop CLUSTER_TASKS=4 \
+CLUSTER_OUT="$tmp/res" CLUSTER_REPS=1 CLUSTER_WORKLOADS=noop CLUSTER_TASKS=4 CLUSTER_MIN_ROUNDS=2 CLUSTER_MIN_TIME=0 \
     sh "$script" "$tmp/hosts" >"$tmp/out" 2>"$tmp/err"
 rc=$?
 hosts() { python3 -c 'import json, sys
@@ -64,6 +64,10 @@ print(m["mpi_rtt_8b_tcp"]["skipped"], m["mpi_rtt_8b_tcp"]["median"] > 0, m["mpi_
 if "$PB" run -e mpi -w 1 -W noop -n 1 >/dev/null 2>&1; then
     check "with the mpi executor: exit 0" [ "$rc" = 0 ]
     check "runs.csv has mpi rows" grep -q ',mpi,' "$tmp/res/runs.csv"
+    check "  measured by CLUSTER_MIN_ROUNDS=2, CLUSTER_MIN_TIME=0" \
+        [ "$(python3 -c 'import csv, sys
+print(sorted({(r["min_rounds"], r["min_time_s"]) for r in csv.DictReader(open(sys.argv[1]))}))' \
+            "$tmp/res/runs.csv")" = "[('2', '0')]" ]
     check "REPORT.md's MPI section points to them by config_id" \
         grep -qF "This folder's mpi rows are runs.csv's (\`make bench-cluster\`" "$tmp/res/REPORT.md"
 else

@@ -155,7 +155,7 @@ fi
 
 # -- a sweep with Python executors: py-seq baseline, digests checked ------
 if "$PB" sweep --out "$tmp/sw" -e threads,py-threads,py-procs -w 1,2 -W sleep,sha256 -n 6 \
-    -p latency_ms=1 -p bytes=3000 --reps 1 --warmup 0 --min-rounds 3 --min-time 0.2 \
+    -p latency_ms=1 -p bytes=3000 --reps 1 --warmup 0 --min-rounds 3 --min-time 0.05 \
     -q 2>"$tmp/err"; then
     rows=$(grep -c ',"\{0,1\}py-' "$tmp/sw/runs.csv")
     check "sweep: py-seq once and py-threads, py-procs at 1 and 2 workers per workload ($rows rows)" \
@@ -166,7 +166,7 @@ rows = list(csv.DictReader(open(sys.argv[1])))
 print(sum(1 for r in rows if r["digest_ok"] != "1"))' "$tmp/sw/runs.csv")
     check "sweep: every row digest_ok=1 against the C baseline" [ "$bad_digest" = 0 ]
     # The Python rows get the C rows' treatment: sized by the rule's pilots
-    # (far beyond the floor of 6 tasks: 6 such tasks take well under 0.2 s),
+    # (beyond the floor of 6 tasks: 6 such tasks take well under 0.05 s),
     # the warm-up round, one digest length per case, the noise columns.
     py_rows=$("$PY" -c '
 import csv, sys
@@ -175,7 +175,7 @@ dt = {}
 for r in rows:
     dt.setdefault(r["workload"], set()).add(r["digest_tasks"])
 py = [r for r in rows if r["executor"].startswith("py-")]
-good = [r for r in py if r["min_time_s"] == "0.2" and int(r["tasks"]) > 6 and int(r["rounds"]) >= 3
+good = [r for r in py if r["min_time_s"] == "0.05" and int(r["tasks"]) > 6 and int(r["rounds"]) >= 3
         and r["warmup_tasks"] == r["workers"] and r["noise_window_s"] != ""
         and len(dt[r["workload"]]) == 1 and int(r["tasks"]) >= int(r["digest_tasks"])]
 print("%d/%d" % (len(good), len(py)))' "$tmp/sw/runs.csv")

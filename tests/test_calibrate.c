@@ -268,7 +268,20 @@ static size_t count(const char *s, const char *needle)
     return n;
 }
 
-static void check_calibrate_json(const char *json, unsigned nmeasures)
+/* Whether name is in the comma-separated list (NULL: every measure). */
+static bool in_list(const char *list, const char *name)
+{
+    if (!list)
+        return true;
+    char l[1100], n[80];
+    snprintf(l, sizeof l, ",%s,", list);
+    snprintf(n, sizeof n, ",%s,", name);
+    return strstr(l, n) != NULL;
+}
+
+/* json has the top-level keys, every measure of the --only list only
+ * (NULL: every measure) by name, and nmeasures of each per-measure key. */
+static void check_calibrate_json(const char *json, unsigned nmeasures, const char *only)
 {
     if (!json_well_formed(json)) {
         print_error("malformed JSON:\n%s\n", json);
@@ -285,6 +298,8 @@ static void check_calibrate_json(const char *json, unsigned nmeasures)
         "memcpy_bw_1mib", "memcpy_bw_64mib", "pipe_bw_64kib", "pipe_bw_1mib",
         "pipe_bw_64mib"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (!in_list(only, names[i]))
+            continue;
         char want[64];
         snprintf(want, sizeof want, "\"name\": \"%s\"", names[i]);
         assert_non_null(strstr(json, want));
@@ -297,11 +312,32 @@ static void check_calibrate_json(const char *json, unsigned nmeasures)
         assert_int_equal(count(json, keys[i]), nmeasures);
 }
 
+/* The measures a test runs: every one, but under valgrind not the 64 MiB
+ * copies, which take minutes there. The --only list (NULL: every
+ * measure); *n gets how many measures it names. */
+static const char *measures_run(size_t *n)
+{
+    static char list[1024];
+    *n = PB_CAL_NMEASURES;
+    if (test_slow() == 1)
+        return NULL;
+    list[0] = 0;
+    *n = 0;
+    const char *name;
+    for (size_t i = 0; (name = pb_cal_measure_name(i)); i++)
+        if (!strstr(name, "64mib"))
+            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s",
+                     (*n)++ ? "," : "", name);
+    return list;
+}
+
 static void test_run_and_json(void **state)
 {
     (void)state;
     snapshot s0 = take();
-    pb_cal_options opt = {.reps = 3, .iters = 3, .big_fork_bytes = 4u << 20};
+    size_t nrun;
+    pb_cal_options opt = {.reps = 3, .iters = 3, .big_fork_bytes = 4u << 20,
+                          .only = measures_run(&nrun)};
     pb_cal_result res[PB_CAL_NMEASURES];
     size_t n = 0;
     char err[256] = "";
@@ -309,7 +345,7 @@ static void test_run_and_json(void **state)
     if (rc != 0)
         print_error("calibrate: %s\n", err);
     assert_int_equal(rc, 0);
-    assert_int_equal(n, PB_CAL_NMEASURES);
+    assert_int_equal(n, nrun);
     for (size_t i = 0; i < n; i++) {
         if (res[i].skipped) {
             assert_non_null(strstr(res[i].note, "skipped"));
@@ -333,7 +369,7 @@ static void test_run_and_json(void **state)
     assert_non_null(f);
     assert_int_equal(pb_cal_write_json(f, &opt, res, n), 0);
     assert_int_equal(fclose(f), 0);
-    check_calibrate_json(buf, (unsigned)n);
+    check_calibrate_json(buf, (unsigned)n, opt.only);
     free(buf);
 
     f = open_memstream(&buf, &len);
@@ -355,13 +391,14 @@ static void test_run_skipped(void **state)
      * the JSON still has every measure (numbers null) */
     char one[16];
     snprintf(one, sizeof one, "%d", first_pu());
+    size_t nrun;
     pb_cal_options opt = {.reps = 2, .iters = 2, .big_fork_bytes = 1u << 20,
-                          .cpus = one};
+                          .cpus = one, .only = measures_run(&nrun)};
     pb_cal_result res[PB_CAL_NMEASURES];
     size_t n = 0;
     char err[256] = "";
     assert_int_equal(pb_calibrate_run(&opt, res, &n, err, sizeof err), 0);
-    assert_int_equal(n, PB_CAL_NMEASURES);
+    assert_int_equal(n, nrun);
     size_t skipped = 0, mpi_skipped = 0;
     for (size_t i = 0; i < n; i++) {
         if (strstr(res[i].name, "cross_core")) {
@@ -386,7 +423,7 @@ static void test_run_skipped(void **state)
     assert_non_null(f);
     assert_int_equal(pb_cal_write_json(f, &opt, res, n), 0);
     assert_int_equal(fclose(f), 0);
-    check_calibrate_json(buf, (unsigned)n);
+    check_calibrate_json(buf, (unsigned)n, opt.only);
     assert_int_equal(count(buf, "\"skipped\": true"), 2 + mpi_skipped);
     assert_int_equal(count(buf, "\"median\": null"), 2 + mpi_skipped);
     char want[32];
@@ -423,6 +460,26 @@ static int run_main(char **argv, int argc, char *err, size_t errlen)
     return capture_main(pb_cmd_calibrate, argc, argv, out, sizeof out, err, errlen);
 }
 
+/* run_main for a calibration that measures: argv (NULL-terminated, at most
+ * 12 arguments) and measures_run's --only list. */
+static int run_measuring(char **argv, char *err, size_t errlen)
+{
+    char *args[16];
+    int argc = 0;
+    while (argc < 12 && argv[argc]) {
+        args[argc] = argv[argc];
+        argc++;
+    }
+    size_t n;
+    const char *only = measures_run(&n);
+    if (only) {
+        args[argc++] = "--only";
+        args[argc++] = (char *)only;
+    }
+    args[argc] = NULL;
+    return run_main(args, argc, err, errlen);
+}
+
 
 
 static void test_main_bad_options(void **state)
@@ -444,6 +501,8 @@ static void test_main_bad_options(void **state)
         {{"calibrate", "--cpus", "5-2", NULL}, "'5-2'"},
         {{"calibrate", "--cpus", "99999", NULL}, "--cpus"},
         {{"calibrate", "--cpus", NULL, NULL}, "--cpus"},
+        {{"calibrate", "--only", "pipe_rtt", NULL}, "accepted: a comma-separated list of "
+                                                    "pipe_rtt_same_pu, pipe_rtt_cross_core"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int argc = 0;
@@ -472,7 +531,7 @@ static void test_main_json_file(void **state)
     char *argv[] = {"calibrate", "--quick", "--reps", "1", "--iters=1",
                     "--json", path, NULL};
     char err[4096];
-    assert_int_equal(run_main(argv, 7, err, sizeof err), 0);
+    assert_int_equal(run_measuring(argv, err, sizeof err), 0);
     /* not a terminal and no --table: no table on stderr (hwloc may warn
      * there under valgrind, so do not insist on silence) */
     assert_null(strstr(err, "median"));
@@ -484,14 +543,16 @@ static void test_main_json_file(void **state)
     size_t len = fread(json, 1, 65535, f);
     fclose(f);
     assert_true(len > 0);
-    check_calibrate_json(json, PB_CAL_NMEASURES);
+    size_t nrun;
+    const char *only = measures_run(&nrun);
+    check_calibrate_json(json, (unsigned)nrun, only);
     assert_non_null(strstr(json, "\"quick\": true"));
     free(json);
 
     /* --table prints the table on stderr too */
     char *argv2[] = {"calibrate", "--reps", "1", "--iters", "1", "--table",
                      "--json", path, NULL};
-    assert_int_equal(run_main(argv2, 8, err, sizeof err), 0);
+    assert_int_equal(run_measuring(argv2, err, sizeof err), 0);
     assert_non_null(strstr(err, "measure"));
     assert_non_null(strstr(err, "pipe_rtt_same_pu"));
 
@@ -500,7 +561,7 @@ static void test_main_json_file(void **state)
     snprintf(bad, sizeof bad, "%s/no/such/dir/cal.json", dir);
     char *argv3[] = {"calibrate", "--quick", "--reps", "1", "--iters", "1",
                      "--json", bad, NULL};
-    assert_int_equal(run_main(argv3, 8, err, sizeof err), 1);
+    assert_int_equal(run_measuring(argv3, err, sizeof err), 1);
     assert_non_null(strstr(err, "cannot"));
 
     assert_int_equal(unlink(path), 0);

@@ -529,7 +529,9 @@ static void test_snapshots_in_motion(void **state)
     enum { W = 2 };
     kind_list kinds = test_kinds(KINDS_LOCAL);
     for (size_t k = 0; k < kinds.n; k++) {
-        size_t n = kinds.kind[k] == EX_PROCS ? 2000 : 20000;
+        /* Under valgrind, whose one-thread-at-a-time scheduler makes the
+         * spinning sampler cost minutes, a tenth of the tasks. */
+        size_t n = (kinds.kind[k] == EX_PROCS ? 2000 : 20000) / (size_t)test_slow();
         ex_config cfg;
         ex_config_init(&cfg, kinds.kind[k]);
         cfg.max_workers = W;

@@ -69,7 +69,7 @@ static inline int64_t test_hang_ns(void)
  * stalling the suite. */
 static inline void test_alarm(void)
 {
-    alarm(test_slow() > 1 ? 3600 : 900);
+    alarm(test_slow() > 1 ? 1200 : 900);
 }
 
 static inline void sleep_ns(int64_t ns)
