@@ -47,7 +47,8 @@ if ! command -v mpirun >/dev/null 2>&1 || [ ! -x "$pingpong" ]; then
     exit "$fail"
 fi
 printf 'localhost slots=4\n' >"$tmp/hosts"
-CLUSTER_OUT="$tmp/res" CLUSTER_REPS=1 CLUSTER_WORKLOADS=noop CLUSTER_TASKS=4 CLUSTER_MIN_ROUNDS=2 CLUSTER_MIN_TIME=0 \
+CLUSTER_OUT="$tmp/res" CLUSTER_REPS=1 CLUSTER_WORKLOADS=noop \
+    CLUSTER_TASKS=4 CLUSTER_MIN_ROUNDS=2 CLUSTER_MIN_TIME=0 \
     sh "$script" "$tmp/hosts" >"$tmp/out" 2>"$tmp/err"
 rc=$?
 hosts() { python3 -c 'import json, sys

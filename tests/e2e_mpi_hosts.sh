@@ -156,7 +156,8 @@ check "mpirun: a crash on the other host: the application counts it" \
 check "  nothing left on either host ($(settled))" [ "$(settled)" = 0 ]
 
 # 3. make bench-cluster's script over the two hosts, in small.
-CLUSTER_OUT="$tmp/cluster" CLUSTER_REPS=1 CLUSTER_WORKLOADS=noop CLUSTER_TASKS=50 CLUSTER_MIN_ROUNDS=2 CLUSTER_MIN_TIME=0 \
+CLUSTER_OUT="$tmp/cluster" CLUSTER_REPS=1 CLUSTER_WORKLOADS=noop \
+    CLUSTER_TASKS=50 CLUSTER_MIN_ROUNDS=2 CLUSTER_MIN_TIME=0 \
     POOLBENCH="$PB" timeout -k 5 300 sh "$here/../scripts/bench_cluster.sh" "$tmp/hosts" \
     >"$tmp/cluster.log" 2>&1
 check "bench-cluster across the two hosts: exit 0" [ $? = 0 ] || tail -n 20 "$tmp/cluster.log"
